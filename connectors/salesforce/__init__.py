@@ -1,0 +1,1 @@
+"""Salesforce: authentication, the API client, describe and the writers transport."""

@@ -1,0 +1,1 @@
+"""What runs: one module per job kind, plus the state store, the planner and the writer."""

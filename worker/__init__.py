@@ -1,0 +1,1 @@
+"""How csm-sync runs: command line, settings, logging, scheduling and run records."""
