@@ -173,7 +173,7 @@ def diff(
         changes.append(Update(d.sobject, d.key_field, d.key, changed, before, d.account_key, d.reason))
     for m in managed:
         for (sobject, key), have in current.items():
-            if sobject != m.sobject or (sobject, key) in seen:
+            if sobject != m.sobject or (sobject, key) in seen or not m.owns(key):
                 continue
             if not all(same(have.get(f), v) for f, v in m.is_open.items()):
                 continue

@@ -67,6 +67,11 @@ class Managed:
     close_fields: Mapping[str, Any]  # what closing writes, e.g. {"Status__c": "Resolved", ...}
     guards: tuple[Guard, ...] = ()
     reason: str = "condition cleared"
+    key_prefix: str = ""  # only keys starting with this belong to the job (jobs share Task)
+    parent_field: str = ""  # the Account lookup (Account__c, WhatId, AccountId): scopes reads to a shard
+
+    def owns(self, key: str) -> bool:
+        return key.startswith(self.key_prefix)
 
 
 def same(a: Any, b: Any) -> bool:
