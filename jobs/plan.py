@@ -99,7 +99,12 @@ class Plan:
     def change_share(self) -> float:
         """Share of existing records this plan changes (creates excluded): input to the safety check."""
         existing = self.considered - self.counts["create"]
-        changed = self.counts["update"] + self.counts["close"]
+        # Filling empty fields (a first run) is not surprising; overwriting values or closing is.
+        changed = sum(
+            1
+            for c in self.changes
+            if c.op == "close" or (c.op == "update" and any(v not in (None, "") for v in c.before.values()))
+        )
         return changed / existing if existing > 0 else 0.0
 
     def by_object(self) -> dict[str, list[Change]]:
@@ -226,4 +231,16 @@ def _data(c: Change, before: Mapping[str, Any] | None) -> dict[str, Any]:
         out["account"] = c.account_key
     if c.reason:
         out["reason"] = c.reason
+    return out
+
+
+def schema_from_describe(describes: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], FieldSpec]:
+    """FieldSpecs from Salesforce describe results (sobject -> describe JSON)."""
+    out: dict[tuple[str, str], FieldSpec] = {}
+    for sobject, desc in describes.items():
+        for f in desc.get("fields", []):
+            kind = str(f.get("type", "string"))
+            scale = f.get("scale") if kind in ("double", "currency", "percent", "int") else None
+            length = f.get("length") or None if kind in ("string", "textarea", "picklist", "email") else None
+            out[(sobject, f["name"])] = FieldSpec(kind, scale, length)
     return out

@@ -1,0 +1,274 @@
+"""The Salesforce client: simple-salesforce behind bounded re-login, retries, timeouts and an API budget."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+import structlog
+from requests.adapters import HTTPAdapter
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceRefusedRequest,
+)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from connectors.salesforce.auth import Authenticator, AuthError, Token
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+COLLECTION_SIZE = 200
+_LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class SalesforceUnavailable(Exception):
+    """Salesforce cannot be reached or refuses us (login, network, repeated 5xx): exit code 3."""
+
+
+class LimitReached(Exception):
+    """The org's daily limit or this run's API budget is spent: stop cleanly, the rest stays queued."""
+
+
+@dataclass
+class ApiUsage:
+    """Calls this run made, and the org's daily usage as the last `Sforce-Limit-Info` header said."""
+
+    calls: int = 0
+    used: int | None = None
+    max: int | None = None
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Puts a timeout on every request, because simple-salesforce's sObject calls take none."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(pool_maxsize=32)
+        self.timeout = timeout
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+def make_session(timeout: float, ca_bundle: str = "") -> requests.Session:
+    session = requests.Session()
+    adapter = _TimeoutAdapter(timeout)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.verify = ca_bundle or True
+    return session
+
+
+def error_code(exc: BaseException) -> str:
+    """The Salesforce errorCode of a failed call (`UNABLE_TO_LOCK_ROW`, `REQUEST_LIMIT_EXCEEDED`, ...)."""
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode") or content[0].get("statusCode") or "")
+    return ""
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+        return True
+    if isinstance(exc, SalesforceError):
+        status = getattr(exc, "status", 0)
+        code = error_code(exc)
+        if code == "UNABLE_TO_LOCK_ROW" or status in (500, 502, 503, 504):
+            return True
+        # The concurrent-request limit clears in seconds; the daily one does not.
+        text = str(getattr(exc, "content", ""))
+        return code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" in text
+    return False
+
+
+class SalesforceClient:
+    """One org connection. Every call: budget check, timeout, bounded retries, at most one re-login."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        *,
+        api_version: str = "59.0",
+        timeout: float = 30.0,
+        ca_bundle: str = "",
+        budget_calls: int = 0,
+        budget_share: float = 1.0,
+        retry_seconds: float = 60.0,
+        max_retries: int = 6,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._auth = authenticator
+        self._version = api_version
+        self._timeout = timeout
+        self._session = session or make_session(timeout, ca_bundle)
+        self._session.hooks["response"].append(self._on_response)
+        self._budget_calls = budget_calls
+        self._budget_share = budget_share
+        self._retry_seconds = retry_seconds
+        self._max_retries = max_retries
+        self._sleep = sleep
+        self._sf: Salesforce | None = None
+        self.usage = ApiUsage()
+        self.logins = 0
+
+    # -- connection -------------------------------------------------------------------------
+    def connect(self) -> None:
+        try:
+            token: Token = self._auth.login(self._session, self._timeout)
+        except AuthError as exc:
+            raise SalesforceUnavailable(str(exc)) from exc
+        except requests.RequestException as exc:
+            raise SalesforceUnavailable(f"Salesforce login unreachable: {exc}") from exc
+        self.logins += 1
+        self._sf = Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token.get_secret_value(),
+            session=self._session,
+            version=self._version,
+        )
+        log.info("salesforce_connected", instance=token.instance_url, logins=self.logins)
+
+    @property
+    def sf(self) -> Salesforce:
+        if self._sf is None:
+            self.connect()
+        assert self._sf is not None
+        return self._sf
+
+    def _on_response(self, resp: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        if "/services/oauth2/" in resp.url:
+            return
+        self.usage.calls += 1
+        match = _LIMIT_RE.search(resp.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.usage.used, self.usage.max = int(match.group(1)), int(match.group(2))
+
+    @property
+    def budget(self) -> int | None:
+        """Calls this run may make: the absolute cap, or a share of the daily allocation once known."""
+        caps = []
+        if self._budget_calls:
+            caps.append(self._budget_calls)
+        if self.usage.max is not None and self._budget_share < 1.0:
+            caps.append(max(1, int(self.usage.max * self._budget_share)))
+        return min(caps) if caps else None
+
+    def _check_budget(self) -> None:
+        budget = self.budget
+        if budget is not None and self.usage.calls >= budget:
+            raise LimitReached(f"this run's API budget is spent ({self.usage.calls} of {budget} calls)")
+        if self.usage.max is not None and self.usage.used is not None and self.usage.used >= self.usage.max:
+            raise LimitReached(f"the org's daily API limit is reached ({self.usage.used}/{self.usage.max})")
+
+    # -- the call wrapper -------------------------------------------------------------------
+    def call(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn` (a bound simple-salesforce method) with retries, budget and one re-login."""
+        relogged = False
+        while True:
+            try:
+                return self._retrying(name, fn, *args, **kwargs)
+            except SalesforceExpiredSession:
+                if relogged:
+                    raise SalesforceUnavailable("Salesforce rejected a fresh session") from None
+                relogged = True
+                log.info("salesforce_session_expired", call=name)
+                # Our callables look up `self.sf` when called, so they pick up the new session.
+                self.connect()
+
+    def _retrying(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("salesforce_retry", call=name, attempt=state.attempt_number, error=str(exc)[:200])
+
+        retrying = Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential_jitter(initial=0.5, max=20),
+            stop=stop_after_delay(self._retry_seconds) | stop_after_attempt(self._max_retries),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self._check_budget()
+                    return fn(*args, **kwargs)
+        except SalesforceRefusedRequest as exc:
+            if error_code(exc) == "REQUEST_LIMIT_EXCEEDED":
+                raise LimitReached(f"Salesforce: {exc.content!r}") from exc
+            raise
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise SalesforceUnavailable(f"Salesforce unreachable during {name}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- API --------------------------------------------------------------------------------
+    def query(self, soql: str) -> Iterator[dict[str, Any]]:
+        """All records of a query, following `nextRecordsUrl` page by page (memory stays flat)."""
+        page = self.call("query", self._query, soql)
+        while True:
+            for rec in page["records"]:
+                yield _plain(rec)
+            if page.get("done", True):
+                return
+            page = self.call("query_more", self._query_more, page["nextRecordsUrl"])
+
+    def _query(self, soql: str) -> dict[str, Any]:
+        return dict(self.sf.query(soql))
+
+    def _query_more(self, url: str) -> dict[str, Any]:
+        return dict(self.sf.query_more(url, identifier_is_url=True))
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        return dict(self.call("describe", self._restful, f"sobjects/{sobject}/describe"))
+
+    def limits(self) -> dict[str, Any]:
+        return dict(self.call("limits", self._restful, "limits"))
+
+    def _restful(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        return self.sf.restful(path, method=method, **kwargs)
+
+    def upsert_collection(
+        self, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """sObject Collections upsert by external ID: ≤ 200 records, allOrNone=false, results in order."""
+        if len(records) > COLLECTION_SIZE:
+            raise ValueError(f"at most {COLLECTION_SIZE} records per Collections call, got {len(records)}")
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **r} for r in records],
+        }
+        result = self.call(
+            "collections", self._restful, f"composite/sobjects/{sobject}/{key_field}", "PATCH", json=body
+        )
+        return list(result or [])
+
+
+def _plain(rec: dict[str, Any]) -> dict[str, Any]:
+    """A query record without `attributes`, parent relationships flattened one level as `Rel.Field`."""
+    out: dict[str, Any] = {}
+    for k, v in rec.items():
+        if k == "attributes":
+            continue
+        if isinstance(v, dict) and "attributes" in v:
+            for pk, pv in v.items():
+                if pk != "attributes":
+                    out[f"{k}.{pk}"] = pv
+        else:
+            out[k] = v
+    return out

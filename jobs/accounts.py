@@ -1,0 +1,135 @@
+"""Build the per-store evaluation inputs (AccountData) from the state store and Salesforce Accounts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from connectors.salesforce.soql import select as soql_select
+from jobs.current import Reader
+from jobs.store import Freshness, MetricFact, SourceRecord, StoreRow
+from mappings.context import AccountData
+
+# What every job may rely on; mappings add the fields they read and write.
+BASE_ACCOUNT_FIELDS = frozenset(
+    {
+        "Id",
+        "Name",
+        "Store_Id__c",
+        "OwnerId",
+        "CSM__c",
+        "ParentId",
+        "BillingState",
+        "Plan__c",
+        "Onboarding_Start__c",
+        "Health_Override__c",
+    }
+)
+
+
+def read_accounts(reader: Reader, fields: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Accounts by Store_Id__c: store accounts and the MSO parents above them, in one paged query."""
+    wanted = set(fields) | BASE_ACCOUNT_FIELDS
+    out: dict[str, dict[str, Any]] = {}
+    for rec in reader.query(soql_select("Account", wanted, "Store_Id__c != null")):
+        out[str(rec["Store_Id__c"])] = rec
+    return out
+
+
+def store_directory(engine: Engine) -> dict[str, StoreRow]:
+    with Session(engine) as s:
+        return {r.store_id: r for r in s.exec(select(StoreRow)).all()}
+
+
+def local_today(now: datetime, timezone: str) -> date:
+    try:
+        return now.astimezone(ZoneInfo(timezone)).date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return now.date()
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def build_account_data(
+    engine: Engine,
+    store_ids: Sequence[str],
+    accounts: Mapping[str, Mapping[str, Any]],
+    directory: Mapping[str, StoreRow],
+    now: datetime,
+    history_days: int,
+    streams: Sequence[str] = (),
+    extra_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[AccountData]:
+    """AccountData for a chunk of stores, with three queries whatever the chunk size."""
+    start = now.date() - timedelta(days=history_days + 1)
+    series: dict[str, dict[tuple[str, str], dict[date, float]]] = defaultdict(lambda: defaultdict(dict))
+    fresh: dict[str, dict[str, datetime | None]] = defaultdict(dict)
+    success: dict[str, dict[str, datetime | None]] = defaultdict(dict)
+    records: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    ids = list(store_ids)
+    with Session(engine) as s:
+        facts = s.exec(
+            select(MetricFact).where(col(MetricFact.store_id).in_(ids), MetricFact.day >= start)
+        ).all()
+        for f in facts:
+            cell = series[f.store_id][(f.metric, f.dimension)]
+            cell[f.day] = cell.get(f.day, 0.0) + f.value
+        for fr in s.exec(select(Freshness).where(col(Freshness.store_id).in_(ids))).all():
+            fresh[fr.store_id][fr.source] = _aware(fr.newest_data_at)
+            success[fr.store_id][fr.source] = _aware(fr.last_success_at)
+        if streams:
+            rows = s.exec(
+                select(SourceRecord).where(
+                    col(SourceRecord.store_id).in_(ids), col(SourceRecord.stream).in_(list(streams))
+                )
+            ).all()
+            for r in rows:
+                records[r.store_id][r.stream].append({**r.attrs, "_key": r.key, "_day": r.day.isoformat()})
+    out: list[AccountData] = []
+    for sid in ids:
+        row = directory.get(sid)
+        tz = row.timezone if row else "UTC"
+        out.append(
+            AccountData(
+                store_id=sid,
+                today=local_today(now, tz),
+                now=now,
+                account=dict(accounts.get(sid, {})),
+                series={k: dict(v) for k, v in series[sid].items()},
+                freshness=dict(fresh[sid]),
+                last_success=dict(success[sid]),
+                attrs=dict((extra_attrs or {}).get(sid, {})),
+                records={k: tuple(v) for k, v in records[sid].items()},
+                store=_store_dict(row),
+            )
+        )
+    return out
+
+
+def _store_dict(row: StoreRow | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {
+        "store_id": row.store_id,
+        "name": row.name,
+        "state": row.state,
+        "timezone": row.timezone,
+        "source": row.source,
+        **row.attrs,
+    }
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    # SQLite hands datetimes back naive; they were stored as UTC.
+    if t is None or t.tzinfo is not None:
+        return t
+    return t.replace(tzinfo=UTC)

@@ -1,0 +1,85 @@
+"""Read what Salesforce holds now: only the fields a plan compares, for the keys it touches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from connectors.salesforce.soql import select, select_in
+from mappings.desired import Desired, Managed
+
+Current = dict[tuple[str, str], dict[str, Any]]
+
+
+class Reader(Protocol):
+    def query(self, soql: str) -> Iterator[dict[str, Any]]: ...
+
+
+def fields_to_read(sobject: str, desired: Iterable[Desired], managed: Iterable[Managed]) -> set[str]:
+    """The union of compared fields, guard fields and open/close fields for one object."""
+    out: set[str] = {"Id"}
+    for d in desired:
+        if d.sobject == sobject:
+            out.add(d.key_field)
+            out.update(d.fields)
+            out.update(g.field for g in d.guards)
+    for m in managed:
+        if m.sobject == sobject:
+            out.add(m.key_field)
+            out.update(m.is_open)
+            out.update(m.close_fields)
+            out.update(g.field for g in m.guards)
+            if m.parent_field:
+                out.add(m.parent_field)
+    return out
+
+
+def read_current(
+    reader: Reader,
+    desired: Sequence[Desired],
+    managed: Sequence[Managed] = (),
+    scope: Mapping[str, str] | None = None,
+    known: Current | None = None,
+) -> Current:
+    """Current values keyed (sobject, key) for every desired key and every open managed record.
+
+    `scope` maps Salesforce Account Id -> store id; managed reads are limited to those accounts so
+    a shard never closes another shard's records. `known` holds records already read (Accounts).
+    """
+    current: Current = dict(known or {})
+    objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
+    for sobject in objects:
+        fields = fields_to_read(sobject, desired, managed)
+        mine = [d for d in desired if d.sobject == sobject and (sobject, d.key) not in current]
+        by_field: dict[str, list[str]] = {}
+        for d in mine:
+            by_field.setdefault(d.key_field, []).append(d.key)
+        for key_field, keys in sorted(by_field.items()):
+            for soql in select_in(sobject, fields | {key_field}, key_field, sorted(set(keys))):
+                for rec in reader.query(soql):
+                    current[(sobject, str(rec[key_field]))] = rec
+        for m in (m for m in managed if m.sobject == sobject):
+            for soql in _open_queries(m, fields, scope):
+                for rec in reader.query(soql):
+                    key = rec.get(m.key_field)
+                    if key and m.owns(str(key)):
+                        if scope is not None and m.parent_field:
+                            rec["_account_key"] = scope.get(str(rec.get(m.parent_field)), "")
+                        current.setdefault((sobject, str(key)), rec)
+    return current
+
+
+def _open_queries(m: Managed, fields: set[str], scope: Mapping[str, str] | None) -> Iterator[str]:
+    conds = [f"{f} = {{v{i}}}" for i, f in enumerate(m.is_open)]
+    values: dict[str, Any] = {f"v{i}": v for i, v in enumerate(m.is_open.values())}
+    conds.append(f"{m.key_field} LIKE '{{prefix:like}}%'")
+    values["prefix"] = m.key_prefix
+    where = " AND ".join(conds)
+    if scope is not None and m.parent_field:
+        ids = sorted(scope)
+        for i in range(0, len(ids), 200):
+            yield select(
+                m.sobject, fields, f"{where} AND {m.parent_field} IN {{ids}}", ids=ids[i : i + 200], **values
+            )
+    else:
+        yield select(m.sobject, fields, where, **values)

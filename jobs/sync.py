@@ -1,0 +1,168 @@
+"""The shared pass of every Salesforce-writing job: inputs → evaluate → read current → plan → apply."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import Engine
+
+from jobs.accounts import build_account_data, chunks, read_accounts, store_directory
+from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, send
+from jobs.current import Reader, read_current
+from jobs.plan import Plan, Schema, diff
+from mappings.context import AccountData
+from mappings.desired import Desired, Managed
+
+log = structlog.get_logger(__name__)
+
+
+class SafetyRefused(Exception):
+    """The plan would change more existing records than the configured share: nothing was written."""
+
+
+class Org(Reader, Writer, Protocol):
+    """What a job needs of Salesforce: read with SOQL, write by upsert."""
+
+
+class MappingJob(Protocol):
+    """A job driven by mapping files: it turns each store's inputs into desired Salesforce records."""
+
+    name: str
+
+    @property
+    def account_fields(self) -> frozenset[str]:
+        """Account fields the job reads or writes (read once per run, with the Accounts)."""
+        ...
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """Record streams whose attrs the evaluation reads (invoices, menu items, ...)."""
+        ...
+
+    def evaluate(self, data: AccountData) -> Sequence[Desired]: ...
+
+    def managed(self, now: datetime) -> Sequence[Managed]: ...
+
+    def finalize(
+        self, accounts: Mapping[str, Mapping[str, Any]], desired: Sequence[Desired], now: datetime
+    ) -> Sequence[Desired]:
+        """Records that depend on many stores (MSO parent roll-ups); () when none."""
+        ...
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    history_days: int = 120
+    safety_max_change_share: float = 0.5
+    safety_min_records: int = 20
+    force: bool = False
+    chunk_size: int = 500
+    apply: ApplyOptions = field(default_factory=ApplyOptions)
+
+
+@dataclass
+class JobResult:
+    plan: Plan
+    applied: ApplyReport | None = None
+    resumed: ApplyReport | None = None
+    unmatched: list[str] = field(default_factory=list)
+    accounts: int = 0
+
+    @property
+    def partial(self) -> bool:
+        reports = [r for r in (self.applied, self.resumed) if r is not None]
+        return any(r.failed or r.stopped or r.skipped_dead for r in reports)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "plan": self.plan.counts,
+            "accounts": self.accounts,
+            "unmatched": self.unmatched,
+        }
+        if self.applied:
+            out["applied"] = self.applied.data
+        if self.resumed:
+            out["resumed"] = self.resumed.data
+        return out
+
+
+def resume(engine: Engine, org: Writer, now: datetime, opts: JobOptions) -> ApplyReport:
+    """Send what an interrupted run left in the outbox, before planning anew."""
+    ids = pending_ids(engine, None, now, opts.apply)
+    if not ids:
+        return ApplyReport()
+    log.info("outbox_resume", rows=len(ids))
+    report = send(engine, org, ids, now, opts.apply)
+    report.resumed = len(ids)
+    return report
+
+
+def plan_job(
+    engine: Engine,
+    org: Reader,
+    job: MappingJob,
+    now: datetime,
+    opts: JobOptions,
+    schema: Schema | None = None,
+    stores: Sequence[str] | None = None,
+) -> JobResult:
+    """Everything up to the plan: no write call is made."""
+    accounts = read_accounts(org, job.account_fields)
+    directory = store_directory(engine)
+    wanted = sorted(stores if stores is not None else directory)
+    matched = [s for s in wanted if s in accounts]
+    unmatched = [s for s in wanted if s not in accounts]
+    if unmatched:
+        log.warning("stores_unmatched", job=job.name, count=len(unmatched), stores=unmatched[:20])
+    desired: list[Desired] = []
+    for chunk in chunks(matched, opts.chunk_size):
+        for data in build_account_data(
+            engine, chunk, accounts, directory, now, opts.history_days, job.streams
+        ):
+            desired.extend(job.evaluate(data))
+    desired.extend(job.finalize(accounts, desired, now))
+    managed = job.managed(now)
+    scope = {str(accounts[s]["Id"]): s for s in matched} if stores is not None else None
+    known = {("Account", sid): rec for sid, rec in accounts.items()}
+    current = read_current(org, desired, managed, scope=scope, known=known)
+    plan = diff(desired, current, managed, schema)
+    log.info("plan_ready", job=job.name, accounts=len(matched), **plan.counts, kept=len(plan.kept))
+    return JobResult(plan=plan, unmatched=unmatched, accounts=len(matched))
+
+
+def run_job(
+    engine: Engine,
+    org: Org,
+    job: MappingJob,
+    run_id: str,
+    now: datetime,
+    opts: JobOptions,
+    schema: Schema | None = None,
+    stores: Sequence[str] | None = None,
+) -> JobResult:
+    """Resume the outbox, plan, check the plan is not surprising, then apply it through the outbox."""
+    resumed = resume(engine, org, now, opts)
+    result = plan_job(engine, org, job, now, opts, schema, stores)
+    result.resumed = resumed
+    plan = result.plan
+    if (
+        not opts.force
+        and plan.considered >= opts.safety_min_records
+        and plan.change_share > opts.safety_max_change_share
+    ):
+        raise SafetyRefused(
+            f"{job.name}: the plan changes {plan.change_share:.0%} of existing records "
+            f"(limit {opts.safety_max_change_share:.0%}); review it with `csm-sync plan {job.name}` "
+            "and rerun with --force if it is intended"
+        )
+    queued = enqueue(engine, plan, run_id, job.name, now, opts.apply)
+    report = send(engine, org, pending_ids(engine, run_id, now, opts.apply), now, opts.apply)
+    report.superseded, report.skipped_dead = queued.superseded, queued.skipped_dead
+    result.applied = report
+    log.info("apply_done", job=job.name, **report.data)
+    return result

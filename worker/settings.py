@@ -1,0 +1,231 @@
+"""Settings: config.toml plus secrets from the environment or secret files, into frozen pydantic models."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+JOB_NAMES = (
+    "pull",
+    "account_health",
+    "risk_alerts",
+    "snapshots",
+    "onboarding",
+    "renewals",
+    "qbr",
+    "compliance",
+    "receivables",
+    "expansion",
+)
+
+
+class ConfigError(Exception):
+    """Bad configuration: every problem, each naming the file, the key and what was expected."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SecretRef(_Model):
+    """Where a secret comes from: an environment variable or a file; never the config file itself."""
+
+    env: str = ""
+    file: str = ""
+
+    def resolve(self, key: str, environ: Mapping[str, str]) -> SecretStr:
+        if self.env:
+            value = environ.get(self.env)
+            if not value:
+                raise ValueError(f"{key}: environment variable {self.env} is not set (it holds the secret)")
+            return SecretStr(value)
+        if self.file:
+            path = Path(self.file)
+            if not path.is_file():
+                raise ValueError(f"{key}: secret file {self.file} does not exist")
+            return SecretStr(path.read_text().strip())
+        raise ValueError(f"{key}: set {key}_env (an environment variable) or {key}_file (a secret file)")
+
+
+class StateSettings(_Model):
+    url: str = "sqlite:///var/csm-sync.db"
+
+
+class SalesforceSettings(_Model):
+    login_url: str = "https://login.salesforce.com"
+    auth: Literal["jwt", "client_credentials"] = "jwt"
+    client_id: str = ""
+    username: str = ""  # the integration user, for JWT bearer
+    audience: str = ""  # JWT `aud`; defaults to the login URL's host (login or test.salesforce.com)
+    private_key: SecretStr | None = None  # JWT signing key (PEM), from private_key_env / _file
+    client_secret: SecretStr | None = None  # client credentials, from client_secret_env / _file
+    api_version: str = "59.0"
+    ca_bundle: str = ""  # extra CA bundle (sandbox, TLS-inspecting proxies); verification is never off
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    api_budget_share: Annotated[float, Field(gt=0, le=1)] = 0.1
+    api_budget_calls: Annotated[int, Field(ge=0)] = 0  # absolute cap per run; 0 = use the share only
+    bulk_threshold: Annotated[int, Field(ge=1)] = 2000
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    retry_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0  # bound on retrying one call
+    write_sync_runs: bool = False  # also record each run as a Sync_Run__c record
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SalesforceSettings:
+        if not self.client_id:
+            raise ValueError("client_id: required (the connected app's consumer key)")
+        if self.auth == "jwt":
+            if not self.username:
+                raise ValueError('username: required for auth = "jwt" (the integration user)')
+            if self.private_key is None:
+                raise ValueError('private_key: set private_key_file or private_key_env for auth = "jwt"')
+        if self.auth == "client_credentials" and self.client_secret is None:
+            raise ValueError(
+                'client_secret: set client_secret_env or client_secret_file for auth = "client_credentials"'
+            )
+        return self
+
+
+class SyncSettings(_Model):
+    mappings_dir: str = ""  # empty: the default mapping files shipped with csm-sync
+    safety_max_change_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    safety_min_records: Annotated[int, Field(ge=0)] = 20  # below this many records the check is off
+    history_days: Annotated[int, Field(ge=14, le=730)] = 120
+    outbox_max_age_hours: Annotated[float, Field(gt=0)] = 24.0
+
+
+class JobSettings(_Model):
+    enabled: bool = True
+    schedule: str = ""  # cron expression, e.g. "*/15 * * * *"; empty: not scheduled
+
+
+class SchedulerSettings(_Model):
+    timezone: str = "UTC"
+    misfire_grace_seconds: Annotated[int, Field(ge=1)] = 300
+    lock_ttl_seconds: Annotated[int, Field(ge=30)] = 3600
+
+
+class LoggingSettings(_Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(_Model):
+    state: StateSettings = StateSettings()
+    salesforce: SalesforceSettings
+    sync: SyncSettings = SyncSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    logging: LoggingSettings = LoggingSettings()
+    jobs: dict[str, JobSettings] = {}
+    sources: tuple[dict[str, Any], ...] = ()  # validated by the connectors layer (connectors.config)
+
+    @model_validator(mode="after")
+    def _known_jobs(self) -> Settings:
+        for name in self.jobs:
+            if name not in JOB_NAMES:
+                raise ValueError(f"jobs.{name}: unknown job; valid jobs: {', '.join(JOB_NAMES)}")
+        return self
+
+    def job(self, name: str) -> JobSettings:
+        return self.jobs.get(name, JobSettings())
+
+
+_SECRET_KEYS = {("salesforce", "private_key"), ("salesforce", "client_secret")}
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a config file; raise ConfigError listing every problem with file and key."""
+    environ = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such config file (copy config.example.toml to start)"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    return settings_from_dict(raw, str(path), environ)
+
+
+def settings_from_dict(raw: dict[str, Any], origin: str, environ: Mapping[str, str]) -> Settings:
+    problems: list[str] = []
+    raw = _resolve_secrets(raw, origin, environ, problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(origin, err, raw) for err in exc.errors()]) from None
+
+
+def _resolve_secrets(
+    raw: dict[str, Any], origin: str, environ: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    """Turn `<key>_env` / `<key>_file` into the secret; refuse a secret written into the file itself."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for section, key in _SECRET_KEYS:
+        table = out.get(section)
+        if not isinstance(table, dict):
+            continue
+        if key in table:
+            problems.append(
+                f"{origin}: {section}.{key}: secrets may not be written in the config file; "
+                f'use {key}_env = "VARIABLE" or {key}_file = "/run/secrets/..."'
+            )
+            continue
+        ref = SecretRef(env=table.pop(f"{key}_env", ""), file=table.pop(f"{key}_file", ""))
+        if ref.env or ref.file:
+            try:
+                table[key] = ref.resolve(key, environ)
+            except ValueError as exc:
+                problems.append(f"{origin}: {section}.{exc}")
+    return out
+
+
+def _describe(origin: str, err: Any, raw: dict[str, Any]) -> str:
+    loc = [str(p) for p in err["loc"]]
+    where = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        parent = _at(raw, loc[:-1])
+        siblings = _field_names(loc[:-1])
+        hint = difflib.get_close_matches(loc[-1], siblings, n=1)
+        suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
+        del parent
+        return f"{origin}: {where}: unknown key{suggestion}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg.removeprefix("Value error, ")
+        section = ".".join(loc)
+        if ":" in msg and section:
+            return f"{origin}: {section}.{msg}"
+        return f"{origin}: {msg}" if not section else f"{origin}: {section}: {msg}"
+    got = err.get("input")
+    shown = f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""
+    return f"{origin}: {where}: {msg}{shown}"
+
+
+def _at(raw: dict[str, Any], loc: list[str]) -> Any:
+    node: Any = raw
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _field_names(loc: list[str]) -> list[str]:
+    model: Any = Settings
+    for part in loc:
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        model = field.annotation
+    names = list(model.model_fields) if hasattr(model, "model_fields") else []
+    if model is SalesforceSettings:
+        names += ["private_key_env", "private_key_file", "client_secret_env", "client_secret_file"]
+    return names
