@@ -27,6 +27,7 @@ from tenacity import (
 )
 
 from connectors.salesforce.auth import Authenticator, AuthError, Token
+from connectors.salesforce.bulk import BulkUpsert, raise_for_salesforce
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -257,6 +258,23 @@ class SalesforceClient:
             "collections", self._restful, f"composite/sobjects/{sobject}/{key_field}", "PATCH", json=body
         )
         return list(result or [])
+
+    def upsert_bulk(
+        self, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Bulk API 2.0 upsert job; one result per record, in input order, matched by external ID."""
+        return BulkUpsert(self._raw, self._sleep).run(sobject, key_field, records)
+
+    def _raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A REST call through the retry/re-login wrapper, for bodies simple-salesforce cannot send."""
+
+        def go() -> requests.Response:
+            headers = {**self.sf.headers, **kwargs.pop("headers", {})}
+            resp = self._session.request(method, self.sf.base_url + path, headers=headers, **kwargs)
+            return raise_for_salesforce(resp, path)
+
+        kind = "bulk_poll" if method == "GET" else "bulk"
+        return self.call(kind, go)
 
 
 def _plain(rec: dict[str, Any]) -> dict[str, Any]:

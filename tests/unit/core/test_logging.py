@@ -1,0 +1,40 @@
+"""Secrets never reach the logs: registered values and sensitive keys are redacted in every event."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import structlog
+
+from worker.logging import configure, register_secrets
+
+
+def test_registered_secret_is_redacted_everywhere_in_json_logs() -> None:
+    out = io.StringIO()
+    configure("info", "json", out)
+    register_secrets(["sk-live-9f8e7d6c5b"])
+    log = structlog.get_logger("t")
+    log.info("login_failed", error="token sk-live-9f8e7d6c5b was refused", nested={"detail": ["sk-live-9f8e7d6c5b"]})
+    log.info("headers", authorization="Bearer abc", client_secret="xyz", store="NV-001")
+    text = out.getvalue()
+    assert "sk-live-9f8e7d6c5b" not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0]["error"] == "token *** was refused"
+    assert lines[1]["authorization"] == "***" and lines[1]["client_secret"] == "***"
+    assert lines[1]["store"] == "NV-001"
+
+
+def test_console_format_on_request() -> None:
+    out = io.StringIO()
+    configure("info", "console", out)
+    structlog.get_logger("t").info("pull_done", records=3)
+    assert "pull_done" in out.getvalue() and "records=3" in out.getvalue()
+
+
+def test_level_filters_debug() -> None:
+    out = io.StringIO()
+    configure("warning", "json", out)
+    structlog.get_logger("t").info("quiet")
+    structlog.get_logger("t").warning("loud")
+    assert "quiet" not in out.getvalue() and "loud" in out.getvalue()

@@ -1,0 +1,104 @@
+"""Config loading: every problem names the file, the key and what was expected; secrets never inline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from worker.settings import ConfigError, load_settings
+
+GOOD = """
+[state]
+url = "sqlite:///var/x.db"
+
+[salesforce]
+login_url = "https://login.salesforce.com"
+auth = "client_credentials"
+client_id = "3MVG9-app"
+client_secret_env = "SF_SECRET"
+
+[jobs.account_health]
+schedule = "0 * * * *"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(text)
+    return p
+
+
+def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text), env if env is not None else {"SF_SECRET": "s3cr3t-value"})
+    return info.value.problems
+
+
+def test_good_config_loads_with_secret_from_environment(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, GOOD), {"SF_SECRET": "s3cr3t-value"})
+    assert s.salesforce.client_secret is not None
+    assert s.salesforce.client_secret.get_secret_value() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(s)
+    assert s.job("account_health").schedule == "0 * * * *"
+
+
+def test_secret_from_file(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    text = GOOD.replace('client_secret_env = "SF_SECRET"', f'client_secret_file = "{secret}"')
+    s = load_settings(write(tmp_path, text), {})
+    assert s.salesforce.client_secret is not None
+    assert s.salesforce.client_secret.get_secret_value() == "from-a-file"
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
+    text = GOOD.replace('login_url = "https://login.salesforce.com"', 'loginurl = "x"')
+    assert problems(tmp_path, text) == [f'{tmp_path / "config.toml"}: salesforce.loginurl: unknown key (did you mean "login_url"?)']
+
+
+def test_missing_secret_names_the_variable(tmp_path: Path) -> None:
+    (msg,) = problems(tmp_path, GOOD, env={})
+    assert msg.endswith("salesforce.client_secret: environment variable SF_SECRET is not set (it holds the secret)")
+
+
+def test_literal_secret_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace('client_secret_env = "SF_SECRET"', 'client_secret = "hunter2"')
+    (msg,) = problems(tmp_path, text)
+    assert "salesforce.client_secret: secrets may not be written in the config file" in msg
+    assert "hunter2" not in msg
+
+
+def test_bad_value_names_key_and_expected(tmp_path: Path) -> None:
+    text = GOOD.replace('auth = "client_credentials"', 'auth = "password"')
+    (msg,) = problems(tmp_path, text)
+    assert "salesforce.auth: Input should be 'jwt' or 'client_credentials' (got 'password')" in msg
+
+
+def test_out_of_range_number(tmp_path: Path) -> None:
+    text = GOOD + "\n[sync]\nsafety_max_change_share = 3\n"
+    (msg,) = problems(tmp_path, text)
+    assert "sync.safety_max_change_share: Input should be less than or equal to 1 (got 3)" in msg
+
+
+def test_unknown_job_lists_valid_ones(tmp_path: Path) -> None:
+    text = GOOD + "\n[jobs.helth]\nschedule = \"* * * * *\"\n"
+    (msg,) = problems(tmp_path, text)
+    assert "jobs.helth: unknown job; valid jobs: pull, account_health" in msg
+
+
+def test_jwt_needs_username_and_key(tmp_path: Path) -> None:
+    text = GOOD.replace('auth = "client_credentials"', 'auth = "jwt"')
+    (msg,) = problems(tmp_path, text)
+    assert 'salesforce.username: required for auth = "jwt"' in msg
+
+
+def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    (msg,) = problems(tmp_path, "[salesforce\n")
+    assert msg.startswith(f"{tmp_path / 'config.toml'}: not valid TOML")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "nope.toml", {})
+    assert "no such config file" in str(info.value)

@@ -1,0 +1,64 @@
+"""The layering rule, read from the imports: worker → jobs → {mappings, connectors}; pure code does no I/O."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OURS = ("worker", "jobs", "mappings", "connectors", "sandbox")
+FORBIDDEN = {
+    "mappings": {"worker", "jobs", "connectors", "sandbox"},
+    "connectors": {"worker", "jobs", "mappings", "sandbox"},
+    "jobs": {"worker", "sandbox"},
+    "sandbox": {"worker", "jobs", "mappings", "connectors"},
+}
+IO_LIBS = {"requests", "sqlmodel", "sqlalchemy", "simple_salesforce", "werkzeug", "psycopg"}
+PURE_FILES = ["jobs/plan.py"]
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_imports_respect_the_layers(package: str) -> None:
+    bad = {
+        str(p.relative_to(ROOT)): sorted(imports(p) & FORBIDDEN[package])
+        for p in modules(package)
+        if imports(p) & FORBIDDEN[package]
+    }
+    assert bad == {}
+
+
+def test_pure_modules_do_no_io_and_read_no_clock() -> None:
+    pure = [*modules("mappings"), *(ROOT / f for f in PURE_FILES)]
+    assert pure, "no pure modules found"
+    offenders = {}
+    for p in pure:
+        found = imports(p) & IO_LIBS
+        text = p.read_text()
+        if "datetime.now(" in text or "date.today(" in text or "time.time(" in text:
+            found.add("reads the clock")
+        if found:
+            offenders[str(p.relative_to(ROOT))] = sorted(found)
+    assert offenders == {}
+
+
+def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "x.py"
+    bad.write_text("import requests\nfrom jobs.store import x\n")
+    assert imports(bad) == {"requests", "jobs"}

@@ -1,0 +1,87 @@
+"""The application object: settings turned into an engine, a Salesforce client and job options."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from connectors.salesforce.auth import Authenticator, ClientCredentials, JwtBearer
+from connectors.salesforce.client import LimitReached, SalesforceClient
+from jobs.apply import ApplyOptions
+from jobs.store import init_schema, make_engine
+from jobs.sync import JobOptions
+from worker.logging import register_secrets
+from worker.settings import Settings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class App:
+    """What every command needs, built once from validated settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        session_factory: Callable[[], object] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.environ = os.environ if environ is None else environ
+        self.clock = clock
+        sf = settings.salesforce
+        register_secrets(
+            s.get_secret_value() for s in (sf.private_key, sf.client_secret) if s is not None
+        )
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            url = self.settings.state.url
+            if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self._engine = make_engine(url)
+            init_schema(self._engine)
+        return self._engine
+
+    def authenticator(self) -> Authenticator:
+        sf = self.settings.salesforce
+        if sf.auth == "jwt":
+            assert sf.private_key is not None
+            return JwtBearer(sf.login_url, sf.client_id, sf.username, sf.private_key, sf.audience)
+        assert sf.client_secret is not None
+        return ClientCredentials(sf.login_url, sf.client_id, sf.client_secret)
+
+    def org(self) -> SalesforceClient:
+        sf = self.settings.salesforce
+        return SalesforceClient(
+            self.authenticator(),
+            api_version=sf.api_version,
+            timeout=sf.timeout_seconds,
+            ca_bundle=sf.ca_bundle,
+            budget_calls=sf.api_budget_calls,
+            budget_share=sf.api_budget_share,
+            retry_seconds=sf.retry_seconds,
+        )
+
+    def job_options(self, force: bool = False) -> JobOptions:
+        s = self.settings
+        return JobOptions(
+            history_days=s.sync.history_days,
+            safety_max_change_share=s.sync.safety_max_change_share,
+            safety_min_records=s.sync.safety_min_records,
+            force=force,
+            apply=ApplyOptions(
+                max_attempts=s.salesforce.max_attempts,
+                bulk_threshold=s.salesforce.bulk_threshold,
+                outbox_max_age=timedelta(hours=s.sync.outbox_max_age_hours),
+                stop_on=(LimitReached,),
+            ),
+        )

@@ -1,0 +1,105 @@
+"""Run one job as a recorded run: run id in every log line, a ledger row, and a documented exit code."""
+
+from __future__ import annotations
+
+import socket
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import structlog
+from sqlmodel import Session
+
+from connectors.salesforce.client import LimitReached, SalesforceUnavailable
+from jobs.store import RunRecord
+from jobs.sync import SafetyRefused
+from mappings.load import MappingError
+from worker.app import App
+from worker.settings import ConfigError
+
+log = structlog.get_logger(__name__)
+
+
+class ExitCode(IntEnum):
+    OK = 0  # everything planned was written
+    PARTIAL = 1  # finished, but some records or stores failed (kept for the next run) or a limit stopped it
+    CONFIG = 2  # bad config or mapping file: nothing was written
+    UNAVAILABLE = 3  # Salesforce could not be reached or refused the login: nothing lost, retry later
+    REFUSED = 4  # the safety check refused a surprising plan: review it, rerun with --force
+    BUSY = 5  # another run of the same job holds the lock
+
+
+@dataclass
+class Outcome:
+    """What a job body reports: counts for the ledger and whether anything was left for next time."""
+
+    counts: dict[str, Any] = field(default_factory=dict)
+    partial: bool = False
+    api_calls: int = 0
+    api_used: int | None = None
+    api_max: int | None = None
+    summary: Any = None  # the job's own result, for the CLI to render
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    exit_code: ExitCode
+    outcome: Outcome | None
+    error: str = ""
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def execute(app: App, job: str, body: Callable[[str], Outcome]) -> RunResult:
+    """Run `body(run_id)` with the run recorded before and after, whatever happens inside."""
+    run_id = new_run_id()
+    started = app.clock()
+    with Session(app.engine) as s:
+        s.add(RunRecord(id=run_id, job=job, started_at=started, host=socket.gethostname()))
+        s.commit()
+    structlog.contextvars.bind_contextvars(run_id=run_id, job=job)
+    outcome: Outcome | None = None
+    error = ""
+    try:
+        log.info("run_started")
+        outcome = body(run_id)
+        code = ExitCode.PARTIAL if outcome.partial else ExitCode.OK
+    except (ConfigError, MappingError) as exc:
+        code, error = ExitCode.CONFIG, str(exc)
+    except SafetyRefused as exc:
+        code, error = ExitCode.REFUSED, str(exc)
+    except SalesforceUnavailable as exc:
+        code, error = ExitCode.UNAVAILABLE, str(exc)
+    except LimitReached as exc:
+        code, error = ExitCode.PARTIAL, str(exc)
+    except Exception as exc:
+        code, error = ExitCode.PARTIAL, f"{type(exc).__name__}: {exc}"
+        log.error("run_crashed", error=error, traceback=traceback.format_exc())
+    status = {
+        ExitCode.OK: "ok",
+        ExitCode.PARTIAL: "partial",
+        ExitCode.REFUSED: "refused",
+        ExitCode.BUSY: "busy",
+    }.get(code, "failed")
+    with Session(app.engine) as s:
+        rec = s.get(RunRecord, run_id)
+        assert rec is not None
+        rec.finished_at = app.clock()
+        rec.status = status
+        rec.exit_code = int(code)
+        rec.error = error[:4000]
+        if outcome is not None:
+            rec.counts = outcome.counts
+            rec.api_calls, rec.api_used, rec.api_max = outcome.api_calls, outcome.api_used, outcome.api_max
+        s.add(rec)
+        s.commit()
+    log_fn = log.info if code == ExitCode.OK else log.warning
+    log_fn("run_finished", status=status, exit_code=int(code), error=error[:500] or None)
+    structlog.contextvars.unbind_contextvars("run_id", "job")
+    return RunResult(run_id, code, outcome, error)
