@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,11 +13,13 @@ from sqlalchemy import Engine
 from jobs.accounts import build_account_data, chunks, read_accounts, store_directory
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, send
 from jobs.current import Reader, read_current
-from jobs.plan import Plan, Schema, diff
+from jobs.plan import Plan, diff, schema_from_describe
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
 
 log = structlog.get_logger(__name__)
+
+Describe = Callable[[str], Mapping[str, Any]]  # sobject -> Salesforce describe JSON
 
 
 class SafetyRefused(Exception):
@@ -108,7 +110,7 @@ def plan_job(
     job: MappingJob,
     now: datetime,
     opts: JobOptions,
-    schema: Schema | None = None,
+    describe: Describe | None = None,
     stores: Sequence[str] | None = None,
 ) -> JobResult:
     """Everything up to the plan: no write call is made."""
@@ -130,6 +132,8 @@ def plan_job(
     scope = {str(accounts[s]["Id"]): s for s in matched} if stores is not None else None
     known = {("Account", sid): rec for sid, rec in accounts.items()}
     current = read_current(org, desired, managed, scope=scope, known=known)
+    objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
+    schema = schema_from_describe({o: describe(o) for o in objects}) if describe else None
     plan = diff(desired, current, managed, schema)
     log.info("plan_ready", job=job.name, accounts=len(matched), **plan.counts, kept=len(plan.kept))
     return JobResult(plan=plan, unmatched=unmatched, accounts=len(matched))
@@ -142,12 +146,12 @@ def run_job(
     run_id: str,
     now: datetime,
     opts: JobOptions,
-    schema: Schema | None = None,
+    describe: Describe | None = None,
     stores: Sequence[str] | None = None,
 ) -> JobResult:
     """Resume the outbox, plan, check the plan is not surprising, then apply it through the outbox."""
     resumed = resume(engine, org, now, opts)
-    result = plan_job(engine, org, job, now, opts, schema, stores)
+    result = plan_job(engine, org, job, now, opts, describe, stores)
     result.resumed = resumed
     plan = result.plan
     if (

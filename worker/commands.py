@@ -1,0 +1,180 @@
+"""What each CLI command does, on an App; output through rich, exit codes from the runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+import mappings
+from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
+from jobs import registry
+from jobs.sync import JobResult, plan_job
+from jobs.sync import run_job as run_mapping_job
+from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
+from worker.app import App
+from worker.render import print_plan, status_board
+from worker.runner import ExitCode, Outcome, execute
+from worker.settings import ConfigError, load_settings
+
+__all__ = ["ConfigError", "load_app"]
+
+
+def load_app(path: Path) -> App:
+    return App(load_settings(path))
+
+
+def mapping_dir(app: App) -> Path:
+    configured = app.settings.sync.mappings_dir
+    return Path(configured) if configured else Path(mappings.__file__).parent
+
+
+def load_mappings(app: App) -> MappingSet:
+    return load_mapping_set(mapping_dir(app))
+
+
+def _print_mapping_error(console: Console, exc: MappingError) -> None:
+    for issue in exc.issues:
+        console.print(str(issue), markup=False, highlight=False)
+    console.print(f"{len(exc.issues)} problem(s); nothing was written.", markup=False)
+
+
+def validate(app: App, console: Console, offline: bool = False) -> ExitCode:
+    try:
+        ms = load_mappings(app)
+    except MappingError as exc:
+        _print_mapping_error(console, exc)
+        return ExitCode.CONFIG
+    if not offline:
+        try:
+            org = app.org()
+            describes = {o: org.describe(o) for o in sorted(ms.objects)}
+        except SalesforceUnavailable as exc:
+            console.print(f"Salesforce unavailable, describe check skipped: {exc}", markup=False)
+            return ExitCode.UNAVAILABLE
+        issues = validate_against_describe(ms, describes)
+        if issues:
+            for issue in issues:
+                console.print(str(issue), markup=False, highlight=False)
+            console.print(f"{len(issues)} problem(s) against the org; nothing was written.", markup=False)
+            return ExitCode.CONFIG
+    console.print(f"OK: {ms.summary}" + (" (describe check skipped)" if offline else " (checked against the org)"))
+    return ExitCode.OK
+
+
+def plan(app: App, console: Console, job: str, as_json: bool = False, stores: Sequence[str] | None = None) -> ExitCode:
+    try:
+        ms = load_mappings(app)
+        mjob = registry.build(job, ms)
+    except MappingError as exc:
+        _print_mapping_error(console, exc)
+        return ExitCode.CONFIG
+    except registry.UnknownJob as exc:
+        console.print(str(exc), markup=False)
+        return ExitCode.CONFIG
+    org = app.org()
+    try:
+        result = plan_job(app.engine, org, mjob, app.clock(), app.job_options(), org.describe, stores)
+    except SalesforceUnavailable as exc:
+        console.print(f"Salesforce unavailable: {exc}", markup=False)
+        return ExitCode.UNAVAILABLE
+    if as_json:
+        console.print_json(json.dumps({**result.plan.data, "unmatched": result.unmatched}, default=str))
+    else:
+        print_plan(console, result.plan, job, result.unmatched)
+    return ExitCode.OK
+
+
+def run_job(
+    app: App,
+    console: Console,
+    job: str,
+    force: bool = False,
+    full_refresh: bool = False,
+    since: date | None = None,
+    stores: Sequence[str] | None = None,
+) -> ExitCode:
+    if job not in registry.job_names():
+        console.print(str(registry.UnknownJob(job)), markup=False)
+        return ExitCode.CONFIG
+    result = execute(app, job, lambda run_id: run_one(app, job, run_id, force, full_refresh, since, stores))
+    summarise(console, job, result.exit_code, result.outcome, result.error)
+    return result.exit_code
+
+
+def run_one(
+    app: App,
+    job: str,
+    run_id: str,
+    force: bool = False,
+    full_refresh: bool = False,
+    since: date | None = None,
+    stores: Sequence[str] | None = None,
+) -> Outcome:
+    """The body of one recorded run of `job` (shared by run-job, the scheduler and the demo)."""
+    if job == "pull":
+        report = registry.run_pull(app.settings.sources, app.engine, app.clock(), run_id, full_refresh, since, stores,
+                                   app.environ)
+        return Outcome(counts=report.data, partial=report.partial, summary=report)
+    ms = load_mappings(app)
+    mjob = registry.build(job, ms)
+    org: SalesforceClient = app.org()
+    result: JobResult = run_mapping_job(
+        app.engine, org, mjob, run_id, app.clock(), app.job_options(force), org.describe, stores
+    )
+    return Outcome(
+        counts=result.data,
+        partial=result.partial,
+        api_calls=org.usage.calls,
+        api_used=org.usage.used,
+        api_max=org.usage.max,
+        summary=result,
+    )
+
+
+def summarise(console: Console, job: str, code: ExitCode, outcome: Outcome | None, error: str) -> None:
+    if error:
+        console.print(f"{job}: {error}", markup=False, highlight=False)
+    if outcome is not None:
+        counts: dict[str, Any] = outcome.counts
+        console.print(f"{job}: " + json.dumps(counts, default=str), markup=False, highlight=False)
+        if outcome.api_calls:
+            console.print(f"{job}: {outcome.api_calls} Salesforce API calls", markup=False)
+    console.print(f"{job}: exit {int(code)} ({code.name.lower()})", markup=False)
+
+
+def run_scheduler(app: App, console: Console) -> ExitCode:
+    from worker.scheduler import serve  # noqa: PLC0415 - only the long-running mode needs APScheduler
+
+    return serve(app, console)
+
+
+def status(app: App, console: Console) -> ExitCode:
+    status_board(console, app.engine, app.clock())
+    return ExitCode.OK
+
+
+def explain(app: App, console: Console, store: str, as_json: bool = False) -> ExitCode:
+    try:
+        ms = load_mappings(app)
+    except MappingError as exc:
+        _print_mapping_error(console, exc)
+        return ExitCode.CONFIG
+    org = app.org()
+    try:
+        trace = registry.explain(app.engine, org, ms, store, app.clock(), app.job_options())
+    except SalesforceUnavailable as exc:
+        console.print(f"Salesforce unavailable: {exc}", markup=False)
+        return ExitCode.UNAVAILABLE
+    except KeyError as exc:
+        console.print(str(exc).strip("'\""), markup=False)
+        return ExitCode.CONFIG
+    if as_json:
+        console.print_json(json.dumps(trace, default=str))
+    else:
+        registry.print_explain(console, trace)
+    return ExitCode.OK
