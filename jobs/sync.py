@@ -45,6 +45,12 @@ class MappingJob(Protocol):
         """Record streams whose attrs the evaluation reads (invoices, menu items, ...)."""
         ...
 
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> Mapping[str, Mapping[str, Any]]:
+        """Extra per-store inputs read once per run (Contracts, Opportunities...) -> AccountData.attrs."""
+        ...
+
     def evaluate(self, data: AccountData) -> Sequence[Desired]: ...
 
     def managed(self, now: datetime) -> Sequence[Managed]: ...
@@ -121,6 +127,7 @@ def plan_job(
     unmatched = [s for s in wanted if s not in accounts]
     if unmatched:
         log.warning("stores_unmatched", job=job.name, count=len(unmatched), stores=unmatched[:20])
+    extra = job.prepare(org, {s: accounts[s] for s in matched}, now)
     desired: list[Desired] = []
     for chunk in chunks(matched, opts.chunk_size):
         for data in build_account_data(
