@@ -131,7 +131,7 @@ def plan_job(
     desired: list[Desired] = []
     for chunk in chunks(matched, opts.chunk_size):
         for data in build_account_data(
-            engine, chunk, accounts, directory, now, opts.history_days, job.streams
+            engine, chunk, accounts, directory, now, opts.history_days, job.streams, extra
         ):
             desired.extend(job.evaluate(data))
     desired.extend(job.finalize(accounts, desired, now))
