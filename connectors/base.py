@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 
@@ -49,6 +52,37 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The connector vouches that everything of `stream` up to `cursor` has been yielded.
+
+    The pull job stores the cursor with the batch it closes, so a crash resumes from here; a stream
+    that never checkpoints advances only when it completes (to the greatest `Record.cursor`).
+    """
+
+    stream: str
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A freshness signal that is not a record, e.g. the platform's last menu sync time for a store.
+
+    Stored as the `freshness` row of source `name` (e.g. `menu_sync`), so guards can read its age.
+    """
+
+    name: str
+    store_id: str
+    at: datetime
+
+
+Item = Record | Rejected | Checkpoint | Signal
+
+# The store id of a connector that reads many stores at once (CSV folder, SQL query): its records
+# carry their own store ids, which the pull job checks against the store directory.
+ALL_STORES = "*"
+
+
+@dataclass(frozen=True, slots=True)
 class StoreRef:
     """A store (dispensary location) as a source knows it."""
 
@@ -60,14 +94,59 @@ class StoreRef:
 
 
 class Connector(Protocol):
-    """A source bound to one store: one generator per stream, resuming after `since`."""
+    """A source bound to one store: one generator per stream, resuming after `since`.
+
+    Streams listed in `snapshot_streams` are read whole every time: records of such a stream that a
+    complete pull no longer yields are deleted (a menu item taken off the menu).
+    """
 
     @property
     def streams(self) -> tuple[str, ...]: ...
 
-    def iter_records(self, stream: str, since: str | None) -> Iterator[Record | Rejected]:
+    @property
+    def snapshot_streams(self) -> tuple[str, ...]: ...
+
+    def iter_records(self, stream: str, since: str | None) -> Iterator[Item]:
         """Yield records newer than the cursor value `since` (None: from the source's default start)."""
         ...
+
+
+class Source(Protocol):
+    """A configured source: it picks its stores (from the directory or its own) and binds connectors.
+
+    `provides_directory` sources (the platform) return the store directory itself from `stores`;
+    the pull job upserts those into `store` before any other source runs.
+    """
+
+    name: str
+    kind: str
+    provides_directory: bool
+    concurrency: int
+    lookback_minutes: int
+
+    def stores(self, directory: Sequence[StoreRef]) -> Sequence[StoreRef | Rejected]: ...
+
+    def connector(self, store: StoreRef) -> Connector: ...
+
+    def close(self) -> None: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a source touches of the outside world besides its API: environment, clocks, sleep, chance.
+
+    Tests pass fakes (a clock that `sleep` advances, a seeded `rng`), so retries run in no time.
+    """
+
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    clock: Callable[[], float] = time.monotonic  # elapsed time (retry budgets, rate limits)
+    sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], datetime] = _utcnow  # wall time (windows, Retry-After dates, default starts)
+    rng: random.Random = field(default_factory=random.Random)
 
 
 class SourceError(Exception):
