@@ -28,6 +28,14 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 507, 520, 521, 522, 523, 52
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
+class HttpStatusError(SourceError):
+    """A non-retryable HTTP error status (4xx), kept so a caller can treat e.g. 404 as "none"."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class _Retryable(Exception):
     """A failure worth another attempt; carries what the server asked us to wait, if anything."""
 
@@ -396,7 +404,9 @@ class HttpClient:
                 raise _Retryable(f"HTTP {status} {resp.reason or ''}".strip(), retry_after)
             if status >= 400:
                 reason = f"HTTP {status} {resp.reason or ''}".strip()
-                raise SourceError(f"{self.source}: {where} → {reason} (first bytes: {_first_bytes(resp)})")
+                raise HttpStatusError(
+                    f"{self.source}: {where} → {reason} (first bytes: {_first_bytes(resp)})", status
+                )
             return resp
 
     def decode(self, resp: requests.Response, where: str) -> Any:

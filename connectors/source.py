@@ -1,0 +1,136 @@
+"""Base classes for sources and connectors: store selection, default start, safe parsing, stream dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from connectors.base import ALL_STORES, Item, Record, Rejected, Runtime, SourceError, StoreRef
+from connectors.config import SourceConfig
+from connectors.http import SourceHttp
+from connectors.values import Invalid, cursor_time, zone
+
+T = TypeVar("T")
+
+
+class Options(BaseModel):
+    """Kind-specific `[sources.options]`; each kind subclasses it (frozen, unknown keys refused)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def parse_safely(
+    stream: str, store_id: str, payload: Any, parse: Callable[..., T], *args: Any
+) -> T | Rejected:
+    """`parse(payload, *args)`; a validation failure or a slip on odd input becomes a quarantined payload."""
+    try:
+        return parse(payload, *args)
+    except Invalid as exc:
+        return Rejected(stream, store_id, payload, str(exc))
+    except (
+        KeyError,
+        IndexError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        ArithmeticError,
+        RecursionError,
+    ) as exc:
+        return Rejected(
+            stream, store_id, payload, f"unparseable {stream} payload: {type(exc).__name__}: {exc}"
+        )
+
+
+class BaseSource:
+    """Shared behaviour of sources: options, store selection from the directory, default start."""
+
+    kind: ClassVar[str] = ""
+    options_model: ClassVar[type[Options]] = Options
+    provides_directory: bool = False
+
+    def __init__(self, cfg: SourceConfig, runtime: Runtime | None = None) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.runtime = runtime or Runtime()
+        self.concurrency = cfg.concurrency
+        self.lookback_minutes = cfg.lookback_minutes
+        try:
+            self.options = self.options_model.model_validate(cfg.options)
+        except ValidationError as exc:
+            raise SourceError(f"{cfg.name}: options: {exc}") from None
+
+    def serves(self, store: StoreRef) -> bool:
+        """Whether this source has data for a directory store (e.g. the store's POS is this kind)."""
+        return True
+
+    def stores(self, directory: Sequence[StoreRef]) -> Sequence[StoreRef | Rejected]:
+        wanted = set(self.cfg.stores)
+        return [s for s in directory if (not wanted or s.store_id in wanted) and self.serves(s)]
+
+    def connector(self, store: StoreRef) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+    def start(self, since: str | None) -> datetime:
+        """Where a stream starts: after the cursor when it is a time, else `history_days` back from now."""
+        moment = cursor_time(since) if since else None
+        return moment if moment is not None else self.runtime.now() - timedelta(days=self.cfg.history_days)
+
+
+class HttpSource(BaseSource):
+    """A source reached over HTTP: one session, limiter and retry policy for all its stores."""
+
+    def __init__(self, cfg: SourceConfig, runtime: Runtime | None = None) -> None:
+        super().__init__(cfg, runtime)
+        if not cfg.base_url:
+            raise SourceError(f"{cfg.name}: base_url is required for kind {cfg.kind!r}")
+        self.http = SourceHttp(cfg, self.runtime)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class BaseConnector:
+    """Dispatches `iter_records(stream, since)` to a `stream_<name>` method."""
+
+    streams: tuple[str, ...] = ()
+    snapshot_streams: tuple[str, ...] = ()
+
+    def __init__(self, store: StoreRef) -> None:
+        self.store = store
+        try:
+            self.tz = zone(store.timezone)
+        except Invalid as exc:
+            raise SourceError(f"store {store.store_id}: {exc}") from None
+
+    def iter_records(self, stream: str, since: str | None) -> Iterator[Item]:
+        if stream not in self.streams:
+            raise SourceError(f"unknown stream {stream!r}; streams: {', '.join(self.streams)}")
+        method: Callable[[str | None], Iterator[Item]] = getattr(self, f"stream_{stream}")
+        return method(since)
+
+    def key(self, raw: str) -> str:
+        """Record keys carry the store, since vendor ids are unique only within a location."""
+        return f"{self.store.store_id}:{raw}"
+
+    def is_all_stores(self) -> bool:
+        return self.store.store_id == ALL_STORES
+
+
+def max_cursor(current: str, record: Record | Rejected | object) -> str:
+    """The greater of a running cursor and a record's (canonical cursors compare as text)."""
+    if isinstance(record, Record) and record.cursor > current:
+        return record.cursor
+    return current
+
+
+def store_values(store: StoreRef) -> Mapping[str, str]:
+    """Template values for paths and parameters: the store id, state, zone and its plain attrs."""
+    out = {k: str(v) for k, v in store.attrs.items() if isinstance(v, str | int) and not isinstance(v, bool)}
+    out.update(store_id=store.store_id, state=store.state, timezone=store.timezone)
+    return out
