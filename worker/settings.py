@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from connectors.config import SecretError, resolve_secret
+
 JOB_NAMES = (
     "pull",
     "account_health",
@@ -44,17 +46,10 @@ class SecretRef(_Model):
     file: str = ""
 
     def resolve(self, key: str, environ: Mapping[str, str]) -> SecretStr:
-        if self.env:
-            value = environ.get(self.env)
-            if not value:
-                raise ValueError(f"{key}: environment variable {self.env} is not set (it holds the secret)")
-            return SecretStr(value)
-        if self.file:
-            path = Path(self.file)
-            if not path.is_file():
-                raise ValueError(f"{key}: secret file {self.file} does not exist")
-            return SecretStr(path.read_text().strip())
-        raise ValueError(f"{key}: set {key}_env (an environment variable) or {key}_file (a secret file)")
+        try:
+            return SecretStr(resolve_secret(self.env, self.file, environ, name=key))
+        except SecretError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class StateSettings(_Model):

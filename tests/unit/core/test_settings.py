@@ -59,7 +59,7 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
 
 def test_missing_secret_names_the_variable(tmp_path: Path) -> None:
     (msg,) = problems(tmp_path, GOOD, env={})
-    assert msg.endswith("salesforce.client_secret: environment variable SF_SECRET is not set (it holds the secret)")
+    assert msg.endswith("salesforce.client_secret: environment variable SF_SECRET is not set (client_secret_env)")
 
 
 def test_literal_secret_is_refused(tmp_path: Path) -> None:
