@@ -1,0 +1,352 @@
+"""Shared pieces of the lifecycle jobs: file loading with readable issues, quarters, Task and flag records."""
+
+from __future__ import annotations
+
+import math
+import string
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from mappings.desired import Desired, Guard, Managed
+
+TaskPriority = Literal["High", "Normal", "Low"]
+Severity = Literal["Low", "Medium", "High", "Critical"]
+OwnerRef = Literal["account:CSM__c", "account:OwnerId"]
+
+TASK_KEY_FIELD = "Sync_Key__c"
+FLAG_KEY_FIELD = "Sync_Key__c"
+CLOSED_BY_PERSON = Guard("IsClosed", "truthy", why="a person closed this Task; it is never reopened")
+
+
+# -- file loading ---------------------------------------------------------------------------------
+class Model(BaseModel):
+    """Every lifecycle file model: immutable once loaded; an unknown key is an error, not silence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class FileIssue:
+    """One problem in a mapping file, located by file and key path so an admin can find it."""
+
+    file: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.where} → {self.message}" if self.where else f"{self.file}: {self.message}"
+
+
+class FileError(ValueError):
+    """A mapping file (or several) did not load; every issue found is listed, not just the first."""
+
+    def __init__(self, issues: Sequence[FileIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+M = TypeVar("M", bound=BaseModel)
+_ITEM_NAMES = ("code", "id", "name", "brand", "signal")
+
+
+def read_toml(path: Path, label: str) -> tuple[dict[str, Any] | None, list[FileIssue]]:
+    """The file's TOML table, or the issue saying why it could not be read."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh), []
+    except FileNotFoundError:
+        return None, [FileIssue(label, "", "file not found")]
+    except tomllib.TOMLDecodeError as exc:
+        return None, [FileIssue(label, "", f"not valid TOML: {exc}")]
+
+
+def parse_model(model: type[M], raw: Mapping[str, Any], label: str) -> tuple[M | None, list[FileIssue]]:
+    """Validate raw TOML against a model; every error rendered with its key path."""
+    try:
+        return model.model_validate(raw), []
+    except ValidationError as exc:
+        return None, [FileIssue(label, locate(raw, e["loc"]), message(e)) for e in exc.errors()]
+
+
+def load_model(model: type[M], path: Path, label: str | None = None) -> M:
+    """Read and validate one file, raising FileError with every issue."""
+    label = label or path.as_posix()
+    raw, issues = read_toml(path, label)
+    if raw is None:
+        raise FileError(issues)
+    parsed, issues = parse_model(model, raw, label)
+    if parsed is None:
+        raise FileError(issues)
+    return parsed
+
+
+def locate(raw: Any, loc: Sequence[int | str]) -> str:
+    """`("milestones", 2, "due_days")` → `milestone "go_live" → due_days` when the item has a code."""
+    head = ""
+    rest: list[str] = []
+    node = raw
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and i > 0 and isinstance(loc[i - 1], str) and not rest[1:]:
+            parent = str(loc[i - 1])
+            item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            name = next((item[k] for k in _ITEM_NAMES if isinstance(item, dict) and k in item), None)
+            singular = parent[:-1] if parent.endswith("s") else parent
+            head = f'{singular} "{name}"' if name is not None else f"{parent}[{part}]"
+            rest = []
+        else:
+            rest.append(str(part))
+        if isinstance(node, dict):
+            node = node.get(part) if isinstance(part, str) else None
+        elif isinstance(node, list) and isinstance(part, int):
+            node = node[part] if 0 <= part < len(node) else None
+        else:
+            node = None
+    tail = ".".join(rest)
+    if head and tail:
+        return f"{head} → {tail}"
+    return head or tail
+
+
+def message(err: Mapping[str, Any]) -> str:
+    """Pydantic's message, reworded for the error kinds an admin meets most."""
+    kind = err.get("type", "")
+    given = err.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required"
+    if kind == "literal_error":
+        expected = str(err.get("ctx", {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f'"{given}" is not one of ({expected})'
+    text = str(err.get("msg", "invalid"))
+    return text.removeprefix("Value error, ")
+
+
+def unique(values: Sequence[str], what: str, label: str, where: str = "") -> list[FileIssue]:
+    seen: set[str] = set()
+    out: list[FileIssue] = []
+    for v in values:
+        if v in seen:
+            out.append(FileIssue(label, where, f'{what} "{v}" appears twice'))
+        seen.add(v)
+    return out
+
+
+# -- templates ------------------------------------------------------------------------------------
+class TaskTemplate(Model):
+    """A Task csm-sync creates; `{name}` placeholders are filled from the job's facts."""
+
+    subject: str
+    description: str = ""
+    priority: TaskPriority = "Normal"
+    due_in_days: int = 3
+    owner: OwnerRef = "account:CSM__c"
+    type: str = ""
+
+    @field_validator("due_in_days")
+    @classmethod
+    def _days(cls, v: int) -> int:
+        if not 0 <= v <= 365:
+            raise ValueError("must be between 0 and 365 days")
+        return v
+
+
+def fill(template: str, values: Mapping[str, Any]) -> str:
+    """`{name}` placeholders filled; an unknown one is left as written rather than failing a run."""
+
+    class _Keep(dict[str, Any]):
+        def __missing__(self, key: str) -> str:
+            return "{" + key + "}"
+
+    return template.format_map(_Keep(values))
+
+
+def placeholders_ok(template: str, allowed: Sequence[str]) -> str:
+    """'' when every placeholder is known, else a message naming the unknown ones."""
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    except ValueError as exc:
+        return f"bad placeholder: {exc}"
+    unknown = sorted(n for n in names if n not in allowed)
+    if unknown:
+        return f"unknown placeholder {{{unknown[0]}}} (known: {', '.join(sorted(allowed))})"
+    return ""
+
+
+# -- owners, quarters, numbers --------------------------------------------------------------------
+def owner_of(account: Mapping[str, Any], ref: str) -> str | None:
+    """The User a Task goes to: the account's CSM (falling back to the owner) or the account owner."""
+    if ref == "account:CSM__c":
+        return account.get("CSM__c") or account.get("OwnerId") or None
+    return account.get("OwnerId") or None
+
+
+@dataclass(frozen=True, order=True)
+class Quarter:
+    year: int
+    q: int
+
+    @classmethod
+    def of(cls, day: date) -> Quarter:
+        return cls(day.year, (day.month - 1) // 3 + 1)
+
+    @property
+    def start(self) -> date:
+        return date(self.year, 3 * self.q - 2, 1)
+
+    @property
+    def end(self) -> date:
+        nxt = self.next()
+        return nxt.start - timedelta(days=1)
+
+    def next(self) -> Quarter:
+        return Quarter(self.year + 1, 1) if self.q == 4 else Quarter(self.year, self.q + 1)
+
+    def previous(self) -> Quarter:
+        return Quarter(self.year - 1, 4) if self.q == 1 else Quarter(self.year, self.q - 1)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def __str__(self) -> str:
+        return f"{self.year}-Q{self.q}"
+
+
+def as_date(value: Any) -> date | None:
+    """A date from a Salesforce/ISO value (date, datetime or text); None when it is not one."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) >= 10:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def number(value: Any) -> float | None:
+    """A finite float, or None for anything else (missing, text, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def pct(fraction: float | None) -> float | None:
+    """A fraction as a Salesforce Percent field stores it (0.125 → 12.5), rounded to 2 places."""
+    return None if fraction is None or not math.isfinite(fraction) else round(100.0 * fraction, 2)
+
+
+def money(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+# -- records --------------------------------------------------------------------------------------
+def task(
+    key: str,
+    account: Mapping[str, Any],
+    template: TaskTemplate,
+    values: Mapping[str, Any],
+    today: date,
+    *,
+    priority: str | None = None,
+    store_id: str = "",
+    reason: str = "",
+    due: date | None = None,
+) -> Desired:
+    """An upserted Task on the account. Subject, description, due date and owner are set on create only,
+    so a CSM's edits stand; priority is kept in step; a Task a person closed is left alone."""
+    create_only: dict[str, Any] = {
+        "Subject": fill(template.subject, values)[:255],
+        "Description": fill(template.description, values),
+        "ActivityDate": (due or today + timedelta(days=template.due_in_days)).isoformat(),
+        "Status": "Not Started",
+        "WhatId": account.get("Id"),
+    }
+    owner = owner_of(account, template.owner)
+    if owner:
+        create_only["OwnerId"] = owner
+    if template.type:
+        create_only["Type"] = template.type
+    return Desired(
+        sobject="Task",
+        key_field=TASK_KEY_FIELD,
+        key=key,
+        fields={"Priority": priority or template.priority},
+        create_only=create_only,
+        guards=(CLOSED_BY_PERSON,),
+        account_key=store_id,
+        reason=reason,
+    )
+
+
+def flag(
+    key: str,
+    account: Mapping[str, Any],
+    *,
+    rule: str,
+    severity: str,
+    evidence: str,
+    category: str,
+    now: datetime,
+    store_id: str,
+    version: str = "1",
+    reason: str = "",
+) -> Desired:
+    """An open Risk_Flag__c; a snooze a CSM set is honoured until its date."""
+    return Desired(
+        sobject="Risk_Flag__c",
+        key_field=FLAG_KEY_FIELD,
+        key=key,
+        fields={
+            "Rule__c": rule,
+            "Rule_Version__c": version,
+            "Severity__c": severity,
+            "Status__c": "Open",
+            "Evidence__c": evidence,
+            "Category__c": category[:80],
+            "Resolved_At__c": None,
+        },
+        create_only={"Account__c": account.get("Id"), "Opened_At__c": now},
+        guards=(Guard("Snoozed_Until__c", "ge", now.date().isoformat(), why="snoozed by a CSM"),),
+        account_key=store_id,
+        reason=reason,
+    )
+
+
+def managed_flags(prefix: str, now: datetime) -> Managed:
+    """Open flags of a job whose condition no longer holds are resolved."""
+    return Managed(
+        sobject="Risk_Flag__c",
+        key_field=FLAG_KEY_FIELD,
+        is_open={"Status__c": "Open"},
+        close_fields={"Status__c": "Resolved", "Resolved_At__c": now},
+        key_prefix=prefix,
+        parent_field="Account__c",
+        reason="condition cleared",
+    )
+
+
+def managed_tasks(prefix: str, reason: str = "condition cleared") -> Managed:
+    """Open Tasks of a job whose condition no longer holds are completed."""
+    return Managed(
+        sobject="Task",
+        key_field=TASK_KEY_FIELD,
+        is_open={"IsClosed": False},
+        close_fields={"Status": "Completed"},
+        key_prefix=prefix,
+        parent_field="WhatId",
+        reason=reason,
+    )
