@@ -1,0 +1,603 @@
+"""The pull job: sources' stores in parallel → source_record, re-derived metric_fact, cursors, freshness."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, and_, delete, select
+from sqlmodel import Session, SQLModel
+
+from connectors.base import ALL_STORES, Checkpoint, Record, Rejected, Signal, Source, StoreRef
+from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor, zone
+from jobs.store import Cursor, Freshness, SourceRecord, StoreRow, upsert
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_BATCH = 500
+_ERROR_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    """How one store of one source went: counts, the error (empty when fine) and time taken."""
+
+    source: str
+    store_id: str
+    records: int = 0
+    rejected: int = 0
+    error: str = ""
+    seconds: float = 0.0
+    streams: Mapping[str, int] = field(default_factory=dict)  # records per stream
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass(frozen=True)
+class PullReport:
+    """The outcome of one pull: one row per (source, store), plus sources that failed before any store."""
+
+    run_id: str
+    started_at: datetime
+    seconds: float
+    outcomes: tuple[StoreOutcome, ...]
+    source_errors: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def records(self) -> int:
+        return sum(o.records for o in self.outcomes)
+
+    @property
+    def rejected(self) -> int:
+        return sum(o.rejected for o in self.outcomes)
+
+    @property
+    def failed(self) -> tuple[StoreOutcome, ...]:
+        return tuple(o for o in self.outcomes if not o.ok)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.source_errors
+
+    @property
+    def status(self) -> str:
+        """ok | partial (some stores or sources failed) | failed (nothing succeeded)."""
+        if self.ok:
+            return "ok"
+        if any(o.ok for o in self.outcomes):
+            return "partial"
+        return "failed"
+
+    def counts(self) -> dict[str, Any]:
+        """For the run ledger: totals and failures."""
+        return {
+            "stores": len(self.outcomes),
+            "records": self.records,
+            "rejected": self.rejected,
+            "failed_stores": len(self.failed),
+            "failed_sources": sorted(self.source_errors),
+        }
+
+    def rows(self) -> list[tuple[str, str, int, int, float, str]]:
+        """(source, store, records, rejected, seconds, error), sorted, for the CLI's table."""
+        return sorted(
+            (o.source, o.store_id, o.records, o.rejected, round(o.seconds, 2), o.error) for o in self.outcomes
+        )
+
+    def summary(self) -> str:
+        lines = [
+            f"pull {self.run_id}: {len(self.outcomes)} store pulls, {self.records} records, "
+            f"{self.rejected} quarantined, {len(self.failed)} failed, {self.seconds:.1f}s"
+        ]
+        lines += [f"  source {name}: {error}" for name, error in sorted(self.source_errors.items())]
+        lines += [
+            f"  {o.source} {o.store_id}: {o.error}" for o in sorted(self.failed, key=lambda o: o.store_id)
+        ]
+        return "\n".join(lines)
+
+
+def _table(name: str) -> Any:
+    return SQLModel.metadata.tables[name]
+
+
+@dataclass
+class _Batch:
+    records: list[Record] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records) + len(self.rejected) + len(self.signals)
+
+
+class _Store:
+    """The pull's writes; on SQLite one writer at a time (threads would only trade SQLITE_BUSY)."""
+
+    def __init__(self, engine: Engine, run_id: str, now: datetime) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.now = now
+        self._lock: threading.Lock | None = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._zones: dict[str, tzinfo] = {}
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            with Session(self.engine) as session, session.begin():
+                yield session
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def directory(self) -> dict[str, StoreRef]:
+        table = _table("store")
+        with Session(self.engine) as session:
+            rows = session.connection().execute(select(table)).mappings()
+            return {
+                r["store_id"]: StoreRef(
+                    r["store_id"], r["name"], r["state"], r["timezone"], dict(r["attrs"] or {})
+                )
+                for r in rows
+            }
+
+    def upsert_stores(self, source: str, refs: Sequence[StoreRef]) -> None:
+        rows = [
+            {
+                "store_id": r.store_id,
+                "name": r.name,
+                "state": r.state,
+                "timezone": r.timezone,
+                "source": source,
+                "attrs": json_safe(dict(r.attrs)),
+                "seen_at": self.now,
+            }
+            for r in refs
+        ]
+        with self.session() as session:
+            upsert(session, StoreRow, rows)
+
+    def cursor(self, source: str, stream: str, store_id: str) -> str:
+        table = _table("cursor")
+        with Session(self.engine) as session:
+            row = (
+                session.connection()
+                .execute(
+                    select(table.c.value).where(
+                        table.c.source == source, table.c.stream == stream, table.c.store_id == store_id
+                    )
+                )
+                .first()
+            )
+            return str(row[0]) if row and row[0] else ""
+
+    def zone_of(self, tz_name: str) -> tzinfo:
+        tz = self._zones.get(tz_name)
+        if tz is None:
+            try:
+                tz = zone(tz_name)
+            except Invalid:
+                tz = zone("UTC")
+            self._zones[tz_name] = tz
+        return tz
+
+    def freshness(
+        self,
+        session: Session,
+        source: str,
+        store_id: str,
+        *,
+        attempt: bool = False,
+        success: bool | None = None,
+        error: str = "",
+        records: int | None = None,
+        newest: datetime | None = None,
+    ) -> None:
+        row = session.get(Freshness, (source, store_id))
+        if row is None:
+            row = Freshness(source=source, store_id=store_id)
+        if attempt:
+            row.last_attempt_at = self.now
+        if success is True:
+            row.last_success_at = self.now
+            row.last_error = ""
+        elif success is False:
+            row.last_error = error[:_ERROR_LIMIT]
+        if records is not None:
+            row.records_last_pull = records
+        if newest is not None:
+            have = row.newest_data_at
+            if have is not None and have.tzinfo is None:
+                have = have.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+            if have is None or newest > have:
+                row.newest_data_at = newest.astimezone(UTC)
+        session.add(row)
+
+    def quarantine(self, session: Session, source: str, rejected: Sequence[Rejected]) -> None:
+        if not rejected:
+            return
+        session.connection().execute(
+            _table("quarantine").insert(),
+            [
+                {
+                    "run_id": self.run_id,
+                    "source": source,
+                    "stream": r.stream,
+                    "store_id": r.store_id,
+                    "payload": json_safe(r.payload),
+                    "reason": r.reason[:_ERROR_LIMIT],
+                    "created_at": self.now,
+                }
+                for r in rejected
+            ],
+        )
+
+    def flush(
+        self,
+        source: str,
+        stream: str,
+        batch: _Batch,
+        directory: Mapping[str, StoreRef],
+        *,
+        cursor_store: str,
+        cursor: str | None,
+        stale_keys: Sequence[str] = (),
+        newest_streams: bool = True,
+    ) -> None:
+        """One transaction: records, re-derived daily facts, quarantine, signals, and the cursor last."""
+        records: dict[str, Record] = {}
+        for record in batch.records:
+            records[record.key] = record  # a record seen twice in a batch: the later one wins
+        with self.session() as session:
+            conn = session.connection()
+            sr = _table("source_record")
+            touched: set[tuple[str, date]] = set()
+            keys = list(records) + list(stale_keys)
+            for chunk in _chunks(keys, 500):
+                old = conn.execute(
+                    select(sr.c.store_id, sr.c.day).where(
+                        sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk)
+                    )
+                )
+                touched.update((row[0], row[1]) for row in old)
+            rows = []
+            newest: dict[str, datetime] = {}
+            for record in records.values():
+                tz = (
+                    self.zone_of(directory[record.store_id].timezone)
+                    if record.store_id in directory
+                    else None
+                )
+                day = record.occurred_at.astimezone(tz).date() if tz else record.occurred_at.date()
+                touched.add((record.store_id, day))
+                rows.append(
+                    {
+                        "source": source,
+                        "stream": stream,
+                        "key": record.key,
+                        "store_id": record.store_id,
+                        "day": day,
+                        "occurred_at": record.occurred_at.astimezone(UTC),
+                        "facts": [[f.metric, f.dimension, f.value] for f in record.facts],
+                        "attrs": json_safe(dict(record.attrs)),
+                        "pulled_at": self.now,
+                    }
+                )
+                if newest_streams:
+                    moment = min(record.occurred_at, self.now).astimezone(UTC)
+                    if record.store_id not in newest or moment > newest[record.store_id]:
+                        newest[record.store_id] = moment
+            upsert(session, SourceRecord, rows)
+            for chunk in _chunks(list(stale_keys), 500):
+                conn.execute(
+                    delete(sr).where(sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk))
+                )
+            _rederive(conn, source, touched)
+            self.quarantine(session, source, batch.rejected)
+            for signal in batch.signals:
+                self.freshness(
+                    session, signal.name, signal.store_id, attempt=True, success=True, newest=signal.at
+                )
+            for store_id, moment in newest.items():
+                if store_id != cursor_store:
+                    self.freshness(session, source, store_id, newest=moment)
+            if cursor_store in newest:
+                self.freshness(session, source, cursor_store, newest=newest[cursor_store])
+            if cursor is not None:
+                upsert(
+                    session,
+                    Cursor,
+                    [
+                        {
+                            "source": source,
+                            "stream": stream,
+                            "store_id": cursor_store,
+                            "value": cursor,
+                            "updated_at": self.now,
+                        }
+                    ],
+                )
+
+    def snapshot_keys(self, source: str, stream: str, store_id: str) -> set[str]:
+        sr = _table("source_record")
+        query = select(sr.c.key).where(sr.c.source == source, sr.c.stream == stream)
+        if store_id != ALL_STORES:
+            query = query.where(sr.c.store_id == store_id)
+        with Session(self.engine) as session:
+            return {row[0] for row in session.connection().execute(query)}
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _rederive(conn: Any, source: str, touched: set[tuple[str, date]]) -> None:
+    """Delete and rebuild a source's daily facts for the touched (store, day) pairs from stored records."""
+    if not touched:
+        return
+    sr, mf = _table("source_record"), _table("metric_fact")
+    by_store: dict[str, list[date]] = {}
+    for store_id, day in touched:
+        by_store.setdefault(store_id, []).append(day)
+    for store_id, days in sorted(by_store.items()):
+        for chunk in _chunks(sorted(days), 200):
+            conn.execute(
+                delete(mf).where(and_(mf.c.source == source, mf.c.store_id == store_id, mf.c.day.in_(chunk)))
+            )
+            totals: dict[tuple[str, str, date], float] = {}
+            result = conn.execute(
+                select(sr.c.day, sr.c.facts).where(
+                    sr.c.source == source, sr.c.store_id == store_id, sr.c.day.in_(chunk)
+                )
+            )
+            for day, facts in result:
+                for metric, dimension, value in facts or ():
+                    key = (metric, dimension, day)
+                    totals[key] = totals.get(key, 0.0) + float(value)
+            if totals:
+                conn.execute(
+                    mf.insert(),
+                    [
+                        {
+                            "source": source,
+                            "store_id": store_id,
+                            "metric": m,
+                            "dimension": d,
+                            "day": day,
+                            "value": v,
+                        }
+                        for (m, d, day), v in sorted(totals.items())
+                    ],
+                )
+
+
+def _check(record: Record, directory: Mapping[str, StoreRef]) -> str:
+    """Why a connector's record cannot be stored ("" when it can)."""
+    if record.store_id not in directory:
+        return f"unknown store {record.store_id!r}: not in the store directory"
+    if record.occurred_at.tzinfo is None:
+        return "occurred_at has no time zone"
+    if not record.key:
+        return "empty record key"
+    for fact in record.facts:
+        if (
+            not isinstance(fact.value, int | float)
+            or fact.value != fact.value
+            or abs(fact.value) == float("inf")
+        ):
+            return f"fact {fact.metric}: not a finite number"
+    return ""
+
+
+def _unstorable(record: Record, reason: str) -> Rejected:
+    payload = {
+        "key": record.key,
+        "occurred_at": record.occurred_at.isoformat(),
+        "facts": [[f.metric, f.dimension, f.value] for f in record.facts],
+        "attrs": dict(record.attrs),
+    }
+    return Rejected(record.stream, record.store_id, payload, reason)
+
+
+def _max_cursor(a: str, b: str) -> str:
+    """The later of two cursors when both are times; otherwise the newer value (a ledger) wins."""
+    ta, tb = cursor_time(a) if a else None, cursor_time(b) if b else None
+    if ta is not None and tb is not None:
+        return a if ta >= tb else b
+    return b or a
+
+
+@dataclass
+class _Run:
+    store: _Store
+    directory: dict[str, StoreRef]
+    now: datetime
+    full_refresh: bool
+    since: datetime | None
+    batch_size: int
+    clock: Callable[[], float]
+
+
+def _pull_stream(
+    run: _Run, source: Source, connector: Any, store: StoreRef, stream: str, touched: set[str]
+) -> tuple[int, int]:
+    snapshot = stream in tuple(getattr(connector, "snapshot_streams", ()))
+    stored = run.store.cursor(source.name, stream, store.store_id)
+    if snapshot:
+        since_arg: str | None = None
+    elif run.since is not None:
+        since_arg = iso_utc(run.since)
+    elif run.full_refresh or not stored:
+        since_arg = None
+    else:
+        since_arg = shift_cursor(stored, -timedelta(minutes=source.lookback_minutes))
+    batch = _Batch()
+    records = rejected = 0
+    highest = ""
+    checkpoint: str | None = None
+    seen: set[str] = set()
+
+    def flush(cursor: str | None, stale: Sequence[str] = ()) -> None:
+        nonlocal batch
+        if cursor is not None and stored and cursor_time(cursor) is not None:
+            cursor = _max_cursor(stored, cursor)
+        run.store.flush(
+            source.name,
+            stream,
+            batch,
+            run.directory,
+            cursor_store=store.store_id,
+            cursor=cursor,
+            stale_keys=stale,
+            newest_streams=not snapshot,
+        )
+        batch = _Batch()
+
+    for item in connector.iter_records(stream, since_arg):
+        if isinstance(item, Record):
+            reason = _check(item, run.directory)
+            if reason:
+                batch.rejected.append(_unstorable(item, reason))
+                rejected += 1
+            else:
+                batch.records.append(item)
+                records += 1
+                seen.add(item.key)
+                touched.add(item.store_id)
+                highest = max(highest, item.cursor)
+        elif isinstance(item, Rejected):
+            batch.rejected.append(item)
+            rejected += 1
+        elif isinstance(item, Checkpoint):
+            checkpoint = item.cursor
+            flush(checkpoint)
+            continue
+        elif isinstance(item, Signal) and item.store_id in run.directory:
+            batch.signals.append(item)
+        if len(batch) >= run.batch_size:
+            flush(None)
+    final = checkpoint if checkpoint is not None else (highest or None)
+    stale: list[str] = []
+    if snapshot:
+        stale = sorted(run.store.snapshot_keys(source.name, stream, store.store_id) - seen)
+    flush(final, stale)
+    return records, rejected
+
+
+def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
+    started = run.clock()
+    log_ctx = {"source": source.name, "store": store.store_id}
+    with run.store.session() as session:
+        run.store.freshness(session, source.name, store.store_id, attempt=True)
+    per_stream: dict[str, int] = {}
+    rejected = 0
+    errors: list[str] = []
+    touched: set[str] = set()
+    try:
+        connector = source.connector(store)
+        streams = tuple(connector.streams)
+    except Exception as exc:  # one store's bad setup must not stop the others
+        errors.append(_describe(exc))
+        streams = ()
+        connector = None
+    for stream in streams:
+        try:
+            n, r = _pull_stream(run, source, connector, store, stream, touched)
+        except Exception as exc:  # recorded per store; the other stores and streams go on
+            errors.append(f"{stream}: {_describe(exc)}")
+            log.warning("pull_stream_failed", stream=stream, error=_describe(exc), **log_ctx)
+            continue
+        per_stream[stream] = n
+        rejected += r
+    records = sum(per_stream.values())
+    error = "; ".join(errors)
+    with run.store.session() as session:
+        run.store.freshness(
+            session, source.name, store.store_id, success=not errors, error=error, records=records
+        )
+        if store.store_id == ALL_STORES and not errors:
+            for store_id in sorted(touched - {ALL_STORES}):
+                run.store.freshness(session, source.name, store_id, attempt=True, success=True)
+    seconds = run.clock() - started
+    if errors:
+        log.warning("pull_store_failed", records=records, rejected=rejected, error=error, **log_ctx)
+    else:
+        log.info("pull_store_done", records=records, rejected=rejected, seconds=round(seconds, 3), **log_ctx)
+    return StoreOutcome(source.name, store.store_id, records, rejected, error, seconds, per_stream)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if type(exc).__name__ in ("SourceError", "HttpStatusError", "SecretError", "Invalid"):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def pull(
+    engine: Engine,
+    sources: Sequence[Source],
+    now: datetime,
+    *,
+    full_refresh: bool = False,
+    since: datetime | None = None,
+    run_id: str = "",
+    batch_size: int = DEFAULT_BATCH,
+    stores: Collection[str] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> PullReport:
+    """Pull every source: the directory source first, then each source's stores in parallel.
+
+    `full_refresh` ignores cursors (from `history_days` back); `since` starts every stream there.
+    A store's failure is recorded in its outcome and `freshness.last_error`; the rest go on.
+    """
+    run_id = run_id or f"pull-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    started = clock()
+    writer = _Store(engine, run_id, now)
+    run = _Run(writer, writer.directory(), now, full_refresh, since, max(1, batch_size), clock)
+    outcomes: list[StoreOutcome] = []
+    source_errors: dict[str, str] = {}
+    log.info("pull_started", run_id=run_id, sources=[s.name for s in sources], full_refresh=full_refresh)
+    for source in sorted(sources, key=lambda s: not s.provides_directory):
+        try:
+            listed = list(source.stores(list(run.directory.values())))
+        except Exception as exc:  # e.g. the directory API is down: other sources use the stored directory
+            source_errors[source.name] = _describe(exc)
+            log.error("pull_source_failed", source=source.name, error=_describe(exc))
+            continue
+        refs = [s for s in listed if isinstance(s, StoreRef)]
+        bad = [s for s in listed if isinstance(s, Rejected)]
+        if source.provides_directory:
+            writer.upsert_stores(source.name, refs)
+            run.directory.update({r.store_id: r for r in refs})
+        if bad:
+            with writer.session() as session:
+                writer.quarantine(session, source.name, bad)
+        if stores is not None:
+            refs = [r for r in refs if r.store_id in stores or r.store_id == ALL_STORES]
+        with ThreadPoolExecutor(
+            max_workers=max(1, source.concurrency), thread_name_prefix=source.name
+        ) as pool:
+            results = list(pool.map(lambda ref, src=source: _pull_store(run, src, ref), refs))
+        outcomes.extend(results)
+        log.info(
+            "pull_source_done",
+            source=source.name,
+            stores=len(results),
+            records=sum(o.records for o in results),
+            failed=sum(1 for o in results if not o.ok),
+        )
+    report = PullReport(run_id, now, clock() - started, tuple(outcomes), source_errors)
+    log.info("pull_done", run_id=run_id, status=report.status, **report.counts())
+    return report
