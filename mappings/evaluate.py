@@ -1,0 +1,917 @@
+"""Evaluating one account: KPI fields, health score and risk rules into Desired records, with a trace."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from mappings.context import AccountData
+from mappings.desired import Desired, Guard, Managed
+from mappings.expressions import EvaluationError, Expression, namespace
+from mappings.functions import Metrics, parse_time
+from mappings.load import CompiledComponent, CompiledRule, MappingSet
+from mappings.templates import render
+
+FLAG_OBJECT = "Risk_Flag__c"
+KEY_FIELD = "Sync_Key__c"
+ACTIVITY_PREFIX = "risk:"  # Task and Case keys: "risk:<flag key>", so the risk job owns exactly these
+MAX_LIST_ITEMS = 10
+BANDS = ("Green", "Yellow", "Red")
+TRENDS = ("Improving", "Stable", "Declining")
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RuleTrace:
+    """What one rule (or one for_each item of it) decided for the account, and why."""
+
+    rule: str
+    item: str
+    instance: str  # "rule" or "rule/item": the name cooldowns and open flags are tracked by
+    status: str  # fired | clear | held | suppressed | cooldown | error
+    why: str
+    when: Any = None
+    key: str = ""  # the flag's Sync_Key__c when fired or held open
+    calls: tuple[tuple[str, Any], ...] = ()  # every function call and its value (explain only)
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def fired(self) -> bool:
+        return self.status == "fired"
+
+
+@dataclass(frozen=True)
+class ComponentTrace:
+    name: str
+    label: str
+    expr: str
+    raw: Any
+    points: float | None  # None: no data and `missing = "skip"`
+    weight: float
+    contribution: float  # points * weight / sum of counted weights
+    calls: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class HealthOutcome:
+    score: float | None  # what the Account shows: the override when a CSM set one
+    computed: float | None  # the weighted score from data (None when stale or no data)
+    band: str | None
+    trend: str | None
+    change: float | None
+    previous: float | None  # the score `trend_days` ago
+    drivers: str
+    stale: bool
+    stale_sources: tuple[str, ...]
+    override: float | None
+    components: tuple[ComponentTrace, ...]
+
+
+@dataclass(frozen=True)
+class FieldTrace:
+    name: str
+    expr: str
+    value: Any
+    calls: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Explain:
+    """Everything `csm-sync explain STORE` shows: each value, each rule, each function call."""
+
+    store_id: str
+    today: date
+    fields: tuple[FieldTrace, ...]
+    kpi_stale_sources: tuple[str, ...]
+    health: HealthOutcome | None
+    rules: tuple[RuleTrace, ...]
+    errors: tuple[str, ...]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """JSON-ready form (NaN and inf as text)."""
+        out: dict[str, Any] = _jsonable(
+            {
+                "store_id": self.store_id,
+                "today": self.today,
+                "fields": [asdict(f) for f in self.fields],
+                "kpi_stale_sources": self.kpi_stale_sources,
+                "health": None if self.health is None else asdict(self.health),
+                "rules": [asdict(r) for r in self.rules],
+                "errors": self.errors,
+            }
+        )
+        return out
+
+    def render(self) -> str:
+        """Readable text, one line per value, for a terminal."""
+        out = [f"Store {self.store_id} — evaluated for {self.today.isoformat()}"]
+        out.append("")
+        out.append(
+            "KPI fields"
+            + (f" (held: stale {', '.join(self.kpi_stale_sources)})" if self.kpi_stale_sources else "")
+        )
+        for f in self.fields:
+            out.append(f"  {f.name} = {_show_value(f.value)}    ← {f.expr}")
+        h = self.health
+        if h is not None:
+            out.append("")
+            head = f"Health score {_show_value(h.score)} {h.band or ''}".rstrip()
+            if h.override is not None:
+                head += f" (CSM override; computed {_show_value(h.computed)})"
+            if h.stale:
+                head += f" — stale data: {', '.join(h.stale_sources)}; previous score kept"
+            out.append(head)
+            if h.previous is not None:
+                out.append(f"  trend {h.trend} ({_show_value(h.change)} vs {_show_value(h.previous)})")
+            for c in h.components:
+                pts = "skipped (no data)" if c.points is None else f"{c.points:.0f} pts x weight {c.weight:g}"
+                out.append(f"  {c.label}: raw {_show_value(c.raw)} → {pts}    ← {c.expr}")
+            if h.drivers:
+                out.append(f"  drivers: {h.drivers}")
+        out.append("")
+        out.append("Rules")
+        for r in self.rules:
+            out.append(f"  {r.instance}: {r.status.upper()} — {r.why}")
+            for call, value in r.calls:
+                out.append(f"      {call} = {_show_value(value)}")
+        if self.errors:
+            out.append("")
+            out.append("Errors")
+            out.extend(f"  {e}" for e in self.errors)
+        return "\n".join(out)
+
+
+@dataclass(frozen=True, eq=False)
+class AccountOutcome:
+    """The evaluation of one account: Desired records for the planner, and what the jobs report."""
+
+    store_id: str
+    desired: list[Desired]
+    rules: tuple[RuleTrace, ...]
+    health: HealthOutcome | None
+    fields: Mapping[str, Any]  # KPI field values written (empty when held for stale data)
+    live: bool | None  # for MSO roll-ups
+    onboarding_progress: float | None
+    open_risks: int
+    errors: tuple[str, ...]
+    mapping_set: MappingSet = field(repr=False)
+    data: AccountData = field(repr=False)
+    traced: Explain | None = field(default=None, repr=False)
+
+    @cached_property
+    def explain(self) -> Explain:
+        """The full trace; computed on first use by re-running the (pure) evaluation with tracing on."""
+        if self.traced is not None:
+            return self.traced
+        again = evaluate_account(self.mapping_set, self.data, trace=True)
+        assert again.traced is not None
+        return again.traced
+
+    @property
+    def fired(self) -> tuple[RuleTrace, ...]:
+        return tuple(r for r in self.rules if r.fired)
+
+
+# -- formatting ------------------------------------------------------------------------------------
+def _known(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _show_value(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if isinstance(v, float):
+        if math.isinf(v):
+            return "∞" if v > 0 else "-∞"
+        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if isinstance(v, datetime):
+        return _show_time(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_show_value(x) for x in v) + "]"
+    return str(v)
+
+
+def _show_time(t: datetime) -> str:
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _item_name(x: Any) -> str:
+    if isinstance(x, Mapping):
+        return str(x.get("name") or x.get("Name") or x.get("id") or x)
+    return str(x)
+
+
+def format_value(value: Any, fmt: str) -> str:
+    """An evidence value as a CSM reads it: "-87%", "$1,240.00", "19.8 h", "Blue Dream 3.5g, …"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if fmt == "auto":
+        if isinstance(value, bool):
+            fmt = "text"
+        elif isinstance(value, int | float):
+            fmt = "int" if float(value).is_integer() else "number"
+        elif isinstance(value, datetime):
+            fmt = "datetime"
+        elif isinstance(value, date):
+            fmt = "date"
+        elif isinstance(value, list | tuple):
+            fmt = "list"
+        else:
+            fmt = "text"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if fmt in ("number", "int", "pct", "change", "money", "hours"):
+        if not isinstance(value, int | float):
+            return str(value)
+        v = float(value)
+        if math.isinf(v):
+            return "never" if fmt == "hours" and v > 0 else ("∞" if v > 0 else "-∞")
+        if fmt == "int":
+            return f"{round(v):,}"
+        if fmt == "number":
+            return f"{v:,.1f}" if abs(v) >= 100 else f"{v:,.2f}".rstrip("0").rstrip(".")
+        if fmt == "pct":
+            return f"{v * 100:.1f}%"
+        if fmt == "change":
+            return f"{v * 100:+.0f}%".replace("-", "\u2212")  # a real minus sign reads better
+        if fmt == "money":
+            return f"${v:,.2f}"
+        return f"{v:.1f} h"
+    if fmt == "datetime":
+        t = value if isinstance(value, datetime) else parse_time(value)
+        return _show_time(t) if isinstance(t, datetime) else str(value)
+    if fmt == "date":
+        t = value if isinstance(value, date) else parse_time(value)
+        return t.isoformat()[:10] if isinstance(t, date) else str(value)
+    if fmt == "list":
+        items = list(value) if isinstance(value, list | tuple) else [value]
+        names = [_item_name(x) for x in items[:MAX_LIST_ITEMS]]
+        more = len(items) - len(names)
+        return (", ".join(names) if names else "none") + (f" (+{more} more)" if more > 0 else "")
+    return str(value)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return round(v, 6)
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | set | frozenset):
+        return [_jsonable(x) for x in v]
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    return str(v)
+
+
+def _clean(value: Any) -> Any:
+    """What a field receives: NaN and inf become empty (Salesforce has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# -- periods and keys ------------------------------------------------------------------------------
+def period_label(period: str, day: date) -> str:
+    """The period part of a flag key: a new occurrence after resolution in a new period gets a new key."""
+    if period == "week":
+        iso = day.isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
+    if period == "month":
+        return f"{day.year}-{day.month:02d}"
+    if period == "quarter":
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    if period == "day":
+        return day.isoformat()
+    return "once"
+
+
+def flag_key(store_id: str, instance: str, period: str) -> str:
+    return f"{store_id}:{instance}:{period}"
+
+
+def instance_of_key(key: str) -> tuple[str, str, str] | None:
+    """(store, instance, period) from a flag key (or a Task/Case key), None if it is not one of ours."""
+    key = key.removeprefix(ACTIVITY_PREFIX)
+    parts = key.rsplit(":", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def flag_attrs(flags: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Build `attrs["open_flags"]` and `attrs["recent_resolved"]` from one account's Risk_Flag__c rows.
+
+    The jobs read the account's flags (Sync_Key__c, Status__c, Resolved_At__c) with the current state
+    the plan diffs against, and merge this into AccountData.attrs.
+    """
+    open_flags: dict[str, str] = {}
+    resolved: dict[str, str] = {}
+    for row in flags:
+        key = str(row.get(KEY_FIELD) or "")
+        parsed = instance_of_key(key)
+        if parsed is None:
+            continue
+        instance = parsed[1]
+        status = row.get("Status__c")
+        if status in ("Open", "Snoozed"):
+            open_flags[instance] = key
+        elif status == "Resolved" and row.get("Resolved_At__c"):
+            at = str(row["Resolved_At__c"])
+            if at > resolved.get(instance, ""):
+                resolved[instance] = at
+    return {"open_flags": open_flags, "recent_resolved": resolved}
+
+
+# -- tracing ---------------------------------------------------------------------------------------
+class _Sink:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def take(self) -> tuple[tuple[str, Any], ...]:
+        out = tuple(self.calls)
+        self.calls = []
+        return out
+
+
+def _call_repr(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+    parts = [repr(a) if isinstance(a, str) else _show_value(a) for a in args]
+    parts += [f"{k}={v!r}" if isinstance(v, str) else f"{k}={_show_value(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def _traced(name: str, fn: Callable[..., Any], sink: _Sink) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        value = fn(*args, **kwargs)
+        sink.calls.append((_call_repr(name, args, kwargs), value))
+        return value
+
+    return wrapper
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+class _Run:
+    """State of one account's evaluation."""
+
+    def __init__(self, ms: MappingSet, data: AccountData, trace: bool) -> None:
+        self.ms = ms
+        self.data = data
+        self.trace = trace
+        self.errors: list[str] = []
+        self.metrics = Metrics(
+            data,
+            ms.stale_after,
+            ms.sources.default_stale_after_hours,
+            ms.feed_sources,
+        )
+        functions = self.metrics.bind()
+        self.sink = _Sink()
+        if trace:
+            functions = {n: _traced(n, f, self.sink) for n, f in functions.items()}
+        account = data.account
+        values: dict[str, Any] = {f: account.get(f) for f in ms.account_fields}
+        values.update(
+            today=data.today,
+            yesterday=self.metrics.yesterday,
+            now=data.now,
+            store_id=data.store_id,
+            state=self.metrics.state,
+        )
+        self.health_ns = namespace(functions, {**values, **ms.health_params})
+        self.risk_ns = namespace(functions, {**values, **ms.risk_params})
+
+    def run(self, expr: Expression, ns: dict[str, Any], what: str) -> Any:
+        try:
+            return expr.run(ns)
+        except EvaluationError as exc:
+            self.errors.append(f"{what}: {exc}")
+            raise
+
+    def calls(self) -> tuple[tuple[str, Any], ...]:
+        return self.sink.take() if self.trace else ()
+
+
+def _stale(metrics: Metrics, sources: Sequence[str]) -> tuple[str, ...]:
+    return tuple(s for s in sources if metrics.stale(s))
+
+
+def _previous_score(data: AccountData, days: int) -> float | None:
+    direct = data.attrs.get("health_score_7d_ago") if days == 7 else None
+    if isinstance(direct, int | float) and _known(direct):
+        return float(direct)
+    history = data.attrs.get("health_history")
+    if not isinstance(history, Mapping):
+        return None
+    target = data.today - timedelta(days=days)
+    best: tuple[date, float] | None = None
+    for k, v in history.items():
+        d = parse_time(k)
+        if isinstance(d, datetime):
+            d = d.date()
+        if not isinstance(d, date) or not _known(v) or d > target or d < target - timedelta(days=3):
+            continue
+        if best is None or d > best[0]:
+            best = (d, float(v))
+    return None if best is None else best[1]
+
+
+def _band(ms: MappingSet, score: float) -> str:
+    bands = ms.health_file.health.bands
+    if score >= bands.green:
+        return "Green"
+    return "Yellow" if score >= bands.yellow else "Red"
+
+
+def _health(r: _Run) -> tuple[HealthOutcome, dict[str, Any], dict[str, Any]]:
+    ms, data = r.ms, r.data
+    cfg = ms.health_file.health
+    t = cfg.targets
+    required = cfg.requires_fresh if cfg.requires_fresh is not None else ms.health_file.requires_fresh
+    stale = _stale(r.metrics, required)
+    override_raw = data.account.get(t.override)
+    override = float(override_raw) if isinstance(override_raw, int | float) and _known(override_raw) else None
+
+    components: list[ComponentTrace] = []
+    computed: float | None = None
+    if not stale:
+        counted: list[tuple[CompiledComponent, float, float, Any, tuple[tuple[str, Any], ...]]] = []
+        for comp in ms.components:
+            try:
+                raw = r.run(comp.expr, r.health_ns, f'component "{comp.name}"')
+            except EvaluationError:
+                raw = None
+            calls = r.calls()
+            if isinstance(raw, bool):
+                raw = 1.0 if raw else 0.0
+            if not _known(raw) or not isinstance(raw, int | float):
+                if comp.missing == "skip":
+                    components.append(ComponentTrace(comp.name, comp.label, comp.expr.source, raw, None,
+                                                     comp.weight, 0.0, calls))  # fmt: skip
+                    continue
+                points = float(comp.missing)
+            else:
+                points = comp.points(float(raw))
+            counted.append((comp, points, comp.weight, raw, calls))
+        total_weight = sum(w for _, _, w, _, _ in counted)
+        if total_weight > 0:
+            computed = round(sum(p * w for _, p, w, _, _ in counted) / total_weight)
+            for comp, points, w, raw, calls in counted:
+                components.append(ComponentTrace(comp.name, comp.label, comp.expr.source, raw, points, w,
+                                                 points * w / total_weight, calls))  # fmt: skip
+        components.sort(key=lambda c: [x.name for x in ms.components].index(c.name))
+
+    shown = override if override is not None else computed
+    previous = _previous_score(data, cfg.trend_days)
+    change = None if shown is None or previous is None else round(shown - previous, 1)
+    trend = None
+    if change is not None:
+        trend = (
+            "Improving"
+            if change >= cfg.trend_delta
+            else "Declining"
+            if change <= -cfg.trend_delta
+            else "Stable"
+        )
+    drivers = _drivers(ms, components, override, computed, stale)
+    outcome = HealthOutcome(
+        score=shown,
+        computed=computed,
+        band=None if shown is None else _band(ms, shown),
+        trend=trend,
+        change=change,
+        previous=previous,
+        drivers=drivers,
+        stale=bool(stale),
+        stale_sources=stale,
+        override=override,
+        components=tuple(components),
+    )
+    fields: dict[str, Any] = {t.stale: bool(stale)}
+    touch: dict[str, Any] = {}
+    if shown is not None:
+        fields.update(
+            {
+                t.score: shown,
+                t.band: outcome.band,
+                t.trend: trend,
+                t.change: change,
+                t.drivers: drivers,
+            }
+        )
+        touch[t.updated_at] = data.now
+    return outcome, fields, touch
+
+
+def _drivers(
+    ms: MappingSet,
+    components: Sequence[ComponentTrace],
+    override: float | None,
+    computed: float | None,
+    stale: Sequence[str],
+) -> str:
+    """The components pulling the score down most (weight x shortfall), as one line a CSM can read."""
+    by_name = {c.name: c for c in ms.components}
+    scored = [c for c in components if c.points is not None]
+    worst = sorted(scored, key=lambda c: (-(c.weight * (100 - (c.points or 0))), c.name))
+    parts = []
+    for c in worst[: ms.health_file.health.drivers]:
+        if (c.points or 0) >= 100:
+            break
+        fmt = by_name[c.name].format if c.name in by_name else "auto"
+        parts.append(f"{c.label} {c.points:.0f}/100 ({format_value(c.raw, fmt)})")
+    text = "; ".join(parts) if parts else ("All components healthy" if scored else "")
+    if override is not None:
+        basis = f"computed {computed:.0f}" if computed is not None else "no computed score"
+        if stale:
+            basis = f"data stale: {', '.join(stale)}"
+        text = f"CSM override {override:g} ({basis})" + (f"; {text}" if text else "")
+    elif stale:
+        text = ""
+    return text
+
+
+def _rule_values(r: _Run, rule: CompiledRule, item: str, title: str) -> dict[str, Any]:
+    """Placeholders shared by every template of a rule instance (before evidence is added)."""
+    data = r.data
+    first, last = data.today - timedelta(days=7), data.today - timedelta(days=1)
+    window = f"{first.isoformat()} to {last.isoformat()}"
+    sources = [s for s in (render(s, {rule.var: item}) if rule.var else s for s in rule.spec.requires_fresh)]
+    times = [data.freshness.get(s) for s in (sources or list(data.freshness))]
+    known_times = [t for t in times if t is not None]
+    as_of = _show_time(min(known_times)) if known_times else "n/a"
+    values: dict[str, Any] = {k: str(v) for k, v in r.ms.risk_params.items()}
+    values.update(
+        {
+            "store_id": data.store_id,
+            "account_name": str(data.account.get("Name") or data.store_id),
+            "state": r.metrics.state,
+            "rule": rule.name,
+            "version": str(rule.spec.version),
+            "severity": rule.spec.severity,
+            "today": data.today.isoformat(),
+            "window": window,
+            "baseline": "median of the same weekday over the prior 8 weeks, holidays and events excluded",
+            "data_as_of": as_of,
+            "title": title,
+        }
+    )
+    if rule.var:
+        values[rule.var] = item
+    return values
+
+
+def _evidence(
+    r: _Run, rule: CompiledRule, item: str
+) -> tuple[dict[str, Any], dict[str, str], tuple[tuple[str, Any], ...]]:
+    raw: dict[str, Any] = {}
+    shown: dict[str, str] = {}
+    for ev in rule.evidence:
+        try:
+            value = r.run(ev.expr, r.risk_ns, f'rule "{rule.name}" evidence "{ev.name}"')
+        except EvaluationError:
+            value = None
+        raw[ev.name] = value
+        shown[ev.name] = format_value(value, ev.format)
+    return raw, shown, r.calls()
+
+
+def _evidence_text(rule: CompiledRule, title: str, values: Mapping[str, str], raw: Mapping[str, Any]) -> str:
+    lines = [f"{title} — severity {rule.spec.severity}"]
+    lines += [f"{ev.label}: {values[ev.name]}" for ev in rule.evidence]
+    lines += [
+        "",
+        f"Window: {values['window']} (last complete day {_yesterday(values['today'])})",
+        f"Baseline: {values['baseline']}",
+        f"Data as of: {values['data_as_of']}",
+        f"Rule: {rule.name} v{rule.spec.version}",
+        "Values: " + json.dumps(_jsonable(raw), sort_keys=True, ensure_ascii=False),
+    ]
+    return "\n".join(lines)
+
+
+def _yesterday(today_iso: str) -> str:
+    return (date.fromisoformat(today_iso) - timedelta(days=1)).isoformat()
+
+
+def _owner(r: _Run, owner: str) -> str | None:
+    account = r.data.account
+    kind, _, name = owner.partition(":")
+    if kind == "account":
+        return account.get(name) or account.get("OwnerId") or None
+    queues = r.data.attrs.get("queues") or {}
+    found = queues.get(name) if isinstance(queues, Mapping) else None
+    if found is None:
+        r.errors.append(f'queue "{name}" has no Id in attrs["queues"]; assigned to the account owner')
+        return account.get("OwnerId") or None
+    return str(found)
+
+
+def _records(
+    r: _Run, rule: CompiledRule, item: str, key: str, hold: bool
+) -> tuple[list[Desired], dict[str, Any]]:
+    """The flag, Task and Case of a fired (or held-open) rule instance."""
+    data, spec = r.data, rule.spec
+    account_id = data.account.get("Id")
+    raw, shown, _ = _evidence(r, rule, item)
+    base = _rule_values(r, rule, item, "")
+    title = render(spec.title, {**base, **shown})
+    values = {**base, **shown, "title": title, "flag_key": key}
+    values["category"] = render(spec.category, values) if spec.category else item
+    evidence = _evidence_text(rule, title, values, raw)
+    values["evidence"] = evidence
+    reason = f"rule {spec.name} v{spec.version}: {title}"
+    snooze = Guard("Snoozed_Until__c", "ge", data.today, why="snoozed by a CSM")
+    flag_fields: dict[str, Any] = {
+        "Name": title[:80],
+        "Rule__c": spec.name,
+        "Rule_Version__c": str(spec.version),
+        "Severity__c": spec.severity,
+        "Status__c": "Open",
+        "Evidence__c": evidence,
+        "Category__c": values["category"],
+        "Resolved_At__c": None,
+    }
+    out = [
+        Desired(
+            sobject=FLAG_OBJECT,
+            key_field=KEY_FIELD,
+            key=key,
+            fields={} if hold else flag_fields,
+            create_only={"Opened_At__c": data.now, "Account__c": account_id, **(flag_fields if hold else {})},
+            guards=(snooze,),
+            account_key=data.store_id,
+            reason=("held: " if hold else "") + reason,
+        )
+    ]
+    closed = Guard("IsClosed", "truthy", why="closed by a person: never reopened")
+    if spec.task is not None:
+        task = spec.task
+        create: dict[str, Any] = {
+            "Subject": render(task.subject, values)[:255],
+            "Description": render(task.description, values)[:32000],
+            "ActivityDate": data.today + timedelta(days=task.due_in_days),
+            "Priority": task.priority,
+            "Status": task.status,
+            "WhatId": account_id,
+        }
+        owner = _owner(r, task.owner)
+        if owner:
+            create["OwnerId"] = owner
+        if task.type:
+            create["Type"] = task.type
+        out.append(Desired("Task", KEY_FIELD, ACTIVITY_PREFIX + key, {}, create, {}, (closed,),
+                           data.store_id, reason))  # fmt: skip
+    if spec.case is not None:
+        case = spec.case
+        create = {
+            "Subject": render(case.subject, values)[:255],
+            "Description": render(case.description, values)[:32000],
+            "Priority": case.priority,
+            "Status": case.status,
+            "Origin": case.origin,
+            "AccountId": account_id,
+        }
+        if case.type:
+            create["Type"] = case.type
+        if case.owner:
+            owner = _owner(r, case.owner)
+            if owner:
+                create["OwnerId"] = owner
+        out.append(Desired("Case", KEY_FIELD, ACTIVITY_PREFIX + key, {}, create, {}, (closed,),
+                           data.store_id, reason))  # fmt: skip
+    return out, raw
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return bool(value)
+
+
+def _rules(r: _Run) -> tuple[list[RuleTrace], list[Desired], int]:
+    data, ms = r.data, r.ms
+    attrs = data.attrs
+    open_flags: Mapping[str, str] = attrs.get("open_flags") or {}
+    recent: Mapping[str, Any] = attrs.get("recent_resolved") or {}
+    period_day = data.today - timedelta(days=1)
+    traces: list[RuleTrace] = []
+    desired: list[Desired] = []
+    open_count = 0
+    ns = r.risk_ns
+
+    for rule in ms.rules:
+        spec = rule.spec
+        items: list[str] = [""]
+        if rule.for_each is not None:
+            try:
+                got = r.run(rule.for_each, ns, f'rule "{spec.name}" for_each')
+                items = list(dict.fromkeys(str(x).replace(":", "_") for x in (got or [])))
+            except EvaluationError as exc:
+                held = [i for i in open_flags if i.startswith(spec.name + "/")]
+                for instance in held:
+                    item = instance.split("/", 1)[1]
+                    ns[rule.var] = item
+                    recs, _ = _records(r, rule, item, open_flags[instance], hold=True)
+                    desired += recs
+                    open_count += 1
+                traces.append(RuleTrace(spec.name, "", spec.name, "error", f"for_each failed: {exc}",
+                                        calls=r.calls()))  # fmt: skip
+                continue
+            r.calls()
+        for item in items:
+            if rule.var:
+                ns[rule.var] = item
+            instance = f"{spec.name}/{item}" if item else spec.name
+            open_key = open_flags.get(instance)
+            required = [render(s, {rule.var: item}) if rule.var else s for s in spec.requires_fresh]
+            stale = _stale(r.metrics, required)
+            if stale:
+                why = f"data stale ({', '.join(stale)}): neither raised nor resolved"
+                if open_key:
+                    recs, _ = _records(r, rule, item, open_key, hold=True)
+                    desired += recs
+                    open_count += 1
+                traces.append(RuleTrace(spec.name, item, instance, "held", why, key=open_key or ""))
+                continue
+            try:
+                when = r.run(rule.when, ns, f'rule "{instance}" when')
+                fire = _truthy(when)
+                why = "when is true" if fire else "when is false"
+                if (
+                    not fire
+                    and open_key
+                    and rule.resolve_when is not None
+                    and not _truthy(r.run(rule.resolve_when, ns, f'rule "{instance}" resolve_when'))
+                ):
+                    fire, why = True, "still open: resolve_when is not met yet"
+                suppressed = False
+                if fire and rule.suppress_if is not None:
+                    suppressed = _truthy(r.run(rule.suppress_if, ns, f'rule "{instance}" suppress_if'))
+            except EvaluationError as exc:
+                if open_key:
+                    recs, _ = _records(r, rule, item, open_key, hold=True)
+                    desired += recs
+                    open_count += 1
+                traces.append(RuleTrace(spec.name, item, instance, "error", f"{exc}; flag left as it is",
+                                        key=open_key or "", calls=r.calls()))  # fmt: skip
+                continue
+            calls = r.calls()
+            if fire and suppressed:
+                held_by = rule.suppress_if.source if rule.suppress_if else ""
+                why = f"when is true but suppress_if holds ({held_by})"
+                traces.append(RuleTrace(spec.name, item, instance, "suppressed", why, when, calls=calls))
+                continue
+            if fire and not open_key and rule.cooldown_days > 0:
+                last = parse_time(recent.get(instance))
+                if isinstance(last, datetime) and last.tzinfo is None:
+                    last = last.replace(tzinfo=UTC)
+                if isinstance(last, datetime) and data.now - last < timedelta(days=rule.cooldown_days):
+                    until = _show_time(last + timedelta(days=rule.cooldown_days))
+                    why = f"when is true but it resolved {_show_time(last)}; cooling down until {until}"
+                    traces.append(RuleTrace(spec.name, item, instance, "cooldown", why, when, calls=calls))
+                    continue
+            if not fire:
+                traces.append(RuleTrace(spec.name, item, instance, "clear", why, when, calls=calls))
+                continue
+            key = open_key or flag_key(data.store_id, instance, period_label(rule.period, period_day))
+            r.metrics.fired_rules.add(spec.name)
+            r.metrics.fired_rules.add(instance)
+            recs, raw = _records(r, rule, item, key, hold=False)
+            evidence_calls = r.calls()
+            desired += recs
+            open_count += 1
+            traces.append(RuleTrace(spec.name, item, instance, "fired", why, when, key,
+                                    calls + evidence_calls, raw))  # fmt: skip
+        if rule.var:
+            ns.pop(rule.var, None)
+    return traces, desired, open_count
+
+
+def evaluate_account(mapping_set: MappingSet, data: AccountData, *, trace: bool = False) -> AccountOutcome:
+    """Evaluate one store: Account fields (KPIs, health), and risk flags with their Tasks and Cases.
+
+    Pure: the result depends only on the mapping set and `data` (time included), so `plan` is
+    reproducible and `explain` — a re-run with tracing — tells the truth about what was decided.
+    """
+    ms = mapping_set
+    r = _Run(ms, data, trace)
+    hf = ms.health_file
+
+    kpi_stale = _stale(r.metrics, hf.requires_fresh)
+    field_values: dict[str, Any] = {}
+    field_traces: list[FieldTrace] = []
+    if not kpi_stale:
+        for name, expr in ms.fields:
+            try:
+                value = _clean(r.run(expr, r.health_ns, f'field "{name}"'))
+            except EvaluationError:
+                r.calls()
+                continue
+            field_values[name] = value
+            field_traces.append(FieldTrace(name, expr.source, value, r.calls()))
+
+    health, health_fields, touch = _health(r)
+    rule_traces, risk_desired, open_count = _rules(r)
+
+    live: bool | None = None
+    progress: float | None = None
+    try:
+        live = _truthy(r.run(ms.live, r.health_ns, "rollup.live"))
+        p = r.run(ms.onboarding_progress, r.health_ns, "rollup.onboarding_progress")
+        progress = float(p) if isinstance(p, int | float) and _known(p) else None
+    except EvaluationError:
+        pass
+    r.calls()
+
+    desired: list[Desired] = []
+    if not data.account.get("Id"):
+        r.errors.append(f"store {data.store_id} has no Salesforce Account (no Id): nothing is written for it")
+    else:
+        account_fields = {**field_values, **health_fields, hf.open_risk_count_field: open_count}
+        desired.append(
+            Desired(
+                sobject=hf.object,
+                key_field=hf.match_key,
+                key=data.store_id,
+                fields=account_fields,
+                touch=touch,
+                account_key=data.store_id,
+                reason="account health and KPIs",
+            )
+        )
+        desired += risk_desired
+
+    errors = tuple(r.errors)
+    traced = None
+    if trace:
+        traced = Explain(data.store_id, data.today, tuple(field_traces), kpi_stale, health,
+                         tuple(rule_traces), errors)  # fmt: skip
+    return AccountOutcome(
+        store_id=data.store_id,
+        desired=desired,
+        rules=tuple(rule_traces),
+        health=health,
+        fields=field_values,
+        live=live,
+        onboarding_progress=progress,
+        open_risks=open_count,
+        errors=errors,
+        mapping_set=ms,
+        data=data,
+        traced=traced,
+    )
+
+
+def managed(mapping_set: MappingSet, now: datetime) -> list[Managed]:
+    """The records risk rules own, and how each is closed when no longer desired.
+
+    Flags are scoped per rule (`Rule__c`), so flags written by anything else are never closed here;
+    Tasks by the `risk:` key prefix. Snoozed flags and Tasks a person closed are left alone. Cases
+    belong to engineering once opened and are not closed automatically.
+    """
+    today = now.date()
+    snooze = Guard("Snoozed_Until__c", "ge", today, why="snoozed by a CSM")
+    out = [
+        Managed(
+            sobject=FLAG_OBJECT,
+            key_field=KEY_FIELD,
+            is_open={"Status__c": "Open", "Rule__c": rule.name},
+            close_fields={"Status__c": "Resolved", "Resolved_At__c": now},
+            guards=(snooze,),
+            reason=f"rule {rule.name}: condition cleared",
+            key_prefix="",
+            parent_field="Account__c",
+        )
+        for rule in mapping_set.rules
+    ]
+    out.append(
+        Managed(
+            sobject="Task",
+            key_field=KEY_FIELD,
+            is_open={"IsClosed": False},
+            close_fields={
+                "Status": "Completed",
+                "Description": f"Closed automatically: condition cleared on {today.isoformat()}.",
+            },
+            guards=(Guard("IsClosed", "truthy", why="closed by a person"),),
+            reason="risk condition cleared",
+            key_prefix=ACTIVITY_PREFIX,
+            parent_field="WhatId",
+        )
+    )
+    return out

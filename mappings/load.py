@@ -1,0 +1,744 @@
+"""Loading the mapping files into a MappingSet, gathering every problem across every file into one error."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import pairwise
+from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from mappings.expressions import (
+    CONSTANT_NAMES,
+    Expression,
+    ExpressionError,
+    Scope,
+    compile_expression,
+    did_you_mean,
+)
+from mappings.functions import KNOWN_METRICS, SPECS
+from mappings.schema import (
+    FIELD_NAME,
+    PARAM_NAME,
+    AccountHealthFile,
+    Component,
+    EvidenceFormat,
+    ParamValue,
+    Period,
+    RiskRulesFile,
+    Rule,
+    SourcesFile,
+    normalize_evidence,
+)
+from mappings.templates import placeholders, unknown_placeholders
+
+SOURCES_FILE = "sources.toml"
+HEALTH_FILE = "account_health.toml"
+RISK_FILE = "risk_rules.toml"
+FILES = (SOURCES_FILE, HEALTH_FILE, RISK_FILE)
+DEFAULT_DIRECTORY = Path(__file__).parent
+
+# Variables every expression may read; Account fields are read by their API names on top of these.
+BASE_NAMES: dict[str, str] = {
+    "today": "date",
+    "yesterday": "date",
+    "now": "datetime",
+    "store_id": "text",
+    "state": "text",
+}
+# Placeholders every rule template may use, filled by the evaluator (see README "Templates").
+AUTO_PLACEHOLDERS: frozenset[str] = frozenset(
+    {
+        "evidence", "title", "rule", "version", "severity", "store_id", "account_name", "state",
+        "today", "window", "baseline", "data_as_of", "flag_key",
+    }
+)  # fmt: skip
+LITERAL_NOUNS: dict[tuple[str, ...], str] = {
+    ("task", "priority"): "a Task priority",
+    ("case", "priority"): "a Case priority",
+    ("severity",): "a severity",
+    ("period",): "a period",
+    ("format",): "an evidence format",
+    ("object",): "a supported target object",
+    ("missing",): 'a missing-data policy ("skip" or points)',
+}
+
+
+@dataclass(frozen=True)
+class MappingIssue:
+    """One problem, located by file, the rule/field/component it is in, and the key path inside that."""
+
+    file: str
+    where: str = ""  # rule "menu_sync", component "usage", field "AOV_Online__c"
+    path: str = ""  # task.priority
+    message: str = ""
+
+    def __str__(self) -> str:
+        location = " → ".join(p for p in (self.where, self.path) if p)
+        return f"{self.file}: {location}: {self.message}" if location else f"{self.file}: {self.message}"
+
+
+class MappingError(Exception):
+    """The mapping files are not valid; `issues` lists every problem found, in file order."""
+
+    def __init__(self, issues: list[MappingIssue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
+@dataclass(frozen=True)
+class CompiledComponent:
+    name: str
+    label: str
+    weight: float
+    expr: Expression
+    scale: tuple[tuple[float, float], ...] | None
+    thresholds: tuple[tuple[float, float], ...] | None
+    format: EvidenceFormat
+    missing: str | float
+
+    def points(self, raw: float) -> float:
+        """Raw value to 0-100: piecewise linear over `scale`, or the step `thresholds` reached."""
+        if self.scale is not None:
+            pts = self.scale
+            if raw <= pts[0][0]:
+                return pts[0][1]
+            for (x0, p0), (x1, p1) in pairwise(pts):
+                if raw <= x1:
+                    return p0 + (p1 - p0) * (raw - x0) / (x1 - x0)
+            return pts[-1][1]
+        steps = self.thresholds or ()
+        reached = [p for at, p in steps if raw >= at]
+        return reached[-1] if reached else 0.0
+
+
+@dataclass(frozen=True)
+class CompiledEvidence:
+    name: str
+    label: str
+    format: EvidenceFormat
+    expr: Expression
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    spec: Rule
+    when: Expression
+    suppress_if: Expression | None
+    resolve_when: Expression | None
+    for_each: Expression | None
+    var: str
+    evidence: tuple[CompiledEvidence, ...]
+    cooldown_days: int
+    period: Period
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class MappingSet:
+    """The loaded, checked and compiled mapping files: what evaluate_account runs, once per run."""
+
+    directory: Path
+    sources: SourcesFile
+    health_file: AccountHealthFile
+    risk_file: RiskRulesFile
+    fields: tuple[tuple[str, Expression], ...]
+    components: tuple[CompiledComponent, ...]
+    rules: tuple[CompiledRule, ...]  # in evaluation order: a rule after the rules its fired() reads
+    live: Expression
+    onboarding_progress: Expression
+    health_params: Mapping[str, Any] = field(default_factory=dict)
+    risk_params: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def stale_after(self) -> dict[str, float]:
+        return {name: s.stale_after_hours for name, s in self.sources.sources.items()}
+
+    @cached_property
+    def feed_sources(self) -> frozenset[str]:
+        return frozenset(name for name, s in self.sources.sources.items() if s.feed)
+
+    @cached_property
+    def account_fields(self) -> frozenset[str]:
+        """Every Account field an expression reads: the jobs must select these in their SOQL."""
+        exprs: list[Expression] = [e for _, e in self.fields]
+        exprs += [c.expr for c in self.components] + [self.live, self.onboarding_progress]
+        for r in self.rules:
+            exprs += [e for e in (r.when, r.suppress_if, r.resolve_when, r.for_each) if e is not None]
+            exprs += [ev.expr for ev in r.evidence]
+        out: set[str] = set()
+        for e in exprs:
+            out |= e.account_fields
+        return frozenset(out)
+
+    def rule(self, name: str) -> CompiledRule:
+        for r in self.rules:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def file_label(self, filename: str) -> str:
+        return f"{self.directory.name}/{filename}"
+
+
+# -- pydantic errors into sentences ----------------------------------------------------------------
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _strip_optional(tp: Any) -> Any:
+    if get_origin(tp) in (Union, UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        return models[0] if models else (args[0] if len(args) == 1 else tp)
+    return tp
+
+
+def _step(tp: Any, part: str | int) -> Any:
+    tp = _strip_optional(tp)
+    origin = get_origin(tp)
+    if origin is dict:
+        return get_args(tp)[1]
+    if origin in (tuple, list):
+        return get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for name, f in tp.model_fields.items():
+            if part in (name, f.alias):
+                return f.annotation
+    return None
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    tp: Any = model
+    for part in loc:
+        tp = _step(tp, part)
+        if tp is None:
+            return []
+    tp = _strip_optional(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or name for name, f in tp.model_fields.items()]
+    return []
+
+
+_TYPE_WORDS = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+
+
+def _pydantic_issues(
+    file: str, where: str, model: type[BaseModel], exc: ValidationError, prefix: tuple[str | int, ...] = ()
+) -> list[MappingIssue]:
+    out: list[MappingIssue] = []
+    seen: set[str] = set()
+    for err in exc.errors():
+        loc = prefix + tuple(err["loc"])
+        # unions (params) add a segment per member type; say it once, in words
+        if loc and loc[0] == "params" and len(loc) >= 2:
+            issue = MappingIssue(
+                file, where, f"params.{loc[1]}", "expected a number, text, true/false or a list of them"
+            )
+            if str(issue) not in seen:
+                seen.add(str(issue))
+                out.append(issue)
+            continue
+        kind = err["type"]
+        parent = loc[:-1]
+        path = ".".join(str(p) for p in loc)
+        value = err.get("input")
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            hint = did_you_mean(key, _keys_at(model, parent[len(prefix) :]))
+            message = f'unknown key "{key}"{hint}'
+            path = ".".join(str(p) for p in parent)
+        elif kind == "missing":
+            message = "required key is missing"
+        elif kind == "literal_error":
+            expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+            names = tuple(str(p) for p in loc if isinstance(p, str))
+            noun = next((n for k, n in LITERAL_NOUNS.items() if names[-len(k) :] == k), "allowed")
+            message = f"{_show(value)} is not {noun} ({', '.join(expected)})"
+        elif kind in _TYPE_WORDS:
+            message = f"expected {_TYPE_WORDS[kind]}, got {_show(value)}"
+        elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+            ctx = err.get("ctx", {})
+            bound = next(iter(ctx.values()), "")
+            words = {
+                "greater_than": "greater than",
+                "greater_than_equal": "at least",
+                "less_than": "less than",
+                "less_than_equal": "at most",
+            }[kind]
+            message = f"must be {words} {bound}, got {_show(value)}"
+        elif kind == "value_error":
+            message = str(err["msg"]).removeprefix("Value error, ")
+        elif kind == "too_short":
+            message = f"expected at least {err.get('ctx', {}).get('min_length')} items, got {_show(value)}"
+        else:
+            message = str(err["msg"])
+        issue = MappingIssue(file, where, path, message)
+        if str(issue) not in seen:
+            seen.add(str(issue))
+            out.append(issue)
+    return out
+
+
+# -- reading files ---------------------------------------------------------------------------------
+def _read_toml(path: Path, label: str, issues: list[MappingIssue]) -> dict[str, Any] | None:
+    if not path.is_file():
+        issues.append(MappingIssue(label, message="file not found"))
+        return None
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        issues.append(MappingIssue(label, message="file is not UTF-8 text"))
+    except tomllib.TOMLDecodeError as exc:
+        text = str(exc)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", text)
+        what = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", text)
+        what = what[:1].lower() + what[1:]
+        where = f"line {m.group(1)}, column {m.group(2)}" if m else "end of file"
+        issues.append(MappingIssue(label, path=where, message=f"TOML syntax error: {what}"))
+    return None
+
+
+def _param_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    return "list"
+
+
+class _Compiler:
+    """Compiles expressions of one file, turning ExpressionErrors into located issues."""
+
+    def __init__(self, label: str, issues: list[MappingIssue]) -> None:
+        self.label = label
+        self.issues = issues
+
+    def expr(
+        self, source: str, scope: Scope, where: str, path: str, want: tuple[str, ...] = ()
+    ) -> Expression | None:
+        try:
+            compiled = compile_expression(source, scope)
+        except ExpressionError as exc:
+            for problem in exc.problems:
+                self.issues.append(MappingIssue(self.label, where, path, problem))
+            return None
+        if want and compiled.type not in (*want, "any"):
+            self.issues.append(
+                MappingIssue(
+                    self.label, where, path, f"must give {' or '.join(want)}, but gives {compiled.type}"
+                )
+            )
+            return None
+        return compiled
+
+    def add(self, where: str, path: str, message: str) -> None:
+        self.issues.append(MappingIssue(self.label, where, path, message))
+
+
+def _check_params(params: Mapping[str, ParamValue], c: _Compiler) -> None:
+    reserved = {*SPECS, *BASE_NAMES, *CONSTANT_NAMES}
+    for name in params:
+        if not PARAM_NAME.match(name):
+            c.add(f'param "{name}"', "", "param names are lower_snake_case (they are read as plain names)")
+        elif name in reserved:
+            c.add(f'param "{name}"', "", f'"{name}" is already a function or variable; choose another name')
+
+
+def _load_sources(raw: dict[str, Any] | None, label: str, issues: list[MappingIssue]) -> SourcesFile | None:
+    if raw is None:
+        return None
+    try:
+        sources = SourcesFile.model_validate(raw)
+    except ValidationError as exc:
+        issues.extend(_pydantic_issues(label, "", SourcesFile, exc))
+        return None
+    for name in sources.sources:
+        if not PARAM_NAME.match(name):
+            issues.append(MappingIssue(label, f'source "{name}"', "", "source names are lower_snake_case"))
+    return sources
+
+
+def _check_sources_list(
+    names: Iterable[str], known: frozenset[str], c: _Compiler, where: str, path: str, var: str = ""
+) -> None:
+    if not known:
+        return
+    for name in names:
+        used, problems = placeholders(name)
+        if problems or any(u != var for u in used):
+            c.add(
+                where,
+                path,
+                f'"{name}" may only use the placeholder {{{var}}}'
+                if var
+                else f'"{name}" is not a source name',
+            )
+            continue
+        if used:
+            continue
+        if name not in known:
+            hint = did_you_mean(name, known)
+            c.add(where, path, f'unknown source "{name}"{hint} (known: {", ".join(sorted(known))})')
+
+
+def _load_health(
+    raw: dict[str, Any] | None, label: str, issues: list[MappingIssue], base: Scope
+) -> (
+    tuple[AccountHealthFile, list[tuple[str, Expression]], list[CompiledComponent], Expression, Expression]
+    | None
+):
+    if raw is None:
+        return None
+    c = _Compiler(label, issues)
+    raw = dict(raw)
+    health_raw = raw.get("health", {})
+    components_raw: Any = {}
+    if isinstance(health_raw, dict):
+        health_raw = dict(health_raw)
+        components_raw = health_raw.pop("components", {})
+        raw["health"] = health_raw
+    try:
+        model = AccountHealthFile.model_validate(raw)
+    except ValidationError as exc:
+        issues.extend(_pydantic_issues(label, "", AccountHealthFile, exc))
+        return None
+    components: dict[str, Component] = {}
+    if not isinstance(components_raw, dict):
+        c.add("", "health.components", f"expected a table, got {_show(components_raw)}")
+    else:
+        for name, comp_raw in components_raw.items():
+            where = f'component "{name}"'
+            try:
+                components[name] = Component.model_validate(comp_raw)
+            except ValidationError as exc:
+                issues.extend(_pydantic_issues(label, where, Component, exc))
+    _check_params(model.params, c)
+    scope = base.with_names({k: _param_type(v) for k, v in model.params.items()})
+    known_sources = base.sources
+    _check_sources_list(model.requires_fresh, known_sources, c, "", "requires_fresh")
+    if model.health.requires_fresh is not None:
+        _check_sources_list(model.health.requires_fresh, known_sources, c, "", "health.requires_fresh")
+
+    targets = model.health.targets
+    written = {
+        getattr(targets, k) for k in ("score", "band", "trend", "change", "drivers", "stale", "updated_at")
+    }
+    fields: list[tuple[str, Expression]] = []
+    for name, source in model.fields.items():
+        where = f'field "{name}"'
+        if not FIELD_NAME.match(name):
+            c.add(where, "", "is not a Salesforce field API name")
+            continue
+        if name == targets.override:
+            c.add(where, "", f"{name} belongs to CSMs: csm-sync reads it and never writes it")
+            continue
+        if name in written or name in (model.match_key, model.open_risk_count_field):
+            c.add(where, "", f"{name} is written by the health score; map another field")
+            continue
+        if not isinstance(source, str):
+            continue
+        compiled = c.expr(source, scope, where, "")
+        if compiled is not None:
+            fields.append((name, compiled))
+
+    bands = model.health.bands
+    for key in ("green", "yellow"):
+        value = getattr(bands, key)
+        if not 0 <= value <= 100:
+            c.add("", f"health.bands.{key}", f"must be between 0 and 100, got {_show(value)}")
+    if bands.green <= bands.yellow:
+        c.add(
+            "",
+            "health.bands",
+            f"green ({_show(bands.green)}) must be above yellow ({_show(bands.yellow)}): "
+            "a score at or above green is Green, at or above yellow is Yellow, else Red",
+        )
+    if not components and isinstance(components_raw, dict) and not components_raw:
+        c.add("", "health.components", "the score needs at least one component")
+
+    compiled_components: list[CompiledComponent] = []
+    for name, comp in components.items():
+        where = f'component "{name}"'
+        ok = True
+        if not PARAM_NAME.match(name):
+            c.add(where, "", "component names are lower_snake_case")
+            ok = False
+        if comp.weight <= 0:
+            c.add(where, "weight", f"must be positive, got {_show(comp.weight)}")
+            ok = False
+        if (comp.scale is None) == (comp.thresholds is None):
+            c.add(where, "", "give exactly one of scale (piecewise linear) or thresholds (steps)")
+            ok = False
+        for key in ("scale", "thresholds"):
+            pts = getattr(comp, key)
+            if pts is None:
+                continue
+            if len(pts) < (2 if key == "scale" else 1):
+                c.add(where, key, f"needs at least {2 if key == 'scale' else 1} [value, points] pairs")
+                ok = False
+            xs = [x for x, _ in pts]
+            for a, b in pairwise(xs):
+                if b <= a:
+                    c.add(where, key, f"values must increase: {_show(b)} comes after {_show(a)}")
+                    ok = False
+                    break
+        compiled = c.expr(comp.expr, scope, where, "expr", want=("number", "bool"))
+        if compiled is None or not ok:
+            continue
+        compiled_components.append(
+            CompiledComponent(
+                name, comp.label or name.replace("_", " ").capitalize(), comp.weight, compiled,
+                comp.scale, comp.thresholds, comp.format, comp.missing,
+            )
+        )  # fmt: skip
+    live = c.expr(model.rollup.live, scope, "", "rollup.live", want=("bool",))
+    progress = c.expr(
+        model.rollup.onboarding_progress, scope, "", "rollup.onboarding_progress", want=("number",)
+    )
+    if live is None or progress is None:
+        return None
+    return model, fields, compiled_components, live, progress
+
+
+def _rule_label(raw: Any, index: int) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return f'rule "{name}"' if isinstance(name, str) and name else f"rule #{index + 1}"
+
+
+def _load_risk(
+    raw: dict[str, Any] | None, label: str, issues: list[MappingIssue], base: Scope
+) -> tuple[RiskRulesFile, list[CompiledRule]] | None:
+    if raw is None:
+        return None
+    c = _Compiler(label, issues)
+    raw = dict(raw)
+    rules_raw = raw.pop("rules", [])
+    try:
+        top = RiskRulesFile.model_validate(raw)
+    except ValidationError as exc:
+        issues.extend(_pydantic_issues(label, "", RiskRulesFile, exc))
+        top = None
+    if not isinstance(rules_raw, list):
+        c.add("", "rules", "expected an array of rules ([[rules]] tables)")
+        rules_raw = []
+    _check_params(top.params if top else {}, c)
+    params = top.params if top else {}
+    defaults = top.defaults if top else None
+
+    all_names = {r.get("name") for r in rules_raw if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    scope = Scope(
+        {**base.names, **{k: _param_type(v) for k, v in params.items()}},
+        base.sources,
+        frozenset(n for n in all_names if n),
+        base.metrics,
+    )
+    first_seen: dict[str, int] = {}
+    compiled: list[CompiledRule] = []
+    for index, rule_raw in enumerate(rules_raw):
+        where = _rule_label(rule_raw, index)
+        if not isinstance(rule_raw, dict):
+            c.add(where, "", f"expected a table, got {_show(rule_raw)}")
+            continue
+        normalized = {**rule_raw, "evidence": normalize_evidence(rule_raw.get("evidence", {}))}
+        try:
+            rule = Rule.model_validate(normalized)
+        except ValidationError as exc:
+            issues.extend(_pydantic_issues(label, where, Rule, exc))
+            continue
+        if rule.name in first_seen:
+            c.add(where, "name", f"duplicate rule name (first defined as rule #{first_seen[rule.name] + 1})")
+            continue
+        first_seen[rule.name] = index
+        built = _compile_rule(rule, scope, params, defaults.cooldown_days if defaults else 7,
+                              defaults.period if defaults else "week", c, where)  # fmt: skip
+        if built is not None:
+            compiled.append(built)
+    if top is None:
+        return None
+    ordered = _order_rules(compiled, c)
+    return top.model_copy(update={"rules": tuple(r.spec for r in compiled)}), ordered
+
+
+def _compile_rule(
+    rule: Rule,
+    scope: Scope,
+    params: Mapping[str, Any],
+    default_cooldown: int,
+    default_period: Period,
+    c: _Compiler,
+    where: str,
+) -> CompiledRule | None:
+    before = len(c.issues)
+    var = ""
+    for_each: Expression | None = None
+    if rule.for_each is not None:
+        var = rule.for_each.var
+        if not PARAM_NAME.match(var):
+            c.add(where, "for_each.var", f'"{var}" is not a variable name (lower_snake_case)')
+        elif var in scope.names or var in SPECS or var in CONSTANT_NAMES:
+            c.add(where, "for_each.var", f'"{var}" is already a function, variable or param')
+        for_each = c.expr(rule.for_each.in_, scope, where, "for_each.in", want=("list",))
+    rule_scope = scope.with_names({var: "text"}) if var else scope
+    when = c.expr(rule.when, rule_scope, where, "when", want=("bool",))
+    suppress = (
+        c.expr(rule.suppress_if, rule_scope, where, "suppress_if", ("bool",)) if rule.suppress_if else None
+    )
+    resolve = (
+        c.expr(rule.resolve_when, rule_scope, where, "resolve_when", ("bool",)) if rule.resolve_when else None
+    )
+    evidence: list[CompiledEvidence] = []
+    for name, item in rule.evidence.items():
+        path = f"evidence.{name}"
+        if not PARAM_NAME.match(name):
+            c.add(where, path, "evidence names are lower_snake_case (they become {placeholders})")
+            continue
+        if name in AUTO_PLACEHOLDERS or name == var:
+            c.add(where, path, f'"{name}" is filled in automatically; choose another evidence name')
+            continue
+        compiled = c.expr(item.expr, rule_scope, where, path)
+        if compiled is not None:
+            label = item.label or name.replace("_", " ").capitalize()
+            evidence.append(CompiledEvidence(name, label, item.format, compiled))
+    _check_sources_list(rule.requires_fresh, scope.sources, c, where, "requires_fresh", var)
+
+    names = {*rule.evidence, *params}
+    if var:
+        names.add(var)
+    basic = {"store_id", "rule", "version", "state", "account_name", "today", "window"}
+    _check_template(rule.title, names | basic | {"severity"}, c, where, "title")
+    if rule.category:
+        _check_template(rule.category, names | basic, c, where, "category")
+    everything = names | AUTO_PLACEHOLDERS | {"category"}
+    if rule.task is not None:
+        _check_template(rule.task.subject, everything, c, where, "task.subject")
+        _check_template(rule.task.description, everything, c, where, "task.description")
+    if rule.case is not None:
+        _check_template(rule.case.subject, everything, c, where, "case.subject")
+        _check_template(rule.case.description, everything, c, where, "case.description")
+    if len(c.issues) > before or when is None:
+        return None
+    return CompiledRule(
+        spec=rule,
+        when=when,
+        suppress_if=suppress,
+        resolve_when=resolve,
+        for_each=for_each,
+        var=var,
+        evidence=tuple(evidence),
+        cooldown_days=default_cooldown if rule.cooldown_days is None else rule.cooldown_days,
+        period=rule.period or default_period,
+    )
+
+
+def _check_template(template: str, known: set[str], c: _Compiler, where: str, path: str) -> None:
+    _, problems = placeholders(template)
+    for problem in problems:
+        c.add(where, path, problem)
+    for name, close in unknown_placeholders(template, known):
+        hint = f"; did you mean {{{close}}}?" if close else ""
+        c.add(where, path, f"unknown placeholder {{{name}}}{hint}")
+
+
+def _order_rules(rules: list[CompiledRule], c: _Compiler) -> list[CompiledRule]:
+    """Rules that read fired("x") run after x; a cycle is an error, file order breaks ties."""
+    by_name = {r.name: r for r in rules}
+    deps: dict[str, set[str]] = {}
+    for r in rules:
+        used: set[str] = set()
+        for e in (r.when, r.suppress_if, r.resolve_when, r.for_each):
+            if e is not None:
+                used |= e.rules
+        for ev in r.evidence:
+            used |= ev.expr.rules
+        deps[r.name] = {d for d in used if d in by_name}
+    ordered: list[CompiledRule] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " → ".join([*trail[trail.index(name) :], name])
+            c.add(f'rule "{name}"', "", f"fired() references form a cycle: {cycle}")
+            return
+        state[name] = 1
+        for d in sorted(deps[name], key=lambda n: rules.index(by_name[n])):
+            visit(d, [*trail, name])
+        state[name] = 2
+        ordered.append(by_name[name])
+
+    for r in rules:
+        visit(r.name, [])
+    return ordered
+
+
+def load_mapping_set(directory: Path = DEFAULT_DIRECTORY) -> MappingSet:
+    """Read, check and compile the mapping files in `directory`; raises MappingError listing all issues."""
+    directory = Path(directory)
+    issues: list[MappingIssue] = []
+
+    def label(name: str) -> str:
+        return f"{directory.name}/{name}"
+
+    raws = {name: _read_toml(directory / name, label(name), issues) for name in FILES}
+    sources = _load_sources(raws[SOURCES_FILE], label(SOURCES_FILE), issues)
+    metrics = KNOWN_METRICS | set(sources.extra_metrics if sources else ())
+    base = Scope(
+        BASE_NAMES,
+        frozenset(sources.sources) if sources else frozenset(),
+        frozenset(),
+        frozenset(metrics),
+    )
+    health = _load_health(raws[HEALTH_FILE], label(HEALTH_FILE), issues, base)
+    risk = _load_risk(raws[RISK_FILE], label(RISK_FILE), issues, base)
+    if issues or sources is None or health is None or risk is None:
+        raise MappingError(issues or [MappingIssue(label(HEALTH_FILE), message="could not be loaded")])
+    health_file, fields, components, live, progress = health
+    risk_file, rules = risk
+    return MappingSet(
+        directory=directory,
+        sources=sources,
+        health_file=health_file,
+        risk_file=risk_file,
+        fields=tuple(fields),
+        components=tuple(components),
+        rules=tuple(rules),
+        live=live,
+        onboarding_progress=progress,
+        health_params=dict(health_file.params),
+        risk_params=dict(risk_file.params),
+    )
+
+
+def format_issues(issues: Iterable[MappingIssue]) -> str:
+    return "\n".join(str(i) for i in issues)
