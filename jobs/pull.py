@@ -303,7 +303,7 @@ class _Store:
                 conn.execute(
                     delete(sr).where(sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk))
                 )
-            _rederive(conn, source, touched)
+            rederive(conn, source, touched)
             self.quarantine(session, source, batch.rejected)
             for signal in batch.signals:
                 self.freshness(
@@ -343,7 +343,7 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
-def _rederive(conn: Any, source: str, touched: set[tuple[str, date]]) -> None:
+def rederive(conn: Any, source: str, touched: set[tuple[str, date]]) -> None:
     """Delete and rebuild a source's daily facts for the touched (store, day) pairs from stored records."""
     if not touched:
         return

@@ -1,0 +1,386 @@
+"""Menu health: top POS sellers unavailable online, hidden/out-of-stock items, broken images (derived)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, select
+from sqlmodel import Session, SQLModel
+
+from connectors.base import Fact
+from connectors.images import HeadFn, ImageChecker, check_all
+from connectors.values import Invalid, dimension, json_safe, zone
+from jobs.pull import rederive
+from jobs.store import SourceRecord, upsert
+from jobs.store_menu import ImageCheck
+
+log = structlog.get_logger(__name__)
+
+SOURCE = "derived"
+STREAM = "menu_health"
+MENU_SYNC = "menu_sync"  # the freshness row the platform's last_menu_sync_at is kept in
+LIST_LIMIT = 50  # evidence lists are capped; the counts are not
+
+
+@dataclass(frozen=True)
+class TopSeller:
+    product_id: str
+    name: str
+    category: str
+    units: float  # POS units over the window
+    pos_stock: float
+    menu_state: str  # ok | missing | out_of_stock | hidden
+
+    @property
+    def unavailable(self) -> bool:
+        return self.pos_stock > 0 and self.menu_state != "ok"
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "name": self.name,
+            "category": self.category,
+            "units": self.units,
+            "pos_stock": self.pos_stock,
+            "menu_state": self.menu_state,
+        }
+
+
+@dataclass(frozen=True)
+class StoreMenuHealth:
+    """One store's menu health on one day: counts (the facts) and the evidence behind them (the attrs)."""
+
+    store_id: str
+    day: date
+    counts: Mapping[tuple[str, str], float]  # (metric, dimension) → value
+    top_sellers: tuple[TopSeller, ...]
+    broken_images: tuple[Mapping[str, Any], ...]
+    hidden: tuple[str, ...]
+    out_of_stock: tuple[str, ...]
+    last_menu_sync_at: datetime | None
+    has_pos_sales: bool
+
+    @property
+    def unavailable(self) -> tuple[TopSeller, ...]:
+        return tuple(t for t in self.top_sellers if t.unavailable)
+
+    def facts(self) -> tuple[Fact, ...]:
+        return tuple(Fact(m, v, d) for (m, d), v in sorted(self.counts.items()))
+
+    def attrs(self, now: datetime, window_days: int, top_n: int) -> dict[str, Any]:
+        sync = self.last_menu_sync_at
+        out: dict[str, Any] = json_safe(
+            {
+                "checked_at": now.astimezone(UTC).isoformat(),
+                "window_days": window_days,
+                "top_n": top_n,
+                "has_pos_sales": self.has_pos_sales,
+                "last_menu_sync_at": sync.astimezone(UTC).isoformat() if sync else None,
+                "menu_sync_age_hours": round((now - sync).total_seconds() / 3600, 2) if sync else None,
+                "top_sellers": [t.data() for t in self.top_sellers],
+                "top_sellers_unavailable": [t.data() for t in self.unavailable],
+                "broken_images": list(self.broken_images[:LIST_LIMIT]),
+                "hidden": list(self.hidden[:LIST_LIMIT]),
+                "out_of_stock": list(self.out_of_stock[:LIST_LIMIT]),
+            }
+        )
+        return out
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _menu_state(items: Sequence[Mapping[str, Any]]) -> str:
+    if not items:
+        return "missing"
+    states = [
+        "hidden" if not i.get("visible", True) else "out_of_stock" if _num(i.get("stock")) <= 0 else "ok"
+        for i in items
+    ]
+    for state in ("ok", "out_of_stock", "hidden"):
+        if state in states:
+            return state
+    return "missing"
+
+
+def assess(
+    store_id: str,
+    day: date,
+    menu: Sequence[Mapping[str, Any]],
+    sales: Iterable[Mapping[str, Any]],
+    stock: Iterable[Mapping[str, Any]],
+    image_status: Mapping[str, int],
+    last_menu_sync_at: datetime | None = None,
+    top_n: int = 10,
+) -> StoreMenuHealth:
+    """Pure: a store's menu items, POS sales lines (transaction attrs), POS stock rows and image statuses."""
+    counts: dict[tuple[str, str], float] = {}
+
+    def add(metric: str, category: str, value: float = 1.0) -> None:
+        for dim in ("", dimension(category=category)):
+            counts[(metric, dim)] = counts.get((metric, dim), 0.0) + value
+
+    for metric in ("menu_items", "menu_items_hidden", "menu_items_out_of_stock", "menu_broken_images"):
+        counts[(metric, "")] = 0.0
+    broken: list[Mapping[str, Any]] = []
+    hidden: list[str] = []
+    out_of_stock: list[str] = []
+    by_pos_id: dict[str, list[Mapping[str, Any]]] = {}
+    for item in menu:
+        category = str(item.get("category") or "other")
+        name = str(item.get("name") or item.get("id") or "")
+        add("menu_items", category)
+        if not item.get("visible", True):
+            add("menu_items_hidden", category)
+            hidden.append(name)
+        if _num(item.get("stock")) <= 0:
+            add("menu_items_out_of_stock", category)
+            out_of_stock.append(name)
+        url = str(item.get("image_url") or "")
+        status = image_status.get(url, 0) if url else None
+        if status != 200:
+            add("menu_broken_images", category)
+            broken.append(
+                {
+                    "item_id": item.get("id"),
+                    "name": name,
+                    "category": category,
+                    "image_url": url,
+                    "status": status,
+                }
+            )
+        pos_id = str(item.get("pos_product_id") or "")
+        if pos_id:
+            by_pos_id.setdefault(pos_id, []).append(item)
+
+    units: dict[str, float] = {}
+    categories: dict[str, str] = {}
+    for sale in sales:
+        for line in sale.get("items") or ():
+            if not isinstance(line, Mapping):
+                continue
+            pid = str(line.get("product_id") or "")
+            if pid:
+                units[pid] = units.get(pid, 0.0) + _num(line.get("quantity"))
+                categories.setdefault(pid, str(line.get("category") or "other"))
+    pos_stock: dict[str, float] = {}
+    names: dict[str, str] = {}
+    for row in stock:
+        pid = str(row.get("product_id") or "")
+        if pid:
+            pos_stock[pid] = pos_stock.get(pid, 0.0) + _num(row.get("quantity"))
+            names.setdefault(pid, str(row.get("name") or ""))
+            if row.get("category"):
+                categories.setdefault(pid, str(row["category"]))
+    ranked = sorted((u, pid) for pid, u in units.items() if u > 0)
+    ranked.sort(key=lambda t: (-t[0], t[1]))
+    top = tuple(
+        TopSeller(
+            pid,
+            names.get(pid)
+            or next((str(i.get("name")) for i in by_pos_id.get(pid, ()) if i.get("name")), pid),
+            categories.get(pid, "other"),
+            round(u, 3),
+            pos_stock.get(pid, 0.0),
+            _menu_state(by_pos_id.get(pid, ())),
+        )
+        for u, pid in ranked[:top_n]
+    )
+    if units:
+        counts[("menu_top_sellers_unavailable", "")] = 0.0
+        for seller in top:
+            if seller.unavailable:
+                add("menu_top_sellers_unavailable", seller.category)
+    return StoreMenuHealth(
+        store_id,
+        day,
+        counts,
+        top,
+        tuple(broken),
+        tuple(hidden),
+        tuple(out_of_stock),
+        last_menu_sync_at,
+        bool(units),
+    )
+
+
+@dataclass(frozen=True)
+class MenuHealthReport:
+    run_id: str
+    stores: tuple[StoreMenuHealth, ...]
+    skipped: Mapping[str, str] = field(default_factory=dict)  # store → why no assessment
+    images_checked: int = 0
+    seconds: float = 0.0
+
+
+def _table(name: str) -> Any:
+    return SQLModel.metadata.tables[name]
+
+
+def _image_statuses(
+    engine: Engine, urls: Collection[str], day: date, now: datetime, head: HeadFn, concurrency: int
+) -> tuple[dict[str, int], int]:
+    table = _table("image_check")
+    known: dict[str, int] = {}
+    with Session(engine) as session:
+        for chunk in _chunks(sorted(urls), 500):
+            rows = session.connection().execute(
+                select(table.c.url, table.c.status).where(table.c.day == day, table.c.url.in_(chunk))
+            )
+            known.update({r[0]: int(r[1]) for r in rows})
+    missing = [u for u in urls if u not in known]
+    fresh = check_all(missing, head, concurrency)
+    if fresh:
+        with Session(engine) as session, session.begin():
+            upsert(
+                session,
+                ImageCheck,
+                [{"url": u, "day": day, "status": s, "checked_at": now} for u, s in fresh.items()],
+            )
+    return {**known, **fresh}, len(fresh)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def run_menu_health(
+    engine: Engine,
+    now: datetime,
+    *,
+    head: HeadFn | None = None,
+    concurrency: int = 8,
+    top_n: int = 10,
+    window_days: int = 14,
+    menu_source: str = "platform",
+    pos_sources: Collection[str] | None = None,
+    stores: Collection[str] | None = None,
+    run_id: str = "",
+    clock: Callable[[], float] = time.perf_counter,
+) -> MenuHealthReport:
+    """Assess every store with menu data; write one `derived`/`menu_health` record and its facts per store.
+
+    `head(url) -> status` is injectable; by default one session checks links, `concurrency` at a time.
+    """
+    started = clock()
+    run_id = run_id or f"menu-health-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    ImageCheck.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
+    sr, fr, st = _table("source_record"), _table("freshness"), _table("store")
+    with Session(engine) as session:
+        conn = session.connection()
+        directory = {r[0]: r[1] for r in conn.execute(select(st.c.store_id, st.c.timezone))}
+        menus: dict[str, list[Mapping[str, Any]]] = {}
+        for store_id, attrs in conn.execute(
+            select(sr.c.store_id, sr.c.attrs).where(sr.c.source == menu_source, sr.c.stream == "menu_items")
+        ):
+            menus.setdefault(store_id, []).append(attrs or {})
+        syncs = {
+            r[0]: r[1]
+            for r in conn.execute(select(fr.c.store_id, fr.c.newest_data_at).where(fr.c.source == MENU_SYNC))
+        }
+    wanted = [s for s in sorted(directory) if stores is None or s in stores]
+    skipped = {s: "no menu items pulled" for s in wanted if s not in menus}
+    urls = {str(i.get("image_url")) for s in wanted for i in menus.get(s, ()) if i.get("image_url")}
+    checker = None
+    if head is None:
+        checker = ImageChecker(concurrency=concurrency)
+        head = checker.status
+    try:
+        statuses, checked = _image_statuses(engine, urls, now.astimezone(UTC).date(), now, head, concurrency)
+    finally:
+        if checker is not None:
+            checker.close()
+    results: list[StoreMenuHealth] = []
+    for store_id in wanted:
+        if store_id not in menus:
+            continue
+        try:
+            tz = zone(directory.get(store_id) or "UTC")
+        except Invalid:
+            tz = UTC
+        today = now.astimezone(tz).date()
+        first_day = today - timedelta(days=window_days - 1)
+        pos_filter = [sr.c.source != menu_source, sr.c.source != SOURCE]
+        if pos_sources is not None:
+            pos_filter = [sr.c.source.in_(sorted(pos_sources))]
+        with Session(engine) as session:
+            conn = session.connection()
+            sales = [
+                r[0] or {}
+                for r in conn.execute(
+                    select(sr.c.attrs).where(
+                        sr.c.store_id == store_id,
+                        sr.c.stream == "transactions",
+                        sr.c.day >= first_day,
+                        *pos_filter,
+                    )
+                )
+            ]
+            stock = [
+                r[0] or {}
+                for r in conn.execute(
+                    select(sr.c.attrs).where(
+                        sr.c.store_id == store_id, sr.c.stream == "inventory", *pos_filter
+                    )
+                )
+            ]
+        sync = syncs.get(store_id)
+        if sync is not None and sync.tzinfo is None:
+            sync = sync.replace(tzinfo=UTC)
+        health = assess(store_id, today, menus[store_id], sales, stock, statuses, sync, top_n)
+        _write(engine, health, now, window_days, top_n)
+        results.append(health)
+        log.info(
+            "menu_health_store_done",
+            store=store_id,
+            top_sellers_unavailable=len(health.unavailable),
+            broken_images=int(health.counts.get(("menu_broken_images", ""), 0)),
+        )
+    report = MenuHealthReport(run_id, tuple(results), skipped, checked, clock() - started)
+    log.info(
+        "menu_health_done", run_id=run_id, stores=len(results), skipped=len(skipped), images_checked=checked
+    )
+    return report
+
+
+def _write(engine: Engine, health: StoreMenuHealth, now: datetime, window_days: int, top_n: int) -> None:
+    """Upsert today's derived record and rebuild its facts in one transaction."""
+    sr = _table("source_record")
+    with Session(engine) as session, session.begin():
+        conn = session.connection()
+        key = f"{health.store_id}:{health.day.isoformat()}"
+        touched = {(health.store_id, health.day)}
+        touched.update(
+            (r[0], r[1])
+            for r in conn.execute(
+                select(sr.c.store_id, sr.c.day).where(
+                    sr.c.source == SOURCE, sr.c.stream == STREAM, sr.c.key == key
+                )
+            )
+        )
+        upsert(
+            session,
+            SourceRecord,
+            [
+                {
+                    "source": SOURCE,
+                    "stream": STREAM,
+                    "key": key,
+                    "store_id": health.store_id,
+                    "day": health.day,
+                    "occurred_at": now.astimezone(UTC),
+                    "facts": [[f.metric, f.dimension, f.value] for f in health.facts()],
+                    "attrs": health.attrs(now, window_days, top_n),
+                    "pulled_at": now,
+                }
+            ],
+        )
+        rederive(conn, SOURCE, touched)
