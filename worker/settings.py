@@ -107,6 +107,17 @@ class SchedulerSettings(_Model):
     timezone: str = "UTC"
     misfire_grace_seconds: Annotated[int, Field(ge=1)] = 300
     lock_ttl_seconds: Annotated[int, Field(ge=30)] = 3600
+    # PostgreSQL only: a firing's stores are split into shards that replicas claim under leases.
+    shards: Annotated[int, Field(ge=0, le=4096)] = 0  # 0: one shard per 250 stores
+    lease_ttl_seconds: Annotated[int, Field(ge=5)] = 120  # a dead replica's shard is taken over after this
+    poll_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0  # idle replicas look for expired leases
+
+
+class MetricsSettings(_Model):
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464  # `run` serves /metrics here; 0: off
+    host: str = "0.0.0.0"  # noqa: S104 - in a container the endpoint must be reachable from outside
+    textfile: str = ""  # `run-job` writes the metrics here (node-exporter textfile collector); "": off
+    stale_hours: Annotated[float, Field(gt=0)] = 24.0  # a store's source data older than this is stale
 
 
 class LoggingSettings(_Model):
@@ -119,6 +130,7 @@ class Settings(_Model):
     salesforce: SalesforceSettings
     sync: SyncSettings = SyncSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
     jobs: dict[str, JobSettings] = {}
     sources: tuple[dict[str, Any], ...] = ()  # validated by the connectors layer (connectors.config)

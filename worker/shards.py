@@ -1,0 +1,346 @@
+"""Sharding across replicas: stores split by a stable hash, shards claimed under leases, one run a firing."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from connectors.salesforce.client import SalesforceUnavailable
+from jobs import leases
+from jobs.leases import ShardClaim
+from jobs.store import StoreRow
+from jobs.sync import SafetyRefused
+from mappings.load import MappingError
+from worker.app import App
+from worker.locks import Busy, Heartbeat, JobLock, heartbeat_interval, lock_ttl, owner_id
+from worker.runner import ExitCode, Outcome, RunResult, execute
+from worker.settings import ConfigError
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_SHARD_SIZE = 250  # stores per shard when the count is not configured
+FIRING_HISTORY = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """What one shard's body is given: the run it belongs to and the stores it covers."""
+
+    run_id: str
+    stores: Sequence[str] | None  # None: every store (the job is not split)
+    claim: ShardClaim | None = None  # the lease, for a body that commits its writes with `claim.complete`
+
+
+ShardBody = Callable[[ShardTask], Outcome]
+
+
+# -- assignment (pure) ----------------------------------------------------------------------------
+
+
+def shard_of(key: str, shards: int) -> int:
+    """A stable shard number for a key: the same on every replica and every Python (no `hash()` salt)."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+def shard_count(stores: int, configured: int = 0, per_shard: int = DEFAULT_SHARD_SIZE) -> int:
+    """`configured` shards if set, else one per `per_shard` stores; never more shards than stores."""
+    wanted = configured if configured > 0 else math.ceil(stores / per_shard)
+    return max(1, min(wanted, stores))
+
+
+def assign(groups: Mapping[str, str], shards: int) -> list[list[str]]:
+    """Split stores (store id -> group) into `shards` lists by a hash of the group, each list sorted.
+
+    Stores of one group (an MSO's locations) land in the same shard, so a job that rolls locations up
+    to their parent sees all of them in one run.
+    """
+    out: list[list[str]] = [[] for _ in range(max(1, shards))]
+    for store, group in groups.items():
+        out[shard_of(group or store, len(out))].append(store)
+    return [sorted(s) for s in out]
+
+
+def store_groups(engine: Engine) -> dict[str, str]:
+    """The store directory as store id -> group: the MSO parent when the directory names one."""
+    with Session(engine) as s:
+        rows = s.exec(select(StoreRow)).all()
+    return {r.store_id: str(r.attrs.get("parent_id") or r.store_id) for r in rows}
+
+
+# -- one firing across replicas -------------------------------------------------------------------
+
+
+@dataclass
+class FiringResult:
+    """What this replica did for a firing."""
+
+    role: str  # owner | helper | late (already finished) | skipped (busy, or nothing opened in time)
+    run: RunResult | None = None  # only for the owner: the recorded run
+    shards_run: list[int] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ShardOptions:
+    shards: int = 0  # 0: one per DEFAULT_SHARD_SIZE stores
+    lease_ttl: timedelta = timedelta(seconds=120)
+    poll_seconds: float = 1.0  # how often an idle replica looks for expired leases to take over
+    open_timeout: timedelta = timedelta(seconds=60)  # how long a helper waits for the owner to open
+
+
+class Firing:
+    """One scheduled firing of a job, run by every replica whose scheduler fired at the same time.
+
+    The first replica to record (job, fire time) owns it: it takes the job lock, splits the stores into
+    shards and records the one run. Every replica, owner included, then claims shards until none is
+    left, and keeps watching until all are done, so a shard whose replica died (its lease expired) is
+    taken over and finished.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        job: str,
+        fire_key: str,
+        body: ShardBody,
+        *,
+        options: ShardOptions | None = None,
+        stop: threading.Event | None = None,
+        owner: str | None = None,
+        groups: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
+        self.app, self.job, self.fire_key, self.body = app, job, fire_key, body
+        self.opts = options or ShardOptions()
+        self.stop = stop or threading.Event()
+        self.owner = owner or owner_id()
+        self.groups = groups or (lambda: store_groups(app.engine))
+        self.shards_run: list[int] = []
+
+    @property
+    def engine(self) -> Engine:
+        return self.app.engine
+
+    def run(self) -> FiringResult:
+        now = self.app.clock()
+        if leases.open_firing(self.engine, self.job, self.fire_key, self.owner, now):
+            return self._lead()
+        return self._help()
+
+    # -- the owner ----------------------------------------------------------------------------------
+
+    def _lead(self) -> FiringResult:
+        log.info("firing_opened", job=self.job, fire_key=self.fire_key, owner=self.owner)
+        leases.prune(self.engine, self.app.clock(), FIRING_HISTORY)
+        lock = JobLock(self.engine, self.job, lock_ttl(self.app), self.app.clock, self.owner)
+        try:
+            lock.acquire()
+        except Busy as exc:
+            leases.close_firing(
+                self.engine, self.job, self.fire_key, "skipped", self.app.clock(), note=str(exc)
+            )
+            log.warning("job_skipped_busy", job=self.job, fire_key=self.fire_key, reason=str(exc))
+            return FiringResult("skipped", note=str(exc))
+        try:
+            with lock.heartbeat():
+                result = execute(self.app, self.job, lambda run_id: self._lead_body(lock, run_id))
+        finally:
+            lock.release()
+        return FiringResult("owner", result, self.shards_run)
+
+    def _lead_body(self, lock: JobLock, run_id: str) -> Outcome:
+        lock.bind_run(run_id)
+        groups = dict(self.groups())
+        n = shard_count(len(groups), self.opts.shards)
+        shards = assign(groups, n)
+        leases.publish_shards(self.engine, self.job, self.fire_key, run_id, shards, self.app.clock())
+        log.info("shards_published", shards=n, stores=len(groups), fire_key=self.fire_key)
+        self._work(run_id, whole_job=n == 1)
+        return self._outcome()
+
+    def _outcome(self) -> Outcome:
+        """The run's outcome from every shard's: counts summed; the worst shard decides the exit code."""
+        rows = leases.shard_outcomes(self.engine, self.job, self.fire_key)
+        done = [r for r in rows if r["state"] == "done"]
+        counts: dict[str, Any] = {}
+        for r in done:
+            merge_counts(counts, r["outcome"].get("counts", {}))
+        owners: dict[str, int] = {}
+        for r in done:
+            owners[r["owner"]] = owners.get(r["owner"], 0) + 1
+        codes = [int(r["outcome"].get("exit_code", ExitCode.PARTIAL)) for r in done]
+        errors = [f"shard {r['shard']}: {r['outcome']['error']}" for r in done if r["outcome"].get("error")]
+        left = len(rows) - len(done)
+        counts["shards"] = {
+            "total": len(rows),
+            "done": len(done),
+            "left": left,
+            "taken_over": sum(1 for r in rows if r["attempts"] > 1),
+            "replicas": len(owners),
+        }
+        if errors:
+            counts["shard_errors"] = errors[:20]
+        worst = max(codes, default=ExitCode.OK)
+        message = "; ".join(errors)[:2000]
+        if worst == ExitCode.CONFIG:
+            raise ConfigError([message])
+        if worst == ExitCode.REFUSED:
+            raise SafetyRefused(message)
+        if worst == ExitCode.UNAVAILABLE and all(c == ExitCode.UNAVAILABLE for c in codes):
+            raise SalesforceUnavailable(message)
+        api = [r["outcome"] for r in done]
+        used = [o["api_used"] for o in api if o.get("api_used") is not None]
+        return Outcome(
+            counts=counts,
+            partial=left > 0 or worst != ExitCode.OK,
+            api_calls=sum(int(o.get("api_calls", 0)) for o in api),
+            api_used=max(used) if used else None,
+            api_max=max((o["api_max"] for o in api if o.get("api_max") is not None), default=None),
+        )
+
+    # -- a helper -----------------------------------------------------------------------------------
+
+    def _help(self) -> FiringResult:
+        deadline = self.app.clock() + self.opts.open_timeout
+        while True:
+            firing = leases.read_firing(self.engine, self.job, self.fire_key)
+            state = firing.state if firing else "opening"
+            if state == "open" and firing is not None:
+                break
+            if state in ("done", "skipped"):
+                return FiringResult(
+                    "late" if state == "done" else "skipped", note=firing.note if firing else ""
+                )
+            if self.app.clock() >= deadline or self.stop.is_set():
+                log.warning("firing_not_opened", job=self.job, fire_key=self.fire_key)
+                return FiringResult("skipped", note="the owning replica did not open the firing in time")
+            self.stop.wait(min(self.opts.poll_seconds, 0.2))
+        structlog.contextvars.bind_contextvars(run_id=firing.run_id, job=self.job)
+        try:
+            log.info("firing_joined", fire_key=self.fire_key, owner=firing.owner, shards=firing.shards)
+            self._work(firing.run_id, whole_job=firing.shards == 1)
+        finally:
+            structlog.contextvars.unbind_contextvars("run_id", "job")
+        return FiringResult("helper", None, self.shards_run)
+
+    # -- every replica ------------------------------------------------------------------------------
+
+    def _work(self, run_id: str, whole_job: bool) -> None:
+        """Claim and run shards until every shard is done, or until asked to stop (after the current one)."""
+        while not self.stop.is_set():
+            claim = leases.claim_shard(
+                self.engine, self.job, self.fire_key, self.owner, self.app.clock(), self.opts.lease_ttl
+            )
+            if claim is None:
+                progress = leases.progress(self.engine, self.job, self.fire_key, self.app.clock())
+                if progress.finished or progress.total == 0:
+                    if leases.close_firing(
+                        self.engine, self.job, self.fire_key, "done", self.app.clock(), expect="open"
+                    ):
+                        log.info("firing_done", fire_key=self.fire_key, shards=progress.total)
+                    return
+                self.stop.wait(self.opts.poll_seconds)  # others are still working: watch their leases
+                continue
+            self._run_shard(claim, run_id, whole_job)
+        log.info("shard_claims_stopped", fire_key=self.fire_key, shards_run=self.shards_run)
+
+    def _run_shard(self, claim: ShardClaim, run_id: str, whole_job: bool) -> None:
+        structlog.contextvars.bind_contextvars(shard=claim.shard)
+        if claim.attempt > 1:
+            log.warning("shard_taken_over", attempt=claim.attempt, stores=len(claim.stores))
+        else:
+            log.info("shard_claimed", stores=len(claim.stores))
+        ttl = self.opts.lease_ttl
+
+        def renew() -> bool:
+            return leases.renew_shard(self.engine, claim, self.app.clock(), ttl)
+
+        try:
+            with Heartbeat(renew, heartbeat_interval(ttl), f"shard:{self.job}:{claim.shard}") as beat:
+                task = ShardTask(run_id, None if whole_job else claim.stores, claim)
+                outcome = run_shard_body(self.body, task)
+            if beat.lost.is_set():
+                outcome["lease_lost"] = True
+            if leases.finish_shard(self.engine, claim, self.app.clock(), outcome):
+                self.shards_run.append(claim.shard)
+                log.info("shard_done", exit_code=outcome["exit_code"])
+            else:
+                log.error("shard_lease_lost", note="another replica took the shard over; its result stands")
+        finally:
+            structlog.contextvars.unbind_contextvars("shard")
+
+
+def run_shard_body(body: ShardBody, task: ShardTask) -> dict[str, Any]:
+    """Run a shard's body and describe what happened as JSON, with the exit code its error would give."""
+    try:
+        outcome = body(task)
+    except Exception as exc:
+        code = classify(exc)
+        if code == ExitCode.PARTIAL:
+            log.error("shard_crashed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        return {"exit_code": int(code), "error": f"{type(exc).__name__}: {exc}"[:2000], "counts": {}}
+    return {
+        "exit_code": int(ExitCode.PARTIAL if outcome.partial else ExitCode.OK),
+        "counts": _jsonable(outcome.counts),
+        "api_calls": outcome.api_calls,
+        "api_used": outcome.api_used,
+        "api_max": outcome.api_max,
+    }
+
+
+def classify(exc: BaseException) -> ExitCode:
+    """The exit code an exception means (as `worker.runner.execute` maps them)."""
+    if isinstance(exc, ConfigError | MappingError):
+        return ExitCode.CONFIG
+    if isinstance(exc, SafetyRefused):
+        return ExitCode.REFUSED
+    if isinstance(exc, SalesforceUnavailable):
+        return ExitCode.UNAVAILABLE
+    return ExitCode.PARTIAL  # LimitReached (the rest stays queued) and anything unexpected
+
+
+def merge_counts(into: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """Add one shard's counts into the run's: numbers summed, lists joined, nested tables merged."""
+    for key, value in more.items():
+        have = into.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float | list | dict):
+            into[key] = value
+        elif isinstance(value, int | float):
+            into[key] = (have if isinstance(have, int | float) and not isinstance(have, bool) else 0) + value
+        elif isinstance(value, list):
+            into[key] = [*(have if isinstance(have, list) else []), *value]
+        else:
+            into[key] = merge_counts(have if isinstance(have, dict) else {}, value)
+    return into
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def shard_options(app: App) -> ShardOptions:
+    sched = app.settings.scheduler
+    return ShardOptions(
+        shards=sched.shards,
+        lease_ttl=timedelta(seconds=sched.lease_ttl_seconds),
+        poll_seconds=sched.poll_seconds,
+        open_timeout=timedelta(seconds=max(60, sched.lease_ttl_seconds)),
+    )
