@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import string
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -33,21 +35,23 @@ class Model(BaseModel):
 
 @dataclass(frozen=True)
 class FileIssue:
-    """One problem in a mapping file, located by file and key path so an admin can find it."""
+    """One problem in a mapping file, located like the mapping loader's issues: file, item, key path."""
 
     file: str
-    where: str
-    message: str
+    where: str = ""  # milestone "go_live", rule "nv-serving-cap"
+    path: str = ""  # due_days, task.priority
+    message: str = ""
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.where} → {self.message}" if self.where else f"{self.file}: {self.message}"
+        location = " → ".join(p for p in (self.where, self.path) if p)
+        return f"{self.file}: {location}: {self.message}" if location else f"{self.file}: {self.message}"
 
 
 class FileError(ValueError):
     """A mapping file (or several) did not load; every issue found is listed, not just the first."""
 
     def __init__(self, issues: Sequence[FileIssue]) -> None:
-        self.issues = tuple(issues)
+        self.issues = list(issues)
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
@@ -61,9 +65,15 @@ def read_toml(path: Path, label: str) -> tuple[dict[str, Any] | None, list[FileI
         with path.open("rb") as fh:
             return tomllib.load(fh), []
     except FileNotFoundError:
-        return None, [FileIssue(label, "", "file not found")]
+        return None, [FileIssue(label, message="file not found")]
     except tomllib.TOMLDecodeError as exc:
-        return None, [FileIssue(label, "", f"not valid TOML: {exc}")]
+        text = str(exc)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", text)
+        what = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", text)
+        where = f"line {m.group(1)}, column {m.group(2)}" if m else "end of file"
+        return None, [
+            FileIssue(label, path=where, message=f"TOML syntax error: {what[:1].lower() + what[1:]}")
+        ]
 
 
 def parse_model(model: type[M], raw: Mapping[str, Any], label: str) -> tuple[M | None, list[FileIssue]]:
@@ -71,7 +81,16 @@ def parse_model(model: type[M], raw: Mapping[str, Any], label: str) -> tuple[M |
     try:
         return model.model_validate(raw), []
     except ValidationError as exc:
-        return None, [FileIssue(label, locate(raw, e["loc"]), message(e)) for e in exc.errors()]
+        issues: list[FileIssue] = []
+        for e in exc.errors():
+            where, path = locate(raw, e["loc"])
+            if e.get("type") == "extra_forbidden":
+                where, path = locate(raw, e["loc"][:-1])
+                path = ".".join(p for p in (path, str(e["loc"][-1])) if p)
+            issue = FileIssue(label, where, path, message(e))
+            if issue not in issues:
+                issues.append(issue)
+        return None, issues
 
 
 def load_model(model: type[M], path: Path, label: str | None = None) -> M:
@@ -86,18 +105,19 @@ def load_model(model: type[M], path: Path, label: str | None = None) -> M:
     return parsed
 
 
-def locate(raw: Any, loc: Sequence[int | str]) -> str:
-    """`("milestones", 2, "due_days")` → `milestone "go_live" → due_days` when the item has a code."""
-    head = ""
+def locate(raw: Any, loc: Sequence[int | str]) -> tuple[str, str]:
+    """`("milestones", 2, "due_days")` → (`milestone "go_live"`, `due_days`) when the item has a code."""
+    where = ""
     rest: list[str] = []
     node = raw
     for i, part in enumerate(loc):
-        if isinstance(part, int) and i > 0 and isinstance(loc[i - 1], str) and not rest[1:]:
+        if isinstance(part, int) and i > 0 and isinstance(loc[i - 1], str) and len(rest) <= 1:
             parent = str(loc[i - 1])
             item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
             name = next((item[k] for k in _ITEM_NAMES if isinstance(item, dict) and k in item), None)
             singular = parent[:-1] if parent.endswith("s") else parent
-            head = f'{singular} "{name}"' if name is not None else f"{parent}[{part}]"
+            prefix = "".join(f"{r}." for r in rest[:-1])
+            where = prefix + (f'{singular} "{name}"' if name is not None else f"{parent}[{part}]")
             rest = []
         else:
             rest.append(str(part))
@@ -107,25 +127,76 @@ def locate(raw: Any, loc: Sequence[int | str]) -> str:
             node = node[part] if 0 <= part < len(node) else None
         else:
             node = None
-    tail = ".".join(rest)
-    if head and tail:
-        return f"{head} → {tail}"
-    return head or tail
+    return where, ".".join(rest)
+
+
+_TYPE_WORDS = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "date_type": "a date (2026-01-31)",
+    "date_parsing": "a date (2026-01-31)",
+    "date_from_datetime_parsing": "a date (2026-01-31)",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+LITERAL_NOUNS: dict[str, str] = {
+    "priority": "a Task priority",
+    "severity": "a severity",
+    "owner": "an owner",
+    "group": "a rule group",
+    "kind": "a rule kind",
+    "status": "a status source",
+    "source": "a renewal source",
+    "direction": "an MSRP direction",
+    "unit": "a unit",
+    "per": "a limit period",
+    "signal": "an expansion signal",
+}
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def message(err: Mapping[str, Any]) -> str:
-    """Pydantic's message, reworded for the error kinds an admin meets most."""
+    """Pydantic's error as a sentence an admin can act on, in the mapping loader's wording."""
     kind = err.get("type", "")
-    given = err.get("input")
+    value = err.get("input")
+    loc = [p for p in err.get("loc", ()) if isinstance(p, str)]
+    ctx = err.get("ctx", {}) or {}
     if kind == "extra_forbidden":
         return "unknown key"
     if kind == "missing":
-        return "required"
+        return "required key is missing"
     if kind == "literal_error":
-        expected = str(err.get("ctx", {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
-        return f'"{given}" is not one of ({expected})'
-    text = str(err.get("msg", "invalid"))
-    return text.removeprefix("Value error, ")
+        expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        noun = LITERAL_NOUNS.get(loc[-1] if loc else "", "allowed")
+        return f"{_show(value)} is not {noun} ({', '.join(expected)})"
+    if kind in _TYPE_WORDS:
+        return f"expected {_TYPE_WORDS[kind]}, got {_show(value)}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {
+            "greater_than": "greater than",
+            "greater_than_equal": "at least",
+            "less_than": "less than",
+            "less_than_equal": "at most",
+        }[kind]
+        return f"must be {words} {next(iter(ctx.values()), '')}, got {_show(value)}"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length')} characters or items, got {_show(value)}"
+    return str(err.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def unique(values: Sequence[str], what: str, label: str, where: str = "") -> list[FileIssue]:
@@ -133,7 +204,7 @@ def unique(values: Sequence[str], what: str, label: str, where: str = "") -> lis
     out: list[FileIssue] = []
     for v in values:
         if v in seen:
-            out.append(FileIssue(label, where, f'{what} "{v}" appears twice'))
+            out.append(FileIssue(label, where, message=f'{what} "{v}" appears twice'))
         seen.add(v)
     return out
 
@@ -297,6 +368,7 @@ def flag(
     account: Mapping[str, Any],
     *,
     rule: str,
+    name: str,
     severity: str,
     evidence: str,
     category: str,
@@ -311,6 +383,7 @@ def flag(
         key_field=FLAG_KEY_FIELD,
         key=key,
         fields={
+            "Name": name[:80],
             "Rule__c": rule,
             "Rule_Version__c": version,
             "Severity__c": severity,
@@ -350,3 +423,55 @@ def managed_tasks(prefix: str, reason: str = "condition cleared") -> Managed:
         parent_field="WhatId",
         reason=reason,
     )
+
+
+class JobBase:
+    """Defaults of the MappingJob protocol shared by the lifecycle jobs (no extra inputs, no roll-ups)."""
+
+    name: str = ""
+    history_days: int = 0  # the history the job needs; 0: the run's default
+
+    @property
+    def account_fields(self) -> frozenset[str]:
+        return frozenset()
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return ()
+
+    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+        return {}
+
+    def managed(self, now: datetime) -> Sequence[Managed]:
+        return ()
+
+    def finalize(
+        self, accounts: Mapping[str, Mapping[str, Any]], desired: Sequence[Desired], now: datetime
+    ) -> Sequence[Desired]:
+        return ()
+
+    def summary(self, desired: Sequence[Desired]) -> dict[str, Any]:
+        """Figures for the run summary: records per object."""
+        out: dict[str, int] = {}
+        for d in desired:
+            out[d.sobject] = out.get(d.sobject, 0) + 1
+        return {"desired": dict(sorted(out.items()))}
+
+
+def mapping_dir(source: Any) -> Path:
+    """The folder of mapping files, from a path or from a loaded mapping set that knows its folder."""
+    if isinstance(source, str | Path):
+        return Path(source)
+    for attr in ("directory", "dir", "root", "path"):
+        value = getattr(source, attr, None)
+        if isinstance(value, str | Path):
+            return Path(value)
+    raise TypeError(f"cannot find the mapping folder of {type(source).__name__}")
+
+
+def label_of(path: Path) -> str:
+    """How an issue names a file: relative to the project (`mappings/onboarding.toml`) when it can."""
+    parts = path.parts
+    if "mappings" in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index("mappings") :])
+    return path.as_posix()

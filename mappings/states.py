@@ -172,15 +172,17 @@ def load_states(directory: Path, label_root: str = "mappings") -> dict[str, Stat
             continue
         if parsed.state != path.stem:
             issues.append(
-                FileIssue(label, "state", f'"{parsed.state}" does not match the file name {path.name}')
+                FileIssue(
+                    label, path="state", message=f'"{parsed.state}" does not match the file name {path.name}'
+                )
             )
         for r in parsed.rules:
             if not r.id.startswith(parsed.state.lower() + "-"):
                 issues.append(
-                    FileIssue(label, f'rule "{r.id}" → id', f'must start with "{parsed.state.lower()}-"')
+                    FileIssue(label, f'rule "{r.id}"', "id", f'must start with "{parsed.state.lower()}-"')
                 )
             if r.id in ids:
-                issues.append(FileIssue(label, f'rule "{r.id}" → id', f"already used in {ids[r.id]}"))
+                issues.append(FileIssue(label, f'rule "{r.id}"', "id", f"already used in {ids[r.id]}"))
             ids[r.id] = label
         out[parsed.state] = parsed
     if issues:
@@ -206,10 +208,10 @@ def load_brands(directory: Path, label_root: str = "mappings") -> dict[str, Bran
             continue
         key = parsed.brand.lower()
         if key in out:
-            issues.append(FileIssue(label, "brand", f'"{parsed.brand}" already has a list'))
+            issues.append(FileIssue(label, path="brand", message=f'"{parsed.brand}" already has a list'))
         names = [i.name.lower() for i in parsed.items]
         for dup in sorted({n for n in names if names.count(n) > 1}):
-            issues.append(FileIssue(label, "items", f'"{dup}" is listed twice'))
+            issues.append(FileIssue(label, path="items", message=f'"{dup}" is listed twice'))
         out[key] = parsed
     if issues:
         raise FileError(issues)
