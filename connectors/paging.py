@@ -187,20 +187,33 @@ class LinkHeader(_Base):
         return self._after(request, PageRequest(url, {}))
 
 
-_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
-_PARAM = re.compile(r';\s*([A-Za-z0-9_*-]+)\s*=\s*(?:"([^"]*)"|([^;,\s]+))')
+_PARAM = re.compile(r'\s*;\s*([A-Za-z0-9_*!#$%&+.^`|~-]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^;,\s]*)))?')
 
 
 def parse_link_header(value: str) -> dict[str, str]:
-    """`<u1>; rel="next", <u2>; rel="last"` → {"next": u1, "last": u2}; a rel may list several names."""
+    """`<u1>; rel="next", <u2>; rel="last"` → {"next": u1, "last": u2}; a rel may list several names.
+
+    Parameters may be quoted and hold commas (`title="a, b"`), so this walks the header rather than
+    splitting it on commas.
+    """
     links: dict[str, str] = {}
-    for match in _LINK.finditer(value or ""):
-        url, params = match.group(1).strip(), match.group(2)
-        for name, quoted, bare in _PARAM.findall(params):
+    text = value or ""
+    pos = 0
+    while True:
+        open_at = text.find("<", pos)
+        if open_at < 0:
+            return links
+        close_at = text.find(">", open_at)
+        if close_at < 0:
+            return links
+        url = text[open_at + 1 : close_at].strip()
+        pos = close_at + 1
+        while (match := _PARAM.match(text, pos)) is not None:
+            pos = match.end()
+            name, quoted, bare = match.group(1), match.group(2), match.group(3)
             if name.lower() == "rel":
-                for rel in (quoted or bare).split():
+                for rel in (quoted if quoted is not None else bare or "").split():
                     links.setdefault(rel.lower(), url)
-    return links
 
 
 def make_paginator(cfg: PaginationConfig) -> Paginator:
