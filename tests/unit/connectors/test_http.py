@@ -10,6 +10,7 @@ import requests
 import responses
 
 from connectors.base import SourceError
+from connectors.config import AuthConfig
 from connectors.http import (
     Basic,
     Bearer,
@@ -24,7 +25,6 @@ from connectors.http import (
     build_auth,
     parse_retry_after,
 )
-from connectors.config import AuthConfig
 from connectors.paging import PaginationConfig, make_paginator
 from tests.unit.connectors.helpers import NOW, FakeClock
 
