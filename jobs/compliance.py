@@ -1,0 +1,258 @@
+"""Compliance: menus and promotions against state rules and brand MSRP lists → flags and Tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from connectors.salesforce.soql import select
+from mappings.context import AccountData
+from mappings.desired import Desired, Managed
+from mappings.lifecycle import (
+    FLAG_KEY_FIELD,
+    TASK_KEY_FIELD,
+    FileError,
+    FileIssue,
+    JobBase,
+    Model,
+    Severity,
+    TaskTemplate,
+    flag,
+    label_of,
+    load_model,
+    managed_flags,
+    managed_tasks,
+    mapping_dir,
+    placeholders_ok,
+    task,
+)
+from mappings.states import (
+    BrandFile,
+    MenuItem,
+    Promotion,
+    StateFile,
+    Violation,
+    brands_from_records,
+    check_menu,
+    check_msrp,
+    check_promotions,
+    load_brands,
+    load_states,
+)
+
+FILE = "compliance.toml"
+PREFIX = "compliance:"
+TASK_PLACEHOLDERS = (
+    "title", "rule_id", "item", "finding", "citation", "evidence",
+    "store", "account", "state", "verified_note",
+)  # fmt: skip
+
+
+class ComplianceFile(Model):
+    states_dir: str = "states"
+    brands_dir: str = "brands"
+    menu_stream: str = "menu_items"
+    promotion_stream: str = "promotions"
+    msrp_stream: str = "brand_msrp"
+    only_visible: bool = True  # hidden menu items are not shown to shoppers: not checked
+    check_msrp: bool = True
+    requires_fresh: tuple[str, ...] = ("platform",)  # stale menu data holds flags as they are
+    stale_after_hours: float = Field(default=36.0, gt=0)
+    flag_category: str = "Compliance"
+    high_priority: tuple[Severity, ...] = ("High", "Critical")  # these severities make the Task High
+    task: TaskTemplate
+
+
+def load(path: Path) -> ComplianceFile:
+    label = label_of(path)
+    cfg = load_model(ComplianceFile, path, label)
+    issues = [
+        FileIssue(label, "task", part, problem)
+        for part in ("subject", "description")
+        if (problem := placeholders_ok(getattr(cfg.task, part), TASK_PLACEHOLDERS))
+    ]
+    if issues:
+        raise FileError(issues)
+    return cfg
+
+
+def read_open(org: Any, accounts: Mapping[str, Mapping[str, Any]], prefix: str) -> dict[str, dict[str, Any]]:
+    """Keys of a job's open flags and Tasks per store: held as they are while the job's data is stale."""
+    by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
+    ids = sorted(by_id)
+    out: dict[str, dict[str, Any]] = {}
+    queries = (
+        ("Risk_Flag__c", FLAG_KEY_FIELD, "Account__c", "Status__c = 'Open'"),
+        ("Task", TASK_KEY_FIELD, "WhatId", "IsClosed = false"),
+    )
+    for sobject, key_field, parent, cond in queries:
+        for i in range(0, len(ids), 200):
+            where = f"{cond} AND {key_field} LIKE '{{prefix:like}}%' AND {parent} IN {{ids}}"
+            for row in org.query(
+                select(sobject, [key_field, parent], where, prefix=prefix, ids=ids[i : i + 200])
+            ):
+                store = by_id.get(str(row.get(parent)))
+                if store is not None and row.get(key_field):
+                    out.setdefault(store, {}).setdefault("open_keys", {}).setdefault(sobject, []).append(
+                        str(row[key_field])
+                    )
+    return out
+
+
+def hold(data: AccountData, why: str) -> list[Desired]:
+    """Keep the open records as they are: desired with no fields, so nothing is written or closed."""
+    keys: Mapping[str, Sequence[str]] = data.attrs.get("open_keys") or {}
+    fields = {"Risk_Flag__c": FLAG_KEY_FIELD, "Task": TASK_KEY_FIELD}
+    return [
+        Desired(sobject, fields[sobject], key, {}, account_key=data.store_id, reason=f"held: {why}")
+        for sobject in sorted(keys)
+        for key in sorted(set(keys[sobject]))
+    ]
+
+
+def stale_sources(data: AccountData, sources: Sequence[str], hours: float) -> list[str]:
+    """Sources whose newest data is older than `hours` (or missing): their absence is not a fix."""
+    out = []
+    for s in sources:
+        at = data.freshness.get(s)
+        if at is None or (data.now - at).total_seconds() / 3600.0 > hours:
+            out.append(s)
+    return out
+
+
+class ComplianceJob(JobBase):
+    """One flag and one Task per item that breaks a rule in force; both close when the item is fixed."""
+
+    name = "compliance"
+
+    def __init__(
+        self,
+        cfg: ComplianceFile,
+        states: Mapping[str, StateFile],
+        brands: Mapping[str, BrandFile] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.states = dict(states)
+        self.brands = dict(brands or {})
+
+    @classmethod
+    def build(cls, source: Any) -> ComplianceJob:
+        folder = mapping_dir(source)
+        cfg = load(folder / FILE)
+        return cls(cfg, load_states(folder / cfg.states_dir), load_brands(folder / cfg.brands_dir))
+
+    @property
+    def account_fields(self) -> frozenset[str]:
+        return frozenset({"CSM__c", "OwnerId", "BillingState"})
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return (self.cfg.menu_stream, self.cfg.promotion_stream, self.cfg.msrp_stream)
+
+    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+        return read_open(org, accounts, PREFIX)
+
+    def managed(self, now: datetime) -> Sequence[Managed]:
+        return (managed_flags(PREFIX, now), managed_tasks(PREFIX, "compliance finding fixed"))
+
+    def state_of(self, data: AccountData) -> str:
+        return str(data.store.get("state") or data.account.get("BillingState") or "").upper()
+
+    def violations(self, data: AccountData) -> list[Violation]:
+        """Every finding for the store today, in a stable order."""
+        items = [MenuItem.of(r) for r in data.records.get(self.cfg.menu_stream, ())]
+        promos = [Promotion.of(r) for r in data.records.get(self.cfg.promotion_stream, ())]
+        out: list[Violation] = []
+        rules = self.states.get(self.state_of(data))
+        if rules is not None:
+            out += check_menu(rules, items, data.today, self.cfg.only_visible)
+            out += check_promotions(rules, promos, data.today)
+        if self.cfg.check_msrp:
+            brands = {
+                **self.brands,
+                **brands_from_records(data.records.get(self.cfg.msrp_stream, ()), data.today),
+            }
+            out += check_msrp(brands, items, data.today, self.cfg.only_visible)
+        return sorted(out, key=lambda v: (v.rule_id, v.item_id))
+
+    def evaluate(self, data: AccountData) -> Sequence[Desired]:
+        if not data.account.get("Id"):
+            return []
+        stale = stale_sources(data, self.cfg.requires_fresh, self.cfg.stale_after_hours)
+        if stale:
+            return hold(data, f"stale data from {', '.join(stale)}")
+        out: list[Desired] = []
+        seen: set[str] = set()
+        for v in self.violations(data):
+            key = f"{PREFIX}{data.store_id}:{v.key_part}"
+            if key in seen:  # the same item listed twice on the menu
+                continue
+            seen.add(key)
+            note = (
+                ""
+                if v.verified
+                else "The rule's number is not yet verified at its source: treat as a warning."
+            )
+            evidence = "\n".join(p for p in (v.evidence, note) if p)
+            out.append(
+                flag(
+                    key,
+                    data.account,
+                    rule=f"compliance:{v.rule_id}"[:80],
+                    name=f"{v.title}: {v.item}",
+                    severity=v.severity,
+                    evidence=evidence,
+                    category=self.cfg.flag_category,
+                    now=data.now,
+                    store_id=data.store_id,
+                    reason=v.finding,
+                )
+            )
+            values = {
+                "title": v.title,
+                "rule_id": v.rule_id,
+                "item": v.item,
+                "finding": v.finding,
+                "citation": v.citation,
+                "evidence": evidence,
+                "store": data.store_id,
+                "account": data.account.get("Name") or data.store_id,
+                "state": self.state_of(data),
+                "verified_note": note,
+            }
+            priority = "High" if v.severity in self.cfg.high_priority else None
+            out.append(
+                task(
+                    key,
+                    data.account,
+                    self.cfg.task,
+                    values,
+                    data.today,
+                    priority=priority,
+                    store_id=data.store_id,
+                    reason=v.finding,
+                )
+            )
+        return out
+
+    def explain(self, data: AccountData) -> dict[str, Any]:
+        stale = stale_sources(data, self.cfg.requires_fresh, self.cfg.stale_after_hours)
+        state = self.state_of(data)
+        rules = self.states.get(state)
+        return {
+            "job": self.name,
+            "store": data.store_id,
+            "state": state,
+            "rules_in_force": [r.id for r in rules.in_force(data.today)] if rules else [],
+            "menu_items": len(data.records.get(self.cfg.menu_stream, ())),
+            "promotions": len(data.records.get(self.cfg.promotion_stream, ())),
+            "held_for_stale": stale,
+            "violations": [
+                {"rule": v.rule_id, "item": v.item, "finding": v.finding, "source": v.citation}
+                for v in self.violations(data)
+            ],
+        }
