@@ -1,0 +1,211 @@
+"""The acceptance scenarios planted in the demo portfolio: which store carries which story, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sandbox.portfolio.model import Health
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """What a named store of the default roster is shaped to show."""
+
+    health: Health
+    scenario: str = ""
+    parent: str | None = None
+    pos: str | None = None  # "dutchie_pos" | "treez_pos"; None: the state's usual POS
+    plan: str | None = None
+    size: float | None = None
+    has_account: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MsoRole:
+    id: str
+    name: str
+    plan: str
+    csm_state: str  # the CSM covering this state looks after the group
+    onboarding_days_ago: int | None
+
+
+MSO_ROLES: tuple[MsoRole, ...] = (
+    MsoRole("MSO-1", "Copperline Cannabis Group", "Growth", "NV", None),
+    MsoRole("MSO-2", "Lakeside Brands Group", "Enterprise", "IL", 20),
+    MsoRole("MSO-3", "Pacific Greenhouse Collective", "Enterprise", "CA", None),
+)
+
+# The first 40 stores (NV-001 … MA-005); larger portfolios add generic stores after them.
+ROLES: dict[str, Role] = {
+    "NV-001": Role("green", "menu_sync_failure", pos="dutchie_pos", plan="Growth", size=1.7),
+    "NV-002": Role("green", "compliance_edible_potency", parent="MSO-1", pos="dutchie_pos"),
+    "NV-003": Role("yellow", "renewal_60"),
+    "NV-004": Role("green", parent="MSO-1"),
+    "NV-005": Role("red"),
+    "NV-006": Role("green", "mso_new_location", parent="MSO-1", pos="dutchie_pos"),
+    "NV-007": Role("yellow"),
+    "NV-008": Role("green"),
+    "AZ-001": Role("green", "category_drop_edibles", pos="treez_pos", plan="Growth", size=1.6),
+    "AZ-002": Role("green", parent="MSO-1", pos="treez_pos"),
+    "AZ-003": Role("yellow", "compliance_msrp"),
+    "AZ-004": Role("green"),
+    "AZ-005": Role("red"),
+    "AZ-006": Role("green"),
+    "AZ-007": Role("yellow"),
+    "IL-001": Role("green", "qbr", pos="dutchie_pos"),
+    "IL-002": Role("red", "receivables"),
+    "IL-003": Role("yellow"),
+    "IL-004": Role("green"),
+    "IL-005": Role("green"),
+    "IL-006": Role("green", "mso_onboarding_pos_day2", parent="MSO-2", pos="dutchie_pos"),
+    "CA-001": Role("green", "compliance_promotion", pos="treez_pos"),
+    "CA-002": Role("green", "stale_feed", pos="treez_pos"),
+    "CA-003": Role("green", parent="MSO-3"),
+    "CA-004": Role("green", parent="MSO-3"),
+    "CA-005": Role("green", parent="MSO-3"),
+    "CA-006": Role("green", "unmatched_store", has_account=False),
+    "CA-007": Role("red"),
+    "CA-008": Role("yellow"),
+    "MI-001": Role("green"),
+    "MI-002": Role("green", "expansion_growth", plan="Starter", pos="dutchie_pos"),
+    "MI-003": Role("red", "renewal_30"),
+    "MI-004": Role("yellow"),
+    "MI-005": Role("green"),
+    "MI-006": Role("green", "mso_onboarding_golive_day12", parent="MSO-2", pos="dutchie_pos"),
+    "MA-001": Role("yellow"),
+    "MA-002": Role("green", "renewal_90"),
+    "MA-003": Role("green"),
+    "MA-004": Role("red"),
+    "MA-005": Role("green", "mso_onboarding_no_pos", parent="MSO-2", pos="dutchie_pos"),
+}
+
+RENEWAL_DAYS: dict[str, int] = {"MI-003": 30, "NV-003": 60, "MA-002": 90}
+ONBOARDING_DAYS_AGO = 20
+# Onboarding stores: (first day with POS sales, first online order) as 1-based days of onboarding.
+ONBOARDING_DAYS: dict[str, tuple[int | None, int | None]] = {
+    "IL-006": (2, 5),
+    "MI-006": (4, 12),
+    "MA-005": (None, None),
+}
+NEW_LOCATION_DAYS_AGO = 30  # NV-006 joined MSO-1: onboarding start; sales from 2 days later, live at 9
+STALE_DAYS = 4  # CA-002: the POS serves nothing from the last 4 local days
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    number: int
+    name: str
+    store_ids: tuple[str, ...]
+    planted: str
+    conclusion: str
+
+
+def _band(health: Health) -> tuple[str, ...]:
+    return tuple(sid for sid, role in ROLES.items() if role.health == health)
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        1,
+        "menu_sync_failure",
+        ("NV-001",),
+        "Last 2 local days: completed online orders = 30% of the same-weekday median of the 4 weeks before; "
+        "in-store orders follow the normal plan. The store's 5 top sellers (trailing 28 days) have POS stock "
+        "> 0 but the menu shows stock 0 (3 items) or visible false (2 items); last_menu_sync_at is 30 h "
+        "before `now`; online orders on those days contain none of them. Sessions stay normal. An open high "
+        "ticket 'Online menu shows best sellers out of stock'.",
+        "One 'Menu sync failure' flag (high) with the orders-vs-baseline, the 5 items and the sync age; a "
+        "high-priority Case to Menu Engineering; a Task for the CSM to call the GM. No generic sales drop.",
+    ),
+    Scenario(
+        2,
+        "category_drop_edibles",
+        ("AZ-001",),
+        "Last 7 days: online edibles revenue about -20% vs the 7 days before (each day cut to 80% of the "
+        "same day a week earlier), other categories and in-store normal. Of the edibles on the menu: "
+        "2 hidden (visible false / Treez hide_from_menu), 2 out of stock (POS and menu 0), 3 with an "
+        "image URL the sandbox answers 404 to (HEAD and GET).",
+        "A category drop flag naming edibles and the likely causes (hidden, out of stock, broken images); a "
+        "Task for the CSM.",
+    ),
+    Scenario(
+        3,
+        "stale_feed",
+        ("CA-002",),
+        "The Treez POS serves no ticket modified in the last 4 local days (nor newer products); the platform "
+        "keeps normal sessions and online orders, Metrc keeps receiving sales.",
+        "A 'Data feed stale' flag; no sales-drop flag from the missing POS days.",
+    ),
+    Scenario(
+        4,
+        "mso_onboarding",
+        ("MSO-2", "IL-006", "MI-006", "MA-005"),
+        "MSO-2 (IL, MI, MA) with onboarding_started_on 20 days ago. IL-006: POS sales from day 2, online "
+        "from day 5. MI-006: POS sales from day 4, first online order on day 12 (go-live). MA-005: the POS "
+        "key answers with no data at all, no menu, no online orders (integration not done).",
+        "Milestones per location from the template; POS integration done for IL-006 and MI-006, go-live "
+        "done for both; MA-005's POS integration overdue with a Task to the CSM; MSO-2 shows the roll-up "
+        "(2 of 3 live).",
+    ),
+    Scenario(
+        5,
+        "renewals",
+        tuple(RENEWAL_DAYS),
+        "Contracts ending in 30 (MI-003, red health), 60 (NV-003, yellow) and 90 (MA-002, green) days, each "
+        "with a renewal Opportunity closing on the end date. Other contracts end 100+ days out.",
+        "Renewal Tasks at 30/60/90 days carrying health, open risks and ROI; MI-003's at raised priority.",
+    ),
+    Scenario(
+        6,
+        "qbr",
+        ("IL-001",),
+        "Every store has `days` of daily history (orders by channel, items by category, sessions, carts, "
+        "checkouts); online AOV is about 1.3x in-store, conversion 2.6-4.6%, cart abandonment about 70%. A "
+        "full previous quarter is covered when `today - days` is on or before that quarter's first day.",
+        "A quarterly review per account with AOV online vs in-store, conversion, abandonment, orders, trend.",
+    ),
+    Scenario(
+        7,
+        "compliance",
+        ("NV-002", "CA-001", "AZ-003"),
+        "NV-002: an edible with package_thc_mg 200 (10 servings of 20 mg) in a 100 mg state. CA-001: "
+        "promotions 'BOGO Pre-Roll Fridays' and 'Free Lighter With Purchase'. AZ-003: a vape priced 30% "
+        "under its brand MSRP (tolerance 10%). Every other item and promotion is within the rules.",
+        "One violation per item/promotion naming the item and the rule (state cap, CA marketing ban, MSRP).",
+    ),
+    Scenario(
+        8,
+        "receivables",
+        ("IL-002",),
+        "Open invoices about 30, 60 and 90 days past due; a returned ACH payment (R01) on the oldest, a "
+        "failed ACH on the newest past-due one, a partial check payment; 3 payments flagged "
+        "payment_method_changed in the last 100 days.",
+        "An accounts-receivable flag and a Task for the account manager (Account owner).",
+    ),
+    Scenario(
+        9,
+        "expansion",
+        ("MI-002", "MSO-1", "NV-006"),
+        "MI-002 (Starter, 1,000 online orders a month): flat, then orders grow ~+30% over the last 8 weeks; "
+        "its last 30 days of online orders reach the plan limit. MSO-1 (Growth, 3 locations) added NV-006 "
+        "30 days ago and now has 4.",
+        "Upsell Tasks: MI-002 for growth at the order limit, MSO-1 for the location over its plan.",
+    ),
+    Scenario(
+        10,
+        "health_variety",
+        _band("green") + _band("yellow") + _band("red"),
+        f"Green: {', '.join(_band('green'))}. Yellow (flat or slipping orders, middling usage and NPS, a "
+        f"late payment): {', '.join(_band('yellow'))}. Red (orders declining ~3%/week for 8 weeks, almost "
+        f"no logins, urgent tickets, detractors, a past-due invoice): {', '.join(_band('red'))}. Generic "
+        "stores beyond the first 40 are spread about 60/28/12.",
+        "Scores spread over the three bands with drivers that match each store's signals.",
+    ),
+    Scenario(
+        11,
+        "unmatched_store",
+        ("CA-006",),
+        "A store every source serves but that has no Salesforce Account.",
+        "The run reports it as unmatched and writes nothing for it.",
+    ),
+)
