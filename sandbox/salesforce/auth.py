@@ -120,7 +120,12 @@ def _jwt_bearer(
     accepted = {login_url.rstrip("/"), *STANDARD_AUDIENCES}
     if not any(isinstance(a, str) and a.rstrip("/") in accepted for a in audiences):
         raise OAuthError("invalid_grant", "audience is invalid")
-    if not isinstance(claims["exp"], int | float) or claims["exp"] <= now:
+    try:
+        # simple-salesforce sends `exp` as a string of digits, and Salesforce accepts it.
+        expires = float(claims["exp"])
+    except (TypeError, ValueError) as exc:
+        raise OAuthError("invalid_grant", "invalid assertion: exp is not a timestamp") from exc
+    if expires <= now:
         raise OAuthError("invalid_grant", "expired authorization code")
     user = active_user(str(claims["sub"]))
     if user is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from typing import Any
 
 from sandbox.salesforce.errors import ApiError, RecordError
@@ -66,7 +65,8 @@ def _run(
     results: list[Result] = []
     failed = False
     try:
-        with store.atomic() if all_or_none else nullcontext():
+        # Always a savepoint: a request refused whole (unknown column) must leave nothing behind.
+        with store.atomic():
             for item in items:
                 try:
                     if dice.locked():
