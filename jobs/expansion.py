@@ -76,8 +76,10 @@ def load(path: Path) -> ExpansionFile:
         if (problem := placeholders_ok(getattr(cfg.task, part), TASK_PLACEHOLDERS))
     ]
     unknown = sorted(set(cfg.titles) - {"growth", "plan_limit", "new_locations", "location_limit"})
-    issues += [FileIssue(label, "titles", k, "not a signal (growth, plan_limit, new_locations, location_limit)")
-               for k in unknown]  # fmt: skip
+    issues += [
+        FileIssue(label, "titles", k, "not a signal (growth, plan_limit, new_locations, location_limit)")
+        for k in unknown
+    ]
     if issues:
         raise FileError(issues)
     return cfg
@@ -90,7 +92,7 @@ class Signal:
 
 
 def weekly(data: AccountData, metric: str, weeks: int) -> list[float] | None:
-    """Weekly totals, oldest first, of the `weeks` complete weeks ending yesterday; None without the history."""
+    """Weekly totals, oldest first, of the `weeks` complete weeks to yesterday; None without the history."""
     s = data.series.get((metric, "")) or {}
     if not s:
         return None
