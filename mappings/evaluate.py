@@ -8,11 +8,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from math import isnan
+from typing import Any, NamedTuple
 
 from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
-from mappings.expressions import EvaluationError, Expression, namespace
+from mappings.expressions import EVALUATION_ERRORS, EvaluationError, Expression
 from mappings.functions import Metrics, parse_time
 from mappings.load import CompiledComponent, CompiledRule, MappingSet
 from mappings.templates import render
@@ -26,9 +27,11 @@ TRENDS = ("Improving", "Stable", "Declining")
 
 
 # -- results ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RuleTrace:
-    """What one rule (or one for_each item of it) decided for the account, and why."""
+class RuleTrace(NamedTuple):
+    """What one rule (or one for_each item of it) decided for the account, and why.
+
+    A NamedTuple rather than a dataclass: ~30 are made per account, and creation cost shows in the bench.
+    """
 
     rule: str
     item: str
@@ -38,15 +41,14 @@ class RuleTrace:
     when: Any = None
     key: str = ""  # the flag's Sync_Key__c when fired or held open
     calls: tuple[tuple[str, Any], ...] = ()  # every function call and its value (explain only)
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] | None = None
 
     @property
     def fired(self) -> bool:
         return self.status == "fired"
 
 
-@dataclass(frozen=True)
-class ComponentTrace:
+class ComponentTrace(NamedTuple):
     name: str
     label: str
     expr: str
@@ -72,8 +74,7 @@ class HealthOutcome:
     components: tuple[ComponentTrace, ...]
 
 
-@dataclass(frozen=True)
-class FieldTrace:
+class FieldTrace(NamedTuple):
     name: str
     expr: str
     value: Any
@@ -99,10 +100,10 @@ class Explain:
             {
                 "store_id": self.store_id,
                 "today": self.today,
-                "fields": [asdict(f) for f in self.fields],
+                "fields": [f._asdict() for f in self.fields],
                 "kpi_stale_sources": self.kpi_stale_sources,
                 "health": None if self.health is None else asdict(self.health),
-                "rules": [asdict(r) for r in self.rules],
+                "rules": [r._asdict() for r in self.rules],
                 "errors": self.errors,
             }
         )
@@ -272,6 +273,8 @@ def _jsonable(v: Any) -> Any:
         return v.isoformat()
     if isinstance(v, Mapping):
         return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, tuple) and hasattr(v, "_asdict"):
+        return _jsonable(v._asdict())
     if isinstance(v, list | tuple | set | frozenset):
         return [_jsonable(x) for x in v]
     if v is None or isinstance(v, bool | int | str):
@@ -392,14 +395,19 @@ class _Run:
             store_id=data.store_id,
             state=self.metrics.state,
         )
-        self.health_ns = namespace(functions, {**values, **ms.health_params})
-        self.risk_ns = namespace(functions, {**values, **ms.risk_params})
+        self.health_ns = ms.health_namespace.copy()
+        self.health_ns.update(functions)
+        self.health_ns.update(values)
+        self.risk_ns = ms.risk_namespace.copy()
+        self.risk_ns.update(functions)
+        self.risk_ns.update(values)
 
-    def run(self, expr: Expression, ns: dict[str, Any], what: str) -> Any:
+    def run(self, expr: Expression, ns: dict[str, Any], *where: str) -> Any:
+        """Evaluate; on failure note where (joined only then: this is the hot path) and re-raise."""
         try:
             return expr.run(ns)
         except EvaluationError as exc:
-            self.errors.append(f"{what}: {exc}")
+            self.errors.append(f"{' '.join(where)}: {exc}")
             raise
 
     def calls(self) -> tuple[tuple[str, Any], ...]:
@@ -407,7 +415,7 @@ class _Run:
 
 
 def _stale(metrics: Metrics, sources: Sequence[str]) -> tuple[str, ...]:
-    return tuple(s for s in sources if metrics.stale(s))
+    return metrics.stale_of(tuple(sources))
 
 
 def _previous_score(data: AccountData, days: int) -> float | None:
@@ -452,7 +460,7 @@ def _health(r: _Run) -> tuple[HealthOutcome, dict[str, Any], dict[str, Any]]:
         counted: list[tuple[CompiledComponent, float, float, Any, tuple[tuple[str, Any], ...]]] = []
         for comp in ms.components:
             try:
-                raw = r.run(comp.expr, r.health_ns, f'component "{comp.name}"')
+                raw = r.run(comp.expr, r.health_ns, "component", comp.name)
             except EvaluationError:
                 raw = None
             calls = r.calls()
@@ -473,7 +481,8 @@ def _health(r: _Run) -> tuple[HealthOutcome, dict[str, Any], dict[str, Any]]:
             for comp, points, w, raw, calls in counted:
                 components.append(ComponentTrace(comp.name, comp.label, comp.expr.source, raw, points, w,
                                                  points * w / total_weight, calls))  # fmt: skip
-        components.sort(key=lambda c: [x.name for x in ms.components].index(c.name))
+        order = {c.name: i for i, c in enumerate(ms.components)}
+        components.sort(key=lambda c: order[c.name])
 
     shown = override if override is not None else computed
     previous = _previous_score(data, cfg.trend_days)
@@ -582,7 +591,7 @@ def _evidence(
     shown: dict[str, str] = {}
     for ev in rule.evidence:
         try:
-            value = r.run(ev.expr, r.risk_ns, f'rule "{rule.name}" evidence "{ev.name}"')
+            value = r.run(ev.expr, r.risk_ns, "rule", rule.name, "evidence", ev.name)
         except EvaluationError:
             value = None
         raw[ev.name] = value
@@ -703,8 +712,19 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
+def _hold(r: _Run, rule: CompiledRule, item: str, key: str, desired: list[Desired]) -> None:
+    """Keep an open flag (and its Task/Case) as they are: the rule could not decide this time."""
+    recs, _ = _records(r, rule, item, key, hold=True)
+    desired += recs
+
+
 def _rules(r: _Run) -> tuple[list[RuleTrace], list[Desired], int]:
-    data, ms = r.data, r.ms
+    """Run every rule instance in dependency order.
+
+    This loop runs ~30 times per account, so it evaluates compiled code directly rather than through
+    helper layers, and outside explain it records only the instances that did something (not "clear").
+    """
+    data, ms, trace = r.data, r.ms, r.trace
     attrs = data.attrs
     open_flags: Mapping[str, str] = attrs.get("open_flags") or {}
     recent: Mapping[str, Any] = attrs.get("recent_resolved") or {}
@@ -713,92 +733,99 @@ def _rules(r: _Run) -> tuple[list[RuleTrace], list[Desired], int]:
     desired: list[Desired] = []
     open_count = 0
     ns = r.risk_ns
+    fired_rules = r.metrics.fired_rules
 
     for rule in ms.rules:
         spec = rule.spec
-        items: list[str] = [""]
+        name, var = spec.name, rule.var
+        items: Sequence[str] = ("",)
         if rule.for_each is not None:
             try:
-                got = r.run(rule.for_each, ns, f'rule "{spec.name}" for_each')
-                items = list(dict.fromkeys(str(x).replace(":", "_") for x in (got or [])))
+                got = r.run(rule.for_each, ns, "rule", name, "for_each")
+                items = list(dict.fromkeys(str(x).replace(":", "_") for x in (got or ())))
             except EvaluationError as exc:
-                held = [i for i in open_flags if i.startswith(spec.name + "/")]
-                for instance in held:
-                    item = instance.split("/", 1)[1]
-                    ns[rule.var] = item
-                    recs, _ = _records(r, rule, item, open_flags[instance], hold=True)
-                    desired += recs
-                    open_count += 1
-                traces.append(RuleTrace(spec.name, "", spec.name, "error", f"for_each failed: {exc}",
-                                        calls=r.calls()))  # fmt: skip
+                for instance, key in open_flags.items():
+                    if instance.startswith(name + "/"):
+                        ns[var] = instance.split("/", 1)[1]
+                        _hold(r, rule, ns[var], key, desired)
+                        open_count += 1
+                why = f"for_each failed: {exc}"
+                traces.append(RuleTrace(name, "", name, "error", why, calls=r.calls()))
                 continue
             r.calls()
+        stale_for_all = r.metrics.stale_of(rule.fresh_static) if rule.fresh_static else ()
+        when_code = rule.when.code
         for item in items:
-            if rule.var:
-                ns[rule.var] = item
-            instance = f"{spec.name}/{item}" if item else spec.name
-            open_key = open_flags.get(instance)
-            required = [render(s, {rule.var: item}) if rule.var else s for s in spec.requires_fresh]
-            stale = _stale(r.metrics, required)
+            if var:
+                ns[var] = item
+            instance = f"{name}/{item}" if item else name
+            open_key = open_flags.get(instance) if open_flags else None
+            stale = stale_for_all
+            if rule.fresh_templates:
+                stale += _stale(r.metrics, [render(t, {var: item}) for t in rule.fresh_templates])
             if stale:
+                if open_key:
+                    _hold(r, rule, item, open_key, desired)
+                    open_count += 1
                 why = f"data stale ({', '.join(stale)}): neither raised nor resolved"
-                if open_key:
-                    recs, _ = _records(r, rule, item, open_key, hold=True)
-                    desired += recs
-                    open_count += 1
-                traces.append(RuleTrace(spec.name, item, instance, "held", why, key=open_key or ""))
+                traces.append(RuleTrace(name, item, instance, "held", why, key=open_key or ""))
                 continue
+            part = "when"
             try:
-                when = r.run(rule.when, ns, f'rule "{instance}" when')
-                fire = _truthy(when)
-                why = "when is true" if fire else "when is false"
-                if (
-                    not fire
-                    and open_key
-                    and rule.resolve_when is not None
-                    and not _truthy(r.run(rule.resolve_when, ns, f'rule "{instance}" resolve_when'))
-                ):
-                    fire, why = True, "still open: resolve_when is not met yet"
+                when = eval(when_code, ns)  # noqa: S307 - checked, compiled expression (see expressions.py)
+                fire = bool(when) and not (when.__class__ is float and isnan(when))  # NaN: no data, no fire
                 suppressed = False
+                if not fire and open_key and rule.resolve_when is not None:
+                    part = "resolve_when"
+                    resolved = eval(rule.resolve_when.code, ns)  # noqa: S307 - as above
+                    fire = not (bool(resolved) and not (resolved.__class__ is float and isnan(resolved)))
                 if fire and rule.suppress_if is not None:
-                    suppressed = _truthy(r.run(rule.suppress_if, ns, f'rule "{instance}" suppress_if'))
-            except EvaluationError as exc:
+                    part = "suppress_if"
+                    held_by = eval(rule.suppress_if.code, ns)  # noqa: S307 - as above
+                    suppressed = bool(held_by) and not (held_by.__class__ is float and isnan(held_by))
+            except EVALUATION_ERRORS as exc:
+                source = getattr(getattr(rule, part), "source", "")
+                message = f"{source}: {type(exc).__name__}: {exc}"
+                r.errors.append(f"rule {instance} {part}: {message}")
                 if open_key:
-                    recs, _ = _records(r, rule, item, open_key, hold=True)
-                    desired += recs
+                    _hold(r, rule, item, open_key, desired)
                     open_count += 1
-                traces.append(RuleTrace(spec.name, item, instance, "error", f"{exc}; flag left as it is",
-                                        key=open_key or "", calls=r.calls()))  # fmt: skip
+                why = f"{part} failed ({message}); flag left as it is"
+                traces.append(
+                    RuleTrace(name, item, instance, "error", why, key=open_key or "", calls=r.calls())
+                )
                 continue
-            calls = r.calls()
-            if fire and suppressed:
-                held_by = rule.suppress_if.source if rule.suppress_if else ""
-                why = f"when is true but suppress_if holds ({held_by})"
-                traces.append(RuleTrace(spec.name, item, instance, "suppressed", why, when, calls=calls))
+            if not fire:
+                if trace:
+                    traces.append(
+                        RuleTrace(name, item, instance, "clear", "when is false", when, calls=r.calls())
+                    )
                 continue
-            if fire and not open_key and rule.cooldown_days > 0:
-                last = parse_time(recent.get(instance))
+            calls = r.calls() if trace else ()
+            if suppressed:
+                held = rule.suppress_if.source if rule.suppress_if else ""
+                why = f"when is true but suppress_if holds ({held})"
+                traces.append(RuleTrace(name, item, instance, "suppressed", why, when, calls=calls))
+                continue
+            if not open_key and rule.cooldown_days > 0 and instance in recent:
+                last = parse_time(recent[instance])
                 if isinstance(last, datetime) and last.tzinfo is None:
                     last = last.replace(tzinfo=UTC)
                 if isinstance(last, datetime) and data.now - last < timedelta(days=rule.cooldown_days):
                     until = _show_time(last + timedelta(days=rule.cooldown_days))
                     why = f"when is true but it resolved {_show_time(last)}; cooling down until {until}"
-                    traces.append(RuleTrace(spec.name, item, instance, "cooldown", why, when, calls=calls))
+                    traces.append(RuleTrace(name, item, instance, "cooldown", why, when, calls=calls))
                     continue
-            if not fire:
-                traces.append(RuleTrace(spec.name, item, instance, "clear", why, when, calls=calls))
-                continue
+            why = "when is true" if when else "still open: resolve_when is not met yet"
             key = open_key or flag_key(data.store_id, instance, period_label(rule.period, period_day))
-            r.metrics.fired_rules.add(spec.name)
-            r.metrics.fired_rules.add(instance)
+            fired_rules.add(name)
+            fired_rules.add(instance)
             recs, raw = _records(r, rule, item, key, hold=False)
-            evidence_calls = r.calls()
             desired += recs
             open_count += 1
-            traces.append(RuleTrace(spec.name, item, instance, "fired", why, when, key,
-                                    calls + evidence_calls, raw))  # fmt: skip
-        if rule.var:
-            ns.pop(rule.var, None)
+            traces.append(RuleTrace(name, item, instance, "fired", why, when, key, calls + r.calls(), raw))
+        if var:
+            ns.pop(var, None)
     return traces, desired, open_count
 
 
@@ -818,12 +845,13 @@ def evaluate_account(mapping_set: MappingSet, data: AccountData, *, trace: bool 
     if not kpi_stale:
         for name, expr in ms.fields:
             try:
-                value = _clean(r.run(expr, r.health_ns, f'field "{name}"'))
+                value = _clean(r.run(expr, r.health_ns, "field", name))
             except EvaluationError:
                 r.calls()
                 continue
             field_values[name] = value
-            field_traces.append(FieldTrace(name, expr.source, value, r.calls()))
+            if trace:
+                field_traces.append(FieldTrace(name, expr.source, value, r.calls()))
 
     health, health_fields, touch = _health(r)
     rule_traces, risk_desired, open_count = _rules(r)

@@ -17,7 +17,6 @@ from simpleeval import (
     MAX_STRING_LENGTH,
     EvalWithCompoundTypes,
     IterableTooLong,
-    safe_add,
     safe_mult,
     safe_power,
 )
@@ -101,6 +100,10 @@ class EvaluationError(RuntimeError):
     """An expression that failed while running (a type mismatch on real data, a division by zero...)."""
 
 
+# What a checked expression can raise on real data: anything else is a bug in csm-sync, not the mapping.
+EVALUATION_ERRORS = (ArithmeticError, TypeError, ValueError, LookupError, IterableTooLong, NameError)
+
+
 @dataclass(frozen=True)
 class Scope:
     """What an expression may name: variables with their types, and whether Account fields are readable."""
@@ -132,7 +135,7 @@ class Expression:
         """Evaluate against a namespace made by `namespace()`; errors come back as EvaluationError."""
         try:
             return eval(self.code, namespace)  # noqa: S307 - code compiled from a whitelisted, checked AST
-        except (ArithmeticError, TypeError, ValueError, KeyError, IterableTooLong, NameError) as exc:
+        except EVALUATION_ERRORS as exc:
             raise EvaluationError(f"{self.source}: {type(exc).__name__}: {exc}") from exc
 
     def interpret(self, functions: Mapping[str, Callable[..., Any]], names: Mapping[str, Any]) -> Any:
@@ -151,14 +154,29 @@ def safe_mod(a: Any, b: Any) -> Any:
     return a % b
 
 
-def safe_text_add(a: Any, b: Any) -> Any:
-    return safe_add(a, b)
+def guarded_add(a: Any, b: Any) -> Any:
+    """`+` with simpleeval's length limit on text and lists, checked after the fact.
+
+    Checking afterwards is safe: without assignment or loops a sum can only be as large as its parts,
+    so the limit stops repeated concatenation of large values, not a single huge allocation.
+    """
+    result = a + b
+    if (result.__class__ is str or result.__class__ is list) and len(result) > MAX_STRING_LENGTH:
+        raise IterableTooLong("Sorry, adding those two together would make something too long.")
+    return result
+
+
+def guarded_mult(a: Any, b: Any) -> Any:
+    """`*` for numbers at full speed; anything else goes through simpleeval's length-checked version."""
+    if (a.__class__ is float or a.__class__ is int) and (b.__class__ is float or b.__class__ is int):
+        return a * b
+    return safe_mult(a, b)
 
 
 RUNTIME_HELPERS: dict[str, Callable[..., Any]] = {
     "_pow": safe_power,
-    "_mul": safe_mult,
-    "_add": safe_text_add,
+    "_mul": guarded_mult,
+    "_add": guarded_add,
     "_mod": safe_mod,
 }
 _REWRITE = {ast.Pow: "_pow", ast.Mult: "_mul", ast.Add: "_add", ast.Mod: "_mod"}
@@ -521,6 +539,7 @@ def compile_expression(source: str, scope: Scope) -> Expression:
 
 
 __all__ = [
+    "EVALUATION_ERRORS",
     "MAX_STRING_LENGTH",
     "EvaluationError",
     "Expression",

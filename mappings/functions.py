@@ -167,9 +167,12 @@ def _known(x: Any) -> bool:
 
 def ratio(a: Any, b: Any) -> float:
     """a / b with 0 or missing denominators giving NaN, so comparisons on it are simply false."""
-    if not _known(a) or not _known(b) or b == 0:
+    if a is None or b is None or not b:
         return NAN
-    return float(a) / float(b)
+    try:
+        return float(a) / float(b)
+    except (TypeError, ValueError):
+        return NAN
 
 
 def safe_div(a: Any, b: Any, default: Any = 0) -> Any:
@@ -291,6 +294,8 @@ class Metrics:
         self.today_ord = self.data.today.toordinal()
         self.state = str(self.data.store.get("state") or self.data.account.get("BillingState") or "")
         self._dense: dict[tuple[str, str], DaySeries | None] = {}
+        self._totals: dict[tuple[str, int, str, int], float] = {}
+        self._stale_sets: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     # -- series access -------------------------------------------------------------------------
     def series(self, metric: str, dim: str = "") -> DaySeries | None:
@@ -303,17 +308,6 @@ class Metrics:
             self._dense[key] = s
             return s
 
-    def _window(self, s: DaySeries | None, days: int, end_ord: int) -> float:
-        """Sum of the `days` days ending on (and including) ordinal `end_ord`."""
-        if s is None:
-            return 0.0
-        hi = end_ord - s.start_ordinal + 1  # exclusive index
-        lo = hi - days
-        n = len(s.dense)
-        if hi <= 0 or lo >= n:
-            return 0.0
-        return float(sum(s.dense[max(lo, 0) : min(hi, n)]))
-
     def _value_at(self, s: DaySeries | None, ordinal: int) -> float | None:
         """A day's value; None before the series starts (no history), 0 after it ends (no activity)."""
         if s is None:
@@ -325,10 +319,19 @@ class Metrics:
 
     # -- windows -------------------------------------------------------------------------------
     def total(self, metric: str, days: int = 7, dim: str = "", offset: int = 0) -> float:
-        key = ("total", metric, days, dim, offset)
-        r = self.memo.get(key)
+        # The hottest function (~80 calls per account): series lookup and window sum are inlined.
+        key = (metric, days, dim, offset)
+        r = self._totals.get(key)
         if r is None:
-            r = self.memo[key] = self._window(self.series(metric, dim), int(days), self.y_ord - int(offset))
+            s = self._dense[(metric, dim)] if (metric, dim) in self._dense else self.series(metric, dim)
+            r = 0.0
+            if s is not None:
+                hi = self.y_ord - int(offset) - s.start_ordinal + 1  # exclusive index of the window end
+                lo = hi - int(days)
+                n = len(s.dense)
+                if hi > 0 and lo < n:
+                    r = float(sum(s.dense[lo if lo > 0 else 0 : hi if hi < n else n]))
+            self._totals[key] = r
         return r
 
     def sum(self, metric: str, days: int = 7, dim: str = "", offset: int = 0) -> float:
@@ -383,13 +386,14 @@ class Metrics:
             if target in excluded:
                 sample = self._same_event_last_year(s, target)
             else:
+                dense, start, n = s.dense, s.start_ordinal, len(s.dense)
                 for k in range(1, int(weeks) + 1):
                     o = target - 7 * k
-                    if o in excluded:
-                        continue
-                    v = self._value_at(s, o)
-                    if v is not None:
-                        sample.append(v)
+                    i = o - start
+                    if i < 0:  # before the history starts: the sample is simply shorter
+                        break
+                    if o not in excluded:
+                        sample.append(float(dense[i]) if i < n else 0.0)
                 if len(sample) < MIN_BASELINE_WEEKS:
                     sample = []
         sample.sort()
@@ -447,6 +451,13 @@ class Metrics:
 
     def stale_after(self, source: str) -> float:
         return float(self.thresholds.get(source, self.default_stale_after))
+
+    def stale_of(self, sources: tuple[str, ...]) -> tuple[str, ...]:
+        """The stale ones among `sources` (memoized per tuple: many rules require the same sources)."""
+        hit = self._stale_sets.get(sources)
+        if hit is None:
+            hit = self._stale_sets[sources] = tuple(s for s in sources if self.stale(s))
+        return hit
 
     def stale(self, source: str) -> bool:
         key = ("stale", source)

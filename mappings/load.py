@@ -22,6 +22,7 @@ from mappings.expressions import (
     Scope,
     compile_expression,
     did_you_mean,
+    namespace,
 )
 from mappings.functions import KNOWN_METRICS, SPECS
 from mappings.schema import (
@@ -143,6 +144,21 @@ class CompiledRule:
     def name(self) -> str:
         return self.spec.name
 
+    @cached_property
+    def fresh_static(self) -> tuple[str, ...]:
+        """requires_fresh sources without placeholders: checked once per account, not per item."""
+        return tuple(s for s in self.spec.requires_fresh if "{" not in s)
+
+    @cached_property
+    def fresh_templates(self) -> tuple[str, ...]:
+        return tuple(s for s in self.spec.requires_fresh if "{" in s)
+
+    @cached_property
+    def uses_baseline(self) -> bool:
+        exprs = [e for e in (self.when, self.suppress_if, self.resolve_when) if e is not None]
+        exprs += [ev.expr for ev in self.evidence]
+        return any(e.functions & {"baseline", "vs_baseline", "robust_z"} for e in exprs)
+
 
 @dataclass(frozen=True)
 class MappingSet:
@@ -163,6 +179,15 @@ class MappingSet:
     @cached_property
     def stale_after(self) -> dict[str, float]:
         return {name: s.stale_after_hours for name, s in self.sources.sources.items()}
+
+    @cached_property
+    def health_namespace(self) -> dict[str, Any]:
+        """The per-run part of account_health.toml's namespace; each account copies it and adds its own."""
+        return namespace({}, self.health_params)
+
+    @cached_property
+    def risk_namespace(self) -> dict[str, Any]:
+        return namespace({}, self.risk_params)
 
     @cached_property
     def feed_sources(self) -> frozenset[str]:
