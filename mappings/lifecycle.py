@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from mappings.desired import Desired, Guard, Managed
+from mappings.load import MappingError, MappingIssue
 
 TaskPriority = Literal["High", "Normal", "Low"]
 Severity = Literal["Low", "Medium", "High", "Critical"]
@@ -33,26 +34,9 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-@dataclass(frozen=True)
-class FileIssue:
-    """One problem in a mapping file, located like the mapping loader's issues: file, item, key path."""
-
-    file: str
-    where: str = ""  # milestone "go_live", rule "nv-serving-cap"
-    path: str = ""  # due_days, task.priority
-    message: str = ""
-
-    def __str__(self) -> str:
-        location = " → ".join(p for p in (self.where, self.path) if p)
-        return f"{self.file}: {location}: {self.message}" if location else f"{self.file}: {self.message}"
-
-
-class FileError(ValueError):
-    """A mapping file (or several) did not load; every issue found is listed, not just the first."""
-
-    def __init__(self, issues: Sequence[FileIssue]) -> None:
-        self.issues = list(issues)
-        super().__init__("\n".join(str(i) for i in self.issues))
+# One issue type for every mapping file: the loader's, so `csm-sync validate` prints them alike.
+FileIssue = MappingIssue
+FileError = MappingError
 
 
 M = TypeVar("M", bound=BaseModel)
