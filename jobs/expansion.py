@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mappings.context import AccountData
 from mappings.desired import Desired
@@ -33,17 +34,35 @@ TASK_PREFIX = "expansion:"
 TASK_PLACEHOLDERS = ("account", "store", "signal", "title", "evidence", "quarter")
 
 
+SERIES = re.compile(r"^[a-z][a-z0-9_]*(\|[a-z_]+=[a-z0-9_]+(,[a-z_]+=[a-z0-9_]+)*)?$")
+
+
+def _check_series(v: tuple[str, ...]) -> tuple[str, ...]:
+    for s in v:
+        if not SERIES.match(s):
+            raise ValueError(
+                f'"{s}" is not a series ("metric" or "metric|dimension", e.g. "orders|channel=online")'
+            )
+    return v
+
+
 class Growth(Model):
     enabled: bool = True
-    weeks: int = Field(default=8, ge=4, le=26)  # compared: the later half of these weeks vs the earlier
-    min_growth: float = Field(default=0.20, gt=0)  # +20 %
+    series: tuple[str, ...] = ("orders|channel=online", "online_orders")  # the first one the store has
+    weeks: int = Field(default=8, ge=4, le=26)
+    min_growth: float = Field(default=0.20, gt=0)  # the fitted trend over the weeks: +20 %
     min_weekly_orders: float = Field(default=50, ge=0)  # the earlier half's weekly mean must reach this
+
+    _series = field_validator("series")(_check_series)
 
 
 class PlanLimit(Model):
     enabled: bool = True
+    series: tuple[str, ...] = ("orders|channel=online", "online_orders")  # what the plan limits count
     share: float = Field(default=0.9, gt=0, le=2)  # orders at this share of the plan's monthly limit
     days: int = Field(default=30, ge=7, le=31)  # the trailing window counted as a month
+
+    _series = field_validator("series")(_check_series)
 
 
 class Locations(Model):
@@ -91,11 +110,22 @@ class Signal:
     evidence: str
 
 
-def weekly(data: AccountData, metric: str, weeks: int) -> list[float] | None:
+def pick(data: AccountData, candidates: Sequence[str]) -> tuple[str, Mapping[date, float]] | None:
+    """The first of the candidate series ("metric|dimension") the store has data for."""
+    for c in candidates:
+        metric, _, dim = c.partition("|")
+        s = data.series.get((metric, dim))
+        if s:
+            return c, s
+    return None
+
+
+def weekly(data: AccountData, candidates: Sequence[str], weeks: int) -> list[float] | None:
     """Weekly totals, oldest first, of the `weeks` complete weeks to yesterday; None without the history."""
-    s = data.series.get((metric, "")) or {}
-    if not s:
+    found = pick(data, candidates)
+    if found is None:
         return None
+    s = found[1]
     end = data.today - timedelta(days=1)
     start = end - timedelta(days=7 * weeks - 1)
     if min(s) > start:
@@ -107,21 +137,35 @@ def weekly(data: AccountData, metric: str, weeks: int) -> list[float] | None:
     return out
 
 
+def trend(values: Sequence[float]) -> float | None:
+    """The least-squares line's change from the first point to the last, relative to its first point."""
+    n = len(values)
+    if n < 2:
+        return None
+    mx, my = (n - 1) / 2.0, sum(values) / n
+    sxx = sum((i - mx) ** 2 for i in range(n))
+    slope = sum((i - mx) * (v - my) for i, v in enumerate(values)) / sxx
+    first = my - slope * mx
+    return slope * (n - 1) / first if first > 0 else None
+
+
 def growth_signal(cfg: Growth, data: AccountData) -> Signal | None:
-    """The later weeks above the earlier by `min_growth`, and every later week above the earlier mean."""
-    w = weekly(data, "orders", cfg.weeks)
+    """A fitted trend of at least `min_growth`, with every later week above the earlier weeks' mean."""
+    w = weekly(data, cfg.series, cfg.weeks)
     if w is None:
         return None
     half = cfg.weeks // 2
     early, late = w[:half], w[half:]
     base = sum(early) / len(early)
-    if base <= 0 or base < cfg.min_weekly_orders:
+    change = trend(w)
+    if base <= 0 or base < cfg.min_weekly_orders or change is None:
         return None
-    change = (sum(late) / len(late)) / base - 1.0
     if change < cfg.min_growth or min(late) <= base:
         return None
     shown = ", ".join(f"{x:,.0f}" for x in w)
-    return Signal("growth", f"Orders per week over the last {cfg.weeks} weeks: {shown} ({change:+.0%}).")
+    return Signal(
+        "growth", f"Orders per week over the last {cfg.weeks} weeks: {shown} (trend {change:+.0%})."
+    )
 
 
 def plan_limit_signal(cfg: PlanLimit, data: AccountData) -> Signal | None:
@@ -129,9 +173,12 @@ def plan_limit_signal(cfg: PlanLimit, data: AccountData) -> Signal | None:
     limit = number(limits.get("monthly_orders")) if isinstance(limits, Mapping) else None
     if not limit:
         return None
+    found = pick(data, cfg.series)
+    if found is None:
+        return None
     end = data.today - timedelta(days=1)
     start = end - timedelta(days=cfg.days - 1)
-    orders = sum(v for d, v in (data.series.get(("orders", "")) or {}).items() if start <= d <= end)
+    orders = sum(v for d, v in found[1].items() if start <= d <= end)
     if orders < cfg.share * limit:
         return None
     plan = data.account.get("Plan__c") or data.store.get("plan") or "current"
@@ -227,7 +274,8 @@ class ExpansionJob(JobBase):
             "job": self.name,
             "store": data.store_id,
             "quarter": str(Quarter.of(data.today)),
-            "weekly_orders": weekly(data, "orders", self.cfg.growth.weeks),
+            "weekly_orders": weekly(data, self.cfg.growth.series, self.cfg.growth.weeks),
+            "growth_trend": trend(weekly(data, self.cfg.growth.series, self.cfg.growth.weeks) or []),
             "plan_limits": data.store.get("plan_limits"),
             "signals": [{"signal": s.name, "evidence": s.evidence} for s in self.signals(data)],
         }
