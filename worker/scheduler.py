@@ -199,7 +199,8 @@ class Scheduler:
     def start(self) -> None:
         self._scheduler.start()
         for job in self._scheduler.get_jobs():
-            log.info("job_scheduled", job=job.id, next_run=job.next_run_time.isoformat())
+            nxt = job.next_run_time
+            log.info("job_scheduled", job=job.id, next_run=nxt.isoformat() if nxt else None)
 
     def shutdown(self) -> None:
         """No new firings; wait for the running ones, which stop claiming shards once `stop` is set."""
