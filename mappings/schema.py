@@ -83,10 +83,14 @@ class Health(Model):
 
 
 class Rollup(Model):
-    """Per child account, what its MSO parent sums up."""
+    """Per child account, what its MSO parent sums up, and the parent fields the sums go to."""
 
     live: str = 'total("orders", 28, "channel=online") > 0'
-    onboarding_progress: str = 'attr("onboarding_progress")'
+    onboarding_progress: str = 'coalesce(attr("onboarding_progress"), 1)'
+    locations_total_field: str = "Locations_Total__c"
+    locations_live_field: str = "Locations_Live__c"
+    onboarding_progress_field: str = "Onboarding_Progress__c"
+    weight_by: Literal["equal", "revenue"] = "equal"  # how the parent's score averages its locations
 
 
 class AccountHealthFile(Model):
