@@ -36,7 +36,12 @@ class TLSMaterial:
         return cls(ca_path, context, hosts)
 
     def client_session(self) -> requests.Session:
-        """A requests session that verifies the sandbox servers against this CA (and only this CA)."""
+        """A requests session that verifies the sandbox servers against this CA (and only this CA).
+
+        `trust_env` is off because requests lets `REQUESTS_CA_BUNDLE`/`CURL_CA_BUNDLE` override
+        `session.verify`, and proxy variables could route 127.0.0.1 elsewhere.
+        """
         session = requests.Session()
         session.verify = str(self.ca_path)
+        session.trust_env = False
         return session

@@ -192,10 +192,11 @@ class RestApi:
         return None, {}, allowed
 
     def kind_of(self, method: str, segments: tuple[str, ...]) -> str:
-        route, _, allowed = self.resolve(method, segments)
+        """The counter a call is tallied under; a wrong method still counts as the resource it named."""
+        route, _, _ = self.resolve(method, segments)
         if route is not None:
             return route.kind
-        return "unrouted" if not allowed else "sobject"
+        return next((r.kind for r in self.routes if r.match(segments) is not None), "unrouted")
 
     def dispatch(self, call: Call) -> Reply:
         """Never raises for a client error: every ApiError becomes the REST error list."""
