@@ -1,0 +1,123 @@
+"""Seeds a sandbox Salesforce org from the portfolio: users, MSO and store Accounts, Contracts, renewals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from sandbox.portfolio import Portfolio, User
+
+MENU_ENGINEERING_QUEUE = "Menu Engineering"
+ACCOUNT_TYPE = "Customer - Direct"
+
+
+class SeedableOrg(Protocol):
+    """The part of the sandbox org's API seeding needs."""
+
+    def insert(self, sobject: str, fields: Mapping[str, Any]) -> str: ...
+
+    def load(self, sobject: str, rows: Iterable[Mapping[str, Any]]) -> list[str]: ...
+
+
+def _user_row(user: User) -> dict[str, Any]:
+    return {
+        "FirstName": user.first_name,
+        "LastName": user.last_name,
+        "Username": user.email,
+        "Email": user.email,
+        "Alias": (user.first_name[0] + user.last_name)[:8].lower(),
+        "Title": "Customer Success Manager" if user.role == "csm" else "Account Manager",
+        "IsActive": True,
+    }
+
+
+def seed_org(org: SeedableOrg, portfolio: Portfolio) -> dict[str, str]:
+    """Load the portfolio's CRM side into `org`; returns Store_Id__c → Account Id (stores and MSO parents).
+
+    Stores with `has_account=False` (CA-006) get no Account, so a run can report them as unmatched.
+    MSO parents carry their id (`MSO-1`) in Store_Id__c, the key the platform's `parent_id` uses.
+    """
+    user_ids = dict(
+        zip(
+            (u.key for u in portfolio.users),
+            org.load("User", [_user_row(u) for u in portfolio.users]),
+            strict=True,
+        )
+    )
+    org.insert(
+        "Group", {"Name": MENU_ENGINEERING_QUEUE, "DeveloperName": "Menu_Engineering", "Type": "Queue"}
+    )
+
+    accounts: dict[str, str] = {}
+    mso_rows = [
+        {
+            "Name": mso.name,
+            "Store_Id__c": mso.id,
+            "OwnerId": user_ids[mso.owner],
+            "CSM__c": user_ids[mso.csm],
+            "Plan__c": mso.plan,
+            "Type": ACCOUNT_TYPE,
+            "Onboarding_Start__c": mso.onboarding_started_on.isoformat()
+            if mso.onboarding_started_on
+            else None,
+            "Description": "Multi-state operator (parent account; its locations carry the store feeds).",
+        }
+        for mso in portfolio.msos
+    ]
+    accounts.update(zip((m.id for m in portfolio.msos), org.load("Account", mso_rows), strict=True))
+
+    stores = [s for s in portfolio.stores if s.has_account]
+    store_rows = [
+        {
+            "Name": store.name,
+            "Store_Id__c": store.id,
+            "ParentId": accounts[store.parent_id] if store.parent_id else None,
+            "OwnerId": user_ids[store.owner],
+            "CSM__c": user_ids[store.csm],
+            "BillingCity": store.city,
+            "BillingState": store.state,
+            "BillingCountry": "US",
+            "Plan__c": store.plan,
+            "Onboarding_Start__c": store.onboarding_started_on.isoformat()
+            if store.onboarding_started_on
+            else None,
+            "Type": ACCOUNT_TYPE,
+        }
+        for store in stores
+    ]
+    accounts.update(zip((s.id for s in stores), org.load("Account", store_rows), strict=True))
+
+    contracts = [portfolio.contract(s.id) for s in stores]
+    contract_ids = org.load(
+        "Contract",
+        [
+            {
+                "AccountId": accounts[c.store_id],
+                "StartDate": c.start_date.isoformat(),
+                "ContractTerm": c.term_months,
+                "Status": "Activated",
+                "OwnerId": user_ids[portfolio.store(c.store_id).owner],
+                "Description": f"{portfolio.store(c.store_id).plan} plan, {c.monthly_fee:.2f} per month",
+            }
+            for c in contracts
+        ],
+    )
+    by_store = dict(zip((c.store_id for c in contracts), contract_ids, strict=True))
+    org.load(
+        "Opportunity",
+        [
+            {
+                "Name": o.name,
+                "AccountId": accounts[o.store_id],
+                "StageName": o.stage,
+                "CloseDate": o.close_date.isoformat(),
+                "Type": o.type,
+                "Amount": o.amount,
+                "OwnerId": user_ids[portfolio.store(o.store_id).owner],
+                "ContractId": by_store[o.store_id],
+            }
+            for o in portfolio.opportunities
+            if o.store_id in accounts
+        ],
+    )
+    return accounts
