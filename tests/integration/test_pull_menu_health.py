@@ -1,0 +1,220 @@
+"""Menu health over pulled data: top sellers unavailable online, hidden/out-of-stock items, broken images."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import Record, Signal, StoreRef
+from connectors.memory import MemorySource
+from jobs.menu_health import assess, run_menu_health
+from jobs.pull import pull
+from tests.integration.test_pull import facts, rows, state
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+NV = StoreRef("NV-001", "Desert Bloom", "NV", "America/Los_Angeles", {"pos_kind": "dutchie_pos"})
+SYNC = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+PRODUCTS = {  # POS product → (name, category, units per day, POS stock)
+    "9": ("Blue Dream 3.5g", "flower", 9, 24),
+    "10": ("Midnight Berry Gummies", "edibles", 7, 60),
+    "11": ("Live Resin Cart", "vapes", 5, 0),
+    "12": ("Sour Peach Gummies", "edibles", 4, 5),
+    "13": ("Grape Tincture", "tinctures", 1, 8),
+}
+
+
+def pos_records() -> dict[str, list[Any]]:
+    sales = []
+    for d in range(20):  # 20 days of sales; only the last 14 count
+        when = NOW - timedelta(days=d, hours=2)
+        items = [
+            {"product_id": pid, "category": cat, "quantity": float(units), "amount": 10.0}
+            for pid, (_, cat, units, _) in PRODUCTS.items()
+        ]
+        if d >= 14:  # an old best seller that no longer sells
+            items = [{"product_id": "99", "category": "flower", "quantity": 500.0, "amount": 10.0}]
+        sales.append(
+            Record(
+                "transactions",
+                f"NV-001:{d}",
+                "NV-001",
+                when,
+                when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                (),
+                {"items": items},
+            )
+        )
+    stock = [
+        Record(
+            "inventory",
+            f"NV-001:i{pid}",
+            "NV-001",
+            NOW,
+            "",
+            (),
+            {"product_id": pid, "name": name, "category": cat, "quantity": float(qty)},
+        )
+        for pid, (name, cat, _, qty) in PRODUCTS.items()
+    ]
+    return {"transactions": sales, "inventory": stock}
+
+
+def menu_item(
+    mid: str, pos_id: str, name: str, category: str, stock: float, visible: bool, image: str
+) -> Record:
+    attrs = {
+        "id": mid,
+        "pos_product_id": pos_id,
+        "name": name,
+        "category": category,
+        "stock": stock,
+        "visible": visible,
+        "image_url": image,
+    }
+    return Record("menu_items", f"NV-001:{mid}", "NV-001", NOW, "", (), attrs)
+
+
+MENU = [
+    Signal("menu_sync", "NV-001", SYNC),
+    menu_item("m-1", "10", "Midnight Berry Gummies", "edibles", 0, True, "https://img.example.com/ok.png"),
+    menu_item("m-2", "9", "Blue Dream 3.5g", "flower", 12, False, "https://img.example.com/gone.png"),
+    menu_item("m-3", "13", "Grape Tincture", "tinctures", 8, True, ""),
+    menu_item("m-4", "11", "Live Resin Cart", "vapes", 0, True, "https://img.example.com/ok.png"),
+]
+
+
+def setup(tmp_path: Path) -> Any:
+    engine = state(tmp_path)
+    platform = MemorySource(
+        "platform", {"NV-001": {"menu_items": MENU}}, directory=[NV], snapshot_streams=("menu_items",)
+    )
+    pos = MemorySource("dutchie", {"NV-001": pos_records()}, snapshot_streams=("inventory",))
+    assert pull(engine, [platform, pos], NOW).ok
+    return engine
+
+
+class Head:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, url: str) -> int:
+        self.calls.append(url)
+        return 200 if url.endswith("ok.png") else 404
+
+
+def test_menu_health_flags_top_sellers_with_pos_stock_that_shoppers_cannot_buy(tmp_path: Path) -> None:
+    engine = setup(tmp_path)
+    head = Head()
+    report = run_menu_health(engine, NOW, head=head, top_n=4)
+    [health] = report.stores
+    assert health.day == date(2026, 11, 20)
+    assert [(t.product_id, t.menu_state, t.pos_stock) for t in health.top_sellers] == [
+        ("9", "hidden", 24.0),
+        ("10", "out_of_stock", 60.0),
+        ("11", "out_of_stock", 0.0),  # no POS stock either: a plain stock-out, not a sync problem
+        ("12", "missing", 5.0),
+    ]
+    got = {
+        k[2:4]: v for k, v in facts(engine, "derived").items() if k[1] == "NV-001" and k[4] == "2026-11-20"
+    }
+    assert got == {
+        ("menu_top_sellers_unavailable", ""): 3.0,
+        ("menu_top_sellers_unavailable", "category=flower"): 1.0,
+        ("menu_top_sellers_unavailable", "category=edibles"): 2.0,
+        ("menu_items", ""): 4.0,
+        ("menu_items", "category=edibles"): 1.0,
+        ("menu_items", "category=flower"): 1.0,
+        ("menu_items", "category=tinctures"): 1.0,
+        ("menu_items", "category=vapes"): 1.0,
+        ("menu_items_hidden", ""): 1.0,
+        ("menu_items_hidden", "category=flower"): 1.0,
+        ("menu_items_out_of_stock", ""): 2.0,
+        ("menu_items_out_of_stock", "category=edibles"): 1.0,
+        ("menu_items_out_of_stock", "category=vapes"): 1.0,
+        ("menu_broken_images", ""): 2.0,
+        ("menu_broken_images", "category=flower"): 1.0,
+        ("menu_broken_images", "category=tinctures"): 1.0,
+    }
+    [record] = rows(engine, "source_record", "WHERE source='derived' AND stream='menu_health'")
+    assert record["key"] == "NV-001:2026-11-20"
+    attrs = json.loads(record["attrs"])
+    assert attrs["last_menu_sync_at"] == "2026-11-20T06:00:00+00:00" and attrs["menu_sync_age_hours"] == 12.0
+    assert [(t["name"], t["pos_stock"], t["menu_state"]) for t in attrs["top_sellers_unavailable"]] == [
+        ("Blue Dream 3.5g", 24.0, "hidden"),
+        ("Midnight Berry Gummies", 60.0, "out_of_stock"),
+        ("Sour Peach Gummies", 5.0, "missing"),
+    ]
+    assert {(b["name"], b["status"]) for b in attrs["broken_images"]} == {
+        ("Blue Dream 3.5g", 404),
+        ("Grape Tincture", None),
+    }
+    assert sorted(head.calls) == ["https://img.example.com/gone.png", "https://img.example.com/ok.png"]
+
+
+def test_image_checks_are_cached_per_url_per_day_and_reruns_replace_the_day(tmp_path: Path) -> None:
+    engine = setup(tmp_path)
+    head = Head()
+    run_menu_health(engine, NOW, head=head)
+    run_menu_health(engine, NOW + timedelta(hours=2), head=head)
+    assert len(head.calls) == 2  # the second run reuses today's statuses
+    assert len(rows(engine, "source_record", "WHERE source='derived'")) == 1
+    assert facts(engine, "derived")[("derived", "NV-001", "menu_items", "", "2026-11-20")] == 4.0
+    run_menu_health(engine, NOW + timedelta(days=1), head=head)
+    assert len(head.calls) == 4  # a new day checks again
+    assert len(rows(engine, "source_record", "WHERE source='derived'")) == 2  # one record per day: history
+
+
+def test_stores_without_menu_data_are_skipped_not_reported_healthy(tmp_path: Path) -> None:
+    engine = state(tmp_path)
+    pull(engine, [MemorySource("platform", {}, directory=[NV])], NOW)
+    report = run_menu_health(engine, NOW, head=Head())
+    assert report.stores == () and report.skipped == {"NV-001": "no menu items pulled"}
+    assert facts(engine, "derived") == {}
+
+
+def test_without_pos_sales_top_sellers_are_not_counted() -> None:
+    menu = [
+        {
+            "id": "m",
+            "pos_product_id": "1",
+            "category": "edibles",
+            "stock": 3,
+            "visible": True,
+            "image_url": "u",
+        }
+    ]
+    health = assess("S", date(2026, 11, 20), menu, [], [], {"u": 200})
+    assert ("menu_top_sellers_unavailable", "") not in health.counts
+    assert health.counts[("menu_items", "")] == 1.0 and health.counts[("menu_broken_images", "")] == 0.0
+    assert health.attrs(NOW, 14, 10)["has_pos_sales"] is False
+
+
+def test_a_top_seller_is_ok_when_any_of_its_menu_items_is_buyable() -> None:
+    menu = [
+        {
+            "id": "a",
+            "pos_product_id": "1",
+            "category": "flower",
+            "stock": 0,
+            "visible": True,
+            "image_url": "u",
+        },
+        {
+            "id": "b",
+            "pos_product_id": "1",
+            "category": "flower",
+            "stock": 4,
+            "visible": True,
+            "image_url": "u",
+        },
+    ]
+    sales = [{"items": [{"product_id": "1", "quantity": 3, "category": "flower"}]}]
+    health = assess("S", date(2026, 11, 20), menu, sales, [{"product_id": "1", "quantity": 9}], {"u": 200})
+    assert [t.menu_state for t in health.top_sellers] == ["ok"]
+    assert health.counts[("menu_top_sellers_unavailable", "")] == 0.0
