@@ -17,8 +17,10 @@ from jobs.sync import JobResult, plan_job
 from jobs.sync import run_job as run_mapping_job
 from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
 from worker.app import App
+from worker.locks import Busy, run_exclusive
+from worker.metrics import write_textfile
 from worker.render import print_plan, status_board
-from worker.runner import ExitCode, Outcome, execute
+from worker.runner import ExitCode, Outcome
 from worker.settings import ConfigError, load_settings
 
 __all__ = ["ConfigError", "load_app"]
@@ -101,7 +103,15 @@ def run_job(
     if job not in registry.job_names():
         console.print(str(registry.UnknownJob(job)), markup=False)
         return ExitCode.CONFIG
-    result = execute(app, job, lambda run_id: run_one(app, job, run_id, force, full_refresh, since, stores))
+    try:  # one run of a job at a time, across processes and machines (the job lock in the state store)
+        result = run_exclusive(
+            app, job, lambda run_id: run_one(app, job, run_id, force, full_refresh, since, stores)
+        )
+    except Busy as exc:
+        console.print(str(exc), markup=False, highlight=False)
+        console.print(f"{job}: exit {int(ExitCode.BUSY)} (busy)", markup=False)
+        return ExitCode.BUSY
+    write_textfile(app)
     summarise(console, job, result.exit_code, result.outcome, result.error)
     return result.exit_code
 
