@@ -367,6 +367,8 @@ class _Checker:
             if isinstance(node.func, ast.Attribute):
                 self.fail(f"attribute access (.{node.func.attr}) is not allowed")
                 self.visit(node.func.value, depth)
+            elif isinstance(node.func, ast.Lambda):
+                self.visit(node.func, depth)
             else:
                 self.fail("only named functions can be called")
                 self.visit(node.func, depth)

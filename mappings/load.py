@@ -218,6 +218,9 @@ class MappingSet:
 
 # -- pydantic errors into sentences ----------------------------------------------------------------
 def _show(value: Any) -> str:
+    """A value as the admin wrote it: numbers without a spurious ".0", text in double quotes."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     try:
         return json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
@@ -280,7 +283,9 @@ def _pydantic_issues(
 ) -> list[MappingIssue]:
     out: list[MappingIssue] = []
     seen: set[str] = set()
-    for err in exc.errors():
+    # An unknown key first: a misspelt key explains the "required key is missing" that follows it.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    for err in errors:
         loc = prefix + tuple(err["loc"])
         # unions (params) add a segment per member type; say it once, in words
         if loc and loc[0] == "params" and len(loc) >= 2:
@@ -311,7 +316,7 @@ def _pydantic_issues(
             message = f"expected {_TYPE_WORDS[kind]}, got {_show(value)}"
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             ctx = err.get("ctx", {})
-            bound = next(iter(ctx.values()), "")
+            bound = _show(next(iter(ctx.values()), ""))
             words = {
                 "greater_than": "greater than",
                 "greater_than_equal": "at least",
@@ -346,6 +351,8 @@ def _read_toml(path: Path, label: str, issues: list[MappingIssue]) -> dict[str, 
         m = re.search(r"\(at line (\d+), column (\d+)\)", text)
         what = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", text)
         what = what[:1].lower() + what[1:]
+        if what == "illegal character '\\n'":
+            what = "a quoted string is not closed on its line (use triple quotes for text over several lines)"
         where = f"line {m.group(1)}, column {m.group(2)}" if m else "end of file"
         issues.append(MappingIssue(label, path=where, message=f"TOML syntax error: {what}"))
     return None
@@ -359,6 +366,17 @@ def _param_type(value: Any) -> str:
     if isinstance(value, str):
         return "text"
     return "list"
+
+
+_KIND_WORDS = {
+    "bool": "a condition (true or false)",
+    "number": "a number",
+    "text": "text",
+    "list": "a list",
+    "date": "a date",
+    "datetime": "a time",
+    "none": "nothing (None)",
+}
 
 
 class _Compiler:
@@ -378,11 +396,9 @@ class _Compiler:
                 self.issues.append(MappingIssue(self.label, where, path, problem))
             return None
         if want and compiled.type not in (*want, "any"):
-            self.issues.append(
-                MappingIssue(
-                    self.label, where, path, f"must give {' or '.join(want)}, but gives {compiled.type}"
-                )
-            )
+            wanted = " or ".join(_KIND_WORDS.get(w, w) for w in want)
+            got = _KIND_WORDS.get(compiled.type, compiled.type)
+            self.issues.append(MappingIssue(self.label, where, path, f"must give {wanted}, but gives {got}"))
             return None
         return compiled
 
@@ -518,6 +534,9 @@ def _load_health(
         if not PARAM_NAME.match(name):
             c.add(where, "", "component names are lower_snake_case")
             ok = False
+        if isinstance(comp.missing, float | int) and not 0 <= comp.missing <= 100:
+            c.add(where, "missing", f"points must be between 0 and 100, got {_show(comp.missing)}")
+            ok = False
         if comp.weight <= 0:
             c.add(where, "weight", f"must be positive, got {_show(comp.weight)}")
             ok = False
@@ -530,6 +549,10 @@ def _load_health(
                 continue
             if len(pts) < (2 if key == "scale" else 1):
                 c.add(where, key, f"needs at least {2 if key == 'scale' else 1} [value, points] pairs")
+                ok = False
+            bad = [p for _, p in pts if not 0 <= p <= 100]
+            if bad:
+                c.add(where, key, f"points must be between 0 and 100, got {_show(bad[0])}")
                 ok = False
             xs = [x for x, _ in pts]
             for a, b in pairwise(xs):
