@@ -137,7 +137,12 @@ class AuthConfig(_Model):
                 raise
             return ""
 
-    def resolved_client_id(self, env: Mapping[str, str] = os.environ) -> str:
+    def resolved_client_id(self, env: Mapping[str, str] = os.environ, store_id: str = "") -> str:
+        """The client id: a store's own (`client_id` in its per-store entry) before the source's."""
+        if self.per_store_file and store_id:
+            entry = per_store_secrets(self.per_store_file).get(store_id)
+            if isinstance(entry, Mapping) and isinstance(entry.get("client_id"), str) and entry["client_id"]:
+                return str(entry["client_id"])
         if self.client_id:
             return self.client_id
         if self.client_id_env:
@@ -178,7 +183,7 @@ class AuthConfig(_Model):
                 except SecretError as exc:
                     out.append(str(exc))
         if self.kind in ("oauth2_client_credentials", "treez_token") and not (
-            self.client_id or self.client_id_env
+            self.client_id or self.client_id_env or self.per_store_file
         ):
             out.append("auth.client_id: required for auth kind " + self.kind)
         return out

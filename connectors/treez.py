@@ -243,7 +243,9 @@ class TreezSource(HttpSource):
         token = self._tokens.get(store.store_id)
         if token is None:
             token = TreezToken(
-                str(dispensary), auth_cfg.resolved_client_id(env), auth_cfg.secret("key", store.store_id, env)
+                str(dispensary),
+                auth_cfg.resolved_client_id(env, store.store_id),
+                auth_cfg.secret("key", store.store_id, env),
             )
             self._tokens[store.store_id] = token
         return TreezConnector(self, store, self.http.client(token), str(dispensary))
