@@ -206,8 +206,7 @@ class WSGIAdapter(HTTPAdapter):
         proxies: Mapping[str, str] | None = None,
     ) -> Response:
         url = urlsplit(request.url or "")
-        body = request.body
-        data = body.encode() if isinstance(body, str) else body if isinstance(body, bytes) else b""
+        data = _body_bytes(request.body)
         builder = EnvironBuilder(
             path=url.path or "/",
             base_url=f"{url.scheme}://{url.netloc}",
@@ -240,3 +239,16 @@ class WSGIAdapter(HTTPAdapter):
             request_url=request.url,
         )
         return self.build_response(request, raw)
+
+
+def _body_bytes(body: Any) -> bytes:
+    """A prepared request's body as bytes, whether requests kept it as text, bytes, a file or a generator."""
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, bytes):
+        return body
+    if hasattr(body, "read"):
+        return _body_bytes(body.read())
+    return b"".join(part.encode() if isinstance(part, str) else bytes(part) for part in body)

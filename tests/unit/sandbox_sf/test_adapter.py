@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -36,6 +37,12 @@ def test_the_app_sees_the_request_as_sent() -> None:
     assert (resp.status_code, resp.reason, resp.headers["X-Extra"]) == (201, "Created", "1")
     assert resp.json() == {"path": "/a/b", "raw": "/a%2Fb?q=1", "host": "sandbox.local", "body": "payload",
                            "auth": "Bearer t"}  # fmt: skip
+
+
+def test_generator_and_file_bodies_arrive_whole() -> None:
+    s = session()
+    assert s.put("https://sandbox.local/g", data=(p for p in (b"ab", "cd"))).json()["body"] == "abcd"
+    assert s.put("https://sandbox.local/f", data=io.BytesIO(b"file body")).json()["body"] == "file body"
 
 
 def test_streamed_responses_can_be_read_in_chunks() -> None:
