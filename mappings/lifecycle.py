@@ -141,6 +141,7 @@ LITERAL_NOUNS: dict[str, str] = {
     "status": "a status source",
     "source": "a renewal source",
     "direction": "an MSRP direction",
+    "high_priority": "a severity",
     "unit": "a unit",
     "per": "a limit period",
     "signal": "an expansion signal",
@@ -177,7 +178,12 @@ def message(err: Mapping[str, Any]) -> str:
             "less_than": "less than",
             "less_than_equal": "at most",
         }[kind]
-        return f"must be {words} {next(iter(ctx.values()), '')}, got {_show(value)}"
+        bound = next(iter(ctx.values()), "")
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return f"must be {words} {bound}, got {_show(value)}"
+    if kind == "string_too_short":
+        return f"expected at least {ctx.get('min_length')} characters, got {_show(value)}"
     if kind == "too_short":
         return f"expected at least {ctx.get('min_length')} characters or items, got {_show(value)}"
     return str(err.get("msg", "invalid")).removeprefix("Value error, ")
