@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jobs.snapshots import Score, SnapshotsJob, day_view, health_scorer
+from jobs.snapshots import Score, SnapshotsJob, day_view
 from mappings.context import AccountData
 from mappings.load import load_mapping_set
 
