@@ -16,6 +16,7 @@ from typing import Any
 from simpleeval import (
     MAX_STRING_LENGTH,
     EvalWithCompoundTypes,
+    InvalidExpression,
     IterableTooLong,
     safe_mult,
     safe_power,
@@ -101,7 +102,7 @@ class EvaluationError(RuntimeError):
 
 
 # What a checked expression can raise on real data: anything else is a bug in csm-sync, not the mapping.
-EVALUATION_ERRORS = (ArithmeticError, TypeError, ValueError, LookupError, IterableTooLong, NameError)
+EVALUATION_ERRORS = (ArithmeticError, TypeError, ValueError, LookupError, InvalidExpression, NameError)
 
 
 @dataclass(frozen=True)

@@ -250,17 +250,31 @@ def _median_sorted(xs: Sequence[float]) -> float:
     return xs[mid] if n % 2 else (xs[mid - 1] + xs[mid]) / 2.0
 
 
+def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    """An ordering test that is simply false for a missing or incomparable value (records are messy)."""
+
+    def test(a: Any, b: Any) -> bool:
+        if a is None:
+            return False
+        try:
+            return compare(a, b)
+        except TypeError:
+            return False
+
+    return test
+
+
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
-    "gt": lambda a, b: a is not None and a > b,
-    "ge": lambda a, b: a is not None and a >= b,
-    "gte": lambda a, b: a is not None and a >= b,
-    "lt": lambda a, b: a is not None and a < b,
-    "le": lambda a, b: a is not None and a <= b,
-    "lte": lambda a, b: a is not None and a <= b,
-    "in": lambda a, b: a in b,
-    "contains": lambda a, b: a is not None and b in a,
+    "gt": _ordered(lambda a, b: a > b),
+    "ge": _ordered(lambda a, b: a >= b),
+    "gte": _ordered(lambda a, b: a >= b),
+    "lt": _ordered(lambda a, b: a < b),
+    "le": _ordered(lambda a, b: a <= b),
+    "lte": _ordered(lambda a, b: a <= b),
+    "in": _ordered(lambda a, b: a in b),
+    "contains": _ordered(lambda a, b: b in a),
 }
 FILTER_OPS: frozenset[str] = frozenset(_OPS)
 

@@ -83,7 +83,14 @@ def set_days(s: Series, metric: str, dim: str, days: range, value: float, today:
 
 def fresh(now: datetime = NOW, hours: float = 1.0) -> dict[str, datetime | None]:
     t = now - timedelta(hours=hours)
-    return {"pos": t, "platform": t, "billing": t, "support": t, "nps": t, "menu_sync": now - timedelta(minutes=5)}
+    return {
+        "pos": t,
+        "platform": t,
+        "billing": t,
+        "support": t,
+        "nps": t,
+        "menu_sync": now - timedelta(minutes=5),
+    }
 
 
 def account(store_id: str = "NV-001", **fields: Any) -> dict[str, Any]:

@@ -64,7 +64,9 @@ def test_the_shipped_files_load() -> None:
 
 
 def test_issues_from_every_file_are_gathered_in_one_error(tmp_path: Path) -> None:
-    health = '[health.components.usage]\nweight = -1\nexpr = \'total("logins", 28)\'\nscale = [[0, 0], [9, 100]]\n'
+    health = (
+        "[health.components.usage]\nweight = -1\nexpr = 'total(\"logins\", 28)'\nscale = [[0, 0], [9, 100]]\n"
+    )
     risk = '[[rules]]\nname = "a"\ntitle = "A"\nseverity = "Huge"\nwhen = "total(\\"orders\\") > 1"\n'
     d = mapping_dir(tmp_path, account_health=health, risk_rules=risk)
     with pytest.raises(MappingError) as caught:
