@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -107,7 +106,8 @@ def _number(f: FieldDef, raw: Any) -> float | int:
     if f.type == "int":
         return int(rounded)
     value = float(rounded)
-    return 0.0 if math.copysign(1.0, value) < 0 and value == 0 else value
+    # -0.4 rounds to -0.0, which would otherwise travel as "-0.0" in JSON.
+    return 0.0 if value == 0 else value
 
 
 def _text(f: FieldDef, raw: Any) -> str:
