@@ -198,7 +198,7 @@ def make_orders(
             lines[key] = lines.get(key, 0) + (2 if rand() < 0.08 else 1)
         drafts.append((second, online, canceled, lines))
     if store.scenario == "category_drop_edibles" and 0 < (book.today - day).days <= 2 * CATEGORY_DROP_DAYS:
-        _steer_edibles(book, drafts, day, week_before, rand)
+        _steer_categories(book, drafts, day, week_before, rand)
 
     rate = catalog.STATES[store.state].tax_rate
     base_number = store.index * 1_000_000_000 + (day - EPOCH).days * 10_000
@@ -242,17 +242,16 @@ def make_orders(
     return tuple(orders)
 
 
-def _edibles_revenue(orders: Sequence[Order]) -> float:
-    return sum(
-        line.total_price
-        for order in orders
-        if order.channel == "online" and order.status == "completed"
-        for line in order.lines
-        if line.category == "edibles"
-    )
+def _online_revenue_by_category(orders: Sequence[Order]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for order in orders:
+        if order.channel == "online" and order.status == "completed":
+            for line in order.lines:
+                out[line.category] = out.get(line.category, 0.0) + line.total_price
+    return out
 
 
-def _steer_edibles(
+def _steer_categories(
     book: SalesBook,
     drafts: list[tuple[int, bool, bool, dict[int, int]]],
     day: date,
@@ -261,47 +260,72 @@ def _steer_edibles(
 ) -> None:
     """Planted category drop, measurable despite small daily volumes.
 
-    Over the two weeks before `today`, online edibles revenue is steered to a target: the first week to
-    its expected value, each day of the last week to 80% of the same day a week earlier. Hidden and
-    out-of-stock edibles sell nothing online in the last week; broken-image items lose sales first.
+    Over the two weeks before `today`, each category's online revenue is steered to a target: in the
+    first week to its expected value, in the last week to the same day a week earlier — times 80% for
+    edibles, so edibles fall ~20% week over week while every other category holds. Hidden and
+    out-of-stock edibles sell nothing online in the last week; broken-image edibles lose sales first.
     """
     products = book.products
-    age = (book.today - day).days
     online = [lines for _s, is_online, canceled, lines in drafts if is_online and not canceled]
     if not online:
         return
-    dropped = age <= CATEGORY_DROP_DAYS
+    dropped = (book.today - day).days <= CATEGORY_DROP_DAYS
+    previous = day - timedelta(days=7)
+    before = (
+        _online_revenue_by_category(week_before(previous)) if dropped and previous >= book.first_day else None
+    )
+    everything = book.table(frozenset())
+    per_order = (1 + ITEMS_MEAN_EXTRA["online"]) * 1.08 / everything.cum[-1]
+    for category in catalog.CATEGORIES:
+        edibles = category == "edibles"
+        if before is not None:
+            target = before.get(category, 0.0)
+        else:
+            target = (
+                len(online) * per_order * sum(p.weight * p.price for p in products if p.category == category)
+            )
+        if edibles and dropped:
+            target *= CATEGORY_DROP_SHARE
+        forced = book.unavailable if edibles and dropped else frozenset()
+        first = book.broken_images if edibles else frozenset()
+        _steer(book, online, category, target, forced, first, rand)
+
+
+def _steer(
+    book: SalesBook,
+    online: list[dict[int, int]],
+    category: str,
+    target: float,
+    forced: frozenset[int],
+    first: frozenset[int],
+    rand: Callable[[], float],
+) -> None:
+    """Move one category's online revenue to within half a line of `target`: drop `forced` products'
+    lines, then drop lines (`first` products before others) or add lines to random orders."""
+    products = book.products
     current = sum(
         products[k].price * q
         for lines in online
         for k, q in lines.items()
-        if products[k].category == "edibles"
+        if products[k].category == category
     )
-    previous = day - timedelta(days=7)
-    if dropped and previous >= book.first_day:
-        target = CATEGORY_DROP_SHARE * _edibles_revenue(week_before(previous))
-    else:
-        table = book.table(frozenset())
-        edible_value = sum(p.weight * p.price for p in products if p.category == "edibles") / table.cum[-1]
-        expected = len(online) * (1 + ITEMS_MEAN_EXTRA["online"]) * 1.08 * edible_value
-        target = expected * (CATEGORY_DROP_SHARE if dropped else 1.0)
 
     def rank(key: int) -> int:
-        if dropped and key in book.unavailable:
-            return 0
-        return 1 if key in book.broken_images else 2
+        return 0 if key in forced else 1 if key in first else 2
 
-    edible_lines = sorted(
-        (rank(k), i, k) for i, lines in enumerate(online) for k in lines if products[k].category == "edibles"
+    lines_of_category = sorted(
+        (rank(k), i, k) for i, lines in enumerate(online) for k in lines if products[k].category == category
     )
-    for priority, i, key in edible_lines:
+    for priority, i, key in lines_of_category:
         removal = products[key].price * online[i][key]
         if priority > 0 and current - removal / 2 <= target:
             continue  # removing this line would overshoot more than keeping it; a smaller one may fit
         current -= removal
         del online[i][key]
-    not_edible = frozenset(p.key for p in products if p.category != "edibles")
-    addable = book.table(not_edible | (book.unavailable | book.broken_images if dropped else frozenset()))
+    others = frozenset(p.key for p in products if p.category != category)
+    addable = book.table(others | forced | first)
+    if not addable.keys:
+        return
     for _ in range(10_000):
         key = addable.draw(rand())
         price = products[key].price

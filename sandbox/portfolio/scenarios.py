@@ -121,8 +121,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         2,
         "category_drop_edibles",
         ("AZ-001",),
-        "Last 7 days: online edibles revenue about -20% vs the 7 days before (each day cut to 80% of the "
-        "same day a week earlier), other categories and in-store normal. Of the edibles on the menu: "
+        "Last 7 days: online edibles revenue -20% (+-1%) vs the 7 days before (each day at 80% of the same "
+        "day a week earlier); every other online category holds at the week before, in-store is normal. "
+        "Of the edibles on the menu: "
         "2 hidden (visible false / Treez hide_from_menu), 2 out of stock (POS and menu 0), 3 with an "
         "image URL the sandbox answers 404 to (HEAD and GET).",
         "A category drop flag naming edibles and the likely causes (hidden, out of stock, broken images); a "

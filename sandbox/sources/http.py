@@ -45,6 +45,10 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class BadParam(ValueError):
+    """A malformed request parameter; each system answers 400 in its own error style."""
+
+
 @dataclass
 class Reply:
     body: Any
@@ -86,6 +90,9 @@ class SystemApp:
             endpoint, args = self.url_map.bind_to_environ(request.environ).match()
             handler: Callable[..., Reply | Response] = getattr(self, str(endpoint))
             reply = handler(request, **args)
+        except BadParam as exc:
+            err = self.error(400, str(exc))
+            return Response(dumps(err.body), 400, err.headers, mimetype="application/json")
         except ApiError as exc:
             return Response(dumps(exc.body), exc.status, exc.headers, mimetype="application/json")
         except HTTPException as exc:
@@ -163,11 +170,11 @@ def parse_time(value: str, name: str) -> datetime:
     """ISO 8601 as clients send it: `Z` or an offset, fractions, a bare date; naive means UTC."""
     text = value.strip()
     if not text:
-        raise ApiError(400, {"error": f"{name} is empty"})
+        raise BadParam(f"{name} is empty")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00").replace(" ", "+"))
     except ValueError:
-        raise ApiError(400, {"error": f"{name}: {value!r} is not an ISO 8601 time"}) from None
+        raise BadParam(f"{name}: {value!r} is not an ISO 8601 time") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -175,7 +182,7 @@ def parse_day(value: str, name: str) -> date:
     try:
         return date.fromisoformat(value.strip()[:10])
     except ValueError:
-        raise ApiError(400, {"error": f"{name}: {value!r} is not a date (YYYY-MM-DD)"}) from None
+        raise BadParam(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def arg(request: Request, name: str, *, any_case: bool = False) -> str | None:
@@ -194,9 +201,9 @@ def int_arg(request: Request, name: str, default: int, low: int, high: int, *, a
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, {"error": f"{name} must be an integer, got {raw!r}"}) from None
+        raise BadParam(f"{name} must be an integer, got {raw!r}") from None
     if not low <= value <= high:
-        raise ApiError(400, {"error": f"{name} must be between {low} and {high}, got {value}"})
+        raise BadParam(f"{name} must be between {low} and {high}, got {value}")
     return value
 
 

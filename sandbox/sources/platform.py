@@ -15,6 +15,7 @@ from werkzeug.wrappers import Request
 from sandbox.portfolio import Store
 from sandbox.sources.http import (
     ApiError,
+    BadParam,
     Context,
     Reply,
     SystemApp,
@@ -43,9 +44,7 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(text)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(
-            400, {"error": "invalid_cursor", "message": f"cursor {cursor!r} is not valid"}
-        ) from None
+        raise BadParam(f"cursor {cursor!r} is not valid") from None
 
 
 class PlatformApp(SystemApp):
