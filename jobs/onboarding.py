@@ -117,7 +117,7 @@ class Rollup(Model):
 
 class OnboardingFile(Model):
     start_field: str = "Onboarding_Start__c"
-    pos_source: str = "pos"
+    pos_sources: tuple[str, ...] = ("pos", "dutchie", "treez")  # source names that pull POS data
     track_days: int = Field(default=180, ge=30, le=730)  # onboardings older than this are not tracked
     states_dir: str = "states"
     brands_dir: str = "brands"
@@ -341,11 +341,12 @@ class OnboardingJob(JobBase):
         if spec.status == "on_create":
             return "Done", start, "done when the onboarding starts"
         if spec.status == "pos_sync":
-            last = data.last_success.get(self.cfg.pos_source)
-            if last is None:
-                return "Not Started", None, "no successful POS pull yet"
+            # Done on the first pull that brought data: a key that answers with nothing is not integrated.
+            newest = [t for s in self.cfg.pos_sources if (t := data.freshness.get(s)) is not None]
+            if not newest or not any(data.last_success.get(s) for s in self.cfg.pos_sources):
+                return "Not Started", None, "no POS data pulled yet"
             first = first_day(data, POS_SERIES)
-            done_on = max(start, first) if first is not None else max(start, last.date())
+            done_on = max(start, first) if first is not None else max(start, min(newest).date())
             return "Done", min(done_on, data.today), f"POS data since {done_on.isoformat()}"
         if spec.status == "first_online_order":
             first = first_day(data, ONLINE_SERIES)

@@ -32,6 +32,7 @@ def onboarding_store(store_id: str = "IL-006", **kw: Any) -> Any:
         account={"Onboarding_Start__c": START.isoformat(), "Plan__c": "Enterprise", **kw.pop("account", {})},
         series=series,
         last_success=kw.pop("last_success", {"pos": NOW - timedelta(hours=2)}),
+        freshness=kw.pop("freshness", {"pos": NOW - timedelta(hours=3), "platform": NOW}),
         records=kw.pop("records", {"menu_items": CLEAN_MENU}),
         **kw,
     )
@@ -91,7 +92,7 @@ def test_without_a_pos_pull_or_online_orders_those_milestones_are_not_started() 
     assert status(ms["pos_integration"]) == "Not Started"
     assert status(ms["go_live"]) == "Not Started"
     assert status(ms["menu_potency"]) == "Not Started"
-    assert "no successful POS pull yet" in ms["pos_integration"].fields["Detail__c"]
+    assert "no POS data pulled yet" in ms["pos_integration"].fields["Detail__c"]
 
 
 def test_state_menu_milestones_carry_the_state_rules_and_wait_for_a_clean_menu() -> None:
@@ -261,7 +262,7 @@ def test_explain_lists_each_milestone_with_its_reason() -> None:
     out = JOB.explain(onboarding_store(series={}, last_success={}, records={}))
     pos = next(m for m in out["milestones"] if m["code"] == "pos_integration")
     assert pos == {"code": "pos_integration", "due": "2026-11-10", "status": "Not Started", "completed": None,
-                   "why": "no successful POS pull yet", "manual": False, "overdue": True}  # fmt: skip
+                   "why": "no POS data pulled yet", "manual": False, "overdue": True}  # fmt: skip
     assert out["start"] == START.isoformat()
 
 
@@ -273,3 +274,13 @@ def test_untracked_old_onboardings_write_nothing() -> None:
 def test_now_is_only_used_through_the_data() -> None:
     later = onboarding_store(today=TODAY + timedelta(days=1))
     assert isinstance(later.now, datetime) and JOB.evaluate(later)
+
+
+def test_a_pos_key_that_answers_with_no_data_is_not_an_integration() -> None:
+    data = onboarding_store(series={}, freshness={"platform": NOW}, last_success={"dutchie": NOW})
+    assert status(milestones(list(JOB.evaluate(data)))["pos_integration"]) == "Not Started"
+    data = onboarding_store(
+        series={}, freshness={"treez": NOW - timedelta(days=2)}, last_success={"treez": NOW}
+    )
+    pos = milestones(list(JOB.evaluate(data)))["pos_integration"]
+    assert (status(pos), pos.fields["Completed_Date__c"]) == ("Done", (TODAY - timedelta(days=2)).isoformat())
