@@ -4,39 +4,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing as mp
 import resource
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import structlog
+
+from connectors.base import Runtime, StoreRef
+from connectors.catalog import build_sources, parse_sources
+from connectors.memory import MemorySource
+from jobs.pull import pull
+from jobs.store import init_schema, make_engine
+from sandbox.portfolio import Portfolio
+from sandbox.server import serve
+from sandbox.sources import build_app
+from sandbox.tls import TLSMaterial
 
 TODAY = date(2026, 6, 17)
 
 
 def _serve(ready: Any, tmp: str, stores: int, days: int, orders_per_day: float, latency_ms: float) -> None:
     """The sandbox in its own process, so its work does not share the client's interpreter lock."""
-    import logging
-
-    from sandbox.portfolio import Portfolio
-    from sandbox.server import serve
-    from sandbox.sources import build_app
-    from sandbox.tls import TLSMaterial
-
     logging.disable(logging.WARNING)
     app = build_app(Portfolio(7, TODAY, stores=stores, days=days, orders_per_day=orders_per_day))
     app.set_faults("*", latency_ms=latency_ms)
     creds = app.credentials
     secrets = Path(tmp)
-    (secrets / "dutchie.json").write_text(
-        json.dumps({s: {"username": k.location_key, "password": k.integrator_key} for s, k in creds.dutchie.items()})
-    )
+    dutchie = {
+        sid: {"username": k.location_key, "password": k.integrator_key} for sid, k in creds.dutchie.items()
+    }
+    (secrets / "dutchie.json").write_text(json.dumps(dutchie))
     (secrets / "treez.json").write_text(
         json.dumps({s: {"key": k.api_key, "client_id": k.client_id} for s, k in creds.treez.items()})
     )
@@ -59,21 +63,10 @@ def _serve(ready: Any, tmp: str, stores: int, days: int, orders_per_day: float, 
 
 def _phase(info: dict[str, Any], tmp: str, concurrency: int, limit: int, days: int) -> dict[str, Any]:
     """One timed pull in a fresh process (so peak memory is this phase's own)."""
-    import logging
-    from datetime import datetime
-
-    import structlog
-
-    from connectors.base import Runtime, StoreRef
-    from connectors.catalog import build_sources, parse_sources
-    from connectors.memory import MemorySource
-    from jobs.pull import pull
-    from jobs.store import init_schema, make_engine
-
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     now = datetime.fromisoformat(info["now"])
     env = {"PLATFORM_SECRET": info["platform_secret"]}
-    common = {"ca_bundle": info["ca"], "concurrency": concurrency, "history_days": days, "retry_max_seconds": 60}
+    common = {"ca_bundle": info["ca"], "concurrency": concurrency, "history_days": days}
     raw = [
         {
             "name": "platform",
@@ -126,7 +119,7 @@ def _phase(info: dict[str, Any], tmp: str, concurrency: int, limit: int, days: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stores", type=int, default=1000)
-    parser.add_argument("--sample", type=int, default=100, help="stores pulled at concurrency 1 (then extrapolated)")
+    parser.add_argument("--sample", type=int, default=100, help="stores at concurrency 1 (then extrapolated)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--days", type=int, default=3, help="history pulled per store")
@@ -156,8 +149,10 @@ def main() -> None:
         f"bench_pull: POS pull (Dutchie + Treez shapes) from the source sandbox over HTTPS, "
         f"{args.latency_ms:g} ms added per call, {args.days} days of history, SQLite state store"
     )
-    print(f"{'concurrency':>11} {'stores':>6} {'records':>8} {'failed':>6} {'wall s':>8} {'records/s':>9} "
-          f"{'stores/s':>8} {'peak MB':>8}")
+    print(
+        f"{'concurrency':>11} {'stores':>6} {'records':>8} {'failed':>6} {'wall s':>8} {'records/s':>9} "
+        f"{'stores/s':>8} {'peak MB':>8}"
+    )
     for r in results:
         print(
             f"{r['concurrency']:>11} {r['stores']:>6} {r['records']:>8} {r['failed']:>6} {r['wall']:>8.1f} "
