@@ -40,6 +40,16 @@ class ShardTask:
     stores: Sequence[str] | None  # None: every store (the job is not split)
     claim: ShardClaim | None = None  # the lease, for a body that commits its writes with `claim.complete`
 
+    @property
+    def work_id(self) -> str:
+        """The id the shard's own rows carry (outbox, quarantine): the run's, plus the shard when split.
+
+        Shards of one run apply concurrently on several replicas; each sends only its own outbox rows.
+        """
+        if self.claim is None or self.stores is None:
+            return self.run_id
+        return f"{self.run_id}-s{self.claim.shard}"
+
 
 ShardBody = Callable[[ShardTask], Outcome]
 
