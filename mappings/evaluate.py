@@ -812,6 +812,9 @@ def _rules(r: _Run) -> tuple[list[RuleTrace], list[Desired], int]:
                 if isinstance(last, datetime) and last.tzinfo is None:
                     last = last.replace(tzinfo=UTC)
                 if isinstance(last, datetime) and data.now - last < timedelta(days=rule.cooldown_days):
+                    # The cause is still detected, only not re-raised: rules that defer to it stay quiet.
+                    fired_rules.add(name)
+                    fired_rules.add(instance)
                     until = _show_time(last + timedelta(days=rule.cooldown_days))
                     why = f"when is true but it resolved {_show_time(last)}; cooling down until {until}"
                     traces.append(RuleTrace(name, item, instance, "cooldown", why, when, calls=calls))

@@ -140,7 +140,8 @@ SPECS: dict[str, FunctionSpec] = {
               filters=True),
         _spec("attr", "name, default=None", "any", "A derived check the jobs supply in AccountData.attrs."),
         _spec("fired", "rule, item=''", "bool",
-              "Whether a rule (or one for_each item of it) fired earlier in this evaluation.",
+              "Whether a rule (or one for_each item of it) detected its condition earlier in this "
+              "evaluation: raised its flag, or would have but for its cooldown.",
               rule_param="rule"),
         _spec("date_ago", "days", "text", "ISO date `days` before today, to compare with record dates."),
         _spec("ratio", "a, b", "number", "a / b, NaN when b is 0."),
