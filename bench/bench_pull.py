@@ -17,6 +17,8 @@ from typing import Any
 
 import structlog
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from connectors.base import Runtime, StoreRef
 from connectors.catalog import build_sources, parse_sources
 from connectors.memory import MemorySource
