@@ -243,7 +243,9 @@ class OnboardingJob(JobBase):
 
     @property
     def account_fields(self) -> frozenset[str]:
-        return frozenset({self.cfg.start_field, "CSM__c", "OwnerId", "ParentId", "Plan__c"})
+        r = self.cfg.rollup
+        rollup = {r.progress_field, r.live_field, r.total_field, r.on_time_field} - {""}
+        return frozenset({self.cfg.start_field, "CSM__c", "OwnerId", "ParentId", "Plan__c", *rollup})
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -302,7 +304,9 @@ class OnboardingJob(JobBase):
                 completed = as_date(have.get("Completed_Date__c"))
                 why = "status set by the CSM"
             elif have.get("Status__c") == "Done":
-                status, why = "Done", "done (kept as recorded)"
+                # Done is final: the date recorded stands, and the reason only changes if the data regressed.
+                why = why if status == "Done" else "done (as recorded)"
+                status = "Done"
                 completed = as_date(have.get("Completed_Date__c")) or completed or data.today
             detail = spec.detail
             if spec.state_group is not None:

@@ -94,6 +94,11 @@ def load(path: Path) -> ReceivablesFile:
 
 
 # -- the billing records as the checks see them ----------------------------------------------------
+def record_id(key: Any) -> str:
+    """The source's own id from a stored record key (`IL-002:inv-123` → `inv-123`)."""
+    return str(key).split(":", 1)[-1] if key else ""
+
+
 @dataclass(frozen=True)
 class Invoice:
     id: str
@@ -105,7 +110,7 @@ class Invoice:
 
     @classmethod
     def of(cls, rec: Mapping[str, Any]) -> Invoice:
-        iid = str(rec.get("id") or rec.get("_key") or rec.get("number") or "?")
+        iid = str(rec.get("id") or record_id(rec.get("_key")) or rec.get("number") or "?")
         return cls(
             id=iid,
             number=str(rec.get("number") or iid),
@@ -148,7 +153,7 @@ class Payment:
         elif isinstance(created, datetime):
             when = created
         return cls(
-            id=str(rec.get("id") or rec.get("_key") or "?"),
+            id=str(rec.get("id") or record_id(rec.get("_key")) or "?"),
             invoice_id=str(rec.get("invoice_id") or ""),
             amount=number(rec.get("amount")) or 0.0,
             method=str(rec.get("method") or ""),

@@ -156,6 +156,18 @@ def test_done_stays_done_with_its_recorded_date() -> None:
     }
     ms = milestones(list(JOB.evaluate(onboarding_store(series={}, attrs={"onboarding_current": current}))))
     assert (status(ms["go_live"]), ms["go_live"].fields["Completed_Date__c"]) == ("Done", "2026-11-08")
+    assert ms["go_live"].fields["Detail__c"].endswith("Status: done (as recorded)")
+    # while the data still says done, the reason stays the data's, so a recorded milestone is not rewritten
+    ms = milestones(list(JOB.evaluate(onboarding_store(attrs={"onboarding_current": current}))))
+    assert (
+        ms["go_live"]
+        .fields["Detail__c"]
+        .endswith(f"Status: first online order on {START + timedelta(days=4)}")
+    )
+
+
+def test_the_roll_up_fields_are_read_with_the_accounts() -> None:
+    assert {"Onboarding_Progress__c", "Locations_Live__c", "Locations_Total__c"} <= JOB.account_fields
 
 
 def test_milestones_and_tasks_are_idempotent() -> None:

@@ -19,14 +19,14 @@ def invoice(
     iid: str, days_past_due: int, amount: float = 500.0, paid: float = 0.0, status: str = "open"
 ) -> dict[str, Any]:
     due = TODAY - timedelta(days=days_past_due)
-    return {"_key": iid, "number": f"INV-{iid}", "issued_on": (due - timedelta(days=30)).isoformat(),
+    return {"_key": f"IL-002:{iid}", "number": f"INV-{iid}", "issued_on": (due - timedelta(days=30)).isoformat(),
             "due_on": due.isoformat(), "amount": amount, "amount_paid": paid, "status": status}  # fmt: skip
 
 
 def payment(pid: str, invoice_id: str, days_ago: int, status: str, code: str | None = None, changed: bool = False,
             method: str = "ach") -> dict[str, Any]:  # fmt: skip
     at = (NOW - timedelta(days=days_ago)).isoformat()
-    return {"_key": pid, "invoice_id": invoice_id, "amount": 500.0, "method": method, "status": status,
+    return {"_key": f"IL-002:{pid}", "invoice_id": invoice_id, "amount": 500.0, "method": method, "status": status,
             "return_code": code, "payment_method_changed": changed, "created_at": at}  # fmt: skip
 
 
