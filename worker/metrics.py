@@ -383,3 +383,37 @@ def describe(registry: CollectorRegistry) -> dict[str, Any]:
             labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
             out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return out
+
+
+def status_lines(engine: Engine, now: datetime, stale_hours: float = 24.0) -> list[str]:
+    """What `csm-sync status` shows of the same figures: API budget, last successes, locks, shards."""
+    snap = read_snapshot(engine, now, stale_hours * 3600)
+    lines: list[str] = []
+    if snap.api_max:
+        used = snap.api_used or 0
+        lines.append(
+            f"Salesforce API today: {used:,} of {snap.api_max:,} used, {max(0, snap.api_max - used):,} left "
+            "(as the latest run saw it)"
+        )
+    jobs = sorted({j for j, _, _ in snap.runs})
+    success = dict(snap.last_success)
+    if jobs:
+        lines.append(
+            "Last success: "
+            + "  ·  ".join(
+                f"{j} {datetime.fromtimestamp(success[j], UTC):%Y-%m-%d %H:%MZ}"
+                if j in success
+                else f"{j} never"
+                for j in jobs
+            )
+        )
+    with engine.connect() as conn:
+        locks = conn.execute(select(LOCK).order_by(LOCK.c.name)).all()
+    for lock in locks:
+        expires = lock.expires_at if lock.expires_at.tzinfo else lock.expires_at.replace(tzinfo=UTC)
+        state = "running" if expires > now else "stale lock (its process stopped; the next run takes it over)"
+        run = f", run {lock.run_id}" if lock.run_id else ""
+        lines.append(f"{lock.name}: {state}: {lock.owner}{run}, lock until {expires:%Y-%m-%d %H:%M:%SZ}")
+    if snap.shards:
+        lines.append("Shards of unfinished firings: " + ", ".join(f"{s} {n}" for s, n in snap.shards))
+    return lines

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from jobs.plan import Plan
 from jobs.store import Cursor, Freshness, OutboxEntry, Quarantine, RunRecord
+from worker.metrics import status_lines
 
 MAX_CELL = 60
 
@@ -134,6 +135,8 @@ def status_board(console: Console, engine: Engine, now: datetime, stale_hours: f
         + (", ".join(f"{k} {v}" for k, v in sorted(outbox.items())) or "empty")
         + f"  ·  cursors {cursors}  ·  quarantined records {quarantined}"
     )
+    for line in status_lines(engine, now, stale_hours):  # API budget, last successes, locks, shards
+        console.print(line, markup=False, highlight=False)
     if dead:
         dt = Table(title="Records Salesforce rejected (retried next run; dead after max_attempts)")
         for name in ("object", "key", "status", "attempts", "error"):

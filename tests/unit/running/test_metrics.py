@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
@@ -16,6 +18,7 @@ from tests.unit.running.conftest import Clock
 from worker.app import App
 from worker.locks import JobLock
 from worker.metrics import StateCollector, describe, registry_for, write_textfile
+from worker.render import status_board
 
 
 def seed(app: App, clock: Clock) -> None:
@@ -164,3 +167,22 @@ def test_run_job_writes_a_textfile_node_exporter_can_read(
 
 def test_no_textfile_when_not_configured(make_app: Callable[..., App]) -> None:
     assert write_textfile(make_app()) is None
+
+
+def test_status_shows_the_budget_last_successes_and_who_holds_a_lock(make_app: Callable[..., App]) -> None:
+    clock = Clock()
+    app = make_app(clock)
+    seed(app, clock)
+    lock = JobLock(app.engine, "pull", timedelta(minutes=5), clock, owner="worker-2:41:ab12")
+    lock.acquire()
+    lock.bind_run("p2")
+    JobLock(app.engine, "qbr", timedelta(minutes=5), clock, owner="worker-1:7:cd34").acquire()
+    clock.advance(600)  # qbr's holder died ten minutes ago; pull's kept renewing
+    assert lock.renew()
+    out = StringIO()
+    status_board(Console(file=out, width=200), app.engine, clock())
+    text = out.getvalue()
+    assert "Salesforce API today: 1,300 of 15,000 used, 13,700 left" in text
+    assert "Last success: account_health 2026-03-02 07:00Z  ·  pull never" in text
+    assert "pull: running: worker-2:41:ab12, run p2, lock until 2026-03-02 09:15:00Z" in text
+    assert "qbr: stale lock (its process stopped; the next run takes it over): worker-1:7:cd34" in text
