@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import multiprocessing as mp
 import os
 import resource
@@ -18,10 +17,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mappings.context import AccountData  # noqa: E402
-from mappings.evaluate import evaluate_account  # noqa: E402
-from mappings.load import DEFAULT_DIRECTORY, MappingSet, load_mapping_set  # noqa: E402
-from mappings.series import DaySeries  # noqa: E402
+from mappings.context import AccountData
+from mappings.evaluate import evaluate_account
+from mappings.load import DEFAULT_DIRECTORY, MappingSet, load_mapping_set
+from mappings.series import DaySeries
 
 TARGET_SECONDS = 2.0
 TODAY = date(2026, 10, 15)
@@ -51,7 +50,7 @@ severity = "High"
 period = "month"
 when = 'total("payments_failed", 30) + total("payments_returned", 30) > 0'
 evidence = { failed = 'total("payments_failed", 30)', returned = 'total("payments_returned", 30)' }
-task = { subject = "{account_name}: payment problem", priority = "High", due_in_days = 1, owner = "account:OwnerId" }
+task = { subject = "{account_name}: payment problem", priority = "High", owner = "account:OwnerId" }
 
 [[rules]]
 name = "support_spike"
@@ -67,7 +66,8 @@ severity = "Medium"
 requires_fresh = ["platform"]
 when = '''
 total("sessions", 7) >= 500
-and ratio(total("online_orders", 7), total("sessions", 7)) <= 0.7 * ratio(total("online_orders", 28, "", 7), total("sessions", 28, "", 7))
+and ratio(total("online_orders", 7), total("sessions", 7))
+    <= 0.7 * ratio(total("online_orders", 28, "", 7), total("sessions", 28, "", 7))
 '''
 evidence = { conversion_7d = 'ratio(total("online_orders", 7), total("sessions", 7))' }
 
@@ -92,7 +92,7 @@ when = '''
 baseline("orders", "channel=in_store") >= 20 and robust_z("orders", "channel=in_store") <= -3
 and vs_baseline("orders", "channel=in_store") <= -0.25
 '''
-evidence = { in_store = 'daily("orders", "channel=in_store")', usual = 'baseline("orders", "channel=in_store")' }
+evidence = { in_store = 'daily("orders", "channel=in_store")', usual = 'baseline("orders")' }
 
 [[rules]]
 name = "revenue_drop"
@@ -118,7 +118,9 @@ evidence = { abandonment = '1 - ratio(total("online_orders", 7), total("carts", 
 name = "nps_detractors"
 title = "NPS detractors rising"
 severity = "Medium"
-when = 'total("nps_responses", 90) >= 5 and ratio(total("nps_detractors", 90), total("nps_responses", 90)) >= 0.4'
+when = '''
+total("nps_responses", 90) >= 5 and ratio(total("nps_detractors", 90), total("nps_responses", 90)) >= 0.4
+'''
 evidence = { detractors = 'total("nps_detractors", 90)' }
 
 [[rules]]
@@ -138,7 +140,10 @@ name = "online_share_drop"
 title = "Online share of orders falling"
 severity = "Low"
 requires_fresh = ["pos"]
-when = 'share("orders", "channel=online", 28) >= 0.2 and share("orders", "channel=online") <= 0.6 * share("orders", "channel=online", 28)'
+when = '''
+share("orders", "channel=online", 28) >= 0.2
+and share("orders", "channel=online") <= 0.6 * share("orders", "channel=online", 28)
+'''
 evidence = { share_7d = 'share("orders", "channel=online")' }
 
 [[rules]]
@@ -183,7 +188,8 @@ for_each = { var = "category", in = "categories()" }
 requires_fresh = ["pos"]
 when = '''
 share("revenue", "channel=online,category=" + category, 28) >= 0.1
-and share("revenue", "channel=online,category=" + category) <= 0.5 * share("revenue", "channel=online,category=" + category, 28)
+and share("revenue", "channel=online,category=" + category)
+    <= 0.5 * share("revenue", "channel=online,category=" + category, 28)
 '''
 evidence = { share_7d = 'share("revenue", "channel=online,category=" + category)' }
 """
@@ -281,89 +287,92 @@ def synthetic_account(i: int) -> AccountData:
     )
 
 
-_MS: MappingSet | None = None
-_ACCOUNTS: list[AccountData] = []
+_STATE: dict[str, Any] = {}  # filled before the workers fork, so they inherit the data set
 
 
 def _evaluate_range(bounds: tuple[int, int]) -> tuple[int, int, int, float]:
     """Evaluate accounts[lo:hi] in this process; returns counts and the CPU seconds spent."""
-    assert _MS is not None
+    ms, accounts = _STATE["ms"], _STATE["accounts"]
     t0 = time.process_time()
     desired = fired = errors = 0
-    for data in _ACCOUNTS[bounds[0] : bounds[1]]:
-        out = evaluate_account(_MS, data)
+    for data in accounts[bounds[0] : bounds[1]]:
+        out = evaluate_account(ms, data)
         desired += len(out.desired)
         fired += len(out.fired)
         errors += len(out.errors)
     return desired, fired, errors, time.process_time() - t0
 
 
+def _parallel(n: int, workers: int) -> tuple[float, float, int]:
+    """Wall seconds, total CPU seconds and desired records when `workers` processes split the accounts."""
+    ctx = mp.get_context("fork")
+    step = -(-n // workers)
+    chunks = [(k, min(k + step, n)) for k in range(0, n, step)]
+    with ctx.Pool(workers) as pool:
+        pool.map(_evaluate_range, [(0, min(50, n))] * workers)  # processes up before the clock starts
+        t0 = time.perf_counter()
+        results = pool.map(_evaluate_range, chunks)
+        wall = time.perf_counter() - t0
+    return wall, sum(r[3] for r in results), sum(r[0] for r in results)
+
+
 def main() -> int:
-    global _MS, _ACCOUNTS
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    _MS, n_rules = padded_mapping_set()
+    ms, n_rules = padded_mapping_set()
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _ACCOUNTS = [synthetic_account(i) for i in range(args.accounts)]
+    accounts = [synthetic_account(i) for i in range(args.accounts)]
     t_build = time.perf_counter() - t0
+    _STATE.update(ms=ms, accounts=accounts)
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    n = len(_ACCOUNTS)
-    instances = sum(
-        1 if r.for_each is None else len(CATEGORIES) if "categor" in r.for_each.source else 5
-        for r in _MS.rules
-    )
-    print(
-        f"mapping set: {n_rules} rules ({instances} rule instances per store), loaded and compiled in {t_load:.3f} s"
-    )
-    print(f"synthetic data: {n:,} stores x {DAYS} days, {t_build:.1f} s to build, RSS {rss_data:,.0f} MiB")
+    n = len(accounts)
+    instances = len(evaluate_account(ms, accounts[0]).explain.rules)
+    print(f"mapping set: {n_rules} rules, {instances} rule instances per store (for_each expanded)")
+    print(f"             loaded, checked and compiled in {t_load * 1000:.0f} ms")
+    print(f"data set   : {n:,} stores x {DAYS} days, built in {t_build:.1f} s, RSS {rss_data:,.0f} MiB")
 
-    gc.collect()
-    gc.freeze()  # the data set is long-lived: keep the collector from rescanning it (as a job would)
     _evaluate_range((0, min(200, n)))  # warm the holiday calendars and code paths
-
     t0 = time.perf_counter()
-    desired, fired, errors, _ = _evaluate_range((0, n))
+    desired, fired, errors, cpu_single = _evaluate_range((0, n))
     single = time.perf_counter() - t0
     print(
-        f"1 process : {single:6.2f} s  {n / single:8,.0f} accounts/s  "
-        f"({desired:,} desired records, {fired:,} rules fired, {errors:,} notes)"
+        f"1 process  : {single:6.2f} s  {n / single:8,.0f} accounts/s"
+        f"  {cpu_single / n * 1e6:4.0f} us CPU/account"
+        f"  ({desired:,} desired records, {fired:,} rules fired, {errors:,} notes)"
     )
-
-    workers = max(1, args.workers)
     wall = single
+    workers = max(1, args.workers)
     if workers > 1 and "fork" in mp.get_all_start_methods():
-        ctx = mp.get_context("fork")
-        step = -(-n // workers)
-        chunks = [(k, min(k + step, n)) for k in range(0, n, step)]
-        with ctx.Pool(workers) as pool:
-            pool.map(_evaluate_range, [(0, min(50, n))] * workers)  # start the workers before timing
-            t0 = time.perf_counter()
-            results = pool.map(_evaluate_range, chunks)
-            wall = time.perf_counter() - t0
-        cpu = sum(r[3] for r in results)
+        wall, cpu, records = _parallel(n, workers)
         print(
-            f"{workers} processes: {wall:6.2f} s  {n / wall:8,.0f} accounts/s  (CPU {cpu:.2f} s; "
-            f"{sum(r[0] for r in results):,} desired records)"
+            f"{workers} processes: {wall:6.2f} s  {n / wall:8,.0f} accounts/s"
+            f"  {cpu / n * 1e6:4.0f} us CPU/account"
+            f"  (speed-up {single / wall:.2f}x; {records:,} desired records)"
         )
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(
-        f"peak RSS: main {peak_self:,.0f} MiB (data set {rss_data:,.0f} MiB), largest worker {peak_children:,.0f} MiB"
-    )
+    peak_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS   : main {peak_self:,.0f} MiB (data set {rss_data:,.0f} MiB)", end="")
+    print(f", largest worker {peak_child:,.0f} MiB")
+    target = TARGET_SECONDS * n / 10_000
     best = min(single, wall)
-    per_account_us = best / n * 1e6 * (workers if best == wall else 1)
-    if best <= TARGET_SECONDS * n / 10_000:
-        print(f"target: {n:,} accounts x {n_rules} rules in <= {TARGET_SECONDS:.1f} s — MET ({best:.2f} s)")
-    else:
-        print(
-            f"target: {n:,} accounts x {n_rules} rules in <= {TARGET_SECONDS:.1f} s — MISSED by "
-            f"{best - TARGET_SECONDS:.2f} s ({best / TARGET_SECONDS:.1f}x); {per_account_us:.0f} us CPU per account"
-        )
+    verdict = (
+        "MET" if best <= target else f"MISSED by {best - target:.2f} s ({best / target:.1f}x the budget)"
+    )
+    print(
+        f"target     : {n:,} stores x {n_rules} rules in <= {target:.1f} s on 2 cores: {verdict} (measured)"
+    )
+    # Wall time on a shared machine depends on the neighbours; CPU time per account does not.
+    ideal = cpu_single / 2
+    note = "MET" if ideal <= target else f"MISSED by {ideal - target:.2f} s ({ideal / target:.1f}x)"
+    load = os.getloadavg()[0]
+    print(
+        f"             from CPU time, 2 idle cores would take {ideal:.2f} s: {note}; load average {load:.1f}"
+    )
     return 0
 
 
