@@ -449,10 +449,16 @@ def _pull_stream(
     checkpoint: str | None = None
     seen: set[str] = set()
 
+    written = stored
+
     def flush(cursor: str | None, stale: Sequence[str] = ()) -> None:
-        nonlocal batch
+        nonlocal batch, written
         if cursor is not None and stored and cursor_time(cursor) is not None:
             cursor = _max_cursor(stored, cursor)
+        if cursor == written:
+            cursor = None
+        if not batch and not stale and cursor is None:
+            return  # nothing to write: no transaction, no lock
         run.store.flush(
             source.name,
             stream,
@@ -464,6 +470,8 @@ def _pull_stream(
             newest_streams=not snapshot,
         )
         batch = _Batch()
+        if cursor is not None:
+            written = cursor
 
     for item in connector.iter_records(stream, since_arg):
         if isinstance(item, Record):
