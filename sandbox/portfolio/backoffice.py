@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -134,7 +134,8 @@ def nps_responses(seed: int, store: Store, days: Sequence[date], now: datetime) 
                 )
             )
         block_start += timedelta(days=30)
-    return tuple(sorted(out, key=lambda x: x.responded_at))
+    ordered = sorted(out, key=lambda x: x.responded_at)
+    return tuple(replace(r, id=f"nps-{store.id}-{n:03d}") for n, r in enumerate(ordered, 1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ class Portfolio:
         orders_per_day: float = 50.0,
         products_per_store: int = 60,
         now: datetime | None = None,
-        cache_stores: int = 2_048,
+        cache_stores: int = 512,
         cache_days: int = 4_096,
     ) -> None:
         if days < 1:
@@ -109,7 +109,7 @@ class Portfolio:
         self._contracts = {c.store_id: c for c in self.contracts}
         self._books: _Lru[str, StoreBook] = _Lru(cache_stores)
         self._orders: _Lru[tuple[str, date], tuple[Order, ...]] = _Lru(cache_days)
-        self._summaries: _Lru[tuple[str, date], DaySummary] = _Lru(max(cache_days, 50 * cache_stores))
+        self._summaries: _Lru[tuple[str, date], DaySummary] = _Lru(max(cache_days, 200_000))
         self._side: _Lru[tuple[str, str], object] = _Lru(cache_stores * 4)
 
     # --- roster -------------------------------------------------------------------------------
