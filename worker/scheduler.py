@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
@@ -172,9 +173,12 @@ class Scheduler:
         self.triggers = dict(triggers) if triggers is not None else build_triggers(app.settings)
         self.options = options or shard_options(app)
         self.owner = owner or owner_id()
+        # Open the state store (and migrate it) here, once, before any job thread reaches for it.
+        self._sharded = app.engine.dialect.name == "postgresql"
         self.registry = registry or metrics.registry_for(app)
         self.counters = metrics.SchedulerMetrics(self.registry)
-        self.results: list[tuple[str, str, Any]] = []  # (job, fire key, what happened), newest last
+        # (job, fire key, what happened) of the latest firings, newest last; bounded for a months-long process
+        self.results: deque[tuple[str, str, Any]] = deque(maxlen=100)
         sched = app.settings.scheduler
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=max(1, len(self.triggers)))},
@@ -194,7 +198,7 @@ class Scheduler:
     @property
     def sharded(self) -> bool:
         """Replicas share work only through PostgreSQL; on SQLite one process runs each job whole."""
-        return self.app.engine.dialect.name == "postgresql"
+        return self._sharded
 
     def start(self) -> None:
         self._scheduler.start()
@@ -305,7 +309,12 @@ def serve(
         )
         return ExitCode.CONFIG
     sched.stop = stop
-    stop_metrics = metrics.serve_http(app, sched.registry)
+    try:
+        stop_metrics = metrics.serve_http(app, sched.registry)
+    except OSError as exc:
+        m = app.settings.metrics
+        console.print(f"metrics.port: cannot serve metrics on {m.host}:{m.port}: {exc}", markup=False)
+        return ExitCode.CONFIG
     mode = "sharded across replicas (PostgreSQL)" if sched.sharded else "single process (SQLite)"
     try:
         with stop_on_signals(stop) if install_signals else nullcontext():

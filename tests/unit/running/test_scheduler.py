@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -255,3 +256,15 @@ def test_an_injected_stop_drains_the_same_way(make_app: Callable[..., App]) -> N
     t.join(5)
     assert done == [ExitCode.OK]
     assert [r.status for r in runs(app)] == ["ok"]
+
+
+def test_a_taken_metrics_port_is_a_clear_config_error(make_app: Callable[..., App]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = make_app(metrics={"port": port, "host": "127.0.0.1"})
+        sched = Scheduler(app, BlockingBody(), triggers={"pull": IntervalTrigger(seconds=60)})
+        c, out = console()
+        assert serve(app, c, scheduler=sched, install_signals=False) == ExitCode.CONFIG
+    assert f"metrics.port: cannot serve metrics on 127.0.0.1:{port}" in out.getvalue()
