@@ -118,7 +118,7 @@ class Explain:
             + (f" (held: stale {', '.join(self.kpi_stale_sources)})" if self.kpi_stale_sources else "")
         )
         for f in self.fields:
-            out.append(f"  {f.name} = {_show_value(f.value)}    ← {f.expr}")
+            out.append(f"  {f.name} = {_show_value(f.value)}    ← {_one_line(f.expr)}")
         h = self.health
         if h is not None:
             out.append("")
@@ -132,7 +132,7 @@ class Explain:
                 out.append(f"  trend {h.trend} ({_show_value(h.change)} vs {_show_value(h.previous)})")
             for c in h.components:
                 pts = "skipped (no data)" if c.points is None else f"{c.points:.0f} pts x weight {c.weight:g}"
-                out.append(f"  {c.label}: raw {_show_value(c.raw)} → {pts}    ← {c.expr}")
+                out.append(f"  {c.label}: raw {_show_value(c.raw)} → {pts}    ← {_one_line(c.expr)}")
             if h.drivers:
                 out.append(f"  drivers: {h.drivers}")
         out.append("")
@@ -190,7 +190,9 @@ def _show_value(v: Any) -> str:
     if isinstance(v, float):
         if math.isinf(v):
             return "∞" if v > 0 else "-∞"
-        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}" if v.is_integer() else f"{v:,.2f}"
+        return f"{v:.4g}"
     if isinstance(v, datetime):
         return _show_time(v)
     if isinstance(v, date):
@@ -198,6 +200,10 @@ def _show_value(v: Any) -> str:
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_show_value(x) for x in v) + "]"
     return str(v)
+
+
+def _one_line(source: str) -> str:
+    return " ".join(source.split())
 
 
 def _show_time(t: datetime) -> str:
