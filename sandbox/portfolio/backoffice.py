@@ -20,7 +20,7 @@ PaymentStatus = Literal["succeeded", "failed", "returned"]
 
 
 def usage_days(seed: int, store: Store, days: Sequence[date], now: datetime) -> tuple[UsageDay, ...]:
-    start = store.onboarding_started_on or (store.created_at.date() if store.created_at else days[0])
+    start = store.onboarding_started_on or store.created_at.date()
     out: list[UsageDay] = []
     for day in days:
         if day < start:

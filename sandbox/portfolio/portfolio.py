@@ -110,7 +110,10 @@ class Portfolio:
         self._books: _Lru[str, StoreBook] = _Lru(cache_stores)
         self._orders: _Lru[tuple[str, date], tuple[Order, ...]] = _Lru(cache_days)
         self._summaries: _Lru[tuple[str, date], DaySummary] = _Lru(max(cache_days, 200_000))
-        self._side: _Lru[tuple[str, str], object] = _Lru(cache_stores * 4)
+        self._usage: _Lru[str, tuple[UsageDay, ...]] = _Lru(cache_stores)
+        self._tickets: _Lru[str, tuple[Ticket, ...]] = _Lru(cache_stores)
+        self._nps: _Lru[str, tuple[NpsResponse, ...]] = _Lru(cache_stores)
+        self._bills: _Lru[str, backoffice.Billing] = _Lru(cache_stores)
 
     # --- roster -------------------------------------------------------------------------------
     def store(self, store_id: str) -> Store:
@@ -214,40 +217,32 @@ class Portfolio:
             sales.receipt(o, self.now) for o in self.orders(store_id, day) if o.status == "completed"
         )
 
-    def _memo(self, store_id: str, kind: str, make: Callable[[], object]) -> object:
-        return self._side.get((store_id, kind), make)
-
     def usage(self, store_id: str) -> tuple[UsageDay, ...]:
         store = self.store(store_id)
-        value = self._memo(
-            store_id, "usage", lambda: backoffice.usage_days(self.seed, store, self.history, self.now)
+        return self._usage.get(
+            store_id, lambda: backoffice.usage_days(self.seed, store, self.history, self.now)
         )
-        return value  # type: ignore[return-value]
 
     def tickets(self, store_id: str) -> tuple[Ticket, ...]:
         store = self.store(store_id)
-        value = self._memo(
-            store_id, "tickets", lambda: backoffice.tickets(self.seed, store, self.history, self.now)
+        return self._tickets.get(
+            store_id, lambda: backoffice.tickets(self.seed, store, self.history, self.now)
         )
-        return value  # type: ignore[return-value]
 
     def nps(self, store_id: str) -> tuple[NpsResponse, ...]:
         store = self.store(store_id)
-        value = self._memo(
-            store_id, "nps", lambda: backoffice.nps_responses(self.seed, store, self.history, self.now)
+        return self._nps.get(
+            store_id, lambda: backoffice.nps_responses(self.seed, store, self.history, self.now)
         )
-        return value  # type: ignore[return-value]
 
     def _billing(self, store_id: str) -> backoffice.Billing:
         store = self.store(store_id)
-        value = self._memo(
+        return self._bills.get(
             store_id,
-            "billing",
             lambda: backoffice.billing(
                 self.seed, store, self.contract(store_id), self.today, self.now, self.history[0]
             ),
         )
-        return value  # type: ignore[return-value]
 
     def invoices(self, store_id: str) -> tuple[Invoice, ...]:
         return self._billing(store_id).invoices

@@ -229,9 +229,7 @@ def build_roster(seed: int, today: date, count: int, orders_per_day: float) -> R
         for c, s in zip(contracts, stores, strict=True)
         if 0 <= (c.end_date - today).days <= 120
     )
-    return Roster(
-        _users(), tuple(msos.values()), tuple(stores), contracts, tuple(o for o in opportunities if o)
-    )
+    return Roster(_users(), tuple(msos.values()), tuple(stores), contracts, opportunities)
 
 
 def _calibrate_to_order_limit(store: Store, today: date, orders_per_day: float) -> Store:
@@ -260,7 +258,7 @@ def _contract(seed: int, today: date, store: Store) -> Contract:
     return Contract(f"CT-{store.id}", store.id, start, term, contract_end(start, term), fee)
 
 
-def _renewal(contract: Contract, store: Store, today: date) -> Opportunity | None:
+def _renewal(contract: Contract, store: Store, today: date) -> Opportunity:
     days_out = (contract.end_date - today).days
     stage = "Negotiation/Review" if days_out <= 30 else "Needs Analysis" if days_out <= 60 else "Prospecting"
     return Opportunity(
