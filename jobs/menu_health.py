@@ -264,11 +264,14 @@ def run_menu_health(
     pos_sources: Collection[str] | None = None,
     stores: Collection[str] | None = None,
     run_id: str = "",
+    ca_bundle: str = "",
+    image_timeout: float = 10.0,
     clock: Callable[[], float] = time.perf_counter,
 ) -> MenuHealthReport:
     """Assess every store with menu data; write one `derived`/`menu_health` record and its facts per store.
 
-    `head(url) -> status` is injectable; by default one session checks links, `concurrency` at a time.
+    `head(url) -> status` is injectable; by default one session checks links, `concurrency` at a time,
+    verifying TLS (with `ca_bundle` when the image host uses a private CA, as the sandbox does).
     """
     started = clock()
     run_id = run_id or f"menu-health-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -291,7 +294,7 @@ def run_menu_health(
     urls = {str(i.get("image_url")) for s in wanted for i in menus.get(s, ()) if i.get("image_url")}
     checker = None
     if head is None:
-        checker = ImageChecker(concurrency=concurrency)
+        checker = ImageChecker(timeout=image_timeout, ca_bundle=ca_bundle, concurrency=concurrency)
         head = checker.status
     try:
         statuses, checked = _image_statuses(engine, urls, now.astimezone(UTC).date(), now, head, concurrency)

@@ -189,3 +189,32 @@ def test_a_store_answering_html_fails_alone(
     assert "returned text/html, not JSON" in failed[("dutchie", victim)]
     others = [o for o in report.outcomes if o.source == "dutchie" and o.store_id != victim]
     assert others and all(o.ok and o.records > 0 for o in others)
+
+
+def test_menu_health_finds_the_planted_menu_scenarios(
+    sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
+) -> None:
+    """NV-001: five top sellers with POS stock are out of stock or hidden online, menu synced 30 h ago.
+    AZ-001: edibles hidden, out of stock, and three image links the image host answers 404 to."""
+    app, server, tmp = sandbox
+    app.reset_faults()
+    engine = state(tmp_path)
+    now = app.portfolio.now
+    sources = [s for s in built(app, server, tmp) if s.name in ("platform", "dutchie", "treez")]
+    assert pull(engine, sources, now, stores={"NV-001", "AZ-001"}).ok
+    report = run_menu_health(engine, now, stores={"NV-001", "AZ-001"}, ca_bundle=str(server.ca_path))
+    health = {h.store_id: h for h in report.stores}
+    nv, az = health["NV-001"], health["AZ-001"]
+    assert len(nv.unavailable) == 5
+    assert sorted(t.menu_state for t in nv.unavailable) == [
+        "hidden",
+        "hidden",
+        "out_of_stock",
+        "out_of_stock",
+        "out_of_stock",
+    ]
+    assert all(t.pos_stock > 0 for t in nv.unavailable)
+    assert nv.last_menu_sync_at is not None and (now - nv.last_menu_sync_at).total_seconds() / 3600 >= 24
+    assert az.counts[("menu_broken_images", "category=edibles")] == 3.0
+    assert az.counts[("menu_items_hidden", "category=edibles")] == 2.0
+    assert az.counts[("menu_items_out_of_stock", "category=edibles")] == 2.0
