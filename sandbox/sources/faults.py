@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -28,6 +29,9 @@ class Faults:
     truncated_stores: set[str] = field(default_factory=set)  # JSON body cut in half
     malformed_stores: set[str] = field(default_factory=set)  # bad records sprinkled among good ones
     token_ttl_seconds: float | None = None  # Treez/platform: lifetime of new tokens (None: the API's own)
+    per_store_per_minute: int = (
+        0  # requests one store's credentials may make per rolling minute (0: no limit)
+    )
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply a partial change (from JSON); unknown knobs and wrong types are refused whole."""
@@ -47,7 +51,7 @@ class Faults:
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                     raise ValueError(f"{name} must be a number or null")
                 staged[name] = value
-            elif name in ("rate_limit_every", "retry_after"):
+            elif name in ("rate_limit_every", "retry_after", "per_store_per_minute"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise ValueError(f"{name} must be a non-negative integer")
                 staged[name] = value
@@ -88,6 +92,7 @@ class FaultBoard:
         self._rng = {s: random.Random(f"{seed}|faults|{s}") for s in SYSTEMS}
         self._requests: Counter[str] = Counter()
         self._statuses: dict[str, Counter[str]] = {s: Counter() for s in SYSTEMS}
+        self._recent: dict[tuple[str, str], deque[float]] = {}
 
     def __getitem__(self, system: str) -> Faults:
         return self.faults[system]
@@ -125,6 +130,7 @@ class FaultBoard:
         with self._lock:
             self.faults = {s: Faults() for s in SYSTEMS}
             self._rng = {s: random.Random(f"{self._seed}|faults|{s}") for s in SYSTEMS}
+            self._recent.clear()
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
@@ -150,6 +156,20 @@ class FaultBoard:
         if fail:
             return Refusal(503, {}, {"error": "unavailable", "message": "Service temporarily unavailable"})
         return None
+
+    def over_budget(self, system: str, store_id: str, now: float) -> int | None:
+        """Seconds to wait when `store_id` has used its requests of the last minute, else None (and count)."""
+        limit = self.faults[system].per_store_per_minute
+        if not limit:
+            return None
+        with self._lock:
+            recent = self._recent.setdefault((system, store_id), deque())
+            while recent and recent[0] <= now - 60:
+                recent.popleft()
+            if len(recent) >= limit:
+                return max(1, math.ceil(recent[0] + 60 - now))
+            recent.append(now)
+            return None
 
     def record(self, system: str, status: int) -> None:
         with self._lock:

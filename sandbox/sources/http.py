@@ -107,6 +107,10 @@ class SystemApp:
     def render(self, reply: Reply) -> Response:
         faults = self.ctx.board[self.system]
         store = reply.store_id
+        wait = self.ctx.board.over_budget(self.system, store, self.ctx.clock()) if store is not None else None
+        if wait is not None:
+            err = self.error(429, "API rate limit exceeded", {"Retry-After": str(wait)})
+            return Response(dumps(err.body), 429, err.headers, mimetype="application/json")
         if store is not None and store in faults.html_stores:
             return Response(HTML_PAGE, 200, mimetype="text/html")
         if store is not None and reply.records is not None and store in faults.malformed_stores:

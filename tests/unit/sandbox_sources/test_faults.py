@@ -10,7 +10,7 @@ from werkzeug.test import Client
 
 from sandbox.sources import SourcesApp
 
-from .conftest import dutchie_auth, platform_auth
+from .conftest import FakeClock, dutchie_auth, platform_auth
 
 
 def _products(client: Client, app: SourcesApp, store_id: str) -> tuple[int, str, str]:
@@ -143,3 +143,20 @@ def test_concurrent_requests_are_all_counted(app: SourcesApp) -> None:
         t.join()
     assert app.stats()["requests"]["dutchie"] == 40
     assert statuses.count(429) == 8 and statuses.count(200) == 32
+
+
+def test_per_store_budget_per_rolling_minute(client: Client, app: SourcesApp, clock: FakeClock) -> None:
+    app.set_faults("dutchie", per_store_per_minute=3)
+    window = "fromLastModifiedDateUTC=2026-06-10T00:00:00Z&toLastModifiedDateUTC=2026-06-10T06:00:00Z"
+    url = f"/pos/dutchie/reporting/transactions?{window}"
+
+    def status(store_id: str) -> int:
+        return client.get(url, headers=dutchie_auth(app, store_id)).status_code
+
+    assert [status("NV-004") for _ in range(3)] == [200, 200, 200]
+    clock.now += 20
+    limited = client.get(url, headers=dutchie_auth(app, "NV-004"))
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "40" and "Message" in limited.json
+    assert status("NV-005") == 200  # the budget is per location key
+    clock.now += 41
+    assert status("NV-004") == 200
