@@ -171,23 +171,26 @@ def test_every_source_pulls_from_the_sandbox_and_feeds_the_vocabulary(
     assert again.ok and facts(engine) == before
 
 
-def test_a_store_answering_html_fails_alone(
+def test_stores_answering_html_or_truncated_json_fail_alone(
     sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
 ) -> None:
     app, server, tmp = sandbox
-    victim = sorted(app.credentials.dutchie)[0]
+    html, truncated = sorted(app.credentials.dutchie)[:2]
     app.reset_faults()
-    app.set_faults("dutchie", html_stores=[victim])
+    app.set_faults("dutchie", html_stores=[html], truncated_stores=[truncated])
     try:
         engine = state(tmp_path)
-        sources = [s for s in built(app, server, tmp) if s.name in ("platform", "dutchie")]
+        sources = [s for s in built(app, server, tmp) if s.name in ("platform", "dutchie", "treez")]
         report = pull(engine, sources, app.portfolio.now, stores=subset(app))
     finally:
         app.reset_faults()
     failed = {(o.source, o.store_id): o.error for o in report.failed}
-    assert list(failed) == [("dutchie", victim)]
-    assert "returned text/html, not JSON" in failed[("dutchie", victim)]
-    others = [o for o in report.outcomes if o.source == "dutchie" and o.store_id != victim]
+    assert sorted(failed) == sorted([("dutchie", html), ("dutchie", truncated)])
+    assert "returned text/html, not JSON (first bytes: " in failed[("dutchie", html)]
+    assert "returned truncated or invalid JSON (first bytes: " in failed[("dutchie", truncated)]
+    fresh = {r["store_id"]: r["last_error"] for r in rows(engine, "freshness", "WHERE source='dutchie'")}
+    assert fresh[html] == failed[("dutchie", html)]
+    others = [o for o in report.outcomes if o.source == "treez"]
     assert others and all(o.ok and o.records > 0 for o in others)
 
 
