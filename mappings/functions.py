@@ -41,6 +41,7 @@ CATEGORIES: tuple[str, ...] = (
 )  # fmt: skip
 
 REQUIRED = object()  # marks a parameter without a default in a FunctionSpec
+_UNSEEN: Any = object()  # a series not looked up yet (None means looked up and absent)
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,9 @@ class Metrics:
         key = (metric, days, dim, offset)
         r = self._totals.get(key)
         if r is None:
-            s = self._dense[(metric, dim)] if (metric, dim) in self._dense else self.series(metric, dim)
+            s = self._dense.get((metric, dim), _UNSEEN)
+            if s is _UNSEEN:
+                s = self.series(metric, dim)
             r = 0.0
             if s is not None:
                 hi = self.y_ord - int(offset) - s.start_ordinal + 1  # exclusive index of the window end
@@ -513,7 +516,7 @@ class Metrics:
                 yield rec
 
     def count(self, stream: str, **filters: Any) -> float:
-        key = ("count", stream, _hashable(filters))
+        key = ("count", stream, _hashable(filters))  # sorted: the same filters in any order share
         r = self.memo.get(key)
         if r is None:
             r = self.memo[key] = float(sum(1 for _ in self._matching(stream, filters)))
@@ -538,7 +541,11 @@ class Metrics:
         return (f"{rule}/{item}" if item else rule) in self.fired_rules
 
     def date_ago(self, days: int) -> str:
-        return (self.data.today - timedelta(days=int(days))).isoformat()
+        key = ("date_ago", days)
+        r = self.memo.get(key)
+        if r is None:
+            r = self.memo[key] = (self.data.today - timedelta(days=int(days))).isoformat()
+        return str(r)
 
     def bind(self) -> dict[str, Callable[..., Any]]:
         """The function table for one account: pure helpers plus this object's methods."""
