@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert, update
 from sqlmodel import Session, col, select
 
+from connectors.salesforce.bulk import NOT_PROCESSED
+from connectors.salesforce.client import LimitReached
+from connectors.salesforce.soql import select_in
 from jobs.plan import OBJECT_ORDER, Plan
 from jobs.store import OutboxEntry
 
@@ -20,18 +24,42 @@ log = structlog.get_logger(__name__)
 COLLECTION_SIZE = 200
 LOCK_RETRY_ROUNDS = 3
 RETRIABLE_RECORD_ERRORS = frozenset({"UNABLE_TO_LOCK_ROW"})
+BULK_JOB_ROWS = 100_000  # rows per Bulk job; bounds one upload well under Salesforce's 100 MB
+BULK_JOB_BYTES = 60_000_000  # estimated payload bytes per Bulk job
+
+# Outbox row states. `sending`: handed to Salesforce and not yet marked, so possibly applied.
+PENDING, SENDING, SENT, FAILED, DEAD, SUPERSEDED = (
+    "pending",
+    "sending",
+    "sent",
+    "failed",
+    "dead",
+    "superseded",
+)
+QUEUED = (PENDING, SENDING)
 
 
 class Writer(Protocol):
-    """What apply needs of Salesforce: upserts by external ID, with one result per record, in order."""
+    """What apply needs of Salesforce: upserts by external ID with one result per record, in order,
+    the results of a Bulk job an interrupted run started, and a query to find records that landed."""
+
+    def query(self, soql: str) -> Iterator[dict[str, Any]]: ...
 
     def upsert_collection(
         self, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
     ) -> list[dict[str, Any]]: ...
 
     def upsert_bulk(
-        self, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
+        self,
+        sobject: str,
+        key_field: str,
+        records: Sequence[dict[str, Any]],
+        on_job: Callable[[str], None] | None = None,
     ) -> list[dict[str, Any]]: ...
+
+    def collect_bulk(
+        self, job_id: str, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]] | None: ...
 
 
 class Stop(Exception):
@@ -48,9 +76,11 @@ class ApplyReport:
     skipped_dead: int = 0
     queued: int = 0
     resumed: int = 0
+    settled: int = 0  # rows an interrupted run sent, found applied and marked without sending again
     superseded: int = 0
     stopped: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)  # outbox rows `enqueue` wrote
 
     @property
     def sent(self) -> int:
@@ -67,6 +97,7 @@ class ApplyReport:
             "skipped_dead": self.skipped_dead,
             "queued": self.queued,
             "resumed": self.resumed,
+            "settled": self.settled,
             "superseded": self.superseded,
             "stopped": self.stopped,
         }
@@ -77,73 +108,129 @@ class ApplyOptions:
     max_attempts: int = 5
     bulk_threshold: int = 2000
     outbox_max_age: timedelta = timedelta(hours=24)
-    stop_on: tuple[type[BaseException], ...] = (Stop,)
+    stop_on: tuple[type[BaseException], ...] = (Stop, LimitReached)
     sleep: Callable[[float], None] = time.sleep
+    collection_size: int = COLLECTION_SIZE
+    lock_retry_rounds: int = LOCK_RETRY_ROUNDS
 
 
+@dataclass
+class _Row:
+    """An outbox row as apply carries it between calls (no ORM session held across network calls)."""
+
+    id: int
+    status: str
+    sobject: str
+    key_field: str
+    key: str
+    op: str
+    payload: dict[str, Any]
+    attempts: int
+    result: dict[str, Any]
+    error: str = ""
+
+    @property
+    def account(self) -> str:
+        return str(self.result.get("account", ""))
+
+
+# -- enqueue ---------------------------------------------------------------------------------------
 def enqueue(
     engine: Engine, plan: Plan, run_id: str, job: str, now: datetime, opts: ApplyOptions
 ) -> ApplyReport:
-    """Write the plan to the outbox before the first call, superseding older unsent rows for the same keys.
+    """Write the plan to the outbox in one transaction before the first call; `report.ids` are its rows.
 
-    A row that already failed `max_attempts` times with the same payload is not queued again: it is
-    reported as dead until its desired state changes.
+    Older open rows for the same keys are superseded: the plan was made from Salesforce's current
+    state, after the resume settled what an interrupted run had sent. A row that already failed
+    `max_attempts` times with the same payload is not queued again: it is reported as dead until
+    its desired state changes.
     """
     report = ApplyReport()
+    if not plan.changes:
+        return report
+    objects = sorted({c.sobject for c in plan.changes})
     with Session(engine) as s:
+        # Open rows are few in steady state (sent and superseded ones are not read), so one query.
+        previous: dict[tuple[str, str], list[OutboxEntry]] = {}
+        for old in s.exec(
+            select(OutboxEntry).where(
+                col(OutboxEntry.status).in_((*QUEUED, FAILED, DEAD)), col(OutboxEntry.sobject).in_(objects)
+            )
+        ).all():
+            previous.setdefault((old.sobject, old.key), []).append(old)
+        rows: list[dict[str, Any]] = []
         for seq, change in enumerate(plan.changes):
             payload = {**change.fields, change.key_field: change.key}
-            previous = s.exec(
-                select(OutboxEntry)
-                .where(OutboxEntry.sobject == change.sobject, OutboxEntry.key == change.key)
-                .where(col(OutboxEntry.status).in_(("pending", "failed", "dead")))
-            ).all()
             attempts = 0
             skip = False
-            for old in previous:
-                if old.status == "dead" and old.payload == payload:
+            for old in previous.get((change.sobject, change.key), ()):
+                if old.status == DEAD and old.payload == payload:
                     skip = True
                     continue
-                if old.status in ("failed", "dead") and old.payload == payload:
+                if old.status in (FAILED, DEAD) and old.payload == payload:
                     attempts = max(attempts, old.attempts)
-                old.status, old.updated_at = "superseded", now
+                old.status, old.updated_at = SUPERSEDED, now
                 s.add(old)
                 report.superseded += 1
             if skip:
                 report.skipped_dead += 1
                 continue
-            s.add(
-                OutboxEntry(
-                    run_id=run_id,
-                    seq=seq,
-                    job=job,
-                    sobject=change.sobject,
-                    key_field=change.key_field,
-                    key=change.key,
-                    op=change.op,
-                    payload=payload,
-                    attempts=attempts,
-                    result={"account": change.account_key},
-                    created_at=now,
-                    updated_at=now,
-                )
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "seq": seq,
+                    "job": job,
+                    "sobject": change.sobject,
+                    "key_field": change.key_field,
+                    "key": change.key,
+                    "op": change.op,
+                    "payload": payload,
+                    "status": PENDING,
+                    "attempts": attempts,
+                    "result": {"account": change.account_key},
+                    "error": "",
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
+        s.flush()
+        if rows:
+            inserted = s.execute(insert(OutboxEntry).returning(col(OutboxEntry.id)), rows)
+            report.ids = [int(i) for i in inserted.scalars().all()]
         s.commit()
+    log.info("outbox_enqueued", rows=len(report.ids), superseded=report.superseded, dead=report.skipped_dead)
     return report
 
 
-def pending_ids(engine: Engine, run_id: str | None, now: datetime, opts: ApplyOptions) -> list[int]:
-    """Rows waiting to be sent: this run's, or (run_id None) those an interrupted run left behind."""
+def pending_ids(
+    engine: Engine,
+    run_id: str | None,
+    now: datetime,
+    opts: ApplyOptions,
+    job: str | None = None,
+    exclude_run: str | None = None,
+) -> list[int]:
+    """Rows waiting to be sent (or sent without an answer): this run's, or (run_id None) those an
+    interrupted run left behind, optionally of one job and not of the run `exclude_run`.
+
+    A resume is scoped to its job and skips its own run id, because the shards of one run may be
+    sending their rows on other replicas at this moment.
+    """
     with Session(engine) as s:
-        q = select(OutboxEntry).where(OutboxEntry.status == "pending")
-        q = q.where(OutboxEntry.run_id == run_id) if run_id else q
+        q = select(OutboxEntry).where(col(OutboxEntry.status).in_(QUEUED))
+        if run_id:
+            q = q.where(OutboxEntry.run_id == run_id)
+        if job is not None:
+            q = q.where(OutboxEntry.job == job)
+        if exclude_run is not None:
+            q = q.where(OutboxEntry.run_id != exclude_run)
         rows = s.exec(q.order_by(col(OutboxEntry.id))).all()
         keep: list[int] = []
         for r in rows:
             created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=now.tzinfo)
             if run_id is None and now - created > opts.outbox_max_age:
                 # Too old to trust: the next plan re-derives it from current state instead.
-                r.status, r.error, r.updated_at = "superseded", "expired before it could be sent", now
+                r.status, r.error, r.updated_at = SUPERSEDED, "expired before it could be sent", now
                 s.add(r)
             else:
                 assert r.id is not None
@@ -152,95 +239,291 @@ def pending_ids(engine: Engine, run_id: str | None, now: datetime, opts: ApplyOp
         return keep
 
 
+# -- send ------------------------------------------------------------------------------------------
 def send(
     engine: Engine, writer: Writer, ids: Sequence[int], now: datetime, opts: ApplyOptions
 ) -> ApplyReport:
-    """Send outbox rows, parents before children, grouped by account; mark each with its result."""
+    """Send outbox rows, parents before children, grouped by account; mark each with its result.
+
+    Rows an interrupted run left `sending` are settled first: their Bulk job's results are collected,
+    and creates that already landed are marked rather than sent again (a resent create would
+    overwrite create-only fields a person may have changed since, or reopen a Task they closed).
+    """
     report = ApplyReport()
-    with Session(engine) as s:
-        rows = [r for r in s.exec(select(OutboxEntry).where(col(OutboxEntry.id).in_(ids))).all()]
-        s.expunge_all()
-    by_object: dict[str, list[OutboxEntry]] = {}
-    for r in rows:
-        by_object.setdefault(r.sobject, []).append(r)
-    order = sorted(by_object, key=lambda o: (OBJECT_ORDER.index(o) if o in OBJECT_ORDER else 99, o))
+    rows = _load(engine, ids)
     try:
-        for sobject in order:
-            group = sorted(by_object[sobject], key=lambda r: (str(r.result.get("account", "")), r.key))
-            key_field = group[0].key_field
-            if len(group) > opts.bulk_threshold:
-                _send_batch(engine, writer.upsert_bulk, sobject, key_field, group, now, opts, report)
-            else:
-                for i in range(0, len(group), COLLECTION_SIZE):
-                    batch = group[i : i + COLLECTION_SIZE]
-                    _send_batch(
-                        engine, writer.upsert_collection, sobject, key_field, batch, now, opts, report
-                    )
+        rows = _settle(engine, writer, rows, now, opts, report)
+        by_object: dict[str, list[_Row]] = {}
+        for r in rows:
+            by_object.setdefault(r.sobject, []).append(r)
+        for sobject in sorted(by_object, key=_object_rank):
+            group = sorted(by_object[sobject], key=lambda r: (r.account, r.key))
+            _send_object(engine, writer, group, now, opts, report)
     except opts.stop_on as exc:
         report.stopped = str(exc)
         log.warning("apply_stopped", reason=str(exc))
-    with Session(engine) as s:
-        report.queued = len(
-            s.exec(
-                select(OutboxEntry.id).where(col(OutboxEntry.id).in_(ids), OutboxEntry.status == "pending")
-            ).all()
-        )
+    report.queued = _count_queued(engine, ids)
     return report
 
 
-def _send_batch(
+def _object_rank(sobject: str) -> tuple[int, str]:
+    return (OBJECT_ORDER.index(sobject) if sobject in OBJECT_ORDER else len(OBJECT_ORDER), sobject)
+
+
+def _load(engine: Engine, ids: Sequence[int]) -> list[_Row]:
+    out: list[_Row] = []
+    with Session(engine) as s:
+        for i in range(0, len(ids), 5000):
+            chunk = list(ids[i : i + 5000])
+            q = select(OutboxEntry).where(col(OutboxEntry.id).in_(chunk), col(OutboxEntry.status).in_(QUEUED))
+            for e in s.exec(q).all():
+                assert e.id is not None
+                out.append(
+                    _Row(
+                        e.id,
+                        e.status,
+                        e.sobject,
+                        e.key_field,
+                        e.key,
+                        e.op,
+                        dict(e.payload),
+                        e.attempts,
+                        dict(e.result),
+                    )
+                )
+    return sorted(out, key=lambda r: r.id)
+
+
+def _count_queued(engine: Engine, ids: Sequence[int]) -> int:
+    n = 0
+    with Session(engine) as s:
+        for i in range(0, len(ids), 5000):
+            chunk = list(ids[i : i + 5000])
+            n += len(
+                s.exec(
+                    select(OutboxEntry.id).where(
+                        col(OutboxEntry.id).in_(chunk), col(OutboxEntry.status).in_(QUEUED)
+                    )
+                ).all()
+            )
+    return n
+
+
+def _settle(
+    engine: Engine, writer: Writer, rows: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
+) -> list[_Row]:
+    """The rows still to send once in-flight rows of an interrupted run are accounted for."""
+    inflight = [r for r in rows if r.status == SENDING]
+    if not inflight:
+        return rows
+    log.info("outbox_settle", rows=len(inflight))
+    todo = [r for r in rows if r.status != SENDING]
+    ambiguous: list[_Row] = []
+    jobs: dict[str, list[_Row]] = {}
+    for r in inflight:
+        job_id = r.result.get("bulk_job")
+        if job_id:
+            jobs.setdefault(str(job_id), []).append(r)
+        else:
+            ambiguous.append(r)
+    for job_id, jrows in jobs.items():
+        sobject, key_field = jrows[0].sobject, jrows[0].key_field
+        results = writer.collect_bulk(job_id, sobject, key_field, [r.payload for r in jrows])
+        if results is None:
+            log.info("bulk_job_gone", job_id=job_id, rows=len(jrows))
+            ambiguous.extend(jrows)
+            continue
+        log.info("bulk_job_collected", job_id=job_id, rows=len(jrows))
+        # Rows the job never processed were not applied: send them again like any pending row.
+        todo.extend(_mark(engine, jrows, results, now, opts, report, resend_unprocessed=True))
+    creates = [r for r in ambiguous if r.op == "create"]
+    todo.extend(r for r in ambiguous if r.op != "create")
+    found = _existing(writer, creates)
+    landed = [r for r in creates if (r.sobject, r.key) in found]
+    todo.extend(r for r in creates if (r.sobject, r.key) not in found)
+    if landed:
+        results = [{"success": True, "id": found[(r.sobject, r.key)], "created": True} for r in landed]
+        _mark(engine, landed, results, now, opts, report)
+        report.settled += len(landed)
+        log.info("outbox_settled_creates", rows=len(landed))
+    return sorted(todo, key=lambda r: r.id)
+
+
+def _existing(writer: Writer, rows: Sequence[_Row]) -> dict[tuple[str, str], str]:
+    """(sobject, key) -> Id of the records among `rows` that exist in Salesforce."""
+    by_object: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        by_object.setdefault((r.sobject, r.key_field), []).append(r.key)
+    found: dict[tuple[str, str], str] = {}
+    for (sobject, key_field), keys in sorted(by_object.items()):
+        for soql in select_in(sobject, ["Id", key_field], key_field, sorted(set(keys))):
+            for rec in writer.query(soql):
+                found[(sobject, str(rec[key_field]))] = str(rec["Id"])
+    return found
+
+
+def _send_object(
+    engine: Engine, writer: Writer, group: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
+) -> None:
+    """All rows of one object: Bulk above the threshold, else Collections; locked rows retried in rounds.
+
+    Retries wait until the object's other batches are sent, so the lock has time to clear, and go
+    together in as few calls as possible.
+    """
+    todo = group
+    for round_no in range(opts.lock_retry_rounds + 1):
+        retry: list[_Row] = []
+        if len(todo) > opts.bulk_threshold:
+            for chunk in _bulk_chunks(todo):
+                retry += _send_bulk(engine, writer, chunk, now, opts, report)
+        else:
+            for i in range(0, len(todo), opts.collection_size):
+                retry += _send_collection(
+                    engine, writer, todo[i : i + opts.collection_size], now, opts, report
+                )
+        if not retry:
+            return
+        if round_no == opts.lock_retry_rounds:
+            break
+        delay = min(2.0**round_no, 10.0) * (0.5 + random.random())  # noqa: S311 - jitter, not security
+        log.info("record_lock_retry", sobject=group[0].sobject, rows=len(retry), round=round_no + 1)
+        opts.sleep(delay)
+        todo = retry
+    # Still locked after every round: queued for the next run, not counted as an attempt.
+    _requeue(engine, retry, now)
+    log.warning("record_lock_gave_up", sobject=group[0].sobject, rows=len(retry))
+
+
+def _bulk_chunks(rows: list[_Row]) -> Iterable[list[_Row]]:
+    chunk: list[_Row] = []
+    size = 0
+    for r in rows:
+        weight = 16 + sum(len(str(v)) + 4 for v in r.payload.values())
+        if chunk and (len(chunk) >= BULK_JOB_ROWS or size + weight > BULK_JOB_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(r)
+        size += weight
+    if chunk:
+        yield chunk
+
+
+def _send_collection(
+    engine: Engine, writer: Writer, batch: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
+) -> list[_Row]:
+    _set_sending(engine, batch, now)
+    sobject, key_field = batch[0].sobject, batch[0].key_field
+    results = writer.upsert_collection(sobject, key_field, [r.payload for r in batch])
+    return _mark(engine, batch, results, now, opts, report)
+
+
+def _send_bulk(
+    engine: Engine, writer: Writer, rows: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
+) -> list[_Row]:
+    sobject, key_field = rows[0].sobject, rows[0].key_field
+
+    def on_job(job_id: str) -> None:
+        # Persisted before the upload: a resume collects this job instead of uploading the rows again.
+        _set_sending(engine, rows, now, bulk_job=job_id)
+
+    results = writer.upsert_bulk(sobject, key_field, [r.payload for r in rows], on_job)
+    return _mark(engine, rows, results, now, opts, report)
+
+
+def _set_sending(engine: Engine, rows: Sequence[_Row], now: datetime, bulk_job: str | None = None) -> None:
+    params = []
+    for r in rows:
+        r.status = SENDING
+        r.result = {k: v for k, v in r.result.items() if k != "bulk_job"}
+        if bulk_job:
+            r.result["bulk_job"] = bulk_job
+        params.append({"id": r.id, "status": SENDING, "result": r.result, "updated_at": now})
+    _write(engine, params)
+
+
+def _requeue(engine: Engine, rows: Sequence[_Row], now: datetime) -> None:
+    params = []
+    for r in rows:
+        r.status = PENDING
+        r.result = {k: v for k, v in r.result.items() if k != "bulk_job"}
+        params.append(
+            {"id": r.id, "status": PENDING, "result": r.result, "error": r.error[:4000], "updated_at": now}
+        )
+    _write(engine, params)
+
+
+def _write(engine: Engine, params: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE by primary key, committed: a kill after it keeps every row's state."""
+    if not params:
+        return
+    with Session(engine) as s:
+        s.execute(update(OutboxEntry), params)
+        s.commit()
+
+
+def _mark(
     engine: Engine,
-    upsert: Callable[[str, str, Sequence[dict[str, Any]]], list[dict[str, Any]]],
-    sobject: str,
-    key_field: str,
-    batch: list[OutboxEntry],
+    rows: Sequence[_Row],
+    results: Sequence[dict[str, Any]],
     now: datetime,
     opts: ApplyOptions,
     report: ApplyReport,
-) -> None:
-    todo = batch
-    for round_no in range(LOCK_RETRY_ROUNDS + 1):
-        results = upsert(sobject, key_field, [r.payload for r in todo])
-        if len(results) != len(todo):
-            raise RuntimeError(f"{sobject}: {len(results)} results for {len(todo)} records")
-        retry: list[OutboxEntry] = []
-        with Session(engine) as s:
-            for row, res in zip(todo, results, strict=True):
-                fresh = s.get(OutboxEntry, row.id)
-                assert fresh is not None
-                codes = [str(e.get("statusCode", "")) for e in res.get("errors", [])]
-                if res.get("success"):
-                    fresh.status = "sent"
-                    fresh.result = {**fresh.result, "id": res.get("id"), "created": bool(res.get("created"))}
-                    fresh.error = ""
-                    _count(report, fresh.op, bool(res.get("created")))
-                elif set(codes) & RETRIABLE_RECORD_ERRORS and round_no < LOCK_RETRY_ROUNDS:
-                    retry.append(row)
-                    continue
-                else:
-                    fresh.attempts += 1
-                    fresh.error = "; ".join(
-                        f"{e.get('statusCode')}: {e.get('message')}" for e in res.get("errors", [])
-                    )
-                    fresh.status = "dead" if fresh.attempts >= opts.max_attempts else "failed"
-                    report.failed += 1
-                    report.dead += fresh.status == "dead"
-                    report.errors.append({"sobject": sobject, "key": row.key, "error": fresh.error})
-                    log.warning(
-                        "record_failed",
-                        sobject=sobject,
-                        key=row.key,
-                        error=fresh.error,
-                        attempts=fresh.attempts,
-                        status=fresh.status,
-                    )
-                fresh.updated_at = now
-                s.add(fresh)
-            s.commit()
-        if not retry:
-            return
-        opts.sleep(min(2.0**round_no, 10.0))
-        todo = retry
+    *,
+    resend_unprocessed: bool = False,
+) -> list[_Row]:
+    """Write each row's result (one commit for the batch); returns the rows to try again now.
+
+    Locked rows (and, when collecting an interrupted run's Bulk job, rows it never processed) are
+    returned for another try; other record errors count an attempt, and the row is dead once it
+    has failed `max_attempts` times.
+    """
+    if len(results) != len(rows):
+        raise RuntimeError(f"{rows[0].sobject}: {len(results)} results for {len(rows)} records")
+    again: list[_Row] = []
+    params: list[dict[str, Any]] = []
+    for row, res in zip(rows, results, strict=True):
+        errors = list(res.get("errors") or [])
+        codes = {str(e.get("statusCode", "")) for e in errors}
+        result = {k: v for k, v in row.result.items() if k != "bulk_job"}
+        if res.get("success"):
+            row.status = SENT
+            row.result = {**result, "id": res.get("id"), "created": bool(res.get("created"))}
+            params.append(
+                {"id": row.id, "status": SENT, "result": row.result, "error": "", "updated_at": now}
+            )
+            _count(report, row.op, bool(res.get("created")))
+            continue
+        message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors) or "no result"
+        if codes & RETRIABLE_RECORD_ERRORS or (resend_unprocessed and codes == {NOT_PROCESSED}):
+            row.result = {**result, "error": message}
+            again.append(row)
+            continue
+        row.attempts += 1
+        row.status = DEAD if row.attempts >= opts.max_attempts else FAILED
+        row.result = result
+        params.append(
+            {
+                "id": row.id,
+                "status": row.status,
+                "result": result,
+                "error": message[:4000],
+                "attempts": row.attempts,
+                "updated_at": now,
+            }
+        )
+        report.failed += 1
+        report.dead += row.status == DEAD
+        report.errors.append({"sobject": row.sobject, "key": row.key, "error": message})
+        log.warning(
+            "record_failed",
+            sobject=row.sobject,
+            key=row.key,
+            error=message[:500],
+            attempts=row.attempts,
+            status=row.status,
+        )
+    _write(engine, params)
+    return again
 
 
 def _count(report: ApplyReport, op: str, created: bool) -> None:

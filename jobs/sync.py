@@ -83,7 +83,7 @@ class JobResult:
     @property
     def partial(self) -> bool:
         reports = [r for r in (self.applied, self.resumed) if r is not None]
-        return any(r.failed or r.stopped or r.skipped_dead for r in reports)
+        return any(r.failed or r.stopped or r.skipped_dead or r.queued for r in reports)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -99,9 +99,19 @@ class JobResult:
         return out
 
 
-def resume(engine: Engine, org: Writer, now: datetime, opts: JobOptions) -> ApplyReport:
-    """Send what an interrupted run left in the outbox, before planning anew."""
-    ids = pending_ids(engine, None, now, opts.apply)
+def resume(
+    engine: Engine,
+    org: Writer,
+    now: datetime,
+    opts: JobOptions,
+    job: str | None = None,
+    run_id: str | None = None,
+) -> ApplyReport:
+    """Send what an interrupted run of `job` left in the outbox, before planning anew.
+
+    The run's own rows are left alone: with shards, other replicas may be sending them right now.
+    """
+    ids = pending_ids(engine, None, now, opts.apply, job=job, exclude_run=run_id)
     if not ids:
         return ApplyReport()
     log.info("outbox_resume", rows=len(ids))
@@ -157,7 +167,7 @@ def run_job(
     stores: Sequence[str] | None = None,
 ) -> JobResult:
     """Resume the outbox, plan, check the plan is not surprising, then apply it through the outbox."""
-    resumed = resume(engine, org, now, opts)
+    resumed = resume(engine, org, now, opts, job.name, run_id)
     result = plan_job(engine, org, job, now, opts, describe, stores)
     result.resumed = resumed
     plan = result.plan
@@ -172,7 +182,7 @@ def run_job(
             "and rerun with --force if it is intended"
         )
     queued = enqueue(engine, plan, run_id, job.name, now, opts.apply)
-    report = send(engine, org, pending_ids(engine, run_id, now, opts.apply), now, opts.apply)
+    report = send(engine, org, queued.ids, now, opts.apply)
     report.superseded, report.skipped_dead = queued.superseded, queued.skipped_dead
     result.applied = report
     log.info("apply_done", job=job.name, **report.data)

@@ -14,6 +14,8 @@ import structlog
 from sqlmodel import Session
 
 from connectors.salesforce.client import LimitReached, SalesforceUnavailable
+from jobs import ledger
+from jobs.apply import Writer
 from jobs.store import RunRecord
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
@@ -42,6 +44,7 @@ class Outcome:
     api_used: int | None = None
     api_max: int | None = None
     summary: Any = None  # the job's own result, for the CLI to render
+    org: Writer | None = None  # the Salesforce client the run used; the ledger write reuses it
 
 
 @dataclass
@@ -101,5 +104,9 @@ def execute(app: App, job: str, body: Callable[[str], Outcome]) -> RunResult:
         s.commit()
     log_fn = log.info if code == ExitCode.OK else log.warning
     log_fn("run_finished", status=status, exit_code=int(code), error=error[:500] or None)
+    if app.settings.salesforce.write_sync_runs:
+        # Never raises; if Salesforce refuses, the record waits in the outbox for the job's next run.
+        writer = outcome.org if outcome is not None and outcome.org is not None else app.org()
+        ledger.publish(app.engine, writer, run_id, app.clock(), app.job_options().apply)
     structlog.contextvars.unbind_contextvars("run_id", "job")
     return RunResult(run_id, code, outcome, error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -15,19 +16,22 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
+    SalesforceMalformedRequest,
     SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
 )
 from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
+from connectors.salesforce import bulk
 from connectors.salesforce.auth import Authenticator, AuthError, Token
-from connectors.salesforce.bulk import BulkUpsert, raise_for_salesforce
+from connectors.salesforce.bulk import Ambiguous, BulkJobs, raise_for_salesforce
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -54,21 +58,31 @@ class ApiUsage:
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """Puts a timeout on every request, because simple-salesforce's sObject calls take none."""
+    """Puts a timeout on every request (simple-salesforce's sObject calls take none) and pins TLS trust.
 
-    def __init__(self, timeout: float) -> None:
+    requests lets `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE` replace `session.verify` when `trust_env` is
+    on, so a configured bundle is forced here, where the environment no longer reaches; and
+    verification is never turned off, whoever asks.
+    """
+
+    def __init__(self, timeout: float, ca_bundle: str = "") -> None:
         super().__init__(pool_maxsize=32)
         self.timeout = timeout
+        self.ca_bundle = ca_bundle
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
+        if self.ca_bundle:
+            kwargs["verify"] = self.ca_bundle
+        elif kwargs.get("verify") is False:
+            kwargs["verify"] = True
         return super().send(request, **kwargs)
 
 
 def make_session(timeout: float, ca_bundle: str = "") -> requests.Session:
     session = requests.Session()
-    adapter = _TimeoutAdapter(timeout)
+    adapter = _TimeoutAdapter(timeout, ca_bundle)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.verify = ca_bundle or True
@@ -84,6 +98,12 @@ def error_code(exc: BaseException) -> str:
 
 
 def _transient(exc: BaseException) -> bool:
+    """Worth another try: the call did not happen (503, lock, concurrency limit) or repeating it is safe.
+
+    Timeouts are ambiguous, but every write is an upsert by external ID, so repeating one cannot
+    duplicate a record; the one call that must not be repeated (a Bulk upload) turns them into
+    `Ambiguous` before they get here.
+    """
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
         return True
     if isinstance(exc, SalesforceError):
@@ -95,6 +115,24 @@ def _transient(exc: BaseException) -> bool:
         text = str(getattr(exc, "content", ""))
         return code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" in text
     return False
+
+
+class stop_when(stop_base):  # named like tenacity's own stop conditions
+    """A tenacity stop condition from a predicate."""
+
+    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
+        self._predicate = predicate
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._predicate(retry_state)
+
+
+def _refusal(exc: SalesforceError) -> str:
+    """`CODE: message` of a whole-request refusal, for the rows it refused."""
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("message") or content)
+    return str(content)[:500]
 
 
 class SalesforceClient:
@@ -125,6 +163,7 @@ class SalesforceClient:
         self._max_retries = max_retries
         self._sleep = sleep
         self._sf: Salesforce | None = None
+        self._unbudgeted = False
         self.usage = ApiUsage()
         self.logins = 0
 
@@ -170,12 +209,53 @@ class SalesforceClient:
             caps.append(max(1, int(self.usage.max * self._budget_share)))
         return min(caps) if caps else None
 
-    def _check_budget(self) -> None:
+    def remaining(self) -> int | None:
+        """Calls left before this run's budget or the org's daily allocation stops it (None: unknown)."""
+        left: list[int] = []
         budget = self.budget
-        if budget is not None and self.usage.calls >= budget:
-            raise LimitReached(f"this run's API budget is spent ({self.usage.calls} of {budget} calls)")
-        if self.usage.max is not None and self.usage.used is not None and self.usage.used >= self.usage.max:
+        if budget is not None and not self._unbudgeted:
+            left.append(budget - self.usage.calls)
+        if self.usage.max is not None and self.usage.used is not None:
+            left.append(self.usage.max - self.usage.used)
+        return max(0, min(left)) if left else None
+
+    def _check_budget(self, needed: int = 1) -> None:
+        budget = self.budget
+        if budget is not None and not self._unbudgeted and self.usage.calls + needed > budget:
+            raise LimitReached(
+                f"this run's API budget is spent ({self.usage.calls} of {budget} calls, {needed} needed)"
+            )
+        if (
+            self.usage.max is not None
+            and self.usage.used is not None
+            and self.usage.used + needed > self.usage.max
+        ):
             raise LimitReached(f"the org's daily API limit is reached ({self.usage.used}/{self.usage.max})")
+
+    def _know_usage(self) -> None:
+        """Before the first write, learn the day's usage: from a header already seen, else `/limits`.
+
+        The budget is a share of the daily allocation, so it is unknown until Salesforce has said
+        the allocation; a run that resumes the outbox writes before it reads anything.
+        """
+        if self.usage.max is not None:
+            return
+        body = self.limits()
+        daily = body.get("DailyApiRequests") or {}
+        if self.usage.max is None and "Max" in daily:
+            self.usage.max = int(daily["Max"])
+            self.usage.used = int(daily["Max"]) - int(daily.get("Remaining", daily["Max"]))
+        log.info("salesforce_api_usage", used=self.usage.used, max=self.usage.max, budget=self.budget)
+
+    @contextmanager
+    def unbudgeted(self) -> Iterator[None]:
+        """Calls that bypass this run's budget (still not the org's limit): the run ledger's one write,
+        which records a run even when its budget stopped it."""
+        previous, self._unbudgeted = self._unbudgeted, True
+        try:
+            yield
+        finally:
+            self._unbudgeted = previous
 
     # -- the call wrapper -------------------------------------------------------------------
     def call(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -192,6 +272,9 @@ class SalesforceClient:
                 # Our callables look up `self.sf` when called, so they pick up the new session.
                 self.connect()
 
+    def _slept_enough(self, state: RetryCallState) -> bool:
+        return bool(state.idle_for >= self._retry_seconds)
+
     def _retrying(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -200,7 +283,8 @@ class SalesforceClient:
         retrying = Retrying(
             retry=retry_if_exception(_transient),
             wait=wait_exponential_jitter(initial=0.5, max=20),
-            stop=stop_after_delay(self._retry_seconds) | stop_after_attempt(self._max_retries),
+            # Bounded by attempts and by the time slept (tenacity's idle_for sums the injected sleeps).
+            stop=stop_after_attempt(self._max_retries) | stop_when(self._slept_enough),
             sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
@@ -216,6 +300,10 @@ class SalesforceClient:
             raise
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise SalesforceUnavailable(f"Salesforce unreachable during {name}: {exc}") from exc
+        except SalesforceError as exc:
+            if getattr(exc, "status", 0) in (500, 502, 503, 504):
+                raise SalesforceUnavailable(f"Salesforce kept failing {name}: HTTP {exc.status}") from exc
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- API --------------------------------------------------------------------------------
@@ -247,30 +335,75 @@ class SalesforceClient:
     def upsert_collection(
         self, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """sObject Collections upsert by external ID: ≤ 200 records, allOrNone=false, results in order."""
+        """sObject Collections upsert by external ID: ≤ 200 records, allOrNone=false, results in order.
+
+        A request Salesforce refuses whole (400/404: an unknown field, a bad key field) fails each of
+        its records with that message, so the rows are marked like any other record error.
+        """
         if len(records) > COLLECTION_SIZE:
             raise ValueError(f"at most {COLLECTION_SIZE} records per Collections call, got {len(records)}")
+        if not records:
+            return []
+        self._know_usage()
         body = {
             "allOrNone": False,
             "records": [{"attributes": {"type": sobject}, **r} for r in records],
         }
-        result = self.call(
-            "collections", self._restful, f"composite/sobjects/{sobject}/{key_field}", "PATCH", json=body
-        )
+        try:
+            result = self.call(
+                "collections", self._restful, f"composite/sobjects/{sobject}/{key_field}", "PATCH", json=body
+            )
+        except (SalesforceMalformedRequest, SalesforceResourceNotFound) as exc:
+            refused = {"statusCode": error_code(exc) or f"HTTP_{exc.status}", "message": _refusal(exc)}
+            log.warning("collections_refused", sobject=sobject, records=len(records), **refused)
+            return [{"success": False, "errors": [refused]} for _ in records]
         return list(result or [])
 
     def upsert_bulk(
-        self, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
+        self,
+        sobject: str,
+        key_field: str,
+        records: Sequence[dict[str, Any]],
+        on_job: Callable[[str], None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Bulk API 2.0 upsert job; one result per record, in input order, matched by external ID."""
-        return BulkUpsert(self._raw, self._sleep).run(sobject, key_field, records)
+        """A Bulk API 2.0 upsert job; one result per record, in input order, matched by external ID.
 
-    def _raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """A REST call through the retry/re-login wrapper, for bodies simple-salesforce cannot send."""
+        Refused before the job is created when the budget cannot pay for a whole job, so a job is
+        not left half-run by the budget.
+        """
+        self._know_usage()
+        self._check_budget(bulk.MIN_CALLS)
+        return self._bulk().upsert(sobject, key_field, records, on_job)
+
+    def collect_bulk(
+        self, job_id: str, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        """The results of a Bulk job an interrupted run started (None: Salesforce no longer has it)."""
+        self._know_usage()
+        return self._bulk().collect(job_id, key_field, records)
+
+    def _bulk(self) -> BulkJobs:
+        return BulkJobs(self._raw, self._sleep)
+
+    def _raw(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> requests.Response:
+        """A REST call through the retry/re-login wrapper, for bodies simple-salesforce cannot send.
+
+        `idempotent=False` (the Bulk upload): a timeout or dropped connection raises `Ambiguous`
+        instead of being retried, because repeating the call could upload the rows twice.
+        """
+        headers = kwargs.pop("headers", {})
 
         def go() -> requests.Response:
-            headers = {**self.sf.headers, **kwargs.pop("headers", {})}
-            resp = self._session.request(method, self.sf.base_url + path, headers=headers, **kwargs)
+            try:
+                resp = self._session.request(
+                    method, self.sf.base_url + path, headers={**self.sf.headers, **headers}, **kwargs
+                )
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                if idempotent:
+                    raise
+                raise Ambiguous(f"{method} {path}: {exc}") from exc
+            if not idempotent and resp.status_code >= 500 and resp.status_code != 503:
+                raise Ambiguous(f"{method} {path}: HTTP {resp.status_code}")
             return raise_for_salesforce(resp, path)
 
         kind = "bulk_poll" if method == "GET" else "bulk"
