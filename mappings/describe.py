@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mappings.expressions import did_you_mean
-from mappings.load import HEALTH_FILE, RISK_FILE, MappingIssue, MappingSet
+from mappings.issues import HEALTH_FILE, RISK_FILE, MappingIssue
 from mappings.templates import constant_length
+
+if TYPE_CHECKING:  # load.py re-exports this module's check, so the import goes one way at run time
+    from mappings.load import MappingSet
 
 NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
 TEXT_TYPES = frozenset(

@@ -611,7 +611,7 @@ def _evidence_text(rule: CompiledRule, title: str, values: Mapping[str, str], ra
     lines += [
         "",
         f"Window: {values['window']} (last complete day {_yesterday(values['today'])})",
-        f"Baseline: {values['baseline']}",
+        *([f"Baseline: {values['baseline']}"] if rule.uses_baseline else []),
         f"Data as of: {values['data_as_of']}",
         f"Rule: {rule.name} v{rule.spec.version}",
         "Values: " + json.dumps(_jsonable(raw), sort_keys=True, ensure_ascii=False),

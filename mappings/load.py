@@ -15,6 +15,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from mappings.describe import validate_against_describe
 from mappings.expressions import (
     CONSTANT_NAMES,
     Expression,
@@ -25,6 +26,7 @@ from mappings.expressions import (
     namespace,
 )
 from mappings.functions import KNOWN_METRICS, SPECS
+from mappings.issues import FILES, HEALTH_FILE, RISK_FILE, SOURCES_FILE, MappingError, MappingIssue
 from mappings.schema import (
     FIELD_NAME,
     PARAM_NAME,
@@ -40,10 +42,6 @@ from mappings.schema import (
 )
 from mappings.templates import placeholders, unknown_placeholders
 
-SOURCES_FILE = "sources.toml"
-HEALTH_FILE = "account_health.toml"
-RISK_FILE = "risk_rules.toml"
-FILES = (SOURCES_FILE, HEALTH_FILE, RISK_FILE)
 DEFAULT_DIRECTORY = Path(__file__).parent
 
 # Variables every expression may read; Account fields are read by their API names on top of these.
@@ -70,28 +68,6 @@ LITERAL_NOUNS: dict[tuple[str, ...], str] = {
     ("object",): "a supported target object",
     ("missing",): 'a missing-data policy ("skip" or points)',
 }
-
-
-@dataclass(frozen=True)
-class MappingIssue:
-    """One problem, located by file, the rule/field/component it is in, and the key path inside that."""
-
-    file: str
-    where: str = ""  # rule "menu_sync", component "usage", field "AOV_Online__c"
-    path: str = ""  # task.priority
-    message: str = ""
-
-    def __str__(self) -> str:
-        location = " → ".join(p for p in (self.where, self.path) if p)
-        return f"{self.file}: {location}: {self.message}" if location else f"{self.file}: {self.message}"
-
-
-class MappingError(Exception):
-    """The mapping files are not valid; `issues` lists every problem found, in file order."""
-
-    def __init__(self, issues: list[MappingIssue]) -> None:
-        super().__init__("\n".join(str(i) for i in issues))
-        self.issues = issues
 
 
 @dataclass(frozen=True)
@@ -790,3 +766,16 @@ def load_mapping_set(directory: Path = DEFAULT_DIRECTORY) -> MappingSet:
 
 def format_issues(issues: Iterable[MappingIssue]) -> str:
     return "\n".join(str(i) for i in issues)
+
+
+__all__ = [
+    "FILES",
+    "HEALTH_FILE",
+    "RISK_FILE",
+    "SOURCES_FILE",
+    "MappingError",
+    "MappingIssue",
+    "MappingSet",
+    "load_mapping_set",
+    "validate_against_describe",
+]
