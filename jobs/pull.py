@@ -8,15 +8,17 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import time as clock_time
 from typing import Any
 
 import structlog
 from sqlalchemy import Engine, and_, delete, select
 from sqlmodel import Session, SQLModel
 
-from connectors.base import ALL_STORES, Checkpoint, Record, Rejected, Signal, Source, StoreRef
+from connectors.base import ALL_STORES, Checkpoint, Record, Rejected, Runtime, Signal, Source, StoreRef
+from connectors.catalog import build_sources, parse_sources
 from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor, zone
 from jobs.store import Cursor, Freshness, SourceRecord, StoreRow, upsert
 
@@ -52,6 +54,7 @@ class PullReport:
     seconds: float
     outcomes: tuple[StoreOutcome, ...]
     source_errors: Mapping[str, str] = field(default_factory=dict)
+    menu_health_stores: int | None = None  # stores assessed by the menu health pass, when it ran
 
     @property
     def records(self) -> int:
@@ -87,6 +90,24 @@ class PullReport:
             "failed_stores": len(self.failed),
             "failed_sources": sorted(self.source_errors),
         }
+
+    @property
+    def partial(self) -> bool:
+        return self.status != "ok"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """JSON-safe summary for the run ledger and `--json` output (failures capped at 50)."""
+        out = self.counts()
+        if self.menu_health_stores is not None:
+            out["menu_health_stores"] = self.menu_health_stores
+        out["failures"] = [
+            {"source": o.source, "store": o.store_id, "error": o.error} for o in self.failed[:50]
+        ] + [
+            {"source": name, "store": "", "error": error}
+            for name, error in sorted(self.source_errors.items())
+        ]
+        return out
 
     def rows(self) -> list[tuple[str, str, int, int, float, str]]:
         """(source, store, records, rejected, seconds, error), sorted, for the CLI's table."""
@@ -609,3 +630,53 @@ def pull(
     report = PullReport(run_id, now, clock() - started, tuple(outcomes), source_errors)
     log.info("pull_done", run_id=run_id, status=report.status, **report.counts())
     return report
+
+
+def run_pull(
+    raw_sources: Sequence[Mapping[str, Any]],
+    engine: Engine,
+    now: datetime,
+    run_id: str = "",
+    full_refresh: bool = False,
+    since: date | datetime | None = None,
+    stores: Collection[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    menu_health: bool = True,
+    runtime: Runtime | None = None,
+) -> PullReport:
+    """The pull job as the worker runs it: validate and build `[[sources]]`, pull, then menu health.
+
+    The sources get `now` as their wall clock, so their windows end where the run says it is.
+    A `SourceConfigError` (bad config) propagates; menu health failing is reported, not raised.
+    """
+    env = environ if environ is not None else Runtime().env
+    configs = parse_sources(raw_sources, "config", env)
+    runtime = runtime or Runtime(env=env, now=lambda: now)
+    start = (
+        datetime.combine(since, clock_time(0), UTC)
+        if isinstance(since, date) and not isinstance(since, datetime)
+        else since
+    )
+    sources = build_sources(configs, runtime)
+    try:
+        report = pull(
+            engine, sources, now, full_refresh=full_refresh, since=start, run_id=run_id, stores=stores
+        )
+    finally:
+        for source in sources:
+            source.close()
+    menu = next((c for c in configs if c.enabled and c.kind == "platform"), None)
+    if not menu_health or menu is None:
+        return report
+    from jobs.menu_health import run_menu_health  # noqa: PLC0415 - menu health builds on this module
+
+    try:
+        health = run_menu_health(
+            engine, now, menu_source=menu.name, stores=stores, run_id=report.run_id, ca_bundle=menu.ca_bundle
+        )
+    except Exception as exc:  # derived checks must not lose the pull that succeeded
+        log.error("menu_health_failed", error=_describe(exc))
+        errors = {**report.source_errors, "menu_health": _describe(exc)}
+        return replace(report, source_errors=errors)
+    return replace(report, menu_health_stores=len(health.stores))

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from connectors.base import Runtime, Source
-from connectors.catalog import build_sources, parse_sources
+from connectors.catalog import SourceConfigError, build_sources, parse_sources
 from jobs.menu_health import run_menu_health
-from jobs.pull import pull
+from jobs.pull import pull, run_pull
 from sandbox.portfolio import Portfolio
 from sandbox.server import RunningServer, serve
 from sandbox.sources import SourcesApp, build_app
@@ -221,3 +221,22 @@ def test_menu_health_finds_the_planted_menu_scenarios(
     assert az.counts[("menu_broken_images", "category=edibles")] == 3.0
     assert az.counts[("menu_items_hidden", "category=edibles")] == 2.0
     assert az.counts[("menu_items_out_of_stock", "category=edibles")] == 2.0
+
+
+def test_run_pull_builds_sources_from_config_and_runs_menu_health(
+    sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
+) -> None:
+    app, server, tmp = sandbox
+    app.reset_faults()
+    raw, env = configs(app, server, tmp)
+    engine = state(tmp_path)
+    report = run_pull(raw, engine, app.portfolio.now, "run-1", stores=subset(app), environ=env)
+    assert report.run_id == "run-1" and not report.partial, report.summary()
+    assert report.menu_health_stores == len(subset(app))
+    assert json.loads(json.dumps(report.data))["failures"] == []
+    again = run_pull(
+        raw, engine, app.portfolio.now, "run-2", since=date(2026, 6, 10), stores=subset(app), environ=env
+    )
+    assert again.ok
+    with pytest.raises(SourceConfigError, match="unknown key"):
+        run_pull([{**raw[0], "colour": "red"}], engine, app.portfolio.now, environ=env)
