@@ -182,6 +182,30 @@ class MappingSet:
             out |= e.account_fields
         return frozenset(out)
 
+    @cached_property
+    def objects(self) -> frozenset[str]:
+        """The Salesforce objects this set writes: the describes `validate_against_describe` needs."""
+        out = {self.health_file.object}
+        if self.rules:
+            out.add("Risk_Flag__c")
+        if any(r.spec.task is not None for r in self.rules):
+            out.add("Task")
+        if any(r.spec.case is not None for r in self.rules):
+            out.add("Case")
+        return frozenset(out)
+
+    @property
+    def summary(self) -> str:
+        """One line for `csm-sync validate`: what was loaded."""
+        tasks = sum(1 for r in self.rules if r.spec.task is not None)
+        cases = sum(1 for r in self.rules if r.spec.case is not None)
+        return (
+            f"{self.directory.name}/: {len(self.fields)} KPI fields, "
+            f"{len(self.components)} health components, {len(self.rules)} risk rules "
+            f"({tasks} with a Task, {cases} with a Case), "
+            f"{len(self.sources.sources)} sources"
+        )
+
     def rule(self, name: str) -> CompiledRule:
         for r in self.rules:
             if r.name == name:

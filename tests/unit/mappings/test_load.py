@@ -63,6 +63,14 @@ def test_the_shipped_files_load() -> None:
     }  # fmt: skip
 
 
+def test_the_set_says_what_it_writes_and_sums_itself_up() -> None:
+    ms = load_mapping_set()
+    assert ms.objects == {"Account", "Risk_Flag__c", "Task", "Case"}
+    assert ms.summary == (
+        "mappings/: 6 KPI fields, 7 health components, 4 risk rules (3 with a Task, 1 with a Case), 7 sources"
+    )
+
+
 def test_issues_from_every_file_are_gathered_in_one_error(tmp_path: Path) -> None:
     health = (
         "[health.components.usage]\nweight = -1\nexpr = 'total(\"logins\", 28)'\nscale = [[0, 0], [9, 100]]\n"
