@@ -185,7 +185,7 @@ class MappingSet:
     @cached_property
     def objects(self) -> frozenset[str]:
         """The Salesforce objects this set writes: the describes `validate_against_describe` needs."""
-        out = {self.health_file.object}
+        out: set[str] = {self.health_file.object}
         if self.rules:
             out.add("Risk_Flag__c")
         if any(r.spec.task is not None for r in self.rules):
