@@ -146,7 +146,7 @@ def default_body(app: App) -> BodyFor:
         from worker.commands import run_one  # noqa: PLC0415 - commands imports the scheduler lazily too
 
         def body(task: ShardTask) -> Outcome:
-            return run_one(app, job, task.work_id, stores=task.stores)
+            return run_one(app, job, task.run_id, stores=task.stores)
 
         return body
 

@@ -36,19 +36,9 @@ FIRING_HISTORY = timedelta(days=7)
 class ShardTask:
     """What one shard's body is given: the run it belongs to and the stores it covers."""
 
-    run_id: str
+    run_id: str  # the firing's run, shared by its shards (a resume skips the run's own in-flight rows)
     stores: Sequence[str] | None  # None: every store (the job is not split)
     claim: ShardClaim | None = None  # the lease, for a body that commits its writes with `claim.complete`
-
-    @property
-    def work_id(self) -> str:
-        """The id the shard's own rows carry (outbox, quarantine): the run's, plus the shard when split.
-
-        Shards of one run apply concurrently on several replicas; each sends only its own outbox rows.
-        """
-        if self.claim is None or self.stores is None:
-            return self.run_id
-        return f"{self.run_id}-s{self.claim.shard}"
 
 
 ShardBody = Callable[[ShardTask], Outcome]

@@ -10,11 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.salesforce.client import LimitReached, SalesforceUnavailable
-from jobs.leases import ShardClaim
 from jobs.sync import SafetyRefused
 from worker.runner import ExitCode
 from worker.settings import ConfigError
-from worker.shards import ShardTask, assign, classify, merge_counts, shard_count, shard_of
+from worker.shards import assign, classify, merge_counts, shard_count, shard_of
 
 STORES = [f"{state}-{i:03d}" for state in ("NV", "AZ", "CA", "IL", "MI", "CO") for i in range(1, 11)]
 
@@ -95,10 +94,3 @@ def test_errors_map_to_the_runner_exit_codes() -> None:
     assert classify(SalesforceUnavailable("x")) == ExitCode.UNAVAILABLE
     assert classify(LimitReached("x")) == ExitCode.PARTIAL
     assert classify(RuntimeError("x")) == ExitCode.PARTIAL
-
-
-def test_each_shard_of_a_run_sends_only_its_own_outbox_rows() -> None:
-    claim = ShardClaim("account_health", "2026-03-02T09:15:00Z", 3, ("NV-001",), "r", 1)
-    assert ShardTask("run1", ("NV-001",), claim).work_id == "run1-s3"
-    assert ShardTask("run1", None, claim).work_id == "run1"  # one shard: the whole job, the run's id
-    assert ShardTask("run1", None).work_id == "run1"
