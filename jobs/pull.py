@@ -17,8 +17,19 @@ import structlog
 from sqlalchemy import Engine, and_, delete, select
 from sqlmodel import Session, SQLModel
 
-from connectors.base import ALL_STORES, Checkpoint, Record, Rejected, Runtime, Signal, Source, StoreRef
+from connectors.base import (
+    ALL_STORES,
+    Checkpoint,
+    Record,
+    Rejected,
+    Runtime,
+    Signal,
+    Source,
+    SourceError,
+    StoreRef,
+)
 from connectors.catalog import build_sources, parse_sources
+from connectors.config import SecretError
 from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor, zone
 from jobs.store import Cursor, Freshness, SourceRecord, StoreRow, upsert
 
@@ -539,6 +550,7 @@ def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
         streams = tuple(connector.streams)
     except Exception as exc:  # one store's bad setup must not stop the others
         errors.append(_describe(exc))
+        log.warning("pull_store_setup_failed", error=_describe(exc), **log_ctx)
         streams = ()
         connector = None
     for stream in streams:
@@ -546,7 +558,11 @@ def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
             n, r = _pull_stream(run, source, connector, store, stream, touched)
         except Exception as exc:  # recorded per store; the other stores and streams go on
             errors.append(f"{stream}: {_describe(exc)}")
-            log.warning("pull_stream_failed", stream=stream, error=_describe(exc), **log_ctx)
+            # A source's own failure is expected news; anything else is a bug, logged with its traceback.
+            expected = isinstance(exc, SourceError | ValueError)
+            log.warning(
+                "pull_stream_failed", stream=stream, error=_describe(exc), exc_info=not expected, **log_ctx
+            )
             continue
         per_stream[stream] = n
         rejected += r
@@ -568,10 +584,9 @@ def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
 
 
 def _describe(exc: BaseException) -> str:
+    """A source's own errors read as they are; anything else is prefixed with its type."""
     text = str(exc) or type(exc).__name__
-    if type(exc).__name__ in ("SourceError", "HttpStatusError", "SecretError", "Invalid"):
-        return text
-    return f"{type(exc).__name__}: {text}"
+    return text if isinstance(exc, SourceError | SecretError | Invalid) else f"{type(exc).__name__}: {text}"
 
 
 def pull(
