@@ -30,6 +30,7 @@ WEEKDAY = (0.8, 0.85, 0.9, 1.0, 1.3, 1.25, 0.9)
 CATEGORIES = ("flower", "edibles", "vapes", "pre_rolls")
 SHARES = (0.45, 0.2, 0.2, 0.15)
 STATES = ("NV", "AZ", "IL", "CA", "MI", "CO")
+QUEUES = {"queues": {"Engineering": "00G000000000ENGAAA"}}  # what the jobs read once per run
 
 # Sixteen more rules in the style admins write, so the set is 20 rules as the target asks. They read
 # the same metrics as the defaults (sharing memoized calls, as real rule sets do) plus a few of their own.
@@ -282,7 +283,11 @@ def synthetic_account(i: int) -> AccountData:
         series=series,
         freshness=freshness,
         last_success=freshness,
-        attrs={"menu.top_sellers_unavailable": ["Blue Dream 3.5g", "Wyld Gummies"]} if kind == 1 else {},
+        attrs=(
+            {"menu.top_sellers_unavailable": ["Blue Dream 3.5g", "Wyld Gummies"], **QUEUES}
+            if kind == 1
+            else QUEUES
+        ),
         store={"state": STATES[i % len(STATES)]},
     )
 
