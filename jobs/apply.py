@@ -486,16 +486,23 @@ def _mark(
         codes = {str(e.get("statusCode", "")) for e in errors}
         result = {k: v for k, v in row.result.items() if k != "bulk_job"}
         if res.get("success"):
-            row.status = SENT
+            row.status, row.error = SENT, ""
             row.result = {**result, "id": res.get("id"), "created": bool(res.get("created"))}
             params.append(
-                {"id": row.id, "status": SENT, "result": row.result, "error": "", "updated_at": now}
+                {
+                    "id": row.id,
+                    "status": SENT,
+                    "result": row.result,
+                    "error": "",
+                    "attempts": row.attempts,
+                    "updated_at": now,
+                }
             )
             _count(report, row.op, bool(res.get("created")))
             continue
         message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors) or "no result"
+        row.error = message
         if codes & RETRIABLE_RECORD_ERRORS or (resend_unprocessed and codes == {NOT_PROCESSED}):
-            row.result = {**result, "error": message}
             again.append(row)
             continue
         row.attempts += 1
