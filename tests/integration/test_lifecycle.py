@@ -1,0 +1,313 @@
+"""The lifecycle jobs on the demo portfolio: pulled from the source sandboxes, written to the sandbox org."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from pydantic import SecretStr
+from sqlalchemy import Engine, text
+
+from connectors.base import Runtime
+from connectors.catalog import build_sources, parse_sources
+from connectors.salesforce.auth import Token
+from connectors.salesforce.client import SalesforceClient
+from jobs.apply import ApplyOptions
+from jobs.compliance import ComplianceJob
+from jobs.expansion import ExpansionJob
+from jobs.onboarding import OnboardingJob
+from jobs.pull import pull
+from jobs.qbr import QbrJob
+from jobs.receivables import ReceivablesJob
+from jobs.renewals import RenewalsJob
+from jobs.snapshots import SnapshotsJob
+from jobs.store import init_schema, make_engine
+from jobs.sync import JobOptions, JobResult, MappingJob, run_job
+from sandbox.portfolio import Portfolio
+from sandbox.salesforce import Org, OrgAdapter
+from sandbox.seed import seed_org
+from sandbox.server import serve
+from sandbox.sources import build_app
+from sandbox.tls import TLSMaterial
+from tests.integration.test_pull_sandbox import configs
+
+pytestmark = pytest.mark.integration
+
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+TODAY = date(2026, 10, 8)  # early in Q4: Q3 is complete and its review (15 Oct) two weeks away
+STORES = (
+    "IL-006", "MI-006", "MA-005",  # MSO-2 onboarding in three states
+    "NV-002", "NV-006",  # MSO-1 locations (NV-006 new), NV-002's edible over the caps
+    "MI-003", "NV-003", "MA-002",  # renewals at 30, 60 and 90 days
+    "CA-001", "AZ-003",  # promotion wording, MSRP
+    "IL-002",  # receivables
+    "MI-002",  # expansion: growth at the plan's order limit
+    "IL-001",  # QBR
+)  # fmt: skip
+WRITES = ("sobject", "collections", "composite", "bulk_create", "bulk_upload", "bulk_close")
+
+
+class SandboxLogin:
+    """Logs the client in to the in-process org as the integration user."""
+
+    def __init__(self, org: Org) -> None:
+        self.org = org
+
+    def login(self, session: requests.Session, timeout: float) -> Token:
+        return Token(SecretStr(self.org.login()), "https://sandbox.local")
+
+
+@dataclass
+class World:
+    portfolio: Portfolio
+    engine: Engine
+    org: Org
+    client: SalesforceClient
+    accounts: dict[str, str]  # Store_Id__c -> Account Id
+
+    @property
+    def now(self) -> datetime:
+        return self.portfolio.now
+
+    def run(self, job: MappingJob, opts: JobOptions | None = None) -> JobResult:
+        history = max(120, getattr(job, "history_days", 0) or 0)
+        opts = opts or JobOptions(history_days=history, force=True)
+        return run_job(self.engine, self.client, job, f"{job.name}-{self.org.stats.snapshot()['query']}",
+                       self.now, opts, self.client.describe, stores=list(STORES))  # fmt: skip
+
+    def writes(self) -> int:
+        calls = self.org.stats.snapshot()
+        return sum(calls.get(k, 0) for k in WRITES)
+
+    def records(self, sobject: str, prefix: str = "") -> dict[str, dict[str, Any]]:
+        key = {"Task": "Sync_Key__c", "Risk_Flag__c": "Sync_Key__c", "Onboarding_Milestone__c": "Milestone_Key__c",
+               "Quarterly_Review__c": "Review_Key__c", "Health_Snapshot__c": "Snapshot_Key__c"}[sobject]  # fmt: skip
+        return {str(r[key]): r for r in self.org.records(sobject) if str(r.get(key) or "").startswith(prefix)}
+
+    def account(self, store: str) -> dict[str, Any]:
+        return next(a for a in self.org.records("Account") if a.get("Store_Id__c") == store)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("lifecycle")
+    portfolio = Portfolio(7, TODAY, days=100)
+    app = build_app(portfolio)
+    engine = make_engine(f"sqlite:///{tmp / 'state.db'}")
+    init_schema(engine)
+    with serve(app, TLSMaterial.create(tmp)) as server:
+        raw, env = configs(app, server, tmp)
+        # billing goes back far enough for invoices 90 days past due
+        raw = [{**r, "history_days": 160 if r["name"] == "billing" else 100} for r in raw]
+        sources = build_sources(
+            parse_sources(raw, "sandbox.toml", env), Runtime(env=env, now=lambda: portfolio.now)
+        )
+        report = pull(engine, sources, portfolio.now, stores=set(STORES))
+        assert report.ok, report.summary()
+    org = Org.from_metadata()
+    accounts = seed_org(org, portfolio)
+    # What the health job would have written: MI-003 is the red account of the renewal scenario.
+    org.update("Account", accounts["MI-003"], {"Health_Score__c": 31, "Health_Band__c": "Red",
+                                               "Health_Trend__c": "Declining"})  # fmt: skip
+    session = requests.Session()
+    session.mount("https://sandbox.local", OrgAdapter(org))
+    client = SalesforceClient(SandboxLogin(org), session=session)
+    yield World(portfolio, engine, org, client, accounts)
+
+
+def _rerun_writes_nothing(w: World, job: MappingJob) -> None:
+    before = w.writes()
+    again = w.run(job)
+    assert again.plan.changes == (), [c.data for c in again.plan.changes][:3]
+    assert w.writes() == before
+
+
+def _onboarding(w: World) -> None:
+    job = OnboardingJob.build(MAPPINGS)
+    result = w.run(job)
+    assert not result.partial
+    ms = w.records("Onboarding_Milestone__c")
+    stores = {"IL-006", "MI-006", "MA-005", "NV-006"}
+    assert {k.split(":")[0] for k in ms} == stores and len(ms) == 4 * 9
+    start = TODAY - timedelta(days=20)
+
+    def st(key: str) -> tuple[str, str | None]:
+        return ms[key]["Status__c"], ms[key]["Completed_Date__c"]
+
+    assert st("IL-006:pos_integration") == ("Done", str(start + timedelta(days=1)))  # POS sales from day 2
+    assert st("IL-006:go_live") == ("Done", str(start + timedelta(days=4)))  # online from day 5
+    assert st("MI-006:pos_integration") == ("Done", str(start + timedelta(days=3)))
+    assert st("MI-006:go_live") == ("Done", str(start + timedelta(days=11)))  # go-live on day 12
+    assert st("MA-005:pos_integration") == ("Not Started", None)
+    assert st("MA-005:go_live") == ("Not Started", None)
+    assert st("MA-005:kickoff") == ("Done", str(start))
+    assert ms["MA-005:menu_potency"]["State__c"] == "MA"
+    assert "Edible serving at most 5 mg THC [935 CMR 500.150" in ms["MA-005:menu_potency"]["Detail__c"]
+    assert all(m["Account__c"] == w.accounts[k.split(":")[0]] for k, m in ms.items())
+    tasks = w.records("Task", "onboarding:")
+    assert "onboarding:MA-005:pos_integration" in tasks
+    assert not any(
+        k.startswith("onboarding:IL-006:pos") or k.startswith("onboarding:MI-006:go") for k in tasks
+    )
+    ma5 = w.account("MA-005")
+    assert {t["OwnerId"] for k, t in tasks.items() if ":MA-005:" in k} == {ma5["CSM__c"]}
+    assert {k for k in tasks if ":MA-005:" in k} == {f"onboarding:MA-005:{c}" for c in
+                                                     ("pos_integration", "menu_potency", "menu_limits", "menu_marketing")}  # fmt: skip
+    mso2 = w.account("MSO-2")
+    assert (mso2["Locations_Live__c"], mso2["Locations_Total__c"]) == (2, 3)
+    assert 0 < mso2["Onboarding_Progress__c"] < 100
+    summary = job.summary([])["onboarding"]
+    assert summary["tracked"] == 4 and summary["target_share"] == 0.9
+    _rerun_writes_nothing(w, job)
+
+
+def _compliance(w: World) -> None:
+    job = ComplianceJob.build(MAPPINGS)
+    w.run(job)
+    flags = w.records("Risk_Flag__c", "compliance:")
+    by_store: dict[str, set[str]] = {}
+    for k in flags:
+        by_store.setdefault(k.split(":")[1], set()).add(k.split(":")[2])
+    assert by_store["NV-002"] == {"nv-package-cap", "nv-serving-cap"}  # 200 mg package of 20 mg servings
+    assert by_store["CA-001"] == {"ca-no-free-goods"}
+    assert by_store["AZ-003"] == {"msrp-circuit"}
+    # The demo's MA menus carry 10 mg beverages: above the 5 mg serving cap of 935 CMR 500.150.
+    assert set(by_store) <= {"NV-002", "CA-001", "AZ-003", "MA-002", "MA-005"}
+    assert {v for s, rules in by_store.items() if s.startswith("MA") for v in rules} <= {"ma-serving-cap"}
+    ca = [f for k, f in flags.items() if ":CA-001:" in k]
+    assert sorted(f["Evidence__c"].splitlines()[0] for f in ca) == [
+        'Item: promotion "BOGO Pre-Roll Fridays"', 'Item: promotion "Free Lighter With Purchase"',
+    ]  # fmt: skip
+    msrp = next(f for k, f in flags.items() if ":AZ-003:" in k)
+    assert "30.0% below the MSRP" in msrp["Evidence__c"] and "(tolerance 10%)" in msrp["Evidence__c"]
+    assert all(f["Status__c"] == "Open" and f["Rule__c"].startswith("compliance:") for f in flags.values())
+    tasks = w.records("Task", "compliance:")
+    assert set(tasks) == set(flags)
+    _rerun_writes_nothing(w, job)
+    # The store fixes the edible: its two flags resolve and their Tasks complete; nothing else moves.
+    with w.engine.begin() as conn:
+        rows = conn.execute(
+            text("SELECT key, attrs FROM source_record WHERE store_id='NV-002' AND stream='menu_items'")
+        )
+        for key, attrs in rows.fetchall():
+            a = json.loads(attrs)
+            if (a.get("package_thc_mg") or 0) > 100:
+                a.update(package_thc_mg=100, potency={"thc": 10.0, "unit": "mg"})
+                conn.execute(text("UPDATE source_record SET attrs=:a WHERE key=:k AND stream='menu_items'"),
+                             {"a": json.dumps(a), "k": key})  # fmt: skip
+    fixed = w.run(job)
+    assert sorted((c.op, c.sobject, c.key.split(":")[2]) for c in fixed.plan.changes) == [
+        ("close", "Risk_Flag__c", "nv-package-cap"), ("close", "Risk_Flag__c", "nv-serving-cap"),
+        ("close", "Task", "nv-package-cap"), ("close", "Task", "nv-serving-cap"),
+    ]  # fmt: skip
+    flags = w.records("Risk_Flag__c", "compliance:NV-002:")
+    assert {f["Status__c"] for f in flags.values()} == {"Resolved"}
+    assert {t["Status"] for t in w.records("Task", "compliance:NV-002:").values()} == {"Completed"}
+
+
+def _receivables(w: World) -> None:
+    job = ReceivablesJob.build(MAPPINGS)
+    w.run(job)
+    flags = w.records("Risk_Flag__c", "receivables:IL-002:")
+    assert set(flags) >= {"receivables:IL-002:past_due", "receivables:IL-002:payment_failed"}
+    past_due = flags["receivables:IL-002:past_due"]
+    assert past_due["Severity__c"] == "Critical" and past_due["Name"] == "Invoices 90+ days past due"
+    assert "(partly paid)" in past_due["Evidence__c"]
+    tasks = w.records("Task", "receivables:IL-002:")
+    il2 = w.account("IL-002")
+    assert {t["OwnerId"] for t in tasks.values()} == {il2["OwnerId"]} != {il2["CSM__c"]}
+    assert any(k.startswith("receivables:IL-002:past_due:") and k.endswith(":90") for k in tasks)
+    assert any(k.startswith("receivables:IL-002:payment:") for k in tasks)
+    _rerun_writes_nothing(w, job)
+
+
+def _renewals(w: World) -> None:
+    job = RenewalsJob.build(MAPPINGS)
+    w.run(job)
+    contracts = {c["AccountId"]: c["Id"] for c in w.org.records("Contract")}
+    tasks = w.records("Task", "renewal:")
+    expected = {f"renewal:{s}:{contracts[w.accounts[s]]}:{d}" for s, d in (("MI-003", 30), ("NV-003", 60),
+                                                                           ("MA-002", 90))}  # fmt: skip
+    assert set(tasks) == expected
+    open_flags = {f["Account__c"] for f in w.org.records("Risk_Flag__c") if f["Status__c"] == "Open"}
+    for key, t in tasks.items():
+        store = key.split(":")[1]
+        red = w.account(store).get("Health_Band__c") == "Red"
+        assert t["Priority"] == ("High" if red or w.accounts[store] in open_flags else "Normal"), key
+        assert t["WhatId"] == w.accounts[store] and t["OwnerId"] == w.account(store)["CSM__c"]
+    mi3 = next(t for k, t in tasks.items() if ":MI-003:" in k)
+    assert "Health: 31 (Red), declining" in mi3["Description"] and "AOV online $" in mi3["Description"]
+    _rerun_writes_nothing(w, job)
+
+
+def _qbr(w: World) -> None:
+    job = QbrJob.build(MAPPINGS)
+    w.run(job)
+    reviews = w.records("Quarterly_Review__c")
+    with_data = [s for s in STORES if s != "MA-005"]  # MA-005's POS never sent anything: no review
+    assert set(reviews) == {f"{s}:{q}" for s in with_data for q in ("2026-Q3", "2026-Q4")}
+    q3 = reviews["IL-001:2026-Q3"]
+    days = [date(2026, 7, 1) + timedelta(days=i) for i in range(92)]
+    sums = [w.portfolio.day_summary("IL-001", d) for d in days]
+    online = sum(s.online_orders for s in sums)
+    in_store = sum(s.in_store_orders for s in sums)
+    assert (q3["Online_Orders__c"], q3["In_Store_Orders__c"]) == (online, in_store)
+    with w.engine.connect() as conn:  # revenue as the POS reports it (net of tax): the pulled facts
+        revenue = conn.execute(text(
+            "SELECT SUM(value) FROM metric_fact WHERE store_id='IL-001' AND metric='revenue' "
+            "AND dimension='channel=online' AND day BETWEEN '2026-07-01' AND '2026-09-30'"
+        )).scalar_one()  # fmt: skip
+    assert q3["AOV_Online__c"] == round(revenue / online, 2)
+    assert q3["Online_Share__c"] == round(100 * online / (online + in_store), 2)
+    assert q3["Review_Date__c"] == "2026-10-15" and q3["Quarter__c"] == "2026-Q3"
+    assert q3["Category_Mix__c"].startswith("Revenue by category vs IL stores:")
+    assert 1.0 < q3["Conversion__c"] < 10.0 and 50 < q3["Cart_Abandonment__c"] < 90
+    prep = w.records("Task", "qbr:")
+    assert set(prep) == {f"qbr:{s}:2026-Q3" for s in with_data}
+    _rerun_writes_nothing(w, job)
+
+
+def _expansion(w: World) -> None:
+    job = ExpansionJob.build(MAPPINGS)
+    w.run(job)
+    tasks = w.records("Task", "expansion:")
+    assert {"expansion:MI-002:growth:2026-Q4", "expansion:MI-002:plan_limit:2026-Q4",
+            "expansion:MSO-1:new_locations:2026-Q4", "expansion:MSO-1:location_limit:2026-Q4"} <= set(tasks)  # fmt: skip
+    assert {t["OwnerId"] for k, t in tasks.items() if ":MSO-1:" in k} == {w.account("MSO-1")["OwnerId"]}
+    assert "(new: NV-006)" in tasks["expansion:MSO-1:new_locations:2026-Q4"]["Description"]
+    _rerun_writes_nothing(w, job)
+
+
+def _snapshots(w: World) -> None:
+    job = SnapshotsJob.build(MAPPINGS)
+    bulk = JobOptions(force=True, apply=ApplyOptions(bulk_threshold=5))
+    before = w.org.stats.snapshot()["bulk_create"]
+    w.run(job, bulk)
+    snaps = w.records("Health_Snapshot__c")
+    assert set(snaps) == {f"{s}:{TODAY}" for s in STORES}
+    assert w.org.stats.snapshot()["bulk_create"] > before  # above the threshold: Bulk 2.0
+    assert all(s["Account__c"] == w.accounts[k.split(":")[0]] for k, s in snaps.items())
+    assert all(s["Score__c"] is None or 0 <= s["Score__c"] <= 100 for s in snaps.values())
+    _rerun_writes_nothing(w, job)
+    week = job.backfill(TODAY - timedelta(days=6), TODAY)
+    w.run(week, JobOptions(history_days=week.history_days_for(TODAY), force=True,
+                           apply=ApplyOptions(bulk_threshold=5)))  # fmt: skip
+    assert len(w.records("Health_Snapshot__c")) == 7 * len(STORES)
+
+
+def test_lifecycle_jobs_on_the_demo_portfolio(world: World) -> None:
+    # One test, in order: renewals read the flags the earlier jobs opened, and the pull is paid once.
+    _onboarding(world)
+    _compliance(world)
+    _receivables(world)
+    _renewals(world)
+    _qbr(world)
+    _expansion(world)
+    _snapshots(world)
+    assert world.now.tzinfo is not None and world.now.astimezone(UTC).date() >= TODAY - timedelta(days=1)
