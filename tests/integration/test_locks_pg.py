@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,13 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 
 from jobs import leases
 from jobs.store import init_schema, make_engine
-from tests.integration.test_scale_out_pg import PG_URL, schema_url
+from tests.integration.test_scale_out_pg import fresh_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 T = TypeVar("T")
@@ -27,23 +24,13 @@ TTL = timedelta(seconds=30)
 
 @pytest.fixture
 def engine() -> Iterator[Engine]:
-    probe = make_engine(make_url(PG_URL).update_query_dict({"connect_timeout": "3"}).render_as_string(False))
-    schema = f"csm_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with probe.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as exc:
-        probe.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {str(exc).splitlines()[0]}")
-    eng = make_engine(schema_url(PG_URL, schema))
-    init_schema(eng)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with probe.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        probe.dispose()
+    with fresh_schema() as url:
+        eng = make_engine(url)
+        init_schema(eng)
+        try:
+            yield eng
+        finally:
+            eng.dispose()
 
 
 def race(n: int, fn: Callable[[int], T]) -> list[T]:

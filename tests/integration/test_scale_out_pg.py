@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,8 +56,8 @@ def schema_url(base: str, schema: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
+@contextmanager
+def fresh_schema() -> Iterator[str]:
     """A URL whose tables live in a fresh schema, dropped afterwards; skips when no server answers."""
     probe = make_engine(make_url(PG_URL).update_query_dict({"connect_timeout": "3"}).render_as_string(False))
     schema = f"csm_test_{uuid.uuid4().hex[:12]}"
@@ -72,6 +73,12 @@ def pg_url() -> Iterator[str]:
         with probe.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         probe.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with fresh_schema() as url:
+        yield url
 
 
 def prepare(url: str, stores: list[str]) -> None:
