@@ -282,7 +282,7 @@ class SalesforceClient:
 
         retrying = Retrying(
             retry=retry_if_exception(_transient),
-            wait=wait_exponential_jitter(initial=0.5, max=20),
+            wait=wait_exponential_jitter(multiplier=0.5, max=20),
             # Bounded by attempts and by the time slept (tenacity's idle_for sums the injected sleeps).
             stop=stop_after_attempt(self._max_retries) | stop_when(self._slept_enough),
             sleep=self._sleep,
