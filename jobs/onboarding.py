@@ -536,6 +536,26 @@ def rollups(
     return out
 
 
+def read_progress(org: Any, accounts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """`attrs["onboarding_progress"]` (0-1, done milestones over all) per store with milestones in Salesforce.
+
+    For the account_health job's onboarding component: it reads what this job wrote, once per run.
+    """
+    by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
+    ids = sorted(by_id)
+    counts: dict[str, list[int]] = {}
+    for i in range(0, len(ids), 200):
+        for row in org.query(
+            select(OBJECT, ["Account__c", "Status__c"], "Account__c IN {ids}", ids=ids[i : i + 200])
+        ):
+            store = by_id.get(str(row.get("Account__c")))
+            if store is not None:
+                c = counts.setdefault(store, [0, 0])
+                c[0] += row.get("Status__c") == "Done"
+                c[1] += 1
+    return {s: {"onboarding_progress": done / total} for s, (done, total) in counts.items() if total}
+
+
 def load(path: Path) -> OnboardingFile:
     label = label_of(path)
     cfg = load_model(OnboardingFile, path, label)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
+from connectors.salesforce.soql import select
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.evaluate import evaluate_account
@@ -143,6 +144,30 @@ class SnapshotsJob(JobBase):
                       "components": dict(result.components)}
             )  # fmt: skip
         return {"job": self.name, "store": data.store_id, "days": scored}
+
+
+def read_history(
+    org: Any, accounts: Mapping[str, Mapping[str, Any]], today: date, days: int = 14
+) -> dict[str, dict[str, dict[str, float]]]:
+    """`attrs["health_history"]` ({day: score}) per store from the snapshots, for the health trend."""
+    by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
+    ids = sorted(by_id)
+    since = today - timedelta(days=days)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for i in range(0, len(ids), 200):
+        soql = select(
+            "Health_Snapshot__c",
+            ["Account__c", "Snapshot_Date__c", "Score__c"],
+            "Snapshot_Date__c >= {since} AND Score__c != null AND Account__c IN {ids}",
+            since=since,
+            ids=ids[i : i + 200],
+        )
+        for row in org.query(soql):
+            store = by_id.get(str(row.get("Account__c")))
+            if store is not None and row.get("Snapshot_Date__c"):
+                history = out.setdefault(store, {}).setdefault("health_history", {})
+                history[str(row["Snapshot_Date__c"])] = float(row["Score__c"])
+    return out
 
 
 def health_scorer(source: Any) -> Scorer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from jobs.onboarding import OnboardingJob, on_time_share
+from jobs.onboarding import OnboardingJob, on_time_share, read_progress
 from jobs.plan import Update, diff
 from mappings.desired import Desired
 
@@ -296,3 +296,13 @@ def test_a_pos_key_that_answers_with_no_data_is_not_an_integration() -> None:
     )
     pos = milestones(list(JOB.evaluate(data)))["pos_integration"]
     assert (status(pos), pos.fields["Completed_Date__c"]) == ("Done", (TODAY - timedelta(days=2)).isoformat())
+
+
+def test_progress_for_the_health_score_comes_from_the_milestones_in_salesforce() -> None:
+    org = FakeOrg({"Onboarding_Milestone__c": [
+        {"Account__c": "001A", "Status__c": "Done"}, {"Account__c": "001A", "Status__c": "Not Started"},
+        {"Account__c": "001A", "Status__c": "Done"}, {"Account__c": "001A", "Status__c": "In Progress"},
+    ]})  # fmt: skip
+    assert read_progress(org, {"IL-006": {"Id": "001A"}, "NV-001": {"Id": "001B"}}) == {
+        "IL-006": {"onboarding_progress": 0.5}
+    }

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from jobs.snapshots import Score, SnapshotsJob, day_view
+from jobs.snapshots import Score, SnapshotsJob, day_view, read_history
 from mappings.context import AccountData
 from mappings.load import load_mapping_set
 
-from .builders import MAPPINGS, NOW, TODAY, account_data, daily, rerun_is_noop
+from .builders import MAPPINGS, NOW, TODAY, FakeOrg, account_data, daily, rerun_is_noop
 
 
 def fixed(data: AccountData) -> Score:
@@ -98,3 +98,12 @@ def test_snapshots_are_idempotent() -> None:
 def test_explain_lists_each_day() -> None:
     out = SnapshotsJob(fixed).backfill(TODAY - timedelta(days=1), TODAY).explain(account_data())
     assert list(out["days"]) == ["2026-11-22", "2026-11-23"] and out["days"]["2026-11-22"]["score"] == 72
+
+
+def test_history_for_the_health_trend_comes_from_the_snapshots() -> None:
+    org = FakeOrg(
+        {"Health_Snapshot__c": [{"Account__c": "001A", "Snapshot_Date__c": "2026-11-16", "Score__c": 64}]}
+    )
+    out = read_history(org, {"NV-001": {"Id": "001A"}}, TODAY)
+    assert out == {"NV-001": {"health_history": {"2026-11-16": 64.0}}}
+    assert "Snapshot_Date__c >= 2026-11-09 AND Score__c != null AND Account__c IN ('001A')" in org.queries[0]
