@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, delete, insert, update
 from sqlmodel import Session, col, select
 
 from connectors.salesforce.bulk import NOT_PROCESSED
@@ -112,6 +112,7 @@ class ApplyOptions:
     sleep: Callable[[float], None] = time.sleep
     collection_size: int = COLLECTION_SIZE
     lock_retry_rounds: int = LOCK_RETRY_ROUNDS
+    keep_settled: timedelta = timedelta(days=14)  # sent and superseded rows kept this long, then pruned
 
 
 @dataclass
@@ -540,6 +541,26 @@ def _count(report: ApplyReport, op: str, created: bool) -> None:
         report.created += 1
     else:
         report.updated += 1
+
+
+def prune(engine: Engine, now: datetime, keep: timedelta) -> int:
+    """Delete rows settled (sent, superseded) longer than `keep` ago; open, failed and dead rows stay.
+
+    A daily snapshot job alone settles tens of thousands of rows a day: without this the outbox grows
+    for ever, and `enqueue` never needs settled rows.
+    """
+    cutoff = now - keep
+    with Session(engine) as s:
+        result = s.execute(
+            delete(OutboxEntry).where(
+                col(OutboxEntry.status).in_((SENT, SUPERSEDED)), col(OutboxEntry.updated_at) < cutoff
+            )
+        )
+        s.commit()
+    removed = int(getattr(result, "rowcount", 0) or 0)
+    if removed:
+        log.info("outbox_pruned", rows=removed, before=cutoff.isoformat())
+    return removed
 
 
 def outbox_summary(engine: Engine) -> dict[str, int]:

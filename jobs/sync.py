@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy import Engine
 
 from jobs.accounts import build_account_data, chunks, read_accounts, store_directory
-from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, send
+from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, prune, send
 from jobs.current import Reader, read_current
 from jobs.plan import Plan, diff, schema_from_describe
 from mappings.context import AccountData
@@ -185,5 +185,6 @@ def run_job(
     report = send(engine, org, queued.ids, now, opts.apply)
     report.superseded, report.skipped_dead = queued.superseded, queued.skipped_dead
     result.applied = report
+    prune(engine, now, opts.apply.keep_settled)
     log.info("apply_done", job=job.name, **report.data)
     return result

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from connectors.salesforce.client import LimitReached
-from jobs.apply import ApplyOptions, ApplyReport, enqueue, pending_ids, send
+from jobs.apply import ApplyOptions, ApplyReport, enqueue, pending_ids, prune, send
 from jobs.plan import Create, Plan
 from jobs.store import OutboxEntry
 
@@ -250,3 +250,12 @@ def test_an_unexpected_error_leaves_the_batch_in_flight_for_the_resume(engine: E
     assert statuses(engine) == {"sending": 5}
     org.raise_on = lambda _p: None
     assert resume(engine, org, opts()).settled == 5
+
+
+def test_settled_rows_are_pruned_after_the_retention_open_ones_never(engine: Engine) -> None:
+    org = FakeOrg(errors=lambda _s, r: "INVALID_FIELD" if r["Sync_Key__c"] == "f0000" else None)
+    apply(engine, org, plan_of(3), opts())
+    enqueue(engine, plan_of(0, accounts=1), "r2", "j", NOW, opts())
+    assert prune(engine, NOW + timedelta(days=1), timedelta(days=14)) == 0
+    assert prune(engine, NOW + timedelta(days=15), timedelta(days=14)) == 2
+    assert statuses(engine) == {"failed": 1, "pending": 1}
