@@ -141,8 +141,8 @@ def enqueue(
 ) -> ApplyReport:
     """Write the plan to the outbox in one transaction before the first call; `report.ids` are its rows.
 
-    Older open rows for the same keys are superseded: the plan was made from Salesforce's current
-    state, after the resume settled what an interrupted run had sent. A row that already failed
+    The job's older open rows for the same keys are superseded: the plan was made from Salesforce's
+    current state, after the resume settled what an interrupted run had sent. A row that already failed
     `max_attempts` times with the same payload is not queued again: it is reported as dead until
     its desired state changes.
     """
@@ -152,10 +152,13 @@ def enqueue(
     objects = sorted({c.sobject for c in plan.changes})
     with Session(engine) as s:
         # Open rows are few in steady state (sent and superseded ones are not read), so one query.
+        # Only this job's: another job writing other fields of the same record keeps its own row.
         previous: dict[tuple[str, str], list[OutboxEntry]] = {}
         for old in s.exec(
             select(OutboxEntry).where(
-                col(OutboxEntry.status).in_((*QUEUED, FAILED, DEAD)), col(OutboxEntry.sobject).in_(objects)
+                col(OutboxEntry.status).in_((*QUEUED, FAILED, DEAD)),
+                col(OutboxEntry.sobject).in_(objects),
+                OutboxEntry.job == job,
             )
         ).all():
             previous.setdefault((old.sobject, old.key), []).append(old)

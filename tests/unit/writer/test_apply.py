@@ -259,3 +259,12 @@ def test_settled_rows_are_pruned_after_the_retention_open_ones_never(engine: Eng
     assert prune(engine, NOW + timedelta(days=1), timedelta(days=14)) == 0
     assert prune(engine, NOW + timedelta(days=15), timedelta(days=14)) == 2
     assert statuses(engine) == {"failed": 1, "pending": 1}
+
+
+def test_another_jobs_open_row_for_the_same_record_is_kept(engine: Engine) -> None:
+    o = opts()
+    enqueue(engine, plan_of(0, accounts=1), "r1", "health", NOW, o)
+    q = enqueue(engine, plan_of(0, accounts=1), "r2", "onboarding", NOW, o)
+    assert q.superseded == 0 and statuses(engine) == {"pending": 2}
+    q = enqueue(engine, plan_of(0, accounts=1), "r3", "health", NOW, o)
+    assert q.superseded == 1
