@@ -179,16 +179,16 @@ def test_an_overrunning_job_skips_its_next_slots_instead_of_stacking(make_app: C
         sched.start()
         try:
             assert body.started.wait(5)
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 10
             while time.monotonic() < deadline and sum(e["event"] == "job_skipped_overrun" for e in logs) < 2:
                 time.sleep(0.05)
             assert body.runs == 1  # slots came and went while the first run was still going
             body.release.set()
         finally:
             sched.shutdown()
-    skipped = [e for e in logs if e["event"] == "job_skipped_overrun"]
+    skipped = [e for e in logs if e["event"] == "job_skipped_overrun" and e["job"] == "pull"]
     assert len(skipped) >= 2
-    assert all(e["job"] == "pull" and e["log_level"] == "warning" for e in skipped)
+    assert all(e["log_level"] == "warning" for e in skipped)
     assert body.most_at_once == 1
     assert sched.counters.skipped.labels("pull", "overrun")._value.get() == len(skipped)
 
@@ -202,11 +202,8 @@ def test_a_run_already_holding_the_lock_makes_the_firing_skip(make_app: Callable
     with capture_logs() as logs:
         sched.fire("pull")
     assert body.runs == 0
-    assert [e["event"] for e in logs if e["event"].startswith("job_")] == [
-        "job_fired",
-        "job_busy",
-        "job_skipped_busy",
-    ]
+    mine = [e["event"] for e in logs if e["event"].startswith("job_") and e.get("job") == "pull"]
+    assert mine == ["job_fired", "job_busy", "job_skipped_busy"]
     assert runs(app) == []
 
 
