@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine, delete, insert, update
+from sqlalchemy import Engine, Table, bindparam, delete
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from connectors.salesforce.bulk import NOT_PROCESSED
@@ -20,6 +21,7 @@ from jobs.plan import OBJECT_ORDER, Plan
 from jobs.store import OutboxEntry
 
 log = structlog.get_logger(__name__)
+OUTBOX: Table = OutboxEntry.__table__  # type: ignore[attr-defined]
 
 COLLECTION_SIZE = 200
 LOCK_RETRY_ROUNDS = 3
@@ -199,7 +201,7 @@ def enqueue(
             )
         s.flush()
         if rows:
-            inserted = s.execute(insert(OutboxEntry).returning(col(OutboxEntry.id)), rows)
+            inserted = s.execute(OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True), rows)
             report.ids = [int(i) for i in inserted.scalars().all()]
         s.commit()
     log.info("outbox_enqueued", rows=len(report.ids), superseded=report.superseded, dead=report.skipped_dead)
@@ -275,26 +277,38 @@ def _object_rank(sobject: str) -> tuple[int, str]:
 
 
 def _load(engine: Engine, ids: Sequence[int]) -> list[_Row]:
+    """The queued rows among `ids`, read as plain tuples (ORM objects cost more than the call)."""
+    t = OUTBOX
+    cols = (
+        t.c.id,
+        t.c.status,
+        t.c.sobject,
+        t.c.key_field,
+        t.c.key,
+        t.c.op,
+        t.c.payload,
+        t.c.attempts,
+        t.c.result,
+    )
     out: list[_Row] = []
-    with Session(engine) as s:
+    with engine.connect() as conn:
         for i in range(0, len(ids), 5000):
             chunk = list(ids[i : i + 5000])
-            q = select(OutboxEntry).where(col(OutboxEntry.id).in_(chunk), col(OutboxEntry.status).in_(QUEUED))
-            for e in s.exec(q).all():
-                assert e.id is not None
-                out.append(
-                    _Row(
-                        e.id,
-                        e.status,
-                        e.sobject,
-                        e.key_field,
-                        e.key,
-                        e.op,
-                        dict(e.payload),
-                        e.attempts,
-                        dict(e.result),
-                    )
+            q = sa_select(*cols).where(t.c.id.in_(chunk), t.c.status.in_(QUEUED))
+            out.extend(
+                _Row(
+                    r.id,
+                    r.status,
+                    r.sobject,
+                    r.key_field,
+                    r.key,
+                    r.op,
+                    dict(r.payload),
+                    r.attempts,
+                    dict(r.result),
                 )
+                for r in conn.execute(q)
+            )
     return sorted(out, key=lambda r: r.id)
 
 
@@ -460,9 +474,9 @@ def _write(engine: Engine, params: list[dict[str, Any]]) -> None:
     """One executemany UPDATE by primary key, committed: a kill after it keeps every row's state."""
     if not params:
         return
-    with Session(engine) as s:
-        s.execute(update(OutboxEntry), params)
-        s.commit()
+    stmt = OUTBOX.update().where(OUTBOX.c.id == bindparam("row_id"))
+    with engine.begin() as conn:
+        conn.execute(stmt, [{"row_id": p["id"], **{k: v for k, v in p.items() if k != "id"}} for p in params])
 
 
 def _mark(
