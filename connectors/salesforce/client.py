@@ -209,16 +209,6 @@ class SalesforceClient:
             caps.append(max(1, int(self.usage.max * self._budget_share)))
         return min(caps) if caps else None
 
-    def remaining(self) -> int | None:
-        """Calls left before this run's budget or the org's daily allocation stops it (None: unknown)."""
-        left: list[int] = []
-        budget = self.budget
-        if budget is not None and not self._unbudgeted:
-            left.append(budget - self.usage.calls)
-        if self.usage.max is not None and self.usage.used is not None:
-            left.append(self.usage.max - self.usage.used)
-        return max(0, min(left)) if left else None
-
     def _check_budget(self, needed: int = 1) -> None:
         budget = self.budget
         if budget is not None and not self._unbudgeted and self.usage.calls + needed > budget:
