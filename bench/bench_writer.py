@@ -112,23 +112,38 @@ class AccountsJob:
     def streams(self) -> tuple[str, ...]:
         return ()
 
-    def prepare(self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> Mapping[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> Mapping[str, Any]:
         return {}
 
     def evaluate(self, data: AccountData) -> Sequence[Desired]:
-        return [Desired("Account", "Store_Id__c", data.store_id, fields=values(data.store_id, self.version),
-                        touch={"Health_Updated_At__c": data.now}, account_key=data.store_id)]  # fmt: skip
+        return [
+            Desired(
+                "Account",
+                "Store_Id__c",
+                data.store_id,
+                fields=values(data.store_id, self.version),
+                touch={"Health_Updated_At__c": data.now},
+                account_key=data.store_id,
+            )
+        ]
 
     def managed(self, now: datetime) -> Sequence[Managed]:
         return ()
 
-    def finalize(self, accounts: Mapping[str, Any], desired: Sequence[Desired], now: datetime) -> Sequence[Desired]:
+    def finalize(
+        self, accounts: Mapping[str, Any], desired: Sequence[Desired], now: datetime
+    ) -> Sequence[Desired]:
         return ()
 
 
 def values(store: str, version: int) -> dict[str, Any]:
     score = (zlib.crc32(store.encode()) + 7 * version) % 101
-    return {"Health_Score__c": score, "Health_Band__c": "Green" if score >= 70 else "Yellow" if score >= 40 else "Red"}
+    return {
+        "Health_Score__c": score,
+        "Health_Band__c": "Green" if score >= 70 else "Yellow" if score >= 40 else "Red",
+    }
 
 
 # -- measurements --------------------------------------------------------------------------------
@@ -158,7 +173,9 @@ def theoretical_minimum(n: int, polls: int = 2) -> int:
     return reads + writes
 
 
-def ours(org: OrgProcess, n: int, private_key: str, workdir: Path, version: int) -> tuple[Measure, SalesforceClient]:
+def ours(
+    org: OrgProcess, n: int, private_key: str, workdir: Path, version: int
+) -> tuple[Measure, SalesforceClient]:
     engine = make_engine(f"sqlite:///{workdir / f'state-{n}.db'}")
     init_schema(engine)
     from sqlmodel import Session  # noqa: PLC0415
@@ -170,8 +187,9 @@ def ours(org: OrgProcess, n: int, private_key: str, workdir: Path, version: int)
     return run_ours(org, n, private_key, engine, version)
 
 
-def run_ours(org: OrgProcess, n: int, private_key: str, engine: Any, version: int, label: str = "csm-sync"
-             ) -> tuple[Measure, SalesforceClient]:  # fmt: skip
+def run_ours(
+    org: OrgProcess, n: int, private_key: str, engine: Any, version: int, label: str = "csm-sync"
+) -> tuple[Measure, SalesforceClient]:
     client = SalesforceClient(
         JwtBearer(org.url, "csm-sync-sandbox", "integration@sandbox.local", SecretStr(private_key)),
         ca_bundle=org.ca,
@@ -183,7 +201,9 @@ def run_ours(org: OrgProcess, n: int, private_key: str, engine: Any, version: in
     result = run_job(engine, client, AccountsJob(version), f"bench-{n}-{version}-{label}", NOW, opts)
     seconds = time.perf_counter() - t
     assert result.applied is not None and not result.partial, result.data
-    return Measure(label, n, org.stats(), seconds, theoretical_minimum(n) if label == "csm-sync" else None), client
+    return Measure(
+        label, n, org.stats(), seconds, theoretical_minimum(n) if label == "csm-sync" else None
+    ), client
 
 
 def naive(org: OrgProcess, n: int, private_key: str, version: int) -> Measure:
@@ -195,11 +215,15 @@ def naive(org: OrgProcess, n: int, private_key: str, version: int) -> Measure:
     session.trust_env = False
     auth = JwtBearer(org.url, "csm-sync-sandbox", "integration@sandbox.local", SecretStr(private_key))
     token = auth.login(session, 60.0)
-    sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token.get_secret_value(), session=session)
+    sf = Salesforce(
+        instance_url=token.instance_url, session_id=token.access_token.get_secret_value(), session=session
+    )
     org.reset()
     t = time.perf_counter()
     for sid in stores(n):
-        sf.Account.upsert(f"Store_Id__c/{sid}", {**values(sid, version), "Health_Updated_At__c": NOW.isoformat()})
+        sf.Account.upsert(
+            f"Store_Id__c/{sid}", {**values(sid, version), "Health_Updated_At__c": NOW.isoformat()}
+        )
     return Measure("naive", n, org.stats(), time.perf_counter() - t)
 
 
@@ -210,7 +234,9 @@ def peak_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,2000,20000")
-    parser.add_argument("--naive-max", type=int, default=2000, help="largest size measured naively; above it, extrapolated")
+    parser.add_argument(
+        "--naive-max", type=int, default=2000, help="largest size measured naively; above it, extrapolated"
+    )
     parser.add_argument("--latency", type=float, default=0.1, help="seconds added to every call by the org")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -228,11 +254,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for n in sizes:
-            console.print(f"[bold]{n:,} changed Accounts[/bold] (org latency {args.latency * 1000:.0f} ms per call)")
+            console.print(
+                f"[bold]{n:,} changed Accounts[/bold] (org latency {args.latency * 1000:.0f} ms per call)"
+            )
             org = start_org(n, args.latency, keys.certificate_pem, tmp)
             try:
                 mine, _ = ours(org, n, keys.private_key_pem, work, version=1)
-                console.print(f"  csm-sync: {mine.api_calls} API calls ({mine.writes} writes) in {mine.seconds:.1f}s")
+                console.print(
+                    f"  csm-sync: {mine.api_calls} API calls ({mine.writes} writes) in {mine.seconds:.1f}s"
+                )
                 engine = make_engine(f"sqlite:///{work / f'state-{n}.db'}")
                 noop, _ = run_ours(org, n, keys.private_key_pem, engine, version=1, label="no-op rerun")
                 console.print(f"  no-op rerun: {noop.writes} write calls, {noop.api_calls} API calls")
@@ -244,34 +274,64 @@ def main() -> None:
                 else:
                     assert per_call is not None, "measure the naive writer at a smaller size first"
                     base = Measure("naive", n, {"sobject": n}, n * per_call, extrapolated=True)
-                    console.print(f"  naive: extrapolated from the measured per-call time ({per_call * 1000:.0f} ms)")
+                    console.print(
+                        f"  naive: extrapolated from the measured per-call time ({per_call * 1000:.0f} ms)"
+                    )
                 rows.append((mine, noop, base, mem))
             finally:
                 org.stop()
 
-    t = Table(title=f"Writer: API calls and wall time (HTTPS sandbox, {args.latency * 1000:.0f} ms latency per call)")
-    for col in ("changed", "path", "API calls", "minimum", "× min", "write calls", "wall s", "no-op writes",
-                "naive calls", "naive s", "fewer calls", "faster", "peak RSS MB"):  # fmt: skip
+    t = Table(
+        title=f"Writer: API calls and wall time (HTTPS sandbox, {args.latency * 1000:.0f} ms latency a call)"
+    )
+    for col in (
+        "changed",
+        "path",
+        "API calls",
+        "minimum",
+        "x min",
+        "write calls",
+        "wall s",
+        "no-op writes",
+        "naive calls",
+        "naive s",
+        "fewer calls",
+        "faster",
+        "peak RSS MB",
+    ):
         t.add_column(col, justify="right")
     for mine, noop, base, mem in rows:
         assert mine.minimum is not None and noop is not None
         path = "Bulk 2.0" if mine.calls.get("bulk_create") else "Collections"
         star = "*" if base.extrapolated else ""
         t.add_row(
-            f"{mine.n:,}", path, str(mine.api_calls), str(mine.minimum), f"{mine.api_calls / mine.minimum:.2f}",
-            str(mine.writes), f"{mine.seconds:.1f}", str(noop.writes), f"{base.api_calls:,}{star}",
-            f"{base.seconds:.0f}{star}", f"{base.api_calls / mine.api_calls:.0f}×", f"{base.seconds / mine.seconds:.0f}×{star}",
+            f"{mine.n:,}",
+            path,
+            str(mine.api_calls),
+            str(mine.minimum),
+            f"{mine.api_calls / mine.minimum:.2f}",
+            str(mine.writes),
+            f"{mine.seconds:.1f}",
+            str(noop.writes),
+            f"{base.api_calls:,}{star}",
+            f"{base.seconds:.0f}{star}",
+            f"{base.api_calls / mine.api_calls:.0f}x",
+            f"{base.seconds / mine.seconds:.0f}x{star}",
             f"{mem:.0f}",
-        )  # fmt: skip
+        )
     console.print(t)
     if any(b.extrapolated for _, _, b, _ in rows):
-        console.print("* extrapolated: the naive writer was measured up to "
-                      f"{args.naive_max:,} records; larger sizes are n × its measured per-call time.")  # fmt: skip
-    console.print("API calls exclude the OAuth token request (not metered by Salesforce). Minimum: "
-                  "ceil(n/2000) query pages + ceil(n/200) Collections calls, or + one Bulk job "
-                  "(create, upload, close, 2 polls, results). Write calls: Collections calls, or a "
-                  "Bulk job's create, upload and close (its polls and result downloads are reads).")  # fmt: skip
-    for mine, noop, base, _ in rows:
+        console.print(
+            "* extrapolated: the naive writer was measured up to "
+            f"{args.naive_max:,} records; larger sizes are n x its measured per-call time."
+        )
+    console.print(
+        "API calls exclude the OAuth token request (not metered by Salesforce). Minimum: "
+        "ceil(n/2000) query pages + ceil(n/200) Collections calls, or + one Bulk job "
+        "(create, upload, close, 2 polls, results). Write calls: Collections calls, or a "
+        "Bulk job's create, upload and close (its polls and result downloads are reads)."
+    )
+    for mine, _noop, _base, _ in rows:
         by_kind = ", ".join(f"{k} {v}" for k, v in mine.calls.items() if v and k != "login")
         console.print(f"  {mine.n:,}: {by_kind}")
 
