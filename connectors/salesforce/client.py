@@ -363,7 +363,10 @@ class SalesforceClient:
         """
         self._know_usage()
         self._check_budget(bulk.MIN_CALLS)
-        return self._bulk().upsert(sobject, key_field, records, on_job)
+        try:
+            return self._bulk().upsert(sobject, key_field, records, on_job)
+        except Ambiguous as exc:  # two uploads in a row without an answer: the network, not the data
+            raise SalesforceUnavailable(f"Bulk upload for {sobject} got no answer twice: {exc}") from exc
 
     def collect_bulk(
         self, job_id: str, sobject: str, key_field: str, records: Sequence[dict[str, Any]]

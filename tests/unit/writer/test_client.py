@@ -203,3 +203,19 @@ def test_verification_is_never_turned_off(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(HTTPAdapter, "send", captured.send)
     session.get("https://x/services/data", verify=False)
     assert captured.kwargs["verify"] is True
+
+
+def test_two_unanswered_bulk_uploads_mean_salesforce_is_unavailable(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = sandbox_client(org)
+    real = requests.Session.request
+
+    def drop_uploads(self: requests.Session, method: str, url: str, **kw: Any) -> Any:
+        if method == "PUT":
+            raise requests.ReadTimeout("read timed out")
+        return real(self, method, url, **kw)
+
+    monkeypatch.setattr(requests.Session, "request", drop_uploads)
+    with pytest.raises(SalesforceUnavailable, match="no answer twice"):
+        c.upsert_bulk("Account", "Store_Id__c", [{"Store_Id__c": "NV-1", "Name": "One"}])
+    jobs = org.bulk.jobs("59.0")["records"]
+    assert [j["state"] for j in jobs] == ["Aborted", "Aborted"]  # neither can process anything later
