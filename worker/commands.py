@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from rich.console import Console
 import mappings
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
 from jobs import registry
-from jobs.sync import JobResult, plan_job
+from jobs.sync import JobOptions, JobResult, plan_job
 from jobs.sync import run_job as run_mapping_job
 from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
 from worker.app import App
@@ -51,6 +52,11 @@ def validate(app: App, console: Console, offline: bool = False) -> ExitCode:
     except MappingError as exc:
         _print_mapping_error(console, exc)
         return ExitCode.CONFIG
+    try:
+        jobs = registry.build_all(ms)
+    except MappingError as exc:
+        _print_mapping_error(console, exc)
+        return ExitCode.CONFIG
     if not offline:
         try:
             org = app.org()
@@ -64,11 +70,16 @@ def validate(app: App, console: Console, offline: bool = False) -> ExitCode:
                 console.print(str(issue), markup=False, highlight=False)
             console.print(f"{len(issues)} problem(s) against the org; nothing was written.", markup=False)
             return ExitCode.CONFIG
-    console.print(f"OK: {ms.summary}" + (" (describe check skipped)" if offline else " (checked against the org)"))
+    console.print(
+        f"OK: {ms.summary}; {len(jobs)} jobs built"
+        + (" (describe check skipped)" if offline else " (checked against the org)")
+    )
     return ExitCode.OK
 
 
-def plan(app: App, console: Console, job: str, as_json: bool = False, stores: Sequence[str] | None = None) -> ExitCode:
+def plan(
+    app: App, console: Console, job: str, as_json: bool = False, stores: Sequence[str] | None = None
+) -> ExitCode:
     try:
         ms = load_mappings(app)
         mjob = registry.build(job, ms)
@@ -80,7 +91,8 @@ def plan(app: App, console: Console, job: str, as_json: bool = False, stores: Se
         return ExitCode.CONFIG
     org = app.org()
     try:
-        result = plan_job(app.engine, org, mjob, app.clock(), app.job_options(), org.describe, stores)
+        opts = options_for(app, mjob)
+        result = plan_job(app.engine, org, mjob, app.clock(), opts, org.describe, stores)
     except SalesforceUnavailable as exc:
         console.print(f"Salesforce unavailable: {exc}", markup=False)
         return ExitCode.UNAVAILABLE
@@ -99,6 +111,7 @@ def run_job(
     full_refresh: bool = False,
     since: date | None = None,
     stores: Sequence[str] | None = None,
+    backfill: tuple[date, date] | None = None,
 ) -> ExitCode:
     if job not in registry.job_names():
         console.print(str(registry.UnknownJob(job)), markup=False)
@@ -108,7 +121,7 @@ def run_job(
             app, job, lambda run_id: run_one(app, job, run_id, force, full_refresh, since, stores)
         )
     except Busy as exc:
-        console.print(str(exc), markup=False, highlight=False)
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         console.print(f"{job}: exit {int(ExitCode.BUSY)} (busy)", markup=False)
         return ExitCode.BUSY
     write_textfile(app)
@@ -124,17 +137,21 @@ def run_one(
     full_refresh: bool = False,
     since: date | None = None,
     stores: Sequence[str] | None = None,
+    backfill: tuple[date, date] | None = None,
 ) -> Outcome:
     """The body of one recorded run of `job` (shared by run-job, the scheduler and the demo)."""
     if job == "pull":
-        report = registry.run_pull(app.settings.sources, app.engine, app.clock(), run_id, full_refresh, since, stores,
-                                   app.environ)
+        report = registry.run_pull(
+            app.settings.sources, app.engine, app.clock(), run_id, full_refresh, since, stores, app.environ
+        )
         return Outcome(counts=report.data, partial=report.partial, summary=report)
     ms = load_mappings(app)
     mjob = registry.build(job, ms)
+    if backfill is not None and hasattr(mjob, "backfill"):
+        mjob = mjob.backfill(*backfill)
     org: SalesforceClient = app.org()
     result: JobResult = run_mapping_job(
-        app.engine, org, mjob, run_id, app.clock(), app.job_options(force), org.describe, stores
+        app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), org.describe, stores
     )
     return Outcome(
         counts=result.data,
@@ -143,7 +160,18 @@ def run_one(
         api_used=org.usage.used,
         api_max=org.usage.max,
         summary=result,
+        org=org,
     )
+
+
+def options_for(app: App, job: object, force: bool = False) -> JobOptions:
+    """The run's options, with the history the job needs (QBR compares quarters, backfills reach back)."""
+    opts = app.job_options(force)
+    today = app.clock().date()
+    need = getattr(job, "history_days", 0) or 0
+    if hasattr(job, "history_days_for"):
+        need = max(need, job.history_days_for(today, opts.history_days))
+    return replace(opts, history_days=max(opts.history_days, need))
 
 
 def summarise(console: Console, job: str, code: ExitCode, outcome: Outcome | None, error: str) -> None:
@@ -186,5 +214,8 @@ def explain(app: App, console: Console, store: str, as_json: bool = False) -> Ex
     if as_json:
         console.print_json(json.dumps(trace, default=str))
     else:
-        registry.print_explain(console, trace)
+        console.print(trace["text"], markup=False, highlight=False)
+        for name, inputs in trace["jobs"].items():
+            console.print(f"\n[bold]{name}[/bold]")
+            console.print_json(json.dumps(inputs, default=str))
     return ExitCode.OK
