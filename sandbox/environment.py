@@ -1,0 +1,298 @@
+"""One call to a whole local world: the seeded org and every source over HTTPS, secrets, a config.toml."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from sandbox.portfolio import Portfolio
+from sandbox.salesforce import INTEGRATION_USERNAME, ConnectedApp, Faults, Org
+from sandbox.seed import seed_org
+from sandbox.server import RunningServer, serve
+from sandbox.sources import SourcesApp, build_app
+from sandbox.tls import TLSMaterial
+
+# Source names as the mapping layer knows them (mappings/sources.toml lists `pos`, not one per
+# vendor). Names must be unique, so only one POS source can be `pos`: Dutchie, the larger share.
+POS_SOURCE_NAMES = {"dutchie": "pos", "treez": "treez"}
+BILLING_HISTORY_DAYS = 180  # the billing scenarios plant invoices up to ~160 days back
+
+
+@dataclass
+class SandboxEnvironment:
+    """A running sandbox: the seeded org, the source systems, the TLS CA, secrets and `config_path`."""
+
+    workdir: Path
+    portfolio: Portfolio
+    org: Org
+    sources: SourcesApp
+    org_server: RunningServer
+    sources_server: RunningServer
+    tls: TLSMaterial
+    config_path: Path
+    account_ids: dict[str, str]
+    _stopped: bool = field(default=False, repr=False)
+
+    @classmethod
+    def start(
+        cls,
+        workdir: Path,
+        *,
+        seed: int = 7,
+        stores: int = 40,
+        days: int = 120,
+        today: date | None = None,
+        sf_latency: float = 0.0,
+        source_latency_ms: int = 0,
+        state_url: str | None = None,
+    ) -> SandboxEnvironment:
+        """Builds, seeds and serves everything under `workdir` and writes `workdir/config.toml`."""
+        workdir = workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        secrets = workdir / "secrets"
+        secrets.mkdir(exist_ok=True)
+        secrets.chmod(0o700)
+        tls = TLSMaterial.create(workdir / "tls")
+
+        key_pem, cert_pem = _jwt_keypair()
+        key_path = _write_secret(secrets / "salesforce_jwt_key.pem", key_pem)
+        connected_app = ConnectedApp(certificate=cert_pem)
+        org = Org.from_metadata(connected_app=connected_app, faults=Faults(latency=sf_latency))
+        portfolio = Portfolio(seed, today, stores, days)
+        account_ids = seed_org(org, portfolio)
+        app = build_app(portfolio)
+        if source_latency_ms:
+            app.set_faults("*", latency_ms=source_latency_ms)
+
+        org_server = serve(org, tls)
+        try:
+            sources_server = serve(app, tls)
+        except BaseException:
+            org_server.stop()
+            raise
+        env = cls(
+            workdir=workdir,
+            portfolio=portfolio,
+            org=org,
+            sources=app,
+            org_server=org_server,
+            sources_server=sources_server,
+            tls=tls,
+            config_path=workdir / "config.toml",
+            account_ids=account_ids,
+        )
+        try:
+            files = _write_source_secrets(app, secrets)
+            state = state_url or f"sqlite:///{workdir / 'csm-sync.db'}"
+            text = _config_toml(
+                state_url=state,
+                login_url=org_server.url,
+                client_id=connected_app.consumer_key,
+                key_path=key_path,
+                ca=tls.ca_path,
+                days=days,
+                sources=_sources(app, sources_server.url, tls.ca_path, files, days),
+            )
+            env.config_path.write_text(text)
+        except BaseException:
+            env.stop()
+            raise
+        return env
+
+    def stop(self) -> None:
+        """Stops both servers; calling it again does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self.sources_server.stop()
+        finally:
+            self.org_server.stop()
+
+    def __enter__(self) -> SandboxEnvironment:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _jwt_keypair() -> tuple[str, str]:
+    """A fresh RSA key and a self-signed certificate for it (what an admin uploads to the connected app)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csm-sync sandbox JWT")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _write_secret(path: Path, text: str) -> Path:
+    """Written with mode 600 from the start, so the secret is never readable by others."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _write_source_secrets(app: SourcesApp, secrets: Path) -> dict[str, Path]:
+    creds = app.credentials
+    dutchie = {
+        s: {"username": k.location_key, "password": k.integrator_key} for s, k in creds.dutchie.items()
+    }
+    treez = {s: {"key": k.api_key, "client_id": k.client_id} for s, k in creds.treez.items()}
+    plain = {
+        "platform_client_secret": creds.platform_client_secret,
+        "billing_api_key": creds.billing_api_key,
+        "support_token": creds.support_token,
+        "nps_api_key": creds.nps_api_key,
+        "metrc_vendor_key": creds.metrc_vendor_key,
+        "metrc_user_key": creds.metrc_user_key,
+    }
+    files = {name: _write_secret(secrets / name, value) for name, value in plain.items()}
+    files["dutchie"] = _write_secret(secrets / "dutchie_locations.json", json.dumps(dutchie, indent=2))
+    files["treez"] = _write_secret(secrets / "treez_dispensaries.json", json.dumps(treez, indent=2))
+    return files
+
+
+def _sources(app: SourcesApp, root: str, ca: Path, files: dict[str, Path], days: int) -> list[dict[str, Any]]:
+    """The `[[sources]]` tables, in the format connectors.catalog.parse_sources accepts."""
+    creds = app.credentials
+    common: dict[str, Any] = {"ca_bundle": str(ca), "history_days": days, "concurrency": 8}
+    entries: list[dict[str, Any]] = [
+        {
+            "name": "platform",
+            "kind": "platform",
+            "auth": {
+                "kind": "oauth2_client_credentials",
+                "client_id": creds.platform_client_id,
+                "client_secret_file": str(files["platform_client_secret"]),
+            },
+        },
+        {
+            "name": POS_SOURCE_NAMES["dutchie"],
+            "kind": "dutchie_pos",
+            "system": "dutchie",
+            "auth": {"kind": "basic", "per_store_file": str(files["dutchie"])},
+        },
+        {
+            "name": POS_SOURCE_NAMES["treez"],
+            "kind": "treez_pos",
+            "system": "treez",
+            "auth": {"kind": "treez_token", "per_store_file": str(files["treez"])},
+        },
+        {
+            "name": "metrc",
+            "kind": "metrc",
+            "auth": {
+                "kind": "basic",
+                "username_file": str(files["metrc_vendor_key"]),
+                "password_file": str(files["metrc_user_key"]),
+            },
+        },
+        {
+            "name": "billing",
+            "kind": "rest",
+            "history_days": max(days, BILLING_HISTORY_DAYS),
+            "auth": {"key_file": str(files["billing_api_key"])},
+            "options": {"spec": "billing"},
+        },
+        {
+            "name": "support",
+            "kind": "rest",
+            "auth": {"token_file": str(files["support_token"])},
+            "options": {"spec": "support"},
+        },
+        {
+            "name": "nps",
+            "kind": "rest",
+            "auth": {"key_file": str(files["nps_api_key"])},
+            "options": {"spec": "nps"},
+        },
+    ]
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        system = entry.pop("system", entry["name"])
+        out.append(
+            {"name": entry.pop("name"), "kind": entry.pop("kind"), "base_url": app.url(root, system)}
+            | common
+            | entry
+        )
+    return out
+
+
+def _config_toml(
+    *,
+    state_url: str,
+    login_url: str,
+    client_id: str,
+    key_path: Path,
+    ca: Path,
+    days: int,
+    sources: list[dict[str, Any]],
+) -> str:
+    tables: list[tuple[str, dict[str, Any]]] = [
+        ("state", {"url": state_url}),
+        (
+            "salesforce",
+            {
+                "login_url": login_url,
+                "auth": "jwt",
+                "client_id": client_id,
+                "username": INTEGRATION_USERNAME,
+                "private_key_file": str(key_path),
+                "ca_bundle": str(ca),
+            },
+        ),
+        ("sync", {"history_days": min(max(days, 14), 730)}),
+        ("scheduler", {"timezone": "UTC"}),
+        ("metrics", {"port": 0}),  # several environments may run on one machine
+        ("logging", {"level": "info", "format": "auto"}),
+    ]
+    lines = ["# Written by sandbox.environment for a local sandbox; secrets live in secrets/."]
+    for name, values in tables:
+        lines += ["", f"[{name}]", *(f"{k} = {_value(v)}" for k, v in values.items())]
+    for entry in sources:
+        lines += ["", "[[sources]]"]
+        nested = {k: v for k, v in entry.items() if isinstance(v, dict)}
+        lines += [f"{k} = {_value(v)}" for k, v in entry.items() if k not in nested]
+        for k, v in nested.items():
+            lines += [f"[sources.{k}]", *(f"{kk} = {_value(vv)}" for kk, vv in v.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _value(value: Any) -> str:
+    """A TOML scalar: JSON's string escapes are valid TOML basic-string escapes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    raise TypeError(f"cannot write {value!r} as a TOML scalar")
+
+
+__all__ = ["BILLING_HISTORY_DAYS", "POS_SOURCE_NAMES", "SandboxEnvironment"]
