@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from connectors.salesforce.client import SalesforceUnavailable
 from jobs import leases
 from jobs.leases import ShardClaim
-from jobs.store import StoreRow
+from jobs.store import RunRecord, StoreRow
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
 from worker.app import App
@@ -79,6 +79,16 @@ def store_groups(engine: Engine) -> dict[str, str]:
 
 
 # -- one firing across replicas -------------------------------------------------------------------
+
+
+STATUS = {ExitCode.OK: "ok", ExitCode.PARTIAL: "partial", ExitCode.REFUSED: "refused"}  # else "failed"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    outcome: Outcome
+    code: ExitCode
+    error: str
 
 
 @dataclass
@@ -169,15 +179,23 @@ class Firing:
         return self._outcome()
 
     def _outcome(self) -> Outcome:
-        """The run's outcome from every shard's: counts summed; the worst shard decides the exit code."""
+        """The run's outcome for `execute`: an error the worst shard had is raised as that error."""
+        summary = self._summary()
+        if summary.code == ExitCode.CONFIG:
+            raise ConfigError([summary.error])
+        if summary.code == ExitCode.REFUSED:
+            raise SafetyRefused(summary.error)
+        if summary.code == ExitCode.UNAVAILABLE:
+            raise SalesforceUnavailable(summary.error)
+        return summary.outcome
+
+    def _summary(self) -> RunSummary:
+        """Every shard's outcome summed: counts added up, the worst shard decides the exit code."""
         rows = leases.shard_outcomes(self.engine, self.job, self.fire_key)
         done = [r for r in rows if r["state"] == "done"]
         counts: dict[str, Any] = {}
         for r in done:
             merge_counts(counts, r["outcome"].get("counts", {}))
-        owners: dict[str, int] = {}
-        for r in done:
-            owners[r["owner"]] = owners.get(r["owner"], 0) + 1
         codes = [int(r["outcome"].get("exit_code", ExitCode.PARTIAL)) for r in done]
         errors = [f"shard {r['shard']}: {r['outcome']['error']}" for r in done if r["outcome"].get("error")]
         left = len(rows) - len(done)
@@ -186,26 +204,46 @@ class Firing:
             "done": len(done),
             "left": left,
             "taken_over": sum(1 for r in rows if r["attempts"] > 1),
-            "replicas": len(owners),
+            "replicas": len({r["owner"] for r in done}),
         }
         if errors:
             counts["shard_errors"] = errors[:20]
-        worst = max(codes, default=ExitCode.OK)
-        message = "; ".join(errors)[:2000]
-        if worst == ExitCode.CONFIG:
-            raise ConfigError([message])
-        if worst == ExitCode.REFUSED:
-            raise SafetyRefused(message)
-        if worst == ExitCode.UNAVAILABLE and all(c == ExitCode.UNAVAILABLE for c in codes):
-            raise SalesforceUnavailable(message)
+        worst = ExitCode(max(codes, default=ExitCode.OK))
+        if worst == ExitCode.UNAVAILABLE and not all(c == ExitCode.UNAVAILABLE for c in codes):
+            worst = ExitCode.PARTIAL  # some shards got through: what is left is retried next run
+        if worst == ExitCode.OK and left:
+            worst = ExitCode.PARTIAL
         api = [r["outcome"] for r in done]
         used = [o["api_used"] for o in api if o.get("api_used") is not None]
-        return Outcome(
+        outcome = Outcome(
             counts=counts,
-            partial=left > 0 or worst != ExitCode.OK,
+            partial=worst != ExitCode.OK,
             api_calls=sum(int(o.get("api_calls", 0)) for o in api),
             api_used=max(used) if used else None,
             api_max=max((o["api_max"] for o in api if o.get("api_max") is not None), default=None),
+        )
+        return RunSummary(outcome, worst, "; ".join(errors)[:2000])
+
+    def _complete_late(self, run_id: str) -> None:
+        """The owner stopped (SIGTERM) before the others finished: record the whole firing in its run."""
+        summary = self._summary()
+        with Session(self.engine) as s:
+            rec = s.get(RunRecord, run_id)
+            if rec is None or rec.finished_at is None or not rec.counts.get("shards", {}).get("left"):
+                return  # the owner is still recording it, or recorded every shard already
+            rec.counts = summary.outcome.counts
+            rec.status = STATUS.get(summary.code, "failed")
+            rec.exit_code = int(summary.code)
+            rec.error = summary.error
+            rec.api_calls = summary.outcome.api_calls
+            rec.api_used, rec.api_max = summary.outcome.api_used, summary.outcome.api_max
+            rec.finished_at = self.app.clock()
+            s.add(rec)
+            s.commit()
+        log.info(
+            "run_completed_by_replicas",
+            status=STATUS.get(summary.code, "failed"),
+            exit_code=int(summary.code),
         )
 
     # -- a helper -----------------------------------------------------------------------------------
@@ -248,6 +286,7 @@ class Firing:
                         self.engine, self.job, self.fire_key, "done", self.app.clock(), expect="open"
                     ):
                         log.info("firing_done", fire_key=self.fire_key, shards=progress.total)
+                        self._complete_late(run_id)
                     return
                 self.stop.wait(self.opts.poll_seconds)  # others are still working: watch their leases
                 continue

@@ -120,6 +120,9 @@ def test_stop_finishes_the_current_shard_and_leaves_the_rest_to_others(make_app:
     helper = firing(app, lambda t: Outcome(counts={"stores": len(t.stores or ())}), "b").run()
     assert helper.role == "helper" and helper.shards_run == [1, 2, 3, 4, 5, 6, 7]
     assert leases.progress(app.engine, "account_health", KEY, app.clock()).finished
+    run = the_run(app)  # the replica that finished the firing recorded it in the owner's run
+    assert (run.status, run.exit_code, run.counts["stores"]) == ("ok", 0, 40)
+    assert run.counts["shards"] == {"total": 8, "done": 8, "left": 0, "taken_over": 0, "replicas": 2}
 
 
 def test_a_job_already_running_makes_the_firing_skip(make_app: Callable[..., App]) -> None:
