@@ -51,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
     rj.add_argument("--full-refresh", action="store_true", help="pull: ignore cursors, re-read history")
     rj.add_argument("--since", type=date.fromisoformat, help="pull: start from this date (YYYY-MM-DD)")
     rj.add_argument("--store", action="append", help="only these stores (repeatable)")
+    rj.add_argument(
+        "--from", dest="from_day", type=date.fromisoformat, help="snapshots: backfill from (YYYY-MM-DD)"
+    )
+    rj.add_argument(
+        "--to", dest="to_day", type=date.fromisoformat, help="snapshots: backfill to (YYYY-MM-DD)"
+    )
     sub.add_parser("run", help="run the scheduler: every enabled job on its cron schedule")
     sub.add_parser("status", help="recent runs, data freshness, outbox and rejected records")
     ex = sub.add_parser("explain", help="why a store has its score and flags: every component and rule")
@@ -85,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             full_refresh=args.full_refresh,
             since=args.since,
             stores=args.store,
+            backfill=(args.from_day, args.to_day or args.from_day) if args.from_day else None,
         ),
         "run": lambda: commands.run_scheduler(app, console),
         "status": lambda: commands.status(app, console),

@@ -67,9 +67,7 @@ def print_plan(console: Console, plan: Plan, job: str, unmatched: Sequence[str] 
 def status_board(console: Console, engine: Engine, now: datetime, stale_hours: float = 24.0) -> None:
     with Session(engine) as s:
         runs = s.exec(select(RunRecord).order_by(col(RunRecord.started_at).desc()).limit(15)).all()
-        outbox = dict(
-            s.exec(select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status)).all()  # type: ignore[arg-type]
-        )
+        outbox = dict(s.exec(select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status)).all())
         dead = s.exec(
             select(OutboxEntry).where(col(OutboxEntry.status).in_(("dead", "failed"))).limit(20)
         ).all()

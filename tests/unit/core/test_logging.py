@@ -5,9 +5,17 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 import structlog
 
 from worker.logging import configure, register_secrets
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> object:
+    """These tests reconfigure structlog globally; later tests on the worker expect the defaults."""
+    yield
+    structlog.reset_defaults()
 
 
 def test_registered_secret_is_redacted_everywhere_in_json_logs() -> None:

@@ -1,0 +1,207 @@
+"""`csm-sync demo`: the local sandbox end to end — every job once, then what a CSM lead would see."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from jobs.registry import job_names
+from sandbox.environment import SandboxEnvironment
+from worker.app import App
+from worker.commands import run_one
+from worker.logging import configure
+from worker.runner import ExitCode, Outcome, execute
+from worker.settings import load_settings
+
+WRITE_KINDS = ("collections", "sobject", "composite", "bulk_create", "bulk_upload", "bulk_close")
+
+
+def run_demo(console: Console, seed: int = 7, workdir: Path = Path(".demo"), serve: bool = False) -> ExitCode:
+    """Start the sandbox, run every job once, print a summary; exit 0 when every job succeeded."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    with (workdir / "csm-sync.log").open("w") as log_file:
+        configure("info", "json", log_file)
+        console.print("Starting the sandbox: Salesforce org and source APIs over HTTPS on 127.0.0.1 …")
+        with _environment(workdir, seed) as env:
+            code = _run_all(console, env)
+            _summary(console, env)
+            if serve:
+                _serve(console, env)
+    console.print(f"Logs: {workdir / 'csm-sync.log'}  ·  config: {workdir / 'config.toml'}")
+    return code
+
+
+@contextmanager
+def _environment(workdir: Path, seed: int) -> Iterator[SandboxEnvironment]:
+    env = SandboxEnvironment.start(workdir, seed=seed)
+    try:
+        yield env
+    finally:
+        env.stop()
+
+
+def _run_all(console: Console, env: SandboxEnvironment) -> ExitCode:
+    settings = load_settings(env.config_path, {})
+    now = env.portfolio.now
+    app = App(settings, environ={}, clock=lambda: now)
+    table = Table(
+        title=f"Every job once (portfolio day {env.portfolio.today}, {len(env.portfolio.stores)} stores)"
+    )
+    for name in ("job", "exit", "created", "updated", "closed", "failed", "API calls", "seconds"):
+        table.add_column(name)
+    worst = ExitCode.OK
+    for job in job_names():
+        started = time.monotonic()
+        result = execute(app, job, _body(app, job))
+        worst = max(worst, result.exit_code)
+        counts: Mapping[str, Any] = (result.outcome.counts if result.outcome else {}).get("applied", {})
+        if job == "pull" and result.outcome is not None:
+            pulled = result.outcome.counts
+            counts = {"created": pulled.get("records", "—")}
+        table.add_row(
+            job,
+            str(int(result.exit_code)),
+            str(counts.get("created", 0)),
+            str(counts.get("updated", 0)),
+            str(counts.get("closed", 0)),
+            str(counts.get("failed", 0)),
+            str(result.outcome.api_calls if result.outcome else 0),
+            f"{time.monotonic() - started:.1f}",
+        )
+        if result.error:
+            console.print(f"[yellow]{job}: {result.error}[/yellow]")
+    console.print(table)
+    before = _writes(env)
+    execute(app, "risk_alerts", lambda run_id: run_one(app, "risk_alerts", run_id))
+    execute(app, "account_health", lambda run_id: run_one(app, "account_health", run_id))
+    console.print(
+        f"Rerun of account_health and risk_alerts with nothing changed: {_writes(env) - before} write calls."
+    )
+    return worst
+
+
+def _body(app: App, job: str) -> Callable[[str], Outcome]:
+    return lambda run_id: run_one(app, job, run_id)
+
+
+def _writes(env: SandboxEnvironment) -> int:
+    calls = env.org.stats.snapshot()
+    return sum(calls.get(k, 0) for k in WRITE_KINDS)
+
+
+def _summary(console: Console, env: SandboxEnvironment) -> None:
+    org = env.org
+    accounts = {a["Id"]: a for a in org.records("Account")}
+    users = {u["Id"]: u.get("Name") or u.get("LastName") for u in org.records("User")}
+
+    def store(account_id: Any) -> str:
+        a = accounts.get(account_id, {})
+        return str(a.get("Store_Id__c") or a.get("Name") or account_id)
+
+    bands = Counter(a.get("Health_Band__c") or "—" for a in accounts.values() if a.get("Store_Id__c"))
+    console.print(
+        "Accounts by health band: "
+        + ", ".join(
+            f"{b} {n}"
+            for b, n in sorted(
+                bands.items(),
+                key=lambda x: (
+                    ("Green", "Yellow", "Red", "—").index(x[0])
+                    if x[0] in ("Green", "Yellow", "Red", "—")
+                    else 9
+                ),
+            )
+        )
+    )
+    flags = [f for f in org.records("Risk_Flag__c") if f.get("Status__c") == "Open"]
+    ft = Table(title=f"Open risk flags ({len(flags)})", show_lines=True)
+    for name in ("account", "flag", "severity", "evidence"):
+        ft.add_column(name, overflow="fold")
+    order = {"Critical": 0, "High": 1, "Medium": 2, "Low": 3}
+    for f in sorted(
+        flags, key=lambda f: (order.get(str(f.get("Severity__c")), 9), store(f.get("Account__c")))
+    ):
+        evidence = str(f.get("Evidence__c") or "").strip().splitlines()
+        ft.add_row(
+            store(f.get("Account__c")),
+            str(f.get("Name")),
+            str(f.get("Severity__c")),
+            "\n".join(evidence[:4]) + (" …" if len(evidence) > 4 else ""),
+        )
+    console.print(ft)
+    tasks = [t for t in org.records("Task") if t.get("Sync_Key__c")]
+    tt = Table(title=f"Tasks created for CSMs and account managers ({len(tasks)}; first 25)")
+    for name in ("account", "owner", "priority", "due", "subject"):
+        tt.add_column(name, overflow="fold")
+    for t in sorted(tasks, key=lambda t: (str(t.get("Priority")) != "High", str(t.get("ActivityDate"))))[:25]:
+        tt.add_row(
+            store(t.get("WhatId")),
+            str(users.get(t.get("OwnerId"), t.get("OwnerId"))),
+            str(t.get("Priority")),
+            str(t.get("ActivityDate")),
+            str(t.get("Subject")),
+        )
+    console.print(tt)
+    cases = [c for c in org.records("Case") if c.get("Sync_Key__c")]
+    for c in cases:
+        console.print(
+            f"Case for engineering: {store(c.get('AccountId'))} · {c.get('Priority')} · {c.get('Subject')}"
+        )
+    milestones = org.records("Onboarding_Milestone__c")
+    status = Counter(str(m.get("Status__c")) for m in milestones)
+    overdue = [
+        m
+        for m in milestones
+        if m.get("Status__c") != "Done" and str(m.get("Due_Date__c")) < str(env.portfolio.today)
+    ]
+    by_status = ", ".join(f"{k} {v}" for k, v in sorted(status.items()))
+    console.print(
+        f"Onboarding milestones: {len(milestones)} ({by_status}); "
+        f"{len(overdue)} overdue: "
+        + ", ".join(f"{store(m.get('Account__c'))} {m.get('Code__c')}" for m in overdue[:8])
+    )
+    renewals = [t for t in tasks if str(t.get("Sync_Key__c", "")).startswith("renewal:")]
+    console.print(
+        f"Renewal Tasks: {len(renewals)} — "
+        + "; ".join(f"{store(t.get('WhatId'))} {t.get('Priority')}" for t in renewals[:8])
+    )
+    console.print(
+        f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
+        f"QBR records: {len(org.records('Quarterly_Review__c'))} · "
+        f"Stores without a Salesforce Account (reported, not dropped): "
+        + ", ".join(sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids))
+    )
+
+
+def _serve(console: Console, env: SandboxEnvironment) -> None:
+    hints = {
+        "salesforce": env.org_server.url,
+        "sources": env.sources_server.url,
+        "ca_bundle": str(env.tls.ca_path),
+        "config": str(env.config_path),
+    }
+    console.print_json(json.dumps(hints))
+    console.print(
+        "The sandbox stays up. Try:\n"
+        f"  csm-sync --config {env.config_path} status\n"
+        f"  csm-sync --config {env.config_path} plan account_health\n"
+        f"  csm-sync --config {env.config_path} explain NV-001\n"
+        "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
+        f"and pass a requests session with verify='{env.tls.ca_path}'. Ctrl-C stops the sandbox."
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("Stopping the sandbox.")
