@@ -235,6 +235,9 @@ class SourceConfig(_Model):
     retry_max_attempts: Annotated[int, Field(ge=1, le=50)] = 6
     history_days: Annotated[int, Field(ge=1, le=730)] = 120  # first pull / full refresh reaches back this far
     stores: tuple[str, ...] = ()  # only these store ids (default: every store the source serves)
+    # Also count this source's freshness under another name: two POS vendors, each serving some
+    # stores, both stand for the `pos` the mapping files require fresh.
+    freshness_as: str = ""
     options: dict[str, Any] = {}
 
     @field_validator("name")

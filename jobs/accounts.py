@@ -68,6 +68,7 @@ def build_account_data(
     history_days: int,
     streams: Sequence[str] = (),
     extra_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+    freshness_aliases: Mapping[str, str] | None = None,
 ) -> list[AccountData]:
     """AccountData for a chunk of stores, with three queries whatever the chunk size."""
     start = now.date() - timedelta(days=history_days + 1)
@@ -84,8 +85,10 @@ def build_account_data(
             cell = series[f.store_id][(f.metric, f.dimension)]
             cell[f.day] = cell.get(f.day, 0.0) + f.value
         for fr in s.exec(select(Freshness).where(col(Freshness.store_id).in_(ids))).all():
-            fresh[fr.store_id][fr.source] = _aware(fr.newest_data_at)
-            success[fr.store_id][fr.source] = _aware(fr.last_success_at)
+            for name in (fr.source, (freshness_aliases or {}).get(fr.source)):
+                if name:
+                    _newest(fresh[fr.store_id], name, _aware(fr.newest_data_at))
+                    _newest(success[fr.store_id], name, _aware(fr.last_success_at))
         if streams:
             rows = s.exec(
                 select(SourceRecord).where(
@@ -126,6 +129,11 @@ def _store_dict(row: StoreRow | None) -> dict[str, Any]:
         "source": row.source,
         **row.attrs,
     }
+
+
+def _newest(into: dict[str, datetime | None], name: str, t: datetime | None) -> None:
+    have = into.get(name)
+    into[name] = t if have is None or (t is not None and t > have) else have
 
 
 def _aware(t: datetime | None) -> datetime | None:

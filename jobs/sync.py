@@ -69,6 +69,7 @@ class JobOptions:
     safety_min_records: int = 20
     force: bool = False
     chunk_size: int = 500
+    freshness_aliases: Mapping[str, str] = field(default_factory=dict)  # source -> name it also counts as
     apply: ApplyOptions = field(default_factory=ApplyOptions)
 
 
@@ -141,7 +142,15 @@ def plan_job(
     desired: list[Desired] = []
     for chunk in chunks(matched, opts.chunk_size):
         for data in build_account_data(
-            engine, chunk, accounts, directory, now, opts.history_days, job.streams, extra
+            engine,
+            chunk,
+            accounts,
+            directory,
+            now,
+            opts.history_days,
+            job.streams,
+            extra,
+            opts.freshness_aliases,
         ):
             desired.extend(job.evaluate(data))
     desired.extend(job.finalize(accounts, desired, now))

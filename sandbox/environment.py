@@ -55,6 +55,7 @@ class SandboxEnvironment:
         sf_latency: float = 0.0,
         source_latency_ms: int = 0,
         state_url: str | None = None,
+        orders_per_day: float = 50.0,
     ) -> SandboxEnvironment:
         """Builds, seeds and serves everything under `workdir` and writes `workdir/config.toml`."""
         workdir = workdir.resolve()
@@ -68,7 +69,7 @@ class SandboxEnvironment:
         key_path = _write_secret(secrets / "salesforce_jwt_key.pem", key_pem)
         connected_app = ConnectedApp(certificate=cert_pem)
         org = Org.from_metadata(connected_app=connected_app, faults=Faults(latency=sf_latency))
-        portfolio = Portfolio(seed, today, stores, days)
+        portfolio = Portfolio(seed, today, stores, days, orders_per_day=orders_per_day)
         account_ids = seed_org(org, portfolio)
         app = build_app(portfolio)
         if source_latency_ms:
@@ -200,6 +201,7 @@ def _sources(app: SourcesApp, root: str, ca: Path, files: dict[str, Path], days:
         },
         {
             "name": POS_SOURCE_NAMES["treez"],
+            "freshness_as": "pos",  # Treez stores' POS data is what the mappings call `pos`
             "kind": "treez_pos",
             "system": "treez",
             "auth": {"kind": "treez_token", "per_store_file": str(files["treez"])},

@@ -36,9 +36,7 @@ class App:
         self.environ = os.environ if environ is None else environ
         self.clock = clock
         sf = settings.salesforce
-        register_secrets(
-            s.get_secret_value() for s in (sf.private_key, sf.client_secret) if s is not None
-        )
+        register_secrets(s.get_secret_value() for s in (sf.private_key, sf.client_secret) if s is not None)
         self._engine: Engine | None = None
 
     @property
@@ -78,6 +76,11 @@ class App:
             safety_max_change_share=s.sync.safety_max_change_share,
             safety_min_records=s.sync.safety_min_records,
             force=force,
+            freshness_aliases={
+                str(src["name"]): str(src["freshness_as"])
+                for src in s.sources
+                if src.get("freshness_as") and src.get("name")
+            },
             apply=ApplyOptions(
                 max_attempts=s.salesforce.max_attempts,
                 bulk_threshold=s.salesforce.bulk_threshold,

@@ -22,6 +22,8 @@ from worker.logging import configure
 from worker.runner import ExitCode, Outcome, execute
 from worker.settings import load_settings
 
+# Enough volume for every planted scenario and baseline, small enough to pull in about a minute.
+DEMO_ORDERS_PER_DAY = 25.0
 WRITE_KINDS = ("collections", "sobject", "composite", "bulk_create", "bulk_upload", "bulk_close")
 
 
@@ -44,7 +46,7 @@ def run_demo(console: Console, seed: int = 7, workdir: Path = Path(".demo"), ser
 
 @contextmanager
 def _environment(workdir: Path, seed: int) -> Iterator[SandboxEnvironment]:
-    env = SandboxEnvironment.start(workdir, seed=seed)
+    env = SandboxEnvironment.start(workdir, seed=seed, orders_per_day=DEMO_ORDERS_PER_DAY)
     try:
         yield env
     finally:

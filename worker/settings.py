@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from connectors.catalog import SourceConfigError, parse_sources
 from connectors.config import SecretError, resolve_secret
 
 JOB_NAMES = (
@@ -133,7 +134,7 @@ class Settings(_Model):
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
     jobs: dict[str, JobSettings] = {}
-    sources: tuple[dict[str, Any], ...] = ()  # validated by the connectors layer (connectors.config)
+    sources: tuple[dict[str, Any], ...] = ()  # validated by connectors.catalog.parse_sources
 
     @model_validator(mode="after")
     def _known_jobs(self) -> Settings:
@@ -167,9 +168,14 @@ def settings_from_dict(raw: dict[str, Any], origin: str, environ: Mapping[str, s
     if problems:
         raise ConfigError(problems)
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([_describe(origin, err, raw) for err in exc.errors()]) from None
+    try:
+        parse_sources(settings.sources, origin, environ)
+    except SourceConfigError as exc:
+        raise ConfigError(exc.problems) from None
+    return settings
 
 
 def _resolve_secrets(

@@ -102,3 +102,31 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path / "nope.toml", {})
     assert "no such config file" in str(info.value)
+
+
+def test_bad_source_names_the_entry_and_key(tmp_path: Path) -> None:
+    text = GOOD + '''
+[[sources]]
+name = "pos"
+kind = "dutchie_poss"
+base_url = "https://pos.example.com"
+'''
+    (msg,) = problems(tmp_path, text)
+    assert "sources[0] (pos).kind: unknown connector kind 'dutchie_poss'" in msg
+    assert "dutchie_pos" in msg
+
+
+def test_source_secret_missing_from_environment(tmp_path: Path) -> None:
+    text = GOOD + '''
+[[sources]]
+name = "billing"
+kind = "rest"
+base_url = "https://billing.example.com"
+[sources.auth]
+kind = "api_key_header"
+key_env = "BILLING_KEY"
+[sources.options]
+spec = "billing"
+'''
+    (msg,) = problems(tmp_path, text)
+    assert "BILLING_KEY" in msg and "billing" in msg
