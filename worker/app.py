@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from connectors.catalog import parse_sources
+from connectors.config import SECRET_NAMES, SecretError, per_store_secrets
 from connectors.salesforce.auth import Authenticator, ClientCredentials, JwtBearer
 from connectors.salesforce.client import LimitReached, SalesforceClient
 from jobs.apply import ApplyOptions
@@ -20,6 +22,28 @@ from worker.settings import Settings
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def source_secrets(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Every secret the sources use (env, files, per-store files), so the log redactor knows them all."""
+    out: list[str] = []
+    for cfg in parse_sources(settings.sources, "config", environ, check_secrets=False):
+        auth = cfg.auth
+        for name in SECRET_NAMES:
+            if auth.has(name):
+                try:
+                    out.append(auth.secret(name, "", environ))
+                except SecretError:
+                    continue  # reported by validation; nothing to redact
+        if auth.per_store_file:
+            try:
+                entries = per_store_secrets(auth.per_store_file)
+            except SecretError:
+                continue
+            for entry in entries.values():
+                values = entry.values() if isinstance(entry, Mapping) else [entry]
+                out.extend(str(v) for v in values if isinstance(v, str))
+    return out
 
 
 class App:
@@ -37,6 +61,7 @@ class App:
         self.clock = clock
         sf = settings.salesforce
         register_secrets(s.get_secret_value() for s in (sf.private_key, sf.client_secret) if s is not None)
+        register_secrets(source_secrets(settings, self.environ))
         self._engine: Engine | None = None
 
     @property
