@@ -387,6 +387,7 @@ class _Run:
             ms.stale_after,
             ms.sources.default_stale_after_hours,
             ms.feed_sources,
+            ms.pull_measured,
         )
         functions = self.metrics.bind()
         self.sink = _Sink()

@@ -301,6 +301,7 @@ class Metrics:
     thresholds: Mapping[str, float]  # source -> hours after which its data counts as stale
     default_stale_after: float = 36.0
     feed_sources: frozenset[str] | None = None  # None: every source is a data feed
+    pull_measured: frozenset[str] = frozenset()  # freshness = age of the last successful pull
     fired_rules: set[str] = field(default_factory=set)  # "rule" and "rule/item" that fired so far
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
@@ -462,7 +463,8 @@ class Metrics:
         return float((self.data.today - day).days)
 
     def freshness(self, source: str) -> float:
-        when = self.data.freshness.get(source)
+        by_pull = source in self.pull_measured
+        when = (self.data.last_success if by_pull else self.data.freshness).get(source)
         if when is None:
             return INF
         return max(0.0, (self.data.now - when).total_seconds() / 3600.0)

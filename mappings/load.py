@@ -166,6 +166,11 @@ class MappingSet:
         return namespace({}, self.risk_params)
 
     @cached_property
+    def pull_measured(self) -> frozenset[str]:
+        """Sources whose freshness is the age of the last successful pull, not of the newest data."""
+        return frozenset(name for name, s in self.sources.sources.items() if s.measured_by == "pull")
+
+    @cached_property
     def feed_sources(self) -> frozenset[str]:
         return frozenset(name for name, s in self.sources.sources.items() if s.feed)
 

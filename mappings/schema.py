@@ -35,6 +35,9 @@ class Source(Model):
     label: str = ""
     stale_after_hours: float = Field(gt=0)
     feed: bool = True  # a data feed (a stale one raises Data feed stale); false for signals like menu_sync
+    # "data": stale when the newest data is older than stale_after_hours (dense feeds such as POS);
+    # "pull": stale when the last successful pull is (sparse feeds: a month without invoices is normal).
+    measured_by: Literal["data", "pull"] = "data"
 
 
 class SourcesFile(Model):
