@@ -21,7 +21,7 @@ from mappings.evaluate import AccountOutcome, evaluate_account, flag_attrs, mana
 from mappings.load import MappingSet
 from mappings.rollup import rollup_all
 
-__all__ = ["PullReport", "UnknownJob", "build", "explain", "job_names", "run_pull"]
+__all__ = ["RUN_ORDER", "PullReport", "UnknownJob", "build", "explain", "job_names", "run_pull"]
 
 # Fields on an MSO parent that the onboarding job owns; the health roll-up leaves them to it.
 ONBOARDING_ROLLUP_FIELDS = frozenset({"Onboarding_Progress__c", "Locations_Live__c", "Locations_Total__c"})
@@ -37,8 +37,26 @@ class UnknownJob(KeyError):
         return f"unknown job {self.name!r}; valid jobs: {', '.join(job_names())}"
 
 
+# The order in which one pass over every job sees each job's inputs written: onboarding before the
+# health score (its onboarding component reads the milestones), health and risks before snapshots
+# and renewals (which carry the score and the open risks).
+RUN_ORDER = (
+    "pull",
+    "onboarding",
+    "account_health",
+    "risk_alerts",
+    "snapshots",
+    "renewals",
+    "qbr",
+    "compliance",
+    "receivables",
+    "expansion",
+)
+
+
 def job_names() -> tuple[str, ...]:
-    return ("pull", "account_health", "risk_alerts", *sorted(_LIFECYCLE))
+    """Every job, in dependency order (RUN_ORDER)."""
+    return RUN_ORDER
 
 
 def _with_menu_attrs(data: AccountData) -> AccountData:
