@@ -76,7 +76,10 @@ def test_metrics_endpoint_reports_runs_while_the_scheduler_runs(tmp_path: Path) 
         metrics: dict[str, float] = {}
         while time.monotonic() < deadline:
             metrics = scrape(port)
-            if metrics.get("csm_sync_runs_total[('job', 'account_health'), ('status', 'ok')]", 0) >= 1:
+            firings = "csm_sync_scheduler_firings_total[('job', 'account_health'), ('role', 'owner')]"
+            if metrics.get("csm_sync_runs_total[('job', 'account_health'), ('status', 'ok')]", 0) >= 1 and (
+                firings in metrics
+            ):
                 break
             time.sleep(0.2)
         assert metrics["csm_sync_state_store_up[]"] == 1
