@@ -15,19 +15,15 @@ from mappings.desired import Desired, Managed
 from mappings.lifecycle import (
     FLAG_KEY_FIELD,
     TASK_KEY_FIELD,
-    FileError,
-    FileIssue,
     JobBase,
     Model,
     Severity,
     TaskTemplate,
     flag,
-    label_of,
-    load_model,
+    load_templated,
     managed_flags,
     managed_tasks,
     mapping_dir,
-    placeholders_ok,
     task,
 )
 from mappings.states import (
@@ -68,16 +64,7 @@ class ComplianceFile(Model):
 
 
 def load(path: Path) -> ComplianceFile:
-    label = label_of(path)
-    cfg = load_model(ComplianceFile, path, label)
-    issues = [
-        FileIssue(label, "task", part, problem)
-        for part in ("subject", "description")
-        if (problem := placeholders_ok(getattr(cfg.task, part), TASK_PLACEHOLDERS))
-    ]
-    if issues:
-        raise FileError(issues)
-    return cfg
+    return load_templated(ComplianceFile, path, {"task": TASK_PLACEHOLDERS})
 
 
 def read_open(org: Any, accounts: Mapping[str, Mapping[str, Any]], prefix: str) -> dict[str, dict[str, Any]]:

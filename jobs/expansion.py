@@ -14,18 +14,15 @@ from pydantic import Field, field_validator
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.lifecycle import (
-    FileError,
     FileIssue,
     JobBase,
     Model,
     Quarter,
     TaskTemplate,
     as_date,
-    label_of,
-    load_model,
+    load_templated,
     mapping_dir,
     number,
-    placeholders_ok,
     task,
 )
 
@@ -86,22 +83,16 @@ class ExpansionFile(Model):
     task: TaskTemplate
 
 
-def load(path: Path) -> ExpansionFile:
-    label = label_of(path)
-    cfg = load_model(ExpansionFile, path, label)
-    issues = [
-        FileIssue(label, "task", part, problem)
-        for part in ("subject", "description")
-        if (problem := placeholders_ok(getattr(cfg.task, part), TASK_PLACEHOLDERS))
-    ]
+def _signal_issues(cfg: ExpansionFile, label: str) -> list[FileIssue]:
     unknown = sorted(set(cfg.titles) - {"growth", "plan_limit", "new_locations", "location_limit"})
-    issues += [
+    return [
         FileIssue(label, "titles", k, "not a signal (growth, plan_limit, new_locations, location_limit)")
         for k in unknown
     ]
-    if issues:
-        raise FileError(issues)
-    return cfg
+
+
+def load(path: Path) -> ExpansionFile:
+    return load_templated(ExpansionFile, path, {"task": TASK_PLACEHOLDERS}, _signal_issues)
 
 
 @dataclass(frozen=True)

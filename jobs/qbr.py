@@ -14,19 +14,15 @@ from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.functions import CATEGORIES
 from mappings.lifecycle import (
-    FileError,
-    FileIssue,
     JobBase,
     Model,
     Quarter,
     TaskTemplate,
     as_date,
-    label_of,
-    load_model,
+    load_templated,
     mapping_dir,
     money,
     pct,
-    placeholders_ok,
     task,
 )
 
@@ -48,16 +44,7 @@ class QbrFile(Model):
 
 
 def load(path: Path) -> QbrFile:
-    label = label_of(path)
-    cfg = load_model(QbrFile, path, label)
-    issues = [
-        FileIssue(label, "task", part, problem)
-        for part in ("subject", "description")
-        if (problem := placeholders_ok(getattr(cfg.task, part), TASK_PLACEHOLDERS))
-    ]
-    if issues:
-        raise FileError(issues)
-    return cfg
+    return load_templated(QbrFile, path, {"task": TASK_PLACEHOLDERS})
 
 
 # -- the maths ------------------------------------------------------------------------------------

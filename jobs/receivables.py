@@ -14,8 +14,6 @@ from jobs.compliance import hold, read_open, stale_sources
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
 from mappings.lifecycle import (
-    FileError,
-    FileIssue,
     JobBase,
     Model,
     Quarter,
@@ -23,14 +21,12 @@ from mappings.lifecycle import (
     TaskTemplate,
     as_date,
     flag,
-    label_of,
-    load_model,
+    load_templated,
     managed_flags,
     managed_tasks,
     mapping_dir,
     money,
     number,
-    placeholders_ok,
     task,
 )
 from mappings.states import slug
@@ -80,17 +76,7 @@ class ReceivablesFile(Model):
 
 
 def load(path: Path) -> ReceivablesFile:
-    label = label_of(path)
-    cfg = load_model(ReceivablesFile, path, label)
-    issues = [
-        FileIssue(label, name, part, problem)
-        for name, allowed in PLACEHOLDERS.items()
-        for part in ("subject", "description")
-        if (problem := placeholders_ok(getattr(getattr(cfg, name), part), allowed))
-    ]
-    if issues:
-        raise FileError(issues)
-    return cfg
+    return load_templated(ReceivablesFile, path, PLACEHOLDERS)
 
 
 # -- the billing records as the checks see them ----------------------------------------------------

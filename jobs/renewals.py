@@ -15,16 +15,12 @@ from jobs.qbr import roi
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.lifecycle import (
-    FileError,
-    FileIssue,
     JobBase,
     Model,
     TaskTemplate,
     as_date,
-    label_of,
-    load_model,
+    load_templated,
     mapping_dir,
-    placeholders_ok,
     task,
 )
 
@@ -68,16 +64,7 @@ class RenewalsFile(Model):
 
 
 def load(path: Path) -> RenewalsFile:
-    label = label_of(path)
-    cfg = load_model(RenewalsFile, path, label)
-    issues = [
-        FileIssue(label, "task", part, problem)
-        for part in ("subject", "description")
-        if (problem := placeholders_ok(getattr(cfg.task, part), TASK_PLACEHOLDERS))
-    ]
-    if issues:
-        raise FileError(issues)
-    return cfg
+    return load_templated(RenewalsFile, path, {"task": TASK_PLACEHOLDERS})
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import math
 import re
 import string
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -238,6 +238,30 @@ def placeholders_ok(template: str, allowed: Sequence[str]) -> str:
     if unknown:
         return f"unknown placeholder {{{unknown[0]}}} (known: {', '.join(sorted(allowed))})"
     return ""
+
+
+def load_templated(
+    model: type[M],
+    path: Path,
+    placeholders: Mapping[str, Sequence[str]],
+    check: Callable[[M, str], list[FileIssue]] | None = None,
+) -> M:
+    """Load a job's file and check its Task templates' placeholders (template field → names allowed).
+
+    `check` adds the job's own checks; every issue of the file is raised together.
+    """
+    label = label_of(path)
+    cfg = load_model(model, path, label)
+    issues = [
+        FileIssue(label, name, part, problem)
+        for name, allowed in placeholders.items()
+        for part in ("subject", "description")
+        if (problem := placeholders_ok(getattr(getattr(cfg, name), part), allowed))
+    ]
+    issues += check(cfg, label) if check else []
+    if issues:
+        raise FileError(issues)
+    return cfg
 
 
 # -- owners, quarters, numbers --------------------------------------------------------------------
