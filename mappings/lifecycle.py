@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from mappings.desired import Desired, Guard, Managed
-from mappings.load import MappingError, MappingIssue
+from mappings.load import TYPE_WORDS, MappingError, MappingIssue
 
 TaskPriority = Literal["High", "Normal", "Low"]
 Severity = Literal["Low", "Medium", "High", "Critical"]
@@ -114,24 +114,6 @@ def locate(raw: Any, loc: Sequence[int | str]) -> tuple[str, str]:
     return where, ".".join(rest)
 
 
-_TYPE_WORDS = {
-    "string_type": "text",
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "int_from_float": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "date_type": "a date (2026-01-31)",
-    "date_parsing": "a date (2026-01-31)",
-    "date_from_datetime_parsing": "a date (2026-01-31)",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "dict_type": "a table",
-    "model_type": "a table",
-    "model_attributes_type": "a table",
-}
 LITERAL_NOUNS: dict[str, str] = {
     "priority": "a Task priority",
     "severity": "a severity",
@@ -169,8 +151,8 @@ def message(err: Mapping[str, Any]) -> str:
         expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         noun = LITERAL_NOUNS.get(loc[-1] if loc else "", "allowed")
         return f"{_show(value)} is not {noun} ({', '.join(expected)})"
-    if kind in _TYPE_WORDS:
-        return f"expected {_TYPE_WORDS[kind]}, got {_show(value)}"
+    if kind in TYPE_WORDS:
+        return f"expected {TYPE_WORDS[kind]}, got {_show(value)}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         words = {
             "greater_than": "greater than",

@@ -266,7 +266,8 @@ def _keys_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
     return []
 
 
-_TYPE_WORDS = {
+# Pydantic error types in an admin's words; the lifecycle files' loader uses the same.
+TYPE_WORDS = {
     "string_type": "text",
     "int_type": "a whole number",
     "int_parsing": "a whole number",
@@ -275,6 +276,9 @@ _TYPE_WORDS = {
     "float_parsing": "a number",
     "bool_type": "true or false",
     "bool_parsing": "true or false",
+    "date_type": "a date (2026-01-31)",
+    "date_parsing": "a date (2026-01-31)",
+    "date_from_datetime_parsing": "a date (2026-01-31)",
     "list_type": "a list",
     "tuple_type": "a list",
     "dict_type": "a table",
@@ -317,8 +321,8 @@ def _pydantic_issues(
             names = tuple(str(p) for p in loc if isinstance(p, str))
             noun = next((n for k, n in LITERAL_NOUNS.items() if names[-len(k) :] == k), "allowed")
             message = f"{_show(value)} is not {noun} ({', '.join(expected)})"
-        elif kind in _TYPE_WORDS:
-            message = f"expected {_TYPE_WORDS[kind]}, got {_show(value)}"
+        elif kind in TYPE_WORDS:
+            message = f"expected {TYPE_WORDS[kind]}, got {_show(value)}"
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             ctx = err.get("ctx", {})
             bound = _show(next(iter(ctx.values()), ""))
