@@ -236,7 +236,15 @@ def explain(
     history = max([opts.history_days] + [getattr(j, "history_days", 0) for j in lifecycle])
     streams = tuple(sorted({*RECORD_STREAMS, *(s for j in lifecycle for s in j.streams)}))
     (data,) = build_account_data(
-        engine, [store], accounts, store_directory(engine), now, history, streams, extra
+        engine,
+        [store],
+        accounts,
+        store_directory(engine),
+        now,
+        history,
+        streams,
+        extra,
+        freshness_aliases=opts.freshness_aliases,
     )
     outcome = health.outcome(data, trace=True)
     assert outcome.traced is not None

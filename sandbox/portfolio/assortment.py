@@ -31,6 +31,10 @@ class CatalogItem:
     package_mg: float | None
 
 
+# Categories a state's edible serving cap applies to (as the shipped state rules check them).
+SERVING_CAPPED = frozenset({"edibles", "beverages"})
+
+
 def _msrp(brand: str, name: str, low: float, high: float) -> float:
     value = low + stable_unit("msrp", brand, name) * (high - low)
     return max(0.99, round(value) - 0.01)
@@ -104,8 +108,8 @@ def build_products(seed: int, store: Store, now: datetime, per_store: int) -> tu
             key = len(drafts)
             serving, servings, package = item.serving_mg, item.servings, item.package_mg
             name = item.name
-            if category == "edibles" and serving is not None and facts.edible_serving_mg < serving:
-                # A 5 mg state: same 100 mg package, twice the servings.
+            if category in SERVING_CAPPED and serving is not None and facts.edible_serving_mg < serving:
+                # A 5 mg state: same package, twice the servings (beverages are edibles to the regulators).
                 serving = facts.edible_serving_mg
                 servings = round((package or 0) / serving)
             potency = (

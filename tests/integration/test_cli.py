@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 import mappings
-from jobs.store import OutboxEntry, RunRecord, make_engine
+from jobs.store import OutboxEntry, RunRecord, init_schema, make_engine
 from sandbox.environment import SandboxEnvironment
 from worker import commands
 from worker.cli import main
@@ -84,6 +84,7 @@ def test_bad_mapping_file_exits_2_and_writes_nothing(env: SandboxEnvironment, tm
     config.write_text(env.config_path.read_text().replace("[sync]", f'[sync]\nmappings_dir = "{broken}"', 1))
     before = writes(env)
     engine = make_engine(f"sqlite:///{env.workdir / 'csm-sync.db'}")
+    init_schema(engine)  # as the worker does on start; this test may be the module's first to run
     with Session(engine) as s:
         outbox_before = s.exec(select(func.count()).select_from(OutboxEntry)).one()
     assert cli(env, "validate", "--offline", config=config) == 2

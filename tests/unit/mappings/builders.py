@@ -55,6 +55,7 @@ def history(
             put("menu_items_hidden", f"category={cat}", d, 0.0)
             put("menu_items_out_of_stock", f"category={cat}", d, 0.0)
             put("menu_broken_images", f"category={cat}", d, 0.0)
+            put("menu_items", f"category={cat}", d, 12.0)
         put("online_orders", "", d, on)
         put("sessions", "", d, on / 0.035)
         put("carts", "", d, on / 0.3)

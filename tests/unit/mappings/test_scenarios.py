@@ -23,6 +23,8 @@ from .builders import (
     history,
     menu_sync_failure,
     sales_drop,
+    scale_days,
+    set_days,
     store_data,
 )
 
@@ -126,6 +128,22 @@ def test_a_category_down_with_a_clean_menu_is_not_attributed(ms: MappingSet) -> 
 
     out = evaluate_account(ms, store_data(change=drop_without_menu_problem))
     assert flags(out) == []
+
+
+@pytest.mark.parametrize(
+    ("hidden", "out_of_stock", "fires"),
+    [(0, 1, False), (1, 1, False), (1, 2, True), (0, 3, True)],  # of 12 items: a quarter is 3
+)
+def test_a_category_drop_needs_a_material_share_of_the_category_unavailable(
+    ms: MappingSet, hidden: float, out_of_stock: float, fires: bool
+) -> None:
+    def drop(s: Any) -> None:
+        scale_days(s, "revenue", "channel=online,category=edibles", range(1, 8), 0.75)
+        set_days(s, "menu_items_hidden", "category=edibles", range(0, 3), hidden)
+        set_days(s, "menu_items_out_of_stock", "category=edibles", range(0, 3), out_of_stock)
+
+    out = evaluate_account(ms, store_data(change=drop))
+    assert [f.fields["Name"] for f in flags(out)] == (["Category drop: edibles"] if fires else [])
 
 
 # -- 3. stale data guard --------------------------------------------------------------------------
@@ -357,3 +375,13 @@ def test_history_shorter_than_four_weeks_raises_no_baseline_alerts(ms: MappingSe
     short = {k: {d: v for d, v in s.items() if d >= TODAY - timedelta(days=20)} for k, s in history().items()}
     out = evaluate_account(ms, store_data(series=short, change=sales_drop))
     assert flags(out) == []
+
+
+@pytest.mark.parametrize(("progress", "fires"), [(0.25, False), (1.0, True), (None, True)])
+def test_a_feed_that_never_delivered_is_stale_once_onboarding_is_done(
+    ms: MappingSet, progress: float | None, fires: bool
+) -> None:
+    never = {**fresh(), "pos": None}  # the POS integration has not delivered a single record yet
+    attrs = {} if progress is None else {"onboarding_progress": progress}
+    out = evaluate_account(ms, store_data(freshness=never, attrs=attrs))
+    assert [f.fields["Name"] for f in flags(out)] == (["Data feed stale: pos"] if fires else [])
