@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
+
+from pydantic import Field
 
 from connectors.base import Fact, Item, Record, Rejected, Runtime, Signal, SourceError, StoreRef, register
 from connectors.config import SourceConfig
@@ -34,8 +36,13 @@ PAGING = PaginationConfig(kind="cursor", cursor_param="cursor", cursor_path="nex
 MENU_SYNC = "menu_sync"
 
 
+IMAGE_CHECK_CONCURRENCY = 32  # image links are cheap HEADs on a CDN, not the platform API
+
+
 class PlatformOptions(Options):
     brand_msrp: bool = True  # fetch MSRP lists of the brands on each store's menu
+    # Menu health's image link checks in flight at once; bounded, as the image host is a shared CDN.
+    image_check_concurrency: Annotated[int, Field(ge=1, le=128)] = IMAGE_CHECK_CONCURRENCY
 
 
 def parse_store(raw: Any) -> StoreRef:

@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel
 
 from connectors.base import Fact
 from connectors.images import HeadFn, ImageChecker, check_all
+from connectors.platform import IMAGE_CHECK_CONCURRENCY
 from connectors.values import Invalid, dimension, json_safe, zone
 from jobs.pull import rederive
 from jobs.store import SourceRecord, upsert
@@ -257,7 +258,7 @@ def run_menu_health(
     now: datetime,
     *,
     head: HeadFn | None = None,
-    concurrency: int = 8,
+    concurrency: int = IMAGE_CHECK_CONCURRENCY,
     top_n: int = 10,
     window_days: int = 14,
     menu_source: str = "platform",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 import uuid
@@ -14,7 +15,7 @@ from datetime import time as clock_time
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, and_, delete, select
+from sqlalchemy import Engine, and_, delete, func, select
 from sqlmodel import Session, SQLModel
 
 from connectors.base import (
@@ -30,6 +31,7 @@ from connectors.base import (
 )
 from connectors.catalog import build_sources, parse_sources
 from connectors.config import SecretError
+from connectors.platform import PlatformOptions
 from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor, zone
 from jobs.store import Cursor, Freshness, SourceRecord, StoreRow, upsert
 
@@ -183,6 +185,15 @@ class _Store:
                 )
                 for r in rows
             }
+
+    def listed(self, source: str, directory: Mapping[str, StoreRef]) -> list[StoreRef]:
+        """The stores of `source`'s latest stored listing (a store it no longer lists is left out)."""
+        table = _table("store")
+        latest = select(func.max(table.c.seen_at)).where(table.c.source == source).scalar_subquery()
+        query = select(table.c.store_id).where(table.c.source == source, table.c.seen_at == latest)
+        with Session(self.engine) as session:
+            ids = sorted(row[0] for row in session.connection().execute(query))
+        return [directory[i] for i in ids if i in directory]
 
     def upsert_stores(self, source: str, refs: Sequence[StoreRef]) -> None:
         rows = [
@@ -589,6 +600,68 @@ def _describe(exc: BaseException) -> str:
     return text if isinstance(exc, SourceError | SecretError | Invalid) else f"{type(exc).__name__}: {text}"
 
 
+def _in_context(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` in a copy of the caller's context, so a pool thread's log events keep run_id, job and shard."""
+    ctx = contextvars.copy_context()
+    return lambda *args: ctx.run(fn, *args)
+
+
+def _list_directory(run: _Run, source: Source, source_errors: dict[str, str]) -> list[StoreRef] | None:
+    """The directory source's stores, written to `store` and the run's directory; None when it failed."""
+    try:
+        listed = list(source.stores(list(run.directory.values())))
+    except Exception as exc:  # e.g. the directory API is down: other sources use the stored directory
+        source_errors[source.name] = _describe(exc)
+        log.error("pull_source_failed", source=source.name, error=_describe(exc))
+        return None
+    refs = [s for s in listed if isinstance(s, StoreRef)]
+    bad = [s for s in listed if isinstance(s, Rejected)]
+    run.store.upsert_stores(source.name, refs)
+    run.directory.update({r.store_id: r for r in refs})
+    if bad:
+        with run.store.session() as session:
+            run.store.quarantine(session, source.name, bad)
+    return refs
+
+
+def _pull_source(
+    run: _Run,
+    source: Source,
+    refs: Sequence[StoreRef] | None,
+    stores: Collection[str] | None,
+    account_wide: bool,
+    source_errors: dict[str, str],
+) -> list[StoreOutcome]:
+    """One source's stores, `source.concurrency` at a time (its API's limit); `refs` when already listed."""
+    if refs is None:
+        try:
+            listed = list(source.stores(list(run.directory.values())))
+        except Exception as exc:  # this source is down; the others go on
+            source_errors[source.name] = _describe(exc)
+            log.error("pull_source_failed", source=source.name, error=_describe(exc))
+            return []
+        refs = [s for s in listed if isinstance(s, StoreRef)]
+        bad = [s for s in listed if isinstance(s, Rejected)]
+        if bad:
+            with run.store.session() as session:
+                run.store.quarantine(session, source.name, bad)
+    if not account_wide:
+        refs = [r for r in refs if r.store_id != ALL_STORES]
+    if stores is not None:
+        refs = [r for r in refs if r.store_id in stores or r.store_id == ALL_STORES]
+    with ThreadPoolExecutor(max_workers=max(1, source.concurrency), thread_name_prefix=source.name) as pool:
+        futures = [pool.submit(_in_context(_pull_store), run, source, ref) for ref in refs]
+        results: list[StoreOutcome] = [f.result() for f in futures]
+    log.info(
+        "pull_source_done",
+        source=source.name,
+        stores=len(results),
+        records=sum(o.records for o in results),
+        failed=sum(1 for o in results if not o.ok),
+    )
+    return results
+
+
 def pull(
     engine: Engine,
     sources: Sequence[Source],
@@ -599,49 +672,50 @@ def pull(
     run_id: str = "",
     batch_size: int = DEFAULT_BATCH,
     stores: Collection[str] | None = None,
+    list_directory: bool = True,
+    account_wide: bool = True,
     clock: Callable[[], float] = time.perf_counter,
 ) -> PullReport:
-    """Pull every source: the directory source first, then each source's stores in parallel.
+    """Pull every source: the store directory first, then all sources side by side.
 
-    `full_refresh` ignores cursors (from `history_days` back); `since` starts every stream there.
-    A store's failure is recorded in its outcome and `freshness.last_error`; the rest go on.
+    Each source pulls its stores `concurrency` at a time, its own API's limit, so sources run in
+    parallel rather than one after another. `full_refresh` ignores cursors (from `history_days`
+    back); `since` starts every stream there. A store's failure is recorded in its outcome and
+    `freshness.last_error`; a source whose store list fails is in `source_errors`; the rest go on.
+
+    A shard of a firing passes its `stores`, `list_directory=False` (the firing's owner listed the
+    directory: the directory source pulls its stores of the latest stored listing) and
+    `account_wide` only in one shard, so a source serving every store at once (`ALL_STORES`) is
+    pulled once per firing.
     """
     run_id = run_id or f"pull-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     started = clock()
     writer = _Store(engine, run_id, now)
     run = _Run(writer, writer.directory(), now, full_refresh, since, max(1, batch_size), clock)
-    outcomes: list[StoreOutcome] = []
     source_errors: dict[str, str] = {}
     log.info("pull_started", run_id=run_id, sources=[s.name for s in sources], full_refresh=full_refresh)
-    for source in sorted(sources, key=lambda s: not s.provides_directory):
-        try:
-            listed = list(source.stores(list(run.directory.values())))
-        except Exception as exc:  # e.g. the directory API is down: other sources use the stored directory
-            source_errors[source.name] = _describe(exc)
-            log.error("pull_source_failed", source=source.name, error=_describe(exc))
+    ordered = sorted(sources, key=lambda s: not s.provides_directory)
+    listings: dict[int, list[StoreRef]] = {}
+    for i, source in enumerate(ordered):
+        if not source.provides_directory:
             continue
-        refs = [s for s in listed if isinstance(s, StoreRef)]
-        bad = [s for s in listed if isinstance(s, Rejected)]
-        if source.provides_directory:
-            writer.upsert_stores(source.name, refs)
-            run.directory.update({r.store_id: r for r in refs})
-        if bad:
-            with writer.session() as session:
-                writer.quarantine(session, source.name, bad)
-        if stores is not None:
-            refs = [r for r in refs if r.store_id in stores or r.store_id == ALL_STORES]
-        with ThreadPoolExecutor(
-            max_workers=max(1, source.concurrency), thread_name_prefix=source.name
-        ) as pool:
-            results = list(pool.map(lambda ref, src=source: _pull_store(run, src, ref), refs))
-        outcomes.extend(results)
-        log.info(
-            "pull_source_done",
-            source=source.name,
-            stores=len(results),
-            records=sum(o.records for o in results),
-            failed=sum(1 for o in results if not o.ok),
-        )
+        if list_directory:
+            refs = _list_directory(run, source, source_errors)
+        else:
+            refs = writer.listed(source.name, run.directory)
+        if refs is not None:
+            listings[i] = refs
+    jobs = [(i, source) for i, source in enumerate(ordered) if not source.provides_directory or i in listings]
+    by_source: dict[int, list[StoreOutcome]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs)), thread_name_prefix="source") as pool:
+        futures = {
+            i: pool.submit(
+                _in_context(_pull_source), run, source, listings.get(i), stores, account_wide, source_errors
+            )
+            for i, source in jobs
+        }
+        by_source = {i: f.result() for i, f in futures.items()}
+    outcomes = [o for i in sorted(by_source) for o in by_source[i]]
     report = PullReport(run_id, now, clock() - started, tuple(outcomes), source_errors)
     log.info("pull_done", run_id=run_id, status=report.status, **report.counts())
     return report
@@ -659,11 +733,14 @@ def run_pull(
     *,
     menu_health: bool = True,
     runtime: Runtime | None = None,
+    list_directory: bool = True,
+    account_wide: bool = True,
 ) -> PullReport:
     """The pull job as the worker runs it: validate and build `[[sources]]`, pull, then menu health.
 
     The sources get `now` as their wall clock, so their windows end where the run says it is.
     A `SourceConfigError` (bad config) propagates; menu health failing is reported, not raised.
+    `stores`, `list_directory` and `account_wide` are a shard's part of a firing (see `pull`).
     """
     env = environ if environ is not None else Runtime().env
     configs = parse_sources(raw_sources, "config", env)
@@ -676,7 +753,15 @@ def run_pull(
     sources = build_sources(configs, runtime)
     try:
         report = pull(
-            engine, sources, now, full_refresh=full_refresh, since=start, run_id=run_id, stores=stores
+            engine,
+            sources,
+            now,
+            full_refresh=full_refresh,
+            since=start,
+            run_id=run_id,
+            stores=stores,
+            list_directory=list_directory,
+            account_wide=account_wide,
         )
     finally:
         for source in sources:
@@ -688,10 +773,41 @@ def run_pull(
 
     try:
         health = run_menu_health(
-            engine, now, menu_source=menu.name, stores=stores, run_id=report.run_id, ca_bundle=menu.ca_bundle
+            engine,
+            now,
+            menu_source=menu.name,
+            stores=stores,
+            run_id=report.run_id,
+            ca_bundle=menu.ca_bundle,
+            concurrency=PlatformOptions.model_validate(menu.options).image_check_concurrency,
         )
     except Exception as exc:  # derived checks must not lose the pull that succeeded
         log.error("menu_health_failed", error=_describe(exc))
         errors = {**report.source_errors, "menu_health": _describe(exc)}
         return replace(report, source_errors=errors)
     return replace(report, menu_health_stores=len(health.stores))
+
+
+def refresh_directory(
+    raw_sources: Sequence[Mapping[str, Any]],
+    engine: Engine,
+    now: datetime,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """List the directory sources' stores into `store` (no data pulled); the number of stores listed.
+
+    A firing's owner calls it before splitting the pull into shards, so stores new to the directory
+    are in this firing's shards and the shards need not each list a directory of thousands of stores.
+    A failing listing is logged and leaves the stored directory as it was.
+    """
+    env = environ if environ is not None else Runtime().env
+    sources = build_sources(parse_sources(raw_sources, "config", env), Runtime(env=env, now=lambda: now))
+    writer = _Store(engine, f"directory-{uuid.uuid4().hex[:6]}", now)
+    run = _Run(writer, writer.directory(), now, False, None, DEFAULT_BATCH, time.perf_counter)
+    errors: dict[str, str] = {}
+    try:
+        listed = [_list_directory(run, source, errors) for source in sources if source.provides_directory]
+    finally:
+        for source in sources:
+            source.close()
+    return sum(len(refs) for refs in listed if refs is not None)

@@ -138,11 +138,25 @@ def run_one(
     since: date | None = None,
     stores: Sequence[str] | None = None,
     backfill: tuple[date, date] | None = None,
+    shard: int | None = None,
 ) -> Outcome:
-    """The body of one recorded run of `job` (shared by run-job, the scheduler and the demo)."""
+    """The body of one recorded run of `job` (shared by run-job, the scheduler and the demo).
+
+    `shard` is the firing's shard number when `stores` are one shard of it: the pull then leaves the
+    directory listing to the firing's owner and account-wide sources to shard 0.
+    """
     if job == "pull":
         report = registry.run_pull(
-            app.settings.sources, app.engine, app.clock(), run_id, full_refresh, since, stores, app.environ
+            app.settings.sources,
+            app.engine,
+            app.clock(),
+            run_id,
+            full_refresh,
+            since,
+            stores,
+            app.environ,
+            list_directory=shard is None or stores is None,
+            account_wide=shard is None or shard == 0,
         )
         return Outcome(counts=report.data, partial=report.partial, summary=report)
     ms = load_mappings(app)

@@ -146,7 +146,8 @@ def default_body(app: App) -> BodyFor:
         from worker.commands import run_one  # noqa: PLC0415 - commands imports the scheduler lazily too
 
         def body(task: ShardTask) -> Outcome:
-            return run_one(app, job, task.run_id, stores=task.stores)
+            shard = task.claim.shard if task.claim is not None else None
+            return run_one(app, job, task.run_id, stores=task.stores, shard=shard)
 
         return body
 

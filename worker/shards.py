@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from connectors.salesforce.client import SalesforceUnavailable
 from jobs import leases
 from jobs.leases import ShardClaim
+from jobs.pull import refresh_directory
 from jobs.store import RunRecord, StoreRow
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
@@ -78,6 +79,21 @@ def store_groups(engine: Engine) -> dict[str, str]:
     return {r.store_id: str(r.attrs.get("parent_id") or r.store_id) for r in rows}
 
 
+def job_groups(app: App, job: str) -> dict[str, str]:
+    """The stores a firing of `job` splits: for the pull, the directory freshly listed first.
+
+    So the very first pull of a deployment is split too, a new store is pulled in the firing that
+    first lists it, and the shards need not each list the whole directory again.
+    """
+    if job == "pull":
+        try:
+            listed = refresh_directory(app.settings.sources, app.engine, app.clock(), app.environ)
+            log.info("directory_refreshed", stores=listed)
+        except Exception as exc:  # the stored directory still splits the firing; the shards report errors
+            log.error("directory_refresh_failed", error=f"{type(exc).__name__}: {exc}")
+    return store_groups(app.engine)
+
+
 # -- one firing across replicas -------------------------------------------------------------------
 
 
@@ -134,7 +150,7 @@ class Firing:
         self.opts = options or ShardOptions()
         self.stop = stop or threading.Event()
         self.owner = owner or owner_id()
-        self.groups = groups or (lambda: store_groups(app.engine))
+        self.groups = groups or (lambda: job_groups(app, job))
         self.shards_run: list[int] = []
 
     @property

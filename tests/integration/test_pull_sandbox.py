@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -12,8 +14,9 @@ import pytest
 
 from connectors.base import Runtime, Source
 from connectors.catalog import SourceConfigError, build_sources, parse_sources
+from connectors.images import ImageChecker
 from jobs.menu_health import run_menu_health
-from jobs.pull import pull, run_pull
+from jobs.pull import pull, refresh_directory, run_pull
 from sandbox.portfolio import Portfolio
 from sandbox.server import RunningServer, serve
 from sandbox.sources import SourcesApp, build_app
@@ -240,3 +243,52 @@ def test_run_pull_builds_sources_from_config_and_runs_menu_health(
     assert again.ok
     with pytest.raises(SourceConfigError, match="unknown key"):
         run_pull([{**raw[0], "colour": "red"}], engine, app.portfolio.now, environ=env)
+
+
+def test_image_checks_run_at_the_platforms_configured_concurrency(
+    sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, server, tmp = sandbox
+    app.reset_faults()
+    raw, env = configs(app, server, tmp)
+    lock, in_flight, peak = threading.Lock(), [0], [0]
+    check = ImageChecker.status
+
+    def slow_status(self: ImageChecker, url: str) -> int:
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            time.sleep(0.02)  # long enough for every allowed check to be in flight together
+            return check(self, url)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(ImageChecker, "status", slow_status)
+    peaks = {}
+    for n, options in enumerate(({"image_check_concurrency": 3}, {})):
+        peak[0] = 0
+        platform = {**raw[0], "options": {**raw[0].get("options", {}), **options}}
+        engine = state(tmp_path, f"state-{n}.db")  # a fresh image cache each time
+        report = run_pull([platform], engine, app.portfolio.now, stores=subset(app), environ=env)
+        assert report.ok and report.menu_health_stores == len(subset(app)), report.summary()
+        peaks[n] = peak[0]
+    assert peaks[0] == 3  # as configured
+    assert peaks[1] > 3  # the default, 32, is higher
+    with pytest.raises(SourceConfigError, match="image_check_concurrency"):
+        run_pull(
+            [{**raw[0], "options": {"image_check_concurrency": 0}}], engine, app.portfolio.now, environ=env
+        )
+
+
+def test_refresh_directory_lists_the_stores_without_pulling_data(
+    sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
+) -> None:
+    app, server, tmp = sandbox
+    app.reset_faults()
+    raw, env = configs(app, server, tmp)
+    engine = state(tmp_path)
+    assert refresh_directory(raw, engine, app.portfolio.now, env) == 40
+    assert len(rows(engine, "store")) == 40
+    assert rows(engine, "source_record") == [] and rows(engine, "freshness") == []
