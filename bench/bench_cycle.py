@@ -1,0 +1,277 @@
+"""Full-cycle benchmark: every job once over N stores (pull, evaluate, plan, apply), one replica vs three.
+
+The sandbox (Salesforce org and source APIs over HTTPS, seeded from one portfolio) runs in its own
+process with latency added to every call: 50 ms per source call, 100 ms per Salesforce call. Each
+replica is a process running the jobs in order as `csm-sync run` does on PostgreSQL: one firing per
+job, its stores split into shards the replicas claim under leases. Every scenario starts from a fresh
+sandbox and a fresh PostgreSQL schema, so both do the same work. Prints wall time per job, in total,
+and each replica's peak RSS.
+
+Run: `.venv/bin/python bench/bench_cycle.py [--stores 10000] [--replicas 1,3] [--days 14]`
+(needs PostgreSQL at CSM_SYNC_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import requests
+import structlog
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from jobs.registry import job_names  # noqa: E402
+from jobs.store import make_engine  # noqa: E402
+
+PG_URL = os.environ.get("CSM_SYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IMAGE_CHECKS = 32  # menu health's image checks in flight (the platform's default image_check_concurrency)
+CYCLES = ("cold", "warm")  # the first firing of every job, then the next (incremental pull, warm caches)
+WRITE_KINDS = ("collections", "composite", "sobject", "bulk_create", "bulk_upload", "bulk_close")
+
+
+# -- the sandbox, in its own process -------------------------------------------------------------
+def serve_sandbox(workdir: str, args: dict[str, Any], state_url: str, conn: Connection) -> None:
+    from sandbox.environment import SandboxEnvironment  # noqa: PLC0415
+
+    logging.disable(logging.WARNING)
+    env = SandboxEnvironment.start(
+        Path(workdir),
+        stores=args["stores"],
+        days=args["days"],
+        sf_latency=args["sf_latency"],
+        source_latency_ms=args["source_latency_ms"],
+        state_url=state_url,
+        orders_per_day=args["orders_per_day"],
+    )
+    conn.send(
+        {
+            "config": str(env.config_path),
+            "now": env.portfolio.now.isoformat(),
+            "org": env.org_server.url,
+            "sources": env.sources_server.url,
+            "ca": str(env.tls.ca_path),
+            "accounts": len(env.account_ids),
+        }
+    )
+    conn.recv()
+    env.stop()
+
+
+# -- one replica ----------------------------------------------------------------------------------
+def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any], conn: Connection) -> None:
+    """Every job's firing in order, as each `csm-sync run` replica would, once per cycle; report each."""
+    from worker.app import App  # noqa: PLC0415
+    from worker.scheduler import default_body  # noqa: PLC0415
+    from worker.settings import load_settings  # noqa: PLC0415
+    from worker.shards import Firing, shard_options  # noqa: PLC0415
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    settings = load_settings(Path(info["config"]), {})
+    sources = tuple({**s, "concurrency": args["concurrency"]} for s in settings.sources)
+    scheduler = settings.scheduler.model_copy(update={"shards": args["shards"], "poll_seconds": 0.2})
+    settings = settings.model_copy(update={"sources": sources, "scheduler": scheduler})
+    now = datetime.fromisoformat(info["now"])
+    app = App(settings, environ={}, clock=lambda: now)
+    assert app.engine  # the schema, before the clock starts
+    body_for = default_body(app)
+    for cycle, go in zip(CYCLES, gos, strict=True):
+        times: dict[str, float] = {}
+        roles: dict[str, str] = {}
+        go.wait()
+        began = time.time()
+        for job in args["jobs"]:
+            started = time.perf_counter()
+            firing = Firing(app, job, f"{cycle}-{job}", body_for(job), options=shard_options(app), owner=name)
+            result = firing.run()
+            times[job] = time.perf_counter() - started
+            roles[job] = result.role
+        conn.send(
+            {
+                "name": name,
+                "cycle": cycle,
+                "began": began,
+                "ended": time.time(),
+                "times": times,
+                "roles": roles,
+                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+
+
+# -- one scenario ---------------------------------------------------------------------------------
+def fresh_schema() -> tuple[str, str]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    engine = make_engine(PG_URL)
+    with engine.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    return schema, url.render_as_string(hide_password=False)
+
+
+def drop_schema(schema: str) -> None:
+    engine = make_engine(PG_URL)
+    with engine.begin() as c:
+        c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def scenario(replicas: int, args: dict[str, Any]) -> dict[str, Any]:
+    """A fresh sandbox and schema; the cold cycle (first pull, empty Salesforce), then the warm one."""
+    ctx = mp.get_context("spawn")
+    schema, url = fresh_schema()
+    cycles: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-cycle-") as tmp:
+        parent, child = ctx.Pipe()
+        sandbox = ctx.Process(target=serve_sandbox, args=(tmp, args, url, child), daemon=True)
+        sandbox.start()
+        try:
+            info = parent.recv()
+            gos = [ctx.Event() for _ in CYCLES]
+            pipes, procs = [], []
+            for i in range(replicas):
+                p_conn, c_conn = ctx.Pipe()
+                proc = ctx.Process(target=replica, args=(info, args, f"replica-{i + 1}", gos, c_conn))
+                proc.start()
+                pipes.append(p_conn)
+                procs.append(proc)
+            time.sleep(5)  # let every replica import and open the state store
+            for cycle, go in zip(CYCLES, gos, strict=True):
+                for server in (info["org"], info["sources"]):
+                    requests.post(f"{server}/__sandbox/stats/reset", verify=info["ca"], timeout=60)
+                go.set()
+                reports = [p.recv() for p in pipes]
+                wall = max(r["ended"] for r in reports) - min(r["began"] for r in reports)
+                sf = requests.get(f"{info['org']}/__sandbox/stats", verify=info["ca"], timeout=60).json()
+                src = requests.get(f"{info['sources']}/__sandbox/stats", verify=info["ca"], timeout=60).json()
+                cycles[cycle] = {"wall": wall, "reports": reports, "calls": sf["calls"], "source_calls": src}
+            for proc in procs:
+                proc.join(timeout=60)
+            ledger = run_ledger(url)
+        finally:
+            parent.send("stop")
+            sandbox.join(timeout=60)
+            drop_schema(schema)
+    for cycle in CYCLES:
+        cycles[cycle]["ledger"] = {job: ledger.get(f"{cycle}-{job}", {}) for job in args["jobs"]}
+    return {"replicas": replicas, "cycles": cycles, "accounts": info["accounts"]}
+
+
+def run_ledger(url: str) -> dict[str, dict[str, Any]]:
+    """Each firing's recorded run, by fire key (`<cycle>-<job>`)."""
+    engine = make_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(
+            text(
+                "SELECT f.fire_key, r.status, r.exit_code, r.counts, r.started_at, r.finished_at "
+                "FROM run r JOIN job_firing f ON f.run_id = r.id"
+            )
+        ).all()
+    engine.dispose()
+    out = {}
+    for key, status, code, counts, started, finished in rows:
+        out[key] = {"status": status, "exit": code, "counts": counts,
+                    "seconds": (finished - started).total_seconds() if finished else None}  # fmt: skip
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stores", type=int, default=10_000)
+    parser.add_argument("--replicas", default="1,3")
+    parser.add_argument("--days", type=int, default=14, help="history the sources hold and the pull reads")
+    parser.add_argument("--orders-per-day", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16, help="pull concurrency per source")
+    parser.add_argument("--source-latency-ms", type=int, default=50)
+    parser.add_argument("--sf-latency", type=float, default=0.1, help="seconds added to each Salesforce call")
+    parser.add_argument("--shards", type=int, default=0, help="shards per firing (0: one per 250 stores)")
+    parser.add_argument("--jobs", default=",".join(job_names()))
+    a = parser.parse_args()
+    args = {
+        "stores": a.stores, "days": a.days, "orders_per_day": a.orders_per_day, "concurrency": a.concurrency,
+        "source_latency_ms": a.source_latency_ms, "sf_latency": a.sf_latency, "shards": a.shards,
+        "jobs": a.jobs.split(","),
+    }  # fmt: skip
+    results = [scenario(int(n), args) for n in a.replicas.split(",")]
+
+    print(
+        f"bench_cycle: {a.stores} stores, {a.days} days of history, every job once per cycle "
+        f"({', '.join(args['jobs'])}); sources +{a.source_latency_ms} ms/call, concurrency {a.concurrency} "
+        f"per source, Salesforce +{a.sf_latency * 1000:.0f} ms/call; PostgreSQL state; sandbox in its own "
+        f"process; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+    )
+    for cycle in CYCLES:
+        report_cycle(cycle, results, args, a)
+    print(f"targets for one replica: < 60 s wall, < 300 MB peak RSS; {a.stores} stores")
+
+
+def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any], a: Any) -> None:
+    """One cycle's table (seconds per job), totals, calls and the bound the sources' latency sets."""
+    runs = [r["cycles"][cycle] for r in results]
+    print(f"\n== {cycle} cycle" + (" (first pull, empty org)" if cycle == "cold" else " (next firing)"))
+    print(f"{'job':<16}" + "".join(f"{str(r['replicas']) + ' replica(s) s':>20}" for r in results))
+    for job in args["jobs"]:
+        cells = []
+        for run in runs:
+            ledger = run["ledger"].get(job, {})
+            status = f" {ledger.get('status', '?')}" if ledger.get("status") != "ok" else ""
+            seconds = max(rep["times"].get(job, 0.0) for rep in run["reports"])
+            cells.append(f"{seconds:>14.1f}{status:>6}")
+        print(f"{job:<16}" + "".join(cells))
+    print(f"{'total wall':<16}" + "".join(f"{run['wall']:>20.1f}" for run in runs))
+    print(f"{'peak RSS MB':<16}" + "".join(
+        f"{max(rep['peak_mb'] for rep in run['reports']):>14.0f} (max)" for run in runs))  # fmt: skip
+    for r, run in zip(results, runs, strict=True):
+        calls = run["calls"]
+        api = sum(v for k, v in calls.items() if k != "login")
+        writes = sum(calls.get(k, 0) for k in WRITE_KINDS)
+        pulled = run["ledger"].get("pull", {}).get("counts", {}).get("records")
+        shards = {j: v.get("counts", {}).get("shards", {}).get("total") for j, v in run["ledger"].items()}
+        by_source = run["source_calls"]["requests"]
+        print(
+            f"{r['replicas']} replica(s): {api} Salesforce API calls ({writes} writes), "
+            f"{run['source_calls']['total']} source calls {json.dumps(by_source)}, "
+            f"{pulled} source records, {r['accounts']} Accounts; per-replica peak RSS "
+            + ", ".join(f"{rep['peak_mb']:.0f} MB" for rep in run["reports"])
+            + f"; shards per job {json.dumps(shards)}"
+        )
+
+        # Sources run side by side, each `concurrency` calls at a time (image checks 32): the slowest one
+        # bounds the pull. Salesforce calls are counted one after another.
+        def floor(source: str, n: int, r: dict[str, Any] = r) -> float:
+            in_flight = IMAGE_CHECKS if source == "images" else a.concurrency
+            return n * a.source_latency_ms / 1000 / in_flight / r["replicas"]
+
+        slowest, most = max(by_source.items(), key=lambda kv: floor(*kv)) if by_source else ("-", 0)
+        in_flight = IMAGE_CHECKS if slowest == "images" else a.concurrency
+        print(
+            f"   latency bound: pull >= {floor(slowest, most):.1f} s ({most} {slowest} calls x "
+            f"{a.source_latency_ms} ms / {in_flight} in flight / {r['replicas']} replica(s)); "
+            f"Salesforce calls in series {api * a.sf_latency:.1f} s"
+        )
+    if len(runs) > 1:
+        base = runs[0]["wall"]
+        print(", ".join(f"{r['replicas']} replicas: {base / run['wall']:.2f}x" for r, run in
+                        zip(results[1:], runs[1:], strict=True)) + " vs 1")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
