@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -325,8 +326,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=3, help="timed single-process passes (best and median)")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     ms, n_rules = padded_mapping_set()
     t_load = time.perf_counter() - t0
@@ -342,43 +345,53 @@ def main() -> int:
     print(f"data set   : {n:,} stores x {DAYS} days, built in {t_build:.1f} s, RSS {rss_data:,.0f} MiB")
 
     _evaluate_range((0, min(200, n)))  # warm the holiday calendars and code paths
-    t0 = time.perf_counter()
-    desired, fired, errors, cpu_single = _evaluate_range((0, n))
-    single = time.perf_counter() - t0
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(max(1, args.repeat)):
+        t0 = time.perf_counter()
+        desired, fired, errors, cpu = _evaluate_range((0, n))
+        walls.append(time.perf_counter() - t0)
+        cpus.append(cpu)
+    single, typical = min(walls), statistics.median(walls)
+    cpu_single = min(cpus)
     print(
         f"1 process  : {single:6.2f} s  {n / single:8,.0f} accounts/s"
         f"  {cpu_single / n * 1e6:4.0f} us CPU/account"
         f"  ({desired:,} desired records, {fired:,} rules fired, {errors:,} notes)"
     )
-    wall = single
+    print(f"             best of {len(walls)} passes; median {typical:.2f} s; all {_seconds(walls)}")
     workers = max(1, args.workers)
     if workers > 1 and "fork" in mp.get_all_start_methods():
         wall, cpu, records = _parallel(n, workers)
         print(
             f"{workers} processes: {wall:6.2f} s  {n / wall:8,.0f} accounts/s"
             f"  {cpu / n * 1e6:4.0f} us CPU/account"
-            f"  (speed-up {single / wall:.2f}x; {records:,} desired records)"
+            f"  (speed-up {single / wall:.2f}x; {records:,} desired records; the jobs run one process)"
         )
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS   : main {peak_self:,.0f} MiB (data set {rss_data:,.0f} MiB)", end="")
     print(f", largest worker {peak_child:,.0f} MiB")
+    # The jobs evaluate stores one after another in one process, so that is the figure judged.
     target = TARGET_SECONDS * n / 10_000
-    best = min(single, wall)
-    verdict = (
-        "MET" if best <= target else f"MISSED by {best - target:.2f} s ({best / target:.1f}x the budget)"
-    )
+    over = f"MISSED by {single - target:.2f} s ({single / target:.1f}x the budget)"
+    verdict = "MET" if single <= target else over
+    typical_verdict = "met" if typical <= target else "missed"
     print(
-        f"target     : {n:,} stores x {n_rules} rules in <= {target:.1f} s on 2 cores: {verdict} (measured)"
+        f"target     : {n:,} stores x {n_rules} rules in <= {target:.1f} s, one process: {verdict}"
+        f" (best pass; the median pass {typical_verdict} it)"
     )
-    # Wall time on a shared machine depends on the neighbours; CPU time per account does not.
-    ideal = cpu_single / 2
-    note = "MET" if ideal <= target else f"MISSED by {ideal - target:.2f} s ({ideal / target:.1f}x)"
+    # Wall time on a shared machine depends on the neighbours; CPU time per account less so.
     load = os.getloadavg()[0]
     print(
-        f"             from CPU time, 2 idle cores would take {ideal:.2f} s: {note}; load average {load:.1f}"
+        f"             CPU time alone would take {cpu_single:.2f} s;"
+        f" load average {load_before:.1f} before, {load:.1f} after ({os.cpu_count()} cores)"
     )
     return 0
+
+
+def _seconds(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values) + " s"
 
 
 if __name__ == "__main__":

@@ -269,6 +269,9 @@ def format_value(value: Any, fmt: str) -> str:
 
 
 def _jsonable(v: Any) -> Any:
+    cls = v.__class__
+    if cls is str or cls is int or cls is bool or v is None:  # the common cases first: every fired rule
+        return v
     if isinstance(v, float):
         if math.isnan(v):
             return None
@@ -382,6 +385,8 @@ class _Run:
         self.data = data
         self.trace = trace
         self.errors: list[str] = []
+        self.rule_base: dict[str, Any] | None = None  # see _rule_values
+        self.as_of: dict[tuple[str, ...], str] = {}  # "data as of" text per requires_fresh list
         self.metrics = Metrics(
             data,
             ms.stale_after,
@@ -416,6 +421,10 @@ class _Run:
         except EvaluationError as exc:
             self.errors.append(f"{' '.join(where)}: {exc}")
             raise
+
+    def note(self, expr: Expression, exc: Exception, *where: str) -> None:
+        """The error `run` would have recorded, for loops that evaluate compiled code directly."""
+        self.errors.append(f"{' '.join(where)}: {expr.source}: {type(exc).__name__}: {exc}")
 
     def calls(self) -> tuple[tuple[str, Any], ...]:
         return self.sink.take() if self.trace else ()
@@ -465,10 +474,12 @@ def _health(r: _Run) -> tuple[HealthOutcome, dict[str, Any], dict[str, Any]]:
     computed: float | None = None
     if not stale:
         counted: list[tuple[CompiledComponent, float, float, Any, tuple[tuple[str, Any], ...]]] = []
+        ns = r.health_ns
         for comp in ms.components:
             try:
-                raw = r.run(comp.expr, r.health_ns, "component", comp.name)
-            except EvaluationError:
+                raw = eval(comp.expr.code, ns)  # noqa: S307 - checked, compiled expression (see expressions.py)
+            except EVALUATION_ERRORS as exc:
+                r.note(comp.expr, exc, "component", comp.name)
                 raw = None
             calls = r.calls()
             if isinstance(raw, bool):
@@ -482,14 +493,15 @@ def _health(r: _Run) -> tuple[HealthOutcome, dict[str, Any], dict[str, Any]]:
             else:
                 points = comp.points(float(raw))
             counted.append((comp, points, comp.weight, raw, calls))
-        total_weight = sum(w for _, _, w, _, _ in counted)
+        total_weight = sum([w for _, _, w, _, _ in counted])
         if total_weight > 0:
-            computed = round(sum(p * w for _, p, w, _, _ in counted) / total_weight)
+            computed = round(sum([p * w for _, p, w, _, _ in counted]) / total_weight)
             for comp, points, w, raw, calls in counted:
                 components.append(ComponentTrace(comp.name, comp.label, comp.expr.source, raw, points, w,
                                                  points * w / total_weight, calls))  # fmt: skip
-        order = {c.name: i for i, c in enumerate(ms.components)}
-        components.sort(key=lambda c: order[c.name])
+        if len(components) > len(counted):  # skipped ones went first: back to file order
+            order = {c.name: i for i, c in enumerate(ms.components)}
+            components.sort(key=lambda c: order[c.name])
 
     shown = override if override is not None else computed
     previous = _previous_score(data, cfg.trend_days)
@@ -541,14 +553,14 @@ def _drivers(
     stale: Sequence[str],
 ) -> str:
     """The components pulling the score down most (weight x shortfall), as one line a CSM can read."""
-    by_name = {c.name: c for c in ms.components}
+    formats = ms.component_formats
     scored = [c for c in components if c.points is not None]
     worst = sorted(scored, key=lambda c: (-(c.weight * (100 - (c.points or 0))), c.name))
     parts = []
     for c in worst[: ms.health_file.health.drivers]:
         if (c.points or 0) >= 100:
             break
-        fmt = by_name[c.name].format if c.name in by_name else "auto"
+        fmt = formats.get(c.name, "auto")
         parts.append(f"{c.label} {c.points:.0f}/100 ({format_value(c.raw, fmt)})")
     text = "; ".join(parts) if parts else ("All components healthy" if scored else "")
     if override is not None:
@@ -564,28 +576,33 @@ def _drivers(
 def _rule_values(r: _Run, rule: CompiledRule, item: str, title: str) -> dict[str, Any]:
     """Placeholders shared by every template of a rule instance (before evidence is added)."""
     data = r.data
-    first, last = data.today - timedelta(days=7), data.today - timedelta(days=1)
-    window = f"{first.isoformat()} to {last.isoformat()}"
-    sources = [s for s in (render(s, {rule.var: item}) if rule.var else s for s in rule.spec.requires_fresh)]
-    times = [data.freshness.get(s) for s in (sources or list(data.freshness))]
-    known_times = [t for t in times if t is not None]
-    as_of = _show_time(min(known_times)) if known_times else "n/a"
-    values: dict[str, Any] = {k: str(v) for k, v in r.ms.risk_params.items()}
-    values.update(
-        {
-            "store_id": data.store_id,
-            "account_name": str(data.account.get("Name") or data.store_id),
-            "state": r.metrics.state,
-            "rule": rule.name,
-            "version": str(rule.spec.version),
-            "severity": rule.spec.severity,
-            "today": data.today.isoformat(),
-            "window": window,
-            "baseline": "median of the same weekday over the prior 8 weeks, holidays and events excluded",
-            "data_as_of": as_of,
-            "title": title,
-        }
-    )
+    base = r.rule_base
+    if base is None:  # the parts every rule of this account shares, built at the first fired rule
+        first, last = data.today - timedelta(days=7), data.today - timedelta(days=1)
+        base = {k: str(v) for k, v in r.ms.risk_params.items()}
+        base.update(
+            {
+                "store_id": data.store_id,
+                "account_name": str(data.account.get("Name") or data.store_id),
+                "state": r.metrics.state,
+                "today": data.today.isoformat(),
+                "window": f"{first.isoformat()} to {last.isoformat()}",
+                "baseline": "median of the same weekday over the prior 8 weeks, holidays and events excluded",
+            }
+        )
+        r.rule_base = base
+    sources = tuple(render(s, {rule.var: item}) if rule.var else s for s in rule.spec.requires_fresh)
+    as_of = r.as_of.get(sources)
+    if as_of is None:
+        times = [data.freshness.get(s) for s in (sources or list(data.freshness))]
+        known_times = [t for t in times if t is not None]
+        as_of = r.as_of[sources] = _show_time(min(known_times)) if known_times else "n/a"
+    values: dict[str, Any] = base.copy()
+    values["rule"] = rule.name
+    values["version"] = str(rule.spec.version)
+    values["severity"] = rule.spec.severity
+    values["data_as_of"] = as_of
+    values["title"] = title
     if rule.var:
         values[rule.var] = item
     return values
@@ -596,10 +613,12 @@ def _evidence(
 ) -> tuple[dict[str, Any], dict[str, str], tuple[tuple[str, Any], ...]]:
     raw: dict[str, Any] = {}
     shown: dict[str, str] = {}
+    ns = r.risk_ns
     for ev in rule.evidence:
         try:
-            value = r.run(ev.expr, r.risk_ns, "rule", rule.name, "evidence", ev.name)
-        except EvaluationError:
+            value = eval(ev.expr.code, ns)  # noqa: S307 - checked, compiled expression (see expressions.py)
+        except EVALUATION_ERRORS as exc:
+            r.note(ev.expr, exc, "rule", rule.name, "evidence", ev.name)
             value = None
         raw[ev.name] = value
         shown[ev.name] = format_value(value, ev.format)
@@ -749,7 +768,7 @@ def _rules(r: _Run) -> tuple[list[RuleTrace], list[Desired], int]:
         if rule.for_each is not None:
             try:
                 got = r.run(rule.for_each, ns, "rule", name, "for_each")
-                items = list(dict.fromkeys(str(x).replace(":", "_") for x in (got or ())))
+                items = list(dict.fromkeys([str(x).replace(":", "_") for x in (got or ())]))
             except EvaluationError as exc:
                 for instance, key in open_flags.items():
                     if instance.startswith(name + "/"):
@@ -853,10 +872,12 @@ def evaluate_account(mapping_set: MappingSet, data: AccountData, *, trace: bool 
     field_values: dict[str, Any] = {}
     field_traces: list[FieldTrace] = []
     if not kpi_stale:
+        ns = r.health_ns
         for name, expr in ms.fields:
             try:
-                value = _clean(r.run(expr, r.health_ns, "field", name))
-            except EvaluationError:
+                value = _clean(eval(expr.code, ns))  # noqa: S307 - checked, compiled expression
+            except EVALUATION_ERRORS as exc:
+                r.note(expr, exc, "field", name)
                 r.calls()
                 continue
             field_values[name] = value

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from mappings.context import AccountData
@@ -317,13 +318,11 @@ class Metrics:
     # -- series access -------------------------------------------------------------------------
     def series(self, metric: str, dim: str = "") -> DaySeries | None:
         key = (metric, dim)
-        try:
-            return self._dense[key]
-        except KeyError:
+        s: DaySeries | None = self._dense.get(key, _UNSEEN)
+        if s is _UNSEEN:  # first look: a probe, not a KeyError (most first looks miss)
             raw = self.data.series.get(key)
-            s = None if raw is None else DaySeries.from_mapping(raw)
-            self._dense[key] = s
-            return s
+            s = self._dense[key] = None if raw is None else DaySeries.from_mapping(raw)
+        return s
 
     def _value_at(self, s: DaySeries | None, ordinal: int) -> float | None:
         """A day's value; None before the series starts (no history), 0 after it ends (no activity)."""
@@ -345,11 +344,14 @@ class Metrics:
                 s = self.series(metric, dim)
             r = 0.0
             if s is not None:
-                hi = self.y_ord - int(offset) - s.start_ordinal + 1  # exclusive index of the window end
-                lo = hi - int(days)
-                n = len(s.dense)
-                if hi > 0 and lo < n:
-                    r = float(sum(s.dense[lo if lo > 0 else 0 : hi if hi < n else n]))
+                if offset.__class__ is not int:
+                    offset = int(offset)
+                if days.__class__ is not int:
+                    days = int(days)
+                hi = self.y_ord - offset - s.start_ordinal + 1  # exclusive index of the window end
+                lo = hi - days
+                if hi > 0 and lo < len(s.dense):  # slicing clips the end itself
+                    r = float(sum(s.dense[lo if lo > 0 else 0 : hi]))
             self._totals[key] = r
         return r
 
@@ -400,19 +402,17 @@ class Metrics:
         x = self._value_at(s, target)
         sample: list[float] = []
         if s is not None and x is not None:
-            first = date.fromordinal(target - 7 * int(weeks))
-            excluded = excluded_ordinals(self.state, first, date.fromordinal(target))
-            if target in excluded:
+            on_excluded, steps = weekday_steps(self.state, target, int(weeks))
+            if on_excluded:
                 sample = self._same_event_last_year(s, target)
             else:
-                dense, start, n = s.dense, s.start_ordinal, len(s.dense)
-                for k in range(1, int(weeks) + 1):
-                    o = target - 7 * k
-                    i = o - start
+                dense, n = s.dense, len(s.dense)
+                base = target - s.start_ordinal
+                for k in steps:
+                    i = base - 7 * k
                     if i < 0:  # before the history starts: the sample is simply shorter
                         break
-                    if o not in excluded:
-                        sample.append(float(dense[i]) if i < n else 0.0)
+                    sample.append(float(dense[i]) if i < n else 0.0)
                 if len(sample) < MIN_BASELINE_WEEKS:
                     sample = []
         sample.sort()
@@ -504,9 +504,10 @@ class Metrics:
         if hit is None:
             found = set()
             for _metric, dim in self.data.series:
-                for pair in dim.split(","):
-                    if pair.startswith("category="):
-                        found.add(pair[9:])
+                if "category=" in dim:  # most series have none: skip the split
+                    for pair in dim.split(","):
+                        if pair.startswith("category="):
+                            found.add(pair[9:])
             hit = self.memo[("categories",)] = sorted(found)
         return list(hit)
 
@@ -557,6 +558,18 @@ class Metrics:
         return table
 
 
+@lru_cache(maxsize=8192)
+def weekday_steps(state: str, target: int, weeks: int) -> tuple[bool, tuple[int, ...]]:
+    """Whether day `target` (an ordinal) is itself excluded, and which k in 1..weeks keep target - 7k.
+
+    Every store of a state evaluated on the same day asks the same question, so the answer is shared
+    across accounts instead of rebuilding dates and set lookups for each baseline.
+    """
+    excluded = excluded_ordinals(state, date.fromordinal(target - 7 * weeks), date.fromordinal(target))
+    kept = tuple(k for k in range(1, weeks + 1) if target - 7 * k not in excluded)
+    return target in excluded, kept
+
+
 def robust_z_of(x: float | None, sample: Sequence[float]) -> float:
     """Robust z-score of x against a sorted sample: (x - median) / (1.4826 * MAD).
 
@@ -566,7 +579,7 @@ def robust_z_of(x: float | None, sample: Sequence[float]) -> float:
     if x is None or not sample:
         return NAN
     med = _median_sorted(sample)
-    deviations = sorted(abs(v - med) for v in sample)
+    deviations = sorted([abs(v - med) for v in sample])
     scale = MAD_TO_SIGMA * _median_sorted(deviations)
     if scale == 0:
         scale = MEANAD_TO_SIGMA * (sum(deviations) / len(deviations))

@@ -87,13 +87,18 @@ class CompiledComponent:
             pts = self.scale
             if raw <= pts[0][0]:
                 return pts[0][1]
-            for (x0, p0), (x1, p1) in pairwise(pts):
+            for x0, p0, x1, p1 in self._segments:
                 if raw <= x1:
                     return p0 + (p1 - p0) * (raw - x0) / (x1 - x0)
             return pts[-1][1]
         steps = self.thresholds or ()
         reached = [p for at, p in steps if raw >= at]
         return reached[-1] if reached else 0.0
+
+    @cached_property
+    def _segments(self) -> tuple[tuple[float, float, float, float], ...]:
+        """The scale's consecutive point pairs, flattened once (points() runs per component per store)."""
+        return tuple((x0, p0, x1, p1) for (x0, p0), (x1, p1) in pairwise(self.scale or ()))
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,11 @@ class MappingSet:
     @cached_property
     def risk_namespace(self) -> dict[str, Any]:
         return namespace({}, self.risk_params)
+
+    @cached_property
+    def component_formats(self) -> dict[str, str]:
+        """Evidence format per health component name, for the drivers line."""
+        return {c.name: c.format for c in self.components}
 
     @cached_property
     def pull_measured(self) -> frozenset[str]:

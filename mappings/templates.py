@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -43,16 +44,43 @@ def unknown_placeholders(template: str, known: Iterable[str]) -> list[tuple[str,
 
 def render(template: str, values: Mapping[str, str]) -> str:
     """Replace {name} by values[name] (missing names render as "n/a"); {{ and }} are literal braces."""
+    literals, names = _parts(template)
+    if not names:
+        return literals[0]
+    get = values.get
+    out = [literals[0]]
+    for name, literal in zip(names, literals[1:], strict=True):
+        out.append(get(name, "n/a"))
+        out.append(literal)
+    return "".join(out)
 
-    def sub(m: re.Match[str]) -> str:
-        text = m.group(0)
-        if text in ("{{", "}}"):
-            return text[0]
-        if m.group(1) is None:
-            return text
-        return values.get(m.group(1).strip(), "n/a")
 
-    return _TOKEN.sub(sub, template)
+@lru_cache(maxsize=2048)
+def _parts(template: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A template split once into its fixed text and placeholder names: literals[i] precedes names[i].
+
+    Task and Case descriptions are rendered for every fired rule; scanning each with the regex every
+    time cost more than the rest of building the records.
+    """
+    literals: list[str] = []
+    names: list[str] = []
+    text: list[str] = []
+    pos = 0
+    for m in _TOKEN.finditer(template):
+        text.append(template[pos : m.start()])
+        pos = m.end()
+        token = m.group(0)
+        if token in ("{{", "}}"):
+            text.append(token[0])
+        elif m.group(1) is None:
+            text.append(token)  # an unmatched brace stays as written
+        else:
+            literals.append("".join(text))
+            names.append(m.group(1).strip())
+            text = []
+    text.append(template[pos:])
+    literals.append("".join(text))
+    return tuple(literals), tuple(names)
 
 
 def constant_length(template: str) -> int:
