@@ -63,7 +63,7 @@ def test_a_csm_override_on_the_parent_wins(ms: MappingSet) -> None:
     d = rollup_parent(ms, "MSO-1", kids, NOW, parent_account={"Health_Override__c": 55})
     assert d.fields["Health_Score__c"] == 55.0
     assert d.fields["Health_Band__c"] == "Yellow"
-    assert d.fields["Health_Drivers__c"].startswith("CSM override 55 (locations average 87)")
+    assert d.fields["Health_Drivers__c"].startswith("CSM override 55 (locations average 88)")
 
 
 def test_locations_without_a_score_leave_the_parents_score_alone(ms: MappingSet) -> None:

@@ -184,11 +184,11 @@ def test_a_stale_feed_keeps_an_open_flag_open_instead_of_resolving_it(ms: Mappin
 def test_health_score_band_trend_and_drivers(ms: MappingSet) -> None:
     out = evaluate_account(ms, store_data(attrs={"health_history": {"2026-10-08": 75.0}}))
     fields = account_fields(out)
-    assert fields["Health_Score__c"] == 87
+    assert fields["Health_Score__c"] == 88
     assert fields["Health_Band__c"] == "Green"
-    assert fields["Health_Score_Change_7d__c"] == 12.0
+    assert fields["Health_Score_Change_7d__c"] == 13.0
     assert fields["Health_Trend__c"] == "Improving"
-    assert fields["Health_Drivers__c"].startswith("Orders trend 76/100")
+    assert fields["Health_Drivers__c"].startswith("Orders trend 71/100")
     assert fields["Health_Stale__c"] is False
     assert records(out, "Account")[0].touch == {"Health_Updated_At__c": NOW}
     assert out.health is not None
@@ -203,7 +203,7 @@ def test_a_csm_override_wins_and_is_never_written(ms: MappingSet) -> None:
     assert fields["Health_Score__c"] == 35
     assert fields["Health_Band__c"] == "Red"
     assert fields["Health_Trend__c"] == "Declining"
-    assert fields["Health_Drivers__c"].startswith("CSM override 35 (computed 87)")
+    assert fields["Health_Drivers__c"].startswith("CSM override 35 (computed 88)")
     assert "Health_Override__c" not in fields
     assert all("Health_Override__c" not in d.fields for d in out.desired)
 
@@ -352,8 +352,8 @@ def test_a_store_without_a_salesforce_account_writes_nothing(ms: MappingSet) -> 
 def test_explain_shows_each_value_each_rule_and_each_call(ms: MappingSet) -> None:
     out = fired_menu(ms)
     text = out.explain.render()
-    assert "Health score 87 Green" in text
-    assert "Usage: raw 20 → 86 pts x weight 20" in text
+    assert "Health score 88 Green" in text
+    assert "Usage: raw 232 → 95 pts x weight 20" in text
     assert "menu_sync: FIRED — when is true" in text
     assert "baseline('orders', 'channel=online') = 35" in text
     assert "freshness('menu_sync') = 20" in text
