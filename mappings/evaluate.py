@@ -481,7 +481,7 @@ def _health(r: _Run) -> tuple[HealthOutcome, dict[str, Any], dict[str, Any]]:
             except EVALUATION_ERRORS as exc:
                 r.note(comp.expr, exc, "component", comp.name)
                 raw = None
-            calls = r.calls()
+            calls = r.sink.take() if r.trace else ()
             if isinstance(raw, bool):
                 raw = 1.0 if raw else 0.0
             if not _known(raw) or not isinstance(raw, int | float):

@@ -450,7 +450,8 @@ class Metrics:
         return r
 
     def share(self, metric: str, dim: str, days: int = 7) -> float:
-        return ratio(self.total(metric, days, dim), self.total(metric, days, ""))
+        part, whole = self.total(metric, days, dim), self.total(metric, days, "")
+        return part / whole if whole else NAN  # ratio() inlined: both are floats here
 
     # -- time and freshness --------------------------------------------------------------------
     def days_since(self, value: Any) -> float:
