@@ -12,7 +12,7 @@ from pydantic import Field
 from connectors.base import Checkpoint, Item, Record, Rejected, SourceError, StoreRef, register
 from connectors.http import Basic, HttpClient
 from connectors.paging import PaginationConfig, make_paginator
-from connectors.pos import IN_STORE, ONLINE, Line, sale_facts
+from connectors.pos import IN_STORE, ONLINE, Line, sale_facts, transaction_record
 from connectors.source import BaseConnector, HttpSource, Options, parse_safely
 from connectors.values import (
     Invalid,
@@ -102,27 +102,20 @@ def parse_transaction(raw: Any, store: StoreRef, tz: tzinfo, categories: Mapping
     kind = text(item.get("transactionType"), what="transactionType", default="Retail")
     counted = not is_void and kind.lower() == "retail"
     facts = sale_facts(channel, max(revenue, 0.0), lines, is_return=is_return) if counted else ()
-    attrs = {
-        "transaction_id": tid,
-        "channel": channel,
-        "order_type": text(item.get("orderType"), what="orderType"),
-        "transaction_type": kind,
-        "total": total,
-        "revenue": round(max(revenue, 0.0), 2),
-        "is_return": is_return,
-        "is_void": is_void,
-        "items": [
-            {
-                "product_id": ln.product_id,
-                "category": ln.category,
-                "quantity": ln.quantity,
-                "amount": ln.amount,
-            }
-            for ln in lines
-        ],
-    }
-    return Record(
-        "transactions", f"{store.store_id}:{tid}", store.store_id, when, iso_utc(modified), facts, attrs
+    return transaction_record(
+        store.store_id,
+        tid,
+        when,
+        modified,
+        channel=channel,
+        total=total,
+        revenue=revenue,
+        lines=lines,
+        facts=facts,
+        order_type=text(item.get("orderType"), what="orderType"),
+        transaction_type=kind,
+        is_return=is_return,
+        is_void=is_void,
     )
 
 

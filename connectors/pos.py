@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from connectors.base import Fact
-from connectors.values import dimension
+from connectors.base import Fact, Record
+from connectors.values import dimension, iso_utc
 
 ONLINE = "online"
 IN_STORE = "in_store"
@@ -46,3 +48,36 @@ def sale_facts(
             add("revenue", dim, sign * share)
             add("units", dim, sign * line.quantity)
     return tuple(Fact(metric, round(value, 6), dim) for (metric, dim), value in facts.items())
+
+
+def transaction_record(
+    store_id: str,
+    tid: str,
+    when: datetime,
+    modified: datetime,
+    *,
+    channel: str,
+    total: float,
+    revenue: float,
+    lines: Sequence[Line],
+    facts: tuple[Fact, ...],
+    **vendor: Any,
+) -> Record:
+    """The `transactions` record every POS yields: the same attrs, plus the vendor's own fields."""
+    attrs = {
+        "transaction_id": tid,
+        "channel": channel,
+        **vendor,
+        "total": total,
+        "revenue": round(max(revenue, 0.0), 2),
+        "items": [
+            {
+                "product_id": ln.product_id,
+                "category": ln.category,
+                "quantity": ln.quantity,
+                "amount": ln.amount,
+            }
+            for ln in lines
+        ],
+    }
+    return Record("transactions", f"{store_id}:{tid}", store_id, when, iso_utc(modified), facts, attrs)

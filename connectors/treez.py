@@ -12,7 +12,7 @@ from pydantic import Field
 from connectors.base import Item, Record, Rejected, SourceError, StoreRef, register
 from connectors.http import HttpClient, TokenAuth
 from connectors.paging import PaginationConfig, make_paginator
-from connectors.pos import IN_STORE, ONLINE, Line, sale_facts
+from connectors.pos import IN_STORE, ONLINE, Line, sale_facts, transaction_record
 from connectors.source import BaseConnector, HttpSource, Options, parse_safely
 from connectors.values import (
     Invalid,
@@ -88,25 +88,18 @@ def parse_ticket(raw: Any, store: StoreRef, tz: tzinfo) -> Record:
             amount = number(line.get("price_sell"), what=f"items[{i}].price_sell") * quantity
         lines.append(Line(product_id, category_slug(line.get("product_type")), quantity, amount))
     facts = sale_facts(channel, max(revenue, 0.0), lines) if status == "COMPLETED" else ()
-    attrs = {
-        "transaction_id": tid,
-        "channel": channel,
-        "order_type": text(item.get("type"), what="type"),
-        "status": status,
-        "total": total,
-        "revenue": round(max(revenue, 0.0), 2),
-        "items": [
-            {
-                "product_id": ln.product_id,
-                "category": ln.category,
-                "quantity": ln.quantity,
-                "amount": ln.amount,
-            }
-            for ln in lines
-        ],
-    }
-    return Record(
-        "transactions", f"{store.store_id}:{tid}", store.store_id, when, iso_utc(modified), facts, attrs
+    return transaction_record(
+        store.store_id,
+        tid,
+        when,
+        modified,
+        channel=channel,
+        total=total,
+        revenue=revenue,
+        lines=lines,
+        facts=facts,
+        order_type=text(item.get("type"), what="type"),
+        status=status,
     )
 
 
