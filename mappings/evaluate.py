@@ -22,6 +22,7 @@ FLAG_OBJECT = "Risk_Flag__c"
 KEY_FIELD = "Sync_Key__c"
 ACTIVITY_PREFIX = "risk:"  # Task and Case keys: "risk:<flag key>", so the risk job owns exactly these
 MAX_LIST_ITEMS = 10
+_VALUES_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # json.dumps would build one per call
 BANDS = ("Green", "Yellow", "Red")
 TRENDS = ("Improving", "Stable", "Declining")
 
@@ -482,6 +483,10 @@ def _health(r: _Run) -> tuple[HealthOutcome, dict[str, Any], dict[str, Any]]:
                 r.note(comp.expr, exc, "component", comp.name)
                 raw = None
             calls = r.sink.take() if r.trace else ()
+            if raw.__class__ is float and not isnan(raw):  # the usual case, a known float: straight to points
+                points = comp.points(raw)
+                counted.append((comp, points, comp.weight, raw, calls))
+                continue
             if isinstance(raw, bool):
                 raw = 1.0 if raw else 0.0
             if not _known(raw) or not isinstance(raw, int | float):
@@ -554,10 +559,14 @@ def _drivers(
 ) -> str:
     """The components pulling the score down most (weight x shortfall), as one line a CSM can read."""
     formats = ms.component_formats
-    scored = [c for c in components if c.points is not None]
-    worst = sorted(scored, key=lambda c: (-(c.weight * (100 - (c.points or 0))), c.name))
+    # (shortfall, name, position): the position keeps the order stable exactly as a key= sort would
+    keyed = [(-(c.weight * (100 - (c.points or 0))), c.name, i) for i, c in enumerate(components)
+             if c.points is not None]  # fmt: skip
+    scored = keyed
+    keyed.sort()
     parts = []
-    for c in worst[: ms.health_file.health.drivers]:
+    for _, _, i in keyed[: ms.health_file.health.drivers]:
+        c = components[i]
         if (c.points or 0) >= 100:
             break
         fmt = formats.get(c.name, "auto")
@@ -634,7 +643,7 @@ def _evidence_text(rule: CompiledRule, title: str, values: Mapping[str, str], ra
         *([f"Baseline: {values['baseline']}"] if rule.uses_baseline else []),
         f"Data as of: {values['data_as_of']}",
         f"Rule: {rule.name} v{rule.spec.version}",
-        "Values: " + json.dumps(_jsonable(raw), sort_keys=True, ensure_ascii=False),
+        "Values: " + _VALUES_JSON.encode(_jsonable(raw)),
     ]
     return "\n".join(lines)
 
