@@ -4,8 +4,8 @@ The sandbox (Salesforce org and source APIs over HTTPS, seeded from one portfoli
 process with latency added to every call: 50 ms per source call, 100 ms per Salesforce call. Each
 replica is a process running the jobs in order as `csm-sync run` does on PostgreSQL: one firing per
 job, its stores split into shards the replicas claim under leases. Every scenario starts from a fresh
-sandbox and a fresh PostgreSQL schema, so both do the same work. Prints wall time per job, in total,
-and each replica's peak RSS.
+sandbox and a fresh PostgreSQL schema, so both do the same work. Prints wall time per job and in
+total, and each replica's peak RSS after every job (so the job that raised it shows).
 
 Run: `.venv/bin/python bench/bench_cycle.py [--stores 10000] [--replicas 1,3] [--days 14]`
 (needs PostgreSQL at CSM_SYNC_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/test).
@@ -73,6 +73,11 @@ def serve_sandbox(workdir: str, args: dict[str, Any], state_url: str, conn: Conn
     env.stop()
 
 
+def peak_mb() -> float:
+    """This process's peak RSS so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 # -- one replica ----------------------------------------------------------------------------------
 def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any], conn: Connection) -> None:
     """Every job's firing in order, as each `csm-sync run` replica would, once per cycle; report each."""
@@ -93,6 +98,7 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
     for cycle, go in zip(CYCLES, gos, strict=True):
         times: dict[str, float] = {}
         roles: dict[str, str] = {}
+        peaks: dict[str, float] = {}
         go.wait()
         began = time.time()
         for job in args["jobs"]:
@@ -101,6 +107,7 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
             result = firing.run()
             times[job] = time.perf_counter() - started
             roles[job] = result.role
+            peaks[job] = peak_mb()
         conn.send(
             {
                 "name": name,
@@ -109,7 +116,8 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
                 "ended": time.time(),
                 "times": times,
                 "roles": roles,
-                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peaks": peaks,
+                "peak_mb": peak_mb(),
             }
         )
 
@@ -227,14 +235,15 @@ def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any]
     """One cycle's table (seconds per job), totals, calls and the bound the sources' latency sets."""
     runs = [r["cycles"][cycle] for r in results]
     print(f"\n== {cycle} cycle" + (" (first pull, empty org)" if cycle == "cold" else " (next firing)"))
-    print(f"{'job':<16}" + "".join(f"{str(r['replicas']) + ' replica(s) s':>20}" for r in results))
+    print(f"{'job':<16}" + "".join(f"{str(r['replicas']) + ' replica(s) s, peak MB':>32}" for r in results))
     for job in args["jobs"]:
         cells = []
         for run in runs:
             ledger = run["ledger"].get(job, {})
             status = f" {ledger.get('status', '?')}" if ledger.get("status") != "ok" else ""
             seconds = max(rep["times"].get(job, 0.0) for rep in run["reports"])
-            cells.append(f"{seconds:>14.1f}{status:>6}")
+            peak = max(rep["peaks"].get(job, 0.0) for rep in run["reports"])  # the replicas' peak after this job
+            cells.append(f"{seconds:>14.1f}{status:>6}{peak:>12.0f}")
         print(f"{job:<16}" + "".join(cells))
     print(f"{'total wall':<16}" + "".join(f"{run['wall']:>20.1f}" for run in runs))
     print(f"{'peak RSS MB':<16}" + "".join(

@@ -27,6 +27,7 @@ SOURCE = "derived"
 STREAM = "menu_health"
 MENU_SYNC = "menu_sync"  # the freshness row the platform's last_menu_sync_at is kept in
 LIST_LIMIT = 50  # evidence lists are capped; the counts are not
+STORE_GROUP = 250  # stores whose menus are held at once (a shard's worth at the default shard size)
 
 
 @dataclass(frozen=True)
@@ -277,82 +278,125 @@ def run_menu_health(
     started = clock()
     run_id = run_id or f"menu-health-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     ImageCheck.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
-    sr, fr, st = _table("source_record"), _table("freshness"), _table("store")
+    st = _table("store")
     with Session(engine) as session:
-        conn = session.connection()
-        directory = {r[0]: r[1] for r in conn.execute(select(st.c.store_id, st.c.timezone))}
-        menus: dict[str, list[Mapping[str, Any]]] = {}
-        for store_id, attrs in conn.execute(
-            select(sr.c.store_id, sr.c.attrs).where(sr.c.source == menu_source, sr.c.stream == "menu_items")
-        ):
-            menus.setdefault(store_id, []).append(attrs or {})
-        syncs = {
-            r[0]: r[1]
-            for r in conn.execute(select(fr.c.store_id, fr.c.newest_data_at).where(fr.c.source == MENU_SYNC))
-        }
+        directory = {r[0]: r[1] for r in session.connection().execute(select(st.c.store_id, st.c.timezone))}
     wanted = [s for s in sorted(directory) if stores is None or s in stores]
-    skipped = {s: "no menu items pulled" for s in wanted if s not in menus}
-    urls = {str(i.get("image_url")) for s in wanted for i in menus.get(s, ()) if i.get("image_url")}
     checker = None
     if head is None:
         checker = ImageChecker(timeout=image_timeout, ca_bundle=ca_bundle, concurrency=concurrency)
         head = checker.status
+    results: list[StoreMenuHealth] = []
+    skipped: dict[str, str] = {}
+    checked = 0
+    day = now.astimezone(UTC).date()
     try:
-        statuses, checked = _image_statuses(engine, urls, now.astimezone(UTC).date(), now, head, concurrency)
+        # A group of stores at a time, so memory follows the group, not the portfolio or the shard.
+        for group in _chunks(wanted, STORE_GROUP):
+            menus, syncs = _menus(engine, group, menu_source)
+            skipped.update({s: "no menu items pulled" for s in group if s not in menus})
+            urls = {str(i.get("image_url")) for items in menus.values() for i in items if i.get("image_url")}
+            statuses, fresh = _image_statuses(engine, urls, day, now, head, concurrency)
+            checked += fresh
+            for store_id in group:
+                if store_id in menus:
+                    menu, sync = menus[store_id], syncs.get(store_id)
+                    health = _assess_store(
+                        engine, store_id, directory.get(store_id), menu, sync, statuses,
+                        now=now, window_days=window_days, top_n=top_n,
+                        menu_source=menu_source, pos_sources=pos_sources,
+                    )  # fmt: skip
+                    results.append(health)
     finally:
         if checker is not None:
             checker.close()
-    results: list[StoreMenuHealth] = []
-    for store_id in wanted:
-        if store_id not in menus:
-            continue
-        try:
-            tz = zone(directory.get(store_id) or "UTC")
-        except Invalid:
-            tz = UTC
-        today = now.astimezone(tz).date()
-        first_day = today - timedelta(days=window_days - 1)
-        pos_filter = [sr.c.source != menu_source, sr.c.source != SOURCE]
-        if pos_sources is not None:
-            pos_filter = [sr.c.source.in_(sorted(pos_sources))]
-        with Session(engine) as session:
-            conn = session.connection()
-            sales = [
-                r[0] or {}
-                for r in conn.execute(
-                    select(sr.c.attrs).where(
-                        sr.c.store_id == store_id,
-                        sr.c.stream == "transactions",
-                        sr.c.day >= first_day,
-                        *pos_filter,
-                    )
-                )
-            ]
-            stock = [
-                r[0] or {}
-                for r in conn.execute(
-                    select(sr.c.attrs).where(
-                        sr.c.store_id == store_id, sr.c.stream == "inventory", *pos_filter
-                    )
-                )
-            ]
-        sync = syncs.get(store_id)
-        if sync is not None and sync.tzinfo is None:
-            sync = sync.replace(tzinfo=UTC)
-        health = assess(store_id, today, menus[store_id], sales, stock, statuses, sync, top_n)
-        _write(engine, health, now, window_days, top_n)
-        results.append(health)
-        log.info(
-            "menu_health_store_done",
-            store=store_id,
-            top_sellers_unavailable=len(health.unavailable),
-            broken_images=int(health.counts.get(("menu_broken_images", ""), 0)),
-        )
     report = MenuHealthReport(run_id, tuple(results), skipped, checked, clock() - started)
     log.info(
         "menu_health_done", run_id=run_id, stores=len(results), skipped=len(skipped), images_checked=checked
     )
     return report
+
+
+def _menus(
+    engine: Engine, stores: Sequence[str], menu_source: str
+) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, datetime]]:
+    """These stores' menu items and last menu syncs (500 stores to a query)."""
+    sr, fr = _table("source_record"), _table("freshness")
+    menus: dict[str, list[Mapping[str, Any]]] = {}
+    syncs: dict[str, datetime] = {}
+    with Session(engine) as session:
+        conn = session.connection()
+        for chunk in _chunks(stores, 500):
+            for store_id, attrs in conn.execute(
+                select(sr.c.store_id, sr.c.attrs).where(
+                    sr.c.source == menu_source, sr.c.stream == "menu_items", sr.c.store_id.in_(chunk)
+                )
+            ):
+                menus.setdefault(store_id, []).append(attrs or {})
+            for store_id, newest in conn.execute(
+                select(fr.c.store_id, fr.c.newest_data_at).where(
+                    fr.c.source == MENU_SYNC, fr.c.store_id.in_(chunk)
+                )
+            ):
+                syncs[store_id] = newest
+    return menus, syncs
+
+
+def _assess_store(
+    engine: Engine,
+    store_id: str,
+    timezone: str | None,
+    menu: Sequence[Mapping[str, Any]],
+    sync: datetime | None,
+    statuses: Mapping[str, int],
+    *,
+    now: datetime,
+    window_days: int,
+    top_n: int,
+    menu_source: str,
+    pos_sources: Collection[str] | None,
+) -> StoreMenuHealth:
+    """Read one store's POS sales and stock, assess its menu and write the derived record."""
+    sr = _table("source_record")
+    try:
+        tz = zone(timezone or "UTC")
+    except Invalid:
+        tz = UTC
+    today = now.astimezone(tz).date()
+    first_day = today - timedelta(days=window_days - 1)
+    pos_filter = [sr.c.source != menu_source, sr.c.source != SOURCE]
+    if pos_sources is not None:
+        pos_filter = [sr.c.source.in_(sorted(pos_sources))]
+    with Session(engine) as session:
+        conn = session.connection()
+        sales = [
+            r[0] or {}
+            for r in conn.execute(
+                select(sr.c.attrs).where(
+                    sr.c.store_id == store_id,
+                    sr.c.stream == "transactions",
+                    sr.c.day >= first_day,
+                    *pos_filter,
+                )
+            )
+        ]
+        stock = [
+            r[0] or {}
+            for r in conn.execute(
+                select(sr.c.attrs).where(sr.c.store_id == store_id, sr.c.stream == "inventory", *pos_filter)
+            )
+        ]
+    if sync is not None and sync.tzinfo is None:
+        sync = sync.replace(tzinfo=UTC)
+    health = assess(store_id, today, menu, sales, stock, statuses, sync, top_n)
+    _write(engine, health, now, window_days, top_n)
+    log.info(
+        "menu_health_store_done",
+        store=store_id,
+        top_sellers_unavailable=len(health.unavailable),
+        broken_images=int(health.counts.get(("menu_broken_images", ""), 0)),
+    )
+    return health
 
 
 def _write(engine: Engine, health: StoreMenuHealth, now: datetime, window_days: int, top_n: int) -> None:

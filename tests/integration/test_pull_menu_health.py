@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from connectors.base import Record, Signal, StoreRef
 from connectors.memory import MemorySource
+from jobs import menu_health
 from jobs.menu_health import assess, run_menu_health
 from jobs.pull import pull
 from tests.integration.test_pull import facts, rows, state
@@ -218,3 +220,54 @@ def test_a_top_seller_is_ok_when_any_of_its_menu_items_is_buyable() -> None:
     health = assess("S", date(2026, 11, 20), menu, sales, [{"product_id": "1", "quantity": 9}], {"u": 200})
     assert [t.menu_state for t in health.top_sellers] == ["ok"]
     assert health.counts[("menu_top_sellers_unavailable", "")] == 0.0
+
+
+def portfolio(tmp_path: Path, n: int, name: str = "state.db") -> Any:
+    """n stores, each with one menu item whose image is its own, plus one image they all share."""
+    engine = state(tmp_path, name)
+    refs = [StoreRef(f"NV-{i:03d}", f"Store {i}", "NV", "America/Los_Angeles", {}) for i in range(1, n + 1)]
+    menus = {
+        ref.store_id: {
+            "menu_items": [
+                Record("menu_items", f"{ref.store_id}:a", ref.store_id, NOW, "", (),
+                       {"id": "a", "category": "flower", "stock": 1, "image_url": f"https://img/{ref.store_id}.png"}),
+                Record("menu_items", f"{ref.store_id}:b", ref.store_id, NOW, "", (),
+                       {"id": "b", "category": "edibles", "stock": 0, "image_url": "https://img/ok.png"}),
+            ]
+        }
+        for ref in refs
+    }  # fmt: skip
+    platform = MemorySource("platform", menus, directory=refs, snapshot_streams=("menu_items",))
+    assert pull(engine, [platform], NOW).ok
+    return engine
+
+
+def test_a_shard_reads_and_assesses_only_its_own_stores_menus(tmp_path: Path) -> None:
+    engine = portfolio(tmp_path, 6)
+    read: list[Any] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if statement.startswith("SELECT") and "source_record" in statement and "menu_items" in str(params):
+            read.extend(params if isinstance(params, list | tuple) else params.values())
+
+    event.listen(engine, "before_cursor_execute", spy)
+    head = Head()
+    shard = {"NV-002", "NV-005", "NV-404"}  # a store the directory does not know is ignored
+    report = run_menu_health(engine, NOW, head=head, stores=shard)
+    event.remove(engine, "before_cursor_execute", spy)
+    assert [h.store_id for h in report.stores] == ["NV-002", "NV-005"] and report.skipped == {}
+    assert {p for p in read if str(p).startswith("NV-")} == {"NV-002", "NV-005"}  # the menu query is filtered
+    assert sorted(head.calls) == ["https://img/NV-002.png", "https://img/NV-005.png", "https://img/ok.png"]
+    derived = rows(engine, "source_record", "WHERE source='derived'")
+    assert sorted(r["store_id"] for r in derived) == ["NV-002", "NV-005"]
+
+
+def test_assessing_stores_a_group_at_a_time_gives_the_same_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = run_menu_health(portfolio(tmp_path, 5, "whole.db"), NOW, head=Head())
+    monkeypatch.setattr(menu_health, "STORE_GROUP", 2)
+    head = Head()
+    grouped = run_menu_health(portfolio(tmp_path, 5, "grouped.db"), NOW, head=head)
+    assert grouped.stores == whole.stores and grouped.images_checked == whole.images_checked == 6
+    assert len(head.calls) == 6  # the image the groups share is checked once
