@@ -8,13 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, select
+from sqlmodel import Session, SQLModel
 
 from connectors.salesforce.soql import select as soql_select
 from jobs.current import Reader
-from jobs.store import Freshness, MetricFact, SourceRecord, StoreRow
+from jobs.store import StoreRow
 from mappings.context import AccountData
+
+STREAM_ROWS = 5_000  # rows fetched at a time when reading a chunk's facts and records
 
 # What every job may rely on; mappings add the fields they read and write.
 BASE_ACCOUNT_FIELDS = frozenset(
@@ -44,7 +46,7 @@ def read_accounts(reader: Reader, fields: Iterable[str]) -> dict[str, dict[str, 
 
 def store_directory(engine: Engine) -> dict[str, StoreRow]:
     with Session(engine) as s:
-        return {r.store_id: r for r in s.exec(select(StoreRow)).all()}
+        return {r.store_id: r for r in s.scalars(select(StoreRow))}
 
 
 def local_today(now: datetime, timezone: str) -> date:
@@ -77,26 +79,33 @@ def build_account_data(
     success: dict[str, dict[str, datetime | None]] = defaultdict(dict)
     records: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     ids = list(store_ids)
+    mf, fr, sr = (SQLModel.metadata.tables[t] for t in ("metric_fact", "freshness", "source_record"))
+    # Columns, not ORM entities, streamed: an entity costs many times its row and the session keeps them all.
     with Session(engine) as s:
-        facts = s.exec(
-            select(MetricFact).where(col(MetricFact.store_id).in_(ids), MetricFact.day >= start)
-        ).all()
-        for f in facts:
-            cell = series[f.store_id][(f.metric, f.dimension)]
-            cell[f.day] = cell.get(f.day, 0.0) + f.value
-        for fr in s.exec(select(Freshness).where(col(Freshness.store_id).in_(ids))).all():
-            for name in (fr.source, (freshness_aliases or {}).get(fr.source)):
+        conn = s.connection().execution_options(yield_per=STREAM_ROWS)
+        for store_id, metric, dimension, day, value in conn.execute(
+            select(mf.c.store_id, mf.c.metric, mf.c.dimension, mf.c.day, mf.c.value).where(
+                mf.c.store_id.in_(ids), mf.c.day >= start
+            )
+        ):
+            cell = series[store_id][(metric, dimension)]
+            cell[day] = cell.get(day, 0.0) + value
+        for store_id, source, newest, succeeded in conn.execute(
+            select(fr.c.store_id, fr.c.source, fr.c.newest_data_at, fr.c.last_success_at).where(
+                fr.c.store_id.in_(ids)
+            )
+        ):
+            for name in (source, (freshness_aliases or {}).get(source)):
                 if name:
-                    _newest(fresh[fr.store_id], name, _aware(fr.newest_data_at))
-                    _newest(success[fr.store_id], name, _aware(fr.last_success_at))
+                    _newest(fresh[store_id], name, _aware(newest))
+                    _newest(success[store_id], name, _aware(succeeded))
         if streams:
-            rows = s.exec(
-                select(SourceRecord).where(
-                    col(SourceRecord.store_id).in_(ids), col(SourceRecord.stream).in_(list(streams))
+            for store_id, stream, key, day, attrs in conn.execute(
+                select(sr.c.store_id, sr.c.stream, sr.c.key, sr.c.day, sr.c.attrs).where(
+                    sr.c.store_id.in_(ids), sr.c.stream.in_(list(streams))
                 )
-            ).all()
-            for r in rows:
-                records[r.store_id][r.stream].append({**r.attrs, "_key": r.key, "_day": r.day.isoformat()})
+            ):
+                records[store_id][stream].append({**(attrs or {}), "_key": key, "_day": day.isoformat()})
     out: list[AccountData] = []
     for sid in ids:
         row = directory.get(sid)
