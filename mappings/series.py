@@ -5,6 +5,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 
 
 class DaySeries(Mapping[date, float]):
@@ -31,6 +32,9 @@ class DaySeries(Mapping[date, float]):
             return days
         if not days:
             return cls(date.min, array("d"))
+        dense = _consecutive(days)
+        if dense is not None:
+            return cls(next(iter(days)), dense)
         first = min(days)
         values = array("d", bytes(8 * ((max(days) - first).days + 1)))
         base = first.toordinal()
@@ -52,3 +56,31 @@ class DaySeries(Mapping[date, float]):
 
     def __repr__(self) -> str:
         return f"DaySeries(start={self.start.isoformat()}, days={len(self.dense)})"
+
+
+_NEGATIVE_ZERO = array("d", [-0.0]).tobytes()
+
+
+def _consecutive(days: Mapping[date, float]) -> array[float] | None:
+    """The values as they stand when the keys are consecutive days in order (how facts are read back).
+
+    A few C-level passes instead of one Python step per day; None (take the general path) for anything
+    else: gaps, another order, keys that are not plain dates, values array() cannot take, or a -0.0
+    (the general path adds each value to 0.0, which turns it into 0.0).
+    """
+    first = next(iter(days))
+    if first.__class__ is not date or tuple(days) != _run_of_days(first, len(days)):
+        return None
+    try:
+        values = array("d", days.values())
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if _NEGATIVE_ZERO in values.tobytes():
+        return None
+    return values
+
+
+@lru_cache(maxsize=256)
+def _run_of_days(first: date, n: int) -> tuple[date, ...]:
+    """`n` consecutive days from `first`: the stores of a run share a few history windows."""
+    return tuple(first + timedelta(days=i) for i in range(n))

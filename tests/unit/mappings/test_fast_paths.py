@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import random
 import re
+from array import array
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from statistics import median
@@ -169,3 +171,41 @@ def test_a_template_renders_with_each_call_s_own_values() -> None:
     template = "{account_name}: {{literal}} {missing} {a}}"
     assert render(template, {"account_name": "Store 1", "a": "x"}) == "Store 1: {literal} n/a x}"
     assert render(template, {"account_name": "Store 2"}) == "Store 2: {literal} n/a n/a}"
+
+
+def reference_densify(days: Mapping[date, float]) -> tuple[date, bytes]:
+    """Densifying one day at a time: the start, and the values as raw doubles (so -0.0 and NaN count)."""
+    first = min(days)
+    values = array("d", bytes(8 * ((max(days) - first).days + 1)))
+    for d, v in days.items():
+        values[(d - first).days] += float(v)
+    return first, values.tobytes()
+
+
+day_values = st.one_of(
+    st.floats(allow_infinity=True, allow_nan=True), st.integers(-(10**6), 10**6), st.just(-0.0)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start_days=st.integers(0, 400),
+    values=st.lists(day_values, min_size=1, max_size=40),
+    shape=st.sampled_from(["consecutive", "shuffled", "gaps"]),
+    seed=st.randoms(use_true_random=False),
+)
+def test_densifying_a_mapping_matches_day_by_day(
+    start_days: int, values: list[float], shape: str, seed: random.Random
+) -> None:
+    start = FIRST_DAY + timedelta(days=start_days)
+    days = [start + timedelta(days=i) for i in range(len(values))]
+    if shape == "gaps":
+        days = [start + timedelta(days=3 * i) for i in range(len(values))]
+    pairs = list(zip(days, values, strict=True))
+    if shape == "shuffled":
+        seed.shuffle(pairs)
+    mapping = dict(pairs)
+    s = DaySeries.from_mapping(mapping)
+    first, raw = reference_densify(mapping)
+    assert s.start == first
+    assert array("d", s.dense).tobytes() == raw
