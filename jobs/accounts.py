@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from connectors.salesforce.soql import select as soql_select
 from jobs.current import Reader
@@ -44,9 +44,17 @@ def read_accounts(reader: Reader, fields: Iterable[str]) -> dict[str, dict[str, 
     return out
 
 
-def store_directory(engine: Engine) -> dict[str, StoreRow]:
+def store_directory(engine: Engine, stores: Collection[str] | None = None) -> dict[str, StoreRow]:
+    """The directory's rows: all of them, or only `stores` (a shard need not hold the portfolio's)."""
     with Session(engine) as s:
-        return {r.store_id: r for r in s.scalars(select(StoreRow))}
+        if stores is None:
+            return {r.store_id: r for r in s.scalars(select(StoreRow))}
+        out: dict[str, StoreRow] = {}
+        for chunk in chunks(sorted(stores), 500):
+            out.update(
+                (r.store_id, r) for r in s.scalars(select(StoreRow).where(col(StoreRow.store_id).in_(chunk)))
+            )
+        return out
 
 
 def local_today(now: datetime, timezone: str) -> date:

@@ -132,7 +132,7 @@ def plan_job(
 ) -> JobResult:
     """Everything up to the plan: no write call is made."""
     accounts = read_accounts(org, job.account_fields)
-    directory = store_directory(engine)
+    directory = store_directory(engine, stores)
     wanted = sorted(stores if stores is not None else directory)
     matched = [s for s in wanted if s in accounts]
     unmatched = [s for s in wanted if s not in accounts]
