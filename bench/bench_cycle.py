@@ -242,7 +242,7 @@ def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any]
             ledger = run["ledger"].get(job, {})
             status = f" {ledger.get('status', '?')}" if ledger.get("status") != "ok" else ""
             seconds = max(rep["times"].get(job, 0.0) for rep in run["reports"])
-            peak = max(rep["peaks"].get(job, 0.0) for rep in run["reports"])  # the replicas' peak after this job
+            peak = max(rep["peaks"].get(job, 0.0) for rep in run["reports"])  # the highest replica
             cells.append(f"{seconds:>14.1f}{status:>6}{peak:>12.0f}")
         print(f"{job:<16}" + "".join(cells))
     print(f"{'total wall':<16}" + "".join(f"{run['wall']:>20.1f}" for run in runs))
