@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +16,7 @@ from connectors.salesforce.soql import select as soql_select
 from jobs.current import Reader
 from jobs.store import StoreRow
 from mappings.context import AccountData
+from mappings.series import DaySeries
 
 STREAM_ROWS = 5_000  # rows fetched at a time when reading a chunk's facts and records
 
@@ -82,7 +84,11 @@ def build_account_data(
 ) -> list[AccountData]:
     """AccountData for a chunk of stores, with three queries whatever the chunk size."""
     start = now.date() - timedelta(days=history_days + 1)
-    series: dict[str, dict[tuple[str, str], dict[date, float]]] = defaultdict(lambda: defaultdict(dict))
+    base = start.toordinal()
+    span = (now.date() - start).days + 2  # through tomorrow: a store east of UTC may be a day ahead
+    # Each series straight into a dense array ([values, first day, last day] as offsets from `start`),
+    # the form the metric functions read: no {day: value} dict to build and densify per store.
+    cells: dict[str, dict[tuple[str, str], list[Any]]] = defaultdict(dict)
     fresh: dict[str, dict[str, datetime | None]] = defaultdict(dict)
     success: dict[str, dict[str, datetime | None]] = defaultdict(dict)
     records: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
@@ -96,8 +102,19 @@ def build_account_data(
                 mf.c.store_id.in_(ids), mf.c.day >= start
             )
         ):
-            cell = series[store_id][(metric, dimension)]
-            cell[day] = cell.get(day, 0.0) + value
+            i = day.toordinal() - base
+            by_key = cells[store_id]
+            cell = by_key.get((metric, dimension))
+            if cell is None:
+                cell = by_key[(metric, dimension)] = [array("d", bytes(8 * span)), i, i]
+            values = cell[0]
+            if i >= len(values):
+                values.extend(array("d", bytes(8 * (i + 1 - len(values)))))
+            values[i] += value
+            if i < cell[1]:
+                cell[1] = i
+            elif i > cell[2]:
+                cell[2] = i
         for store_id, source, newest, succeeded in conn.execute(
             select(fr.c.store_id, fr.c.source, fr.c.newest_data_at, fr.c.last_success_at).where(
                 fr.c.store_id.in_(ids)
@@ -124,7 +141,10 @@ def build_account_data(
                 today=local_today(now, tz),
                 now=now,
                 account=dict(accounts.get(sid, {})),
-                series={k: dict(v) for k, v in series[sid].items()},
+                series={
+                    k: DaySeries(start + timedelta(days=lo), values[lo : hi + 1])
+                    for k, (values, lo, hi) in cells[sid].items()
+                },
                 freshness=dict(fresh[sid]),
                 last_success=dict(success[sid]),
                 attrs=dict((extra_attrs or {}).get(sid, {})),
