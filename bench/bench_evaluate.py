@@ -381,8 +381,8 @@ def main() -> int:
         evaluate_account(ms, data)
     per_dict = (time.process_time() - t0) / len(sample)
     print(
-        f"dict series: {per_dict * 1e6:4.0f} us CPU/account with series as the jobs build them today"
-        f" ({{day: value}} dicts; {len(sample):,} stores), so ~{per_dict * n:.1f} s for {n:,}"
+        f"dict series: {per_dict * 1e6:4.0f} us CPU/account with {{day: value}} dicts densified per store"
+        f" ({len(sample):,} stores; the jobs build dense series), so ~{per_dict * n:.1f} s for {n:,}"
     )
     # The jobs evaluate stores one after another in one process, so that is the figure judged.
     target = TARGET_SECONDS * n / 10_000
