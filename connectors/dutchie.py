@@ -102,20 +102,14 @@ def parse_transaction(raw: Any, store: StoreRef, tz: tzinfo, categories: Mapping
     kind = text(item.get("transactionType"), what="transactionType", default="Retail")
     counted = not is_void and kind.lower() == "retail"
     facts = sale_facts(channel, max(revenue, 0.0), lines, is_return=is_return) if counted else ()
+    vendor = {
+        "order_type": text(item.get("orderType"), what="orderType"),
+        "transaction_type": kind,
+        "is_return": is_return,
+        "is_void": is_void,
+    }
     return transaction_record(
-        store.store_id,
-        tid,
-        when,
-        modified,
-        channel=channel,
-        total=total,
-        revenue=revenue,
-        lines=lines,
-        facts=facts,
-        order_type=text(item.get("orderType"), what="orderType"),
-        transaction_type=kind,
-        is_return=is_return,
-        is_void=is_void,
+        store.store_id, tid, when, modified, channel, total, revenue, lines, facts, vendor
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,13 +55,12 @@ def transaction_record(
     tid: str,
     when: datetime,
     modified: datetime,
-    *,
     channel: str,
     total: float,
     revenue: float,
     lines: Sequence[Line],
     facts: tuple[Fact, ...],
-    **vendor: Any,
+    vendor: Mapping[str, Any],
 ) -> Record:
     """The `transactions` record every POS yields: the same attrs, plus the vendor's own fields."""
     attrs = {

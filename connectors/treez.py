@@ -88,18 +88,9 @@ def parse_ticket(raw: Any, store: StoreRef, tz: tzinfo) -> Record:
             amount = number(line.get("price_sell"), what=f"items[{i}].price_sell") * quantity
         lines.append(Line(product_id, category_slug(line.get("product_type")), quantity, amount))
     facts = sale_facts(channel, max(revenue, 0.0), lines) if status == "COMPLETED" else ()
+    vendor = {"order_type": text(item.get("type"), what="type"), "status": status}
     return transaction_record(
-        store.store_id,
-        tid,
-        when,
-        modified,
-        channel=channel,
-        total=total,
-        revenue=revenue,
-        lines=lines,
-        facts=facts,
-        order_type=text(item.get("type"), what="type"),
-        status=status,
+        store.store_id, tid, when, modified, channel, total, revenue, lines, facts, vendor
     )
 
 

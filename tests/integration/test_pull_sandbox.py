@@ -226,13 +226,20 @@ def test_menu_health_finds_the_planted_menu_scenarios(
     assert az.counts[("menu_items_out_of_stock", "category=edibles")] == 2.0
 
 
-def test_run_pull_builds_sources_from_config_and_runs_menu_health(
+def configured(
     sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
-) -> None:
+) -> tuple[SourcesApp, list[dict[str, Any]], dict[str, str], Any]:
+    """The sandbox without faults, its `[[sources]]` config and secrets, and an empty state store."""
     app, server, tmp = sandbox
     app.reset_faults()
     raw, env = configs(app, server, tmp)
-    engine = state(tmp_path)
+    return app, raw, env, state(tmp_path)
+
+
+def test_run_pull_builds_sources_from_config_and_runs_menu_health(
+    sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
+) -> None:
+    app, raw, env, engine = configured(sandbox, tmp_path)
     report = run_pull(raw, engine, app.portfolio.now, "run-1", stores=subset(app), environ=env)
     assert report.run_id == "run-1" and not report.partial, report.summary()
     assert report.menu_health_stores == len(subset(app))
@@ -285,10 +292,7 @@ def test_image_checks_run_at_the_platforms_configured_concurrency(
 def test_refresh_directory_lists_the_stores_without_pulling_data(
     sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
 ) -> None:
-    app, server, tmp = sandbox
-    app.reset_faults()
-    raw, env = configs(app, server, tmp)
-    engine = state(tmp_path)
+    app, raw, env, engine = configured(sandbox, tmp_path)
     assert refresh_directory(raw, engine, app.portfolio.now, env) == 40
     assert len(rows(engine, "store")) == 40
     assert rows(engine, "source_record") == [] and rows(engine, "freshness") == []
