@@ -295,7 +295,7 @@ def test_a_killed_replicas_shard_is_taken_over_once_its_lease_expires(pg_url: st
     results = [r.result() for r in survivors]
 
     assert sorted(r["role"] for r in results) == ["helper", "owner"]
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 45  # the 2 s lease, not the default TTL; slack for a loaded machine
     counts = processed_counts(pg_url)
     assert set(counts) == set(STORES) and set(counts.values()) == {
         1
