@@ -85,9 +85,9 @@ def build_account_data(
     """AccountData for a chunk of stores, with three queries whatever the chunk size."""
     start = now.date() - timedelta(days=history_days + 1)
     base = start.toordinal()
-    span = (now.date() - start).days + 2  # through tomorrow: a store east of UTC may be a day ahead
-    # Each series straight into a dense array ([values, first day, last day] as offsets from `start`),
-    # the form the metric functions read: no {day: value} dict to build and densify per store.
+    # Each series straight into a dense array spanning its first to last fact day ([values, offset of
+    # values[0] from `start`]), the form the metric functions read: no {day: value} dict to build and
+    # densify per store, and no longer than the days the series has (facts come back roughly in day order).
     cells: dict[str, dict[tuple[str, str], list[Any]]] = defaultdict(dict)
     fresh: dict[str, dict[str, datetime | None]] = defaultdict(dict)
     success: dict[str, dict[str, datetime | None]] = defaultdict(dict)
@@ -106,15 +106,15 @@ def build_account_data(
             by_key = cells[store_id]
             cell = by_key.get((metric, dimension))
             if cell is None:
-                cell = by_key[(metric, dimension)] = [array("d", bytes(8 * span)), i, i]
-            values = cell[0]
-            if i >= len(values):
-                values.extend(array("d", bytes(8 * (i + 1 - len(values)))))
-            values[i] += value
-            if i < cell[1]:
-                cell[1] = i
-            elif i > cell[2]:
-                cell[2] = i
+                by_key[(metric, dimension)] = [array("d", (0.0 + value,)), i]  # -0.0 reads as 0.0
+                continue
+            values, offset = cell
+            if i < offset:
+                values[0:0] = array("d", bytes(8 * (offset - i)))
+                cell[1] = offset = i
+            elif i - offset >= len(values):
+                values.extend(array("d", bytes(8 * (i - offset + 1 - len(values)))))
+            values[i - offset] += value
         for store_id, source, newest, succeeded in conn.execute(
             select(fr.c.store_id, fr.c.source, fr.c.newest_data_at, fr.c.last_success_at).where(
                 fr.c.store_id.in_(ids)
@@ -142,8 +142,8 @@ def build_account_data(
                 now=now,
                 account=dict(accounts.get(sid, {})),
                 series={
-                    k: DaySeries(start + timedelta(days=lo), values[lo : hi + 1])
-                    for k, (values, lo, hi) in cells[sid].items()
+                    k: DaySeries(start + timedelta(days=offset), values)
+                    for k, (values, offset) in cells[sid].items()
                 },
                 freshness=dict(fresh[sid]),
                 last_success=dict(success[sid]),
