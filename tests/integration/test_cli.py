@@ -68,7 +68,9 @@ def test_pull_then_health_then_a_free_rerun(env: SandboxEnvironment, logs: io.St
     env.org.update("Account", account["Id"], {"Online_Orders_7d__c": 1})
     out = io.StringIO()
     app = commands.load_app(env.config_path)
-    assert commands.plan(app, Console(file=out, width=200), "account_health", as_json=True, stores=[STORE]) == 0
+    assert (
+        commands.plan(app, Console(file=out, width=200), "account_health", as_json=True, stores=[STORE]) == 0
+    )
     plan = json.loads(out.getvalue())
     (change,) = plan["changes"]
     assert change["op"] == "update"
@@ -77,7 +79,9 @@ def test_pull_then_health_then_a_free_rerun(env: SandboxEnvironment, logs: io.St
 
 def test_bad_mapping_file_exits_2_and_writes_nothing(env: SandboxEnvironment, tmp_path: Path) -> None:
     broken = tmp_path / "mappings"
-    shutil.copytree(Path(mappings.__file__).parent, broken, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copytree(
+        Path(mappings.__file__).parent, broken, ignore=shutil.ignore_patterns("*.py", "__pycache__")
+    )
     text = (broken / "risk_rules.toml").read_text()
     (broken / "risk_rules.toml").write_text(text.replace('priority = "High"', 'priority = "Urgent"', 1))
     config = tmp_path / "config.toml"
@@ -96,10 +100,13 @@ def test_bad_mapping_file_exits_2_and_writes_nothing(env: SandboxEnvironment, tm
     assert last.exit_code == 2 and "risk_rules.toml" in last.error and "Urgent" in last.error
 
 
-def test_bad_config_exits_2_naming_file_and_key(env: SandboxEnvironment, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_exits_2_naming_file_and_key(
+    env: SandboxEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "config.toml"
-    config.write_text(env.config_path.read_text().replace("[salesforce]", "[salesforce]\ntimeout_secs = 3", 1))
+    config.write_text(
+        env.config_path.read_text().replace("[salesforce]", "[salesforce]\ntimeout_secs = 3", 1)
+    )
     assert cli(env, "status", config=config) == 2
     out = capsys.readouterr().out
     assert f"{config}: salesforce.timeout_secs: unknown key" in out.replace("\n", "")
@@ -125,3 +132,14 @@ def test_secret_from_the_environment_never_reaches_the_logs(
     assert secret not in captured
     key_pem = (env.workdir / "secrets" / "salesforce_jwt_key.pem").read_text()
     assert key_pem.splitlines()[1] not in captured
+
+
+def test_explain_counts_a_treez_store_pos_feed_as_pos(env: SandboxEnvironment) -> None:
+    store = "AZ-001"  # a Treez store: its POS source is `treez`, with freshness_as = "pos"
+    assert cli(env, "run-job", "pull", "--store", store) == 0
+    out = io.StringIO()
+    app = commands.load_app(env.config_path)
+    assert commands.explain(app, Console(file=out, width=200), store) == 0
+    text = out.getvalue()
+    assert "data stale (pos)" not in text
+    assert "feed_stale/pos: CLEAR" in text

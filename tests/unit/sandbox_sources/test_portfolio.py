@@ -68,7 +68,11 @@ def test_roster_covers_six_states_with_msos_and_people(portfolio: Portfolio) -> 
     assert len({u.email for u in portfolio.users}) == 9
     keys = {u.key for u in portfolio.users}
     assert all(s.csm in keys and s.owner in keys for s in portfolio.stores)
-    assert {s.timezone for s in portfolio.stores} >= {"America/Los_Angeles", "America/Phoenix", "America/New_York"}
+    assert {s.timezone for s in portfolio.stores} >= {
+        "America/Los_Angeles",
+        "America/Phoenix",
+        "America/New_York",
+    }
     assert {s.pos_kind for s in portfolio.stores} == {"dutchie_pos", "treez_pos"}
     assert {s.plan for s in portfolio.stores} == {"Starter", "Growth", "Enterprise"}
 
@@ -123,7 +127,12 @@ def test_channels_aov_conversion_and_abandonment_are_realistic(portfolio: Portfo
 
 
 def test_every_category_sells_and_products_look_like_a_menu(portfolio: Portfolio) -> None:
-    sold = {line.category for day in portfolio.history[-14:] for o in portfolio.orders("NV-004", day) for line in o.lines}
+    sold = {
+        line.category
+        for day in portfolio.history[-14:]
+        for o in portfolio.orders("NV-004", day)
+        for line in o.lines
+    }
     assert sold == set(CATEGORIES)
     products = portfolio.products("NV-004")
     assert 55 <= len(products) <= 65
@@ -145,13 +154,19 @@ def test_menu_mirrors_the_pos(portfolio: Portfolio) -> None:
     for item in menu.items:
         p = products[item.pos_product_id]
         assert (item.name, item.price, item.stock, item.visible, item.category) == (
-            p.name, p.price, p.pos_stock, p.pos_online, p.category
+            p.name,
+            p.price,
+            p.pos_stock,
+            p.pos_online,
+            p.category,
         )
 
 
 def test_platform_funnel_matches_the_orders(portfolio: Portfolio) -> None:
     for a in portfolio.analytics("IL-001")[-20:]:
-        orders = [o for o in portfolio.orders("IL-001", a.day) if o.channel == "online" and o.status == "completed"]
+        orders = [
+            o for o in portfolio.orders("IL-001", a.day) if o.channel == "online" and o.status == "completed"
+        ]
         assert a.orders == len(orders)
         assert a.revenue == pytest.approx(sum(o.total for o in orders), abs=0.01)
         assert a.sessions >= a.carts_created >= a.checkouts_started >= a.orders
@@ -162,7 +177,9 @@ def test_metrc_mirrors_completed_pos_sales(portfolio: Portfolio) -> None:
     completed = [o for o in portfolio.orders("NV-004", day) if o.status == "completed"]
     receipts = portfolio.receipts("NV-004", day)
     assert [r.id for r in receipts] == [o.number for o in completed]
-    assert sum(r.total_price for r in receipts) == pytest.approx(sum(o.subtotal - o.discount for o in completed))
+    assert sum(r.total_price for r in receipts) == pytest.approx(
+        sum(o.subtotal - o.discount for o in completed)
+    )
 
 
 def test_billing_is_monthly_and_mostly_ach(portfolio: Portfolio) -> None:
@@ -203,3 +220,21 @@ def test_too_few_stores_for_the_scenarios_is_refused() -> None:
 def test_today_defaults_now_to_noon_utc() -> None:
     p = Portfolio(7, date(2026, 1, 5))
     assert p.now.isoformat() == "2026-01-05T12:00:00+00:00"
+
+
+def test_edibles_and_beverages_respect_the_states_serving_cap(portfolio: Portfolio) -> None:
+    # The shipped state rules cap an edible serving (beverages included); the portfolio plants its
+    # violations on purpose (NV-002's 200 mg gummies), so every other product must be within the cap.
+    from sandbox.portfolio.catalog import STATES  # noqa: PLC0415
+
+    checked = 0
+    for store in portfolio.stores:
+        if store.id == "NV-002":
+            continue
+        cap = STATES[store.state].edible_serving_mg
+        for p in portfolio.products(store.id):
+            if p.category in ("edibles", "beverages") and p.potency_unit == "mg":
+                assert p.potency <= cap, (store.id, p.name, p.potency, cap)
+                checked += 1
+    ma = [p for p in portfolio.products("MA-001") if p.category == "beverages"]
+    assert checked > 100 and ma and all(p.potency == 5.0 for p in ma)
