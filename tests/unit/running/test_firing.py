@@ -35,11 +35,17 @@ def test_owner_and_helper_split_the_shards_and_one_run_sums_them(make_app: Calla
     app = make_app()
     seen: list[tuple[str, ...]] = []
     lock = threading.Lock()
+    both_working = threading.Barrier(2)  # each replica's first shard waits for the other's: both take part
+    started: set[int] = set()
 
     def body(task: ShardTask) -> Outcome:
         assert task.stores is not None and task.claim is not None
         with lock:
             seen.append(tuple(task.stores))
+            first = threading.get_ident() not in started
+            started.add(threading.get_ident())
+        if first:
+            both_working.wait(10)
         return Outcome(counts={"stores": len(task.stores), "applied": {"created": 1}}, api_calls=2)
 
     results = {}
