@@ -14,6 +14,7 @@ Run: `.venv/bin/python bench/bench_cycle.py [--stores 10000] [--replicas 1,3] [-
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import logging
 import multiprocessing as mp
@@ -101,6 +102,9 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
         peaks: dict[str, float] = {}
         go.wait()
         began = time.time()
+        profiler = cProfile.Profile() if args.get("profile") else None
+        if profiler:
+            profiler.enable()
         for job in args["jobs"]:
             started = time.perf_counter()
             firing = Firing(app, job, f"{cycle}-{job}", body_for(job), options=shard_options(app), owner=name)
@@ -108,6 +112,9 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
             times[job] = time.perf_counter() - started
             roles[job] = result.role
             peaks[job] = peak_mb()
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(Path(args["profile"]) / f"{name}-{cycle}.prof")
         conn.send(
             {
                 "name": name,
@@ -212,11 +219,12 @@ def main() -> None:
     parser.add_argument("--sf-latency", type=float, default=0.1, help="seconds added to each Salesforce call")
     parser.add_argument("--shards", type=int, default=0, help="shards per firing (0: one per 250 stores)")
     parser.add_argument("--jobs", default=",".join(job_names()))
+    parser.add_argument("--profile", default="", help="folder for each replica's cProfile stats per cycle")
     a = parser.parse_args()
     args = {
         "stores": a.stores, "days": a.days, "orders_per_day": a.orders_per_day, "concurrency": a.concurrency,
         "source_latency_ms": a.source_latency_ms, "sf_latency": a.sf_latency, "shards": a.shards,
-        "jobs": a.jobs.split(","),
+        "jobs": a.jobs.split(","), "profile": a.profile,
     }  # fmt: skip
     results = [scenario(int(n), args) for n in a.replicas.split(",")]
 

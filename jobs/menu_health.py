@@ -17,7 +17,7 @@ from connectors.base import Fact
 from connectors.images import HeadFn, ImageChecker, check_all
 from connectors.platform import IMAGE_CHECK_CONCURRENCY
 from connectors.values import Invalid, dimension, json_safe, zone
-from jobs.pull import rederive
+from jobs.pull_writer import rederive
 from jobs.store import SourceRecord, upsert
 from jobs.store_menu import ImageCheck
 

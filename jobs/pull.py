@@ -10,12 +10,12 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, and_, delete, func, select
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session, SQLModel
 
 from connectors.base import (
@@ -32,13 +32,13 @@ from connectors.base import (
 from connectors.catalog import build_sources, parse_sources
 from connectors.config import SecretError
 from connectors.platform import PlatformOptions
-from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor, zone
-from jobs.store import Cursor, Freshness, SourceRecord, StoreRow, upsert
+from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor
+from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, quarantine_rows
+from jobs.store import StoreRow, upsert
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_BATCH = 500
-_ERROR_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -144,25 +144,15 @@ def _table(name: str) -> Any:
     return SQLModel.metadata.tables[name]
 
 
-@dataclass
-class _Batch:
-    records: list[Record] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    signals: list[Signal] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.records) + len(self.rejected) + len(self.signals)
-
-
 class _Store:
-    """The pull's writes; on SQLite one writer at a time (threads would only trade SQLITE_BUSY)."""
+    """The pull's reads and its directory writes; on SQLite one writer at a time (threads would only
+    trade SQLITE_BUSY). Records, facts, cursors and freshness go through the `PullWriter`."""
 
     def __init__(self, engine: Engine, run_id: str, now: datetime) -> None:
         self.engine = engine
         self.run_id = run_id
         self.now = now
         self._lock: threading.Lock | None = threading.Lock() if engine.dialect.name == "sqlite" else None
-        self._zones: dict[str, tzinfo] = {}
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -211,219 +201,31 @@ class _Store:
         with self.session() as session:
             upsert(session, StoreRow, rows)
 
-    def cursor(self, source: str, stream: str, store_id: str) -> str:
+    def cursors(self, source: str, store_ids: Sequence[str]) -> dict[tuple[str, str], str]:
+        """The stored cursors of a source's stores, (stream, store) → value, read once per pull."""
         table = _table("cursor")
+        out: dict[tuple[str, str], str] = {}
         with Session(self.engine) as session:
-            row = (
-                session.connection()
-                .execute(
-                    select(table.c.value).where(
-                        table.c.source == source, table.c.stream == stream, table.c.store_id == store_id
-                    )
-                )
-                .first()
-            )
-            return str(row[0]) if row and row[0] else ""
-
-    def zone_of(self, tz_name: str) -> tzinfo:
-        tz = self._zones.get(tz_name)
-        if tz is None:
-            try:
-                tz = zone(tz_name)
-            except Invalid:
-                tz = zone("UTC")
-            self._zones[tz_name] = tz
-        return tz
-
-    def freshness(
-        self,
-        session: Session,
-        source: str,
-        store_id: str,
-        *,
-        attempt: bool = False,
-        success: bool | None = None,
-        error: str = "",
-        records: int | None = None,
-        newest: datetime | None = None,
-    ) -> None:
-        row = session.get(Freshness, (source, store_id))
-        if row is None:
-            row = Freshness(source=source, store_id=store_id)
-        if attempt:
-            row.last_attempt_at = self.now
-        if success is True:
-            row.last_success_at = self.now
-            row.last_error = ""
-        elif success is False:
-            row.last_error = error[:_ERROR_LIMIT]
-        if records is not None:
-            row.records_last_pull = records
-        if newest is not None:
-            have = row.newest_data_at
-            if have is not None and have.tzinfo is None:
-                have = have.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-            if have is None or newest > have:
-                row.newest_data_at = newest.astimezone(UTC)
-        session.add(row)
-
-    def quarantine(self, session: Session, source: str, rejected: Sequence[Rejected]) -> None:
-        if not rejected:
-            return
-        session.connection().execute(
-            _table("quarantine").insert(),
-            [
-                {
-                    "run_id": self.run_id,
-                    "source": source,
-                    "stream": r.stream,
-                    "store_id": r.store_id,
-                    "payload": json_safe(r.payload),
-                    "reason": r.reason[:_ERROR_LIMIT],
-                    "created_at": self.now,
-                }
-                for r in rejected
-            ],
-        )
-
-    def flush(
-        self,
-        source: str,
-        stream: str,
-        batch: _Batch,
-        directory: Mapping[str, StoreRef],
-        *,
-        cursor_store: str,
-        cursor: str | None,
-        stale_keys: Sequence[str] = (),
-        newest_streams: bool = True,
-    ) -> None:
-        """One transaction: records, re-derived daily facts, quarantine, signals, and the cursor last."""
-        records: dict[str, Record] = {}
-        for record in batch.records:
-            records[record.key] = record  # a record seen twice in a batch: the later one wins
-        with self.session() as session:
             conn = session.connection()
-            sr = _table("source_record")
-            touched: set[tuple[str, date]] = set()
-            keys = list(records) + list(stale_keys)
-            for chunk in _chunks(keys, 500):
-                old = conn.execute(
-                    select(sr.c.store_id, sr.c.day).where(
-                        sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk)
-                    )
+            for chunk in _chunks(sorted(store_ids), 500):
+                query = select(table.c.stream, table.c.store_id, table.c.value).where(
+                    table.c.source == source, table.c.store_id.in_(chunk)
                 )
-                touched.update((row[0], row[1]) for row in old)
-            rows = []
-            newest: dict[str, datetime] = {}
-            for record in records.values():
-                tz = (
-                    self.zone_of(directory[record.store_id].timezone)
-                    if record.store_id in directory
-                    else None
+                out.update(
+                    {(stream, store): str(value or "") for stream, store, value in conn.execute(query)}
                 )
-                day = record.occurred_at.astimezone(tz).date() if tz else record.occurred_at.date()
-                touched.add((record.store_id, day))
-                rows.append(
-                    {
-                        "source": source,
-                        "stream": stream,
-                        "key": record.key,
-                        "store_id": record.store_id,
-                        "day": day,
-                        "occurred_at": record.occurred_at.astimezone(UTC),
-                        "facts": [[f.metric, f.dimension, f.value] for f in record.facts],
-                        "attrs": json_safe(dict(record.attrs)),
-                        "pulled_at": self.now,
-                    }
-                )
-                if newest_streams:
-                    moment = min(record.occurred_at, self.now).astimezone(UTC)
-                    if record.store_id not in newest or moment > newest[record.store_id]:
-                        newest[record.store_id] = moment
-            upsert(session, SourceRecord, rows)
-            for chunk in _chunks(list(stale_keys), 500):
-                conn.execute(
-                    delete(sr).where(sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk))
-                )
-            rederive(conn, source, touched)
-            self.quarantine(session, source, batch.rejected)
-            for signal in batch.signals:
-                self.freshness(
-                    session, signal.name, signal.store_id, attempt=True, success=True, newest=signal.at
-                )
-            for store_id, moment in newest.items():
-                if store_id != cursor_store:
-                    self.freshness(session, source, store_id, newest=moment)
-            if cursor_store in newest:
-                self.freshness(session, source, cursor_store, newest=newest[cursor_store])
-            if cursor is not None:
-                upsert(
-                    session,
-                    Cursor,
-                    [
-                        {
-                            "source": source,
-                            "stream": stream,
-                            "store_id": cursor_store,
-                            "value": cursor,
-                            "updated_at": self.now,
-                        }
-                    ],
-                )
+        return out
 
-    def snapshot_keys(self, source: str, stream: str, store_id: str) -> set[str]:
-        sr = _table("source_record")
-        query = select(sr.c.key).where(sr.c.source == source, sr.c.stream == stream)
-        if store_id != ALL_STORES:
-            query = query.where(sr.c.store_id == store_id)
-        with Session(self.engine) as session:
-            return {row[0] for row in session.connection().execute(query)}
+    def quarantine(self, source: str, rejected: Sequence[Rejected]) -> None:
+        if rejected:
+            with self.session() as session:
+                rows = quarantine_rows(self.run_id, source, rejected, self.now)
+                session.connection().execute(_table("quarantine").insert(), rows)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def rederive(conn: Any, source: str, touched: set[tuple[str, date]]) -> None:
-    """Delete and rebuild a source's daily facts for the touched (store, day) pairs from stored records."""
-    if not touched:
-        return
-    sr, mf = _table("source_record"), _table("metric_fact")
-    by_store: dict[str, list[date]] = {}
-    for store_id, day in touched:
-        by_store.setdefault(store_id, []).append(day)
-    for store_id, days in sorted(by_store.items()):
-        for chunk in _chunks(sorted(days), 200):
-            conn.execute(
-                delete(mf).where(and_(mf.c.source == source, mf.c.store_id == store_id, mf.c.day.in_(chunk)))
-            )
-            totals: dict[tuple[str, str, date], float] = {}
-            result = conn.execute(
-                select(sr.c.day, sr.c.facts).where(
-                    sr.c.source == source, sr.c.store_id == store_id, sr.c.day.in_(chunk)
-                )
-            )
-            for day, facts in result:
-                for metric, dimension, value in facts or ():
-                    key = (metric, dimension, day)
-                    totals[key] = totals.get(key, 0.0) + float(value)
-            if totals:
-                conn.execute(
-                    mf.insert(),
-                    [
-                        {
-                            "source": source,
-                            "store_id": store_id,
-                            "metric": m,
-                            "dimension": d,
-                            "day": day,
-                            "value": v,
-                        }
-                        for (m, d, day), v in sorted(totals.items())
-                    ],
-                )
 
 
 def _check(record: Record, directory: Mapping[str, StoreRef]) -> str:
@@ -465,19 +267,22 @@ def _max_cursor(a: str, b: str) -> str:
 @dataclass
 class _Run:
     store: _Store
+    writer: PullWriter
     directory: dict[str, StoreRef]
     now: datetime
     full_refresh: bool
     since: datetime | None
     batch_size: int
     clock: Callable[[], float]
+    cursors: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)  # by source
 
 
 def _pull_stream(
     run: _Run, source: Source, connector: Any, store: StoreRef, stream: str, touched: set[str]
 ) -> tuple[int, int]:
+    """Fetch one stream of one store and queue it for the writer, a batch at a time, cursor last."""
     snapshot = stream in tuple(getattr(connector, "snapshot_streams", ()))
-    stored = run.store.cursor(source.name, stream, store.store_id)
+    stored = run.cursors.get(source.name, {}).get((stream, store.store_id), "")
     if snapshot:
         since_arg: str | None = None
     elif run.since is not None:
@@ -486,33 +291,30 @@ def _pull_stream(
         since_arg = None
     else:
         since_arg = shift_cursor(stored, -timedelta(minutes=source.lookback_minutes))
-    batch = _Batch()
+
+    def fresh_unit() -> WriteUnit:
+        return WriteUnit(source.name, stream, store.store_id, newest=not snapshot)
+
+    unit = fresh_unit()
     records = rejected = 0
     highest = ""
     checkpoint: str | None = None
     seen: set[str] = set()
-
     written = stored
 
-    def flush(cursor: str | None, stale: Sequence[str] = ()) -> None:
-        nonlocal batch, written
+    def flush(cursor: str | None, last: bool = False) -> None:
+        nonlocal unit, written
         if cursor is not None and stored and cursor_time(cursor) is not None:
             cursor = _max_cursor(stored, cursor)
         if cursor == written:
             cursor = None
-        if not batch and not stale and cursor is None:
-            return  # nothing to write: no transaction, no lock
-        run.store.flush(
-            source.name,
-            stream,
-            batch,
-            run.directory,
-            cursor_store=store.store_id,
-            cursor=cursor,
-            stale_keys=stale,
-            newest_streams=not snapshot,
-        )
-        batch = _Batch()
+        unit.cursor = cursor
+        if last and snapshot:
+            unit.seen = frozenset(seen)
+        if not unit and unit.cursor is None and unit.seen is None:
+            return  # nothing to write
+        run.writer.submit(unit)
+        unit = fresh_unit()
         if cursor is not None:
             written = cursor
 
@@ -520,38 +322,34 @@ def _pull_stream(
         if isinstance(item, Record):
             reason = _check(item, run.directory)
             if reason:
-                batch.rejected.append(_unstorable(item, reason))
+                unit.rejected.append(_unstorable(item, reason))
                 rejected += 1
             else:
-                batch.records.append(item)
+                unit.records.append(item)
                 records += 1
                 seen.add(item.key)
                 touched.add(item.store_id)
                 highest = max(highest, item.cursor)
         elif isinstance(item, Rejected):
-            batch.rejected.append(item)
+            unit.rejected.append(item)
             rejected += 1
         elif isinstance(item, Checkpoint):
             checkpoint = item.cursor
             flush(checkpoint)
             continue
         elif isinstance(item, Signal) and item.store_id in run.directory:
-            batch.signals.append(item)
-        if len(batch) >= run.batch_size:
+            unit.signals.append(item)
+        if len(unit) >= run.batch_size:
             flush(None)
-    final = checkpoint if checkpoint is not None else (highest or None)
-    stale: list[str] = []
-    if snapshot:
-        stale = sorted(run.store.snapshot_keys(source.name, stream, store.store_id) - seen)
-    flush(final, stale)
+    flush(checkpoint if checkpoint is not None else (highest or None), last=True)
     return records, rejected
 
 
 def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
+    """Fetch every stream of one store; storing is the writer's (its failures join the outcome later)."""
     started = run.clock()
     log_ctx = {"source": source.name, "store": store.store_id}
-    with run.store.session() as session:
-        run.store.freshness(session, source.name, store.store_id, attempt=True)
+    run.writer.submit(StoreMark(source.name, store.store_id))
     per_stream: dict[str, int] = {}
     rejected = 0
     errors: list[str] = []
@@ -579,19 +377,21 @@ def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
         rejected += r
     records = sum(per_stream.values())
     error = "; ".join(errors)
-    with run.store.session() as session:
-        run.store.freshness(
-            session, source.name, store.store_id, success=not errors, error=error, records=records
-        )
-        if store.store_id == ALL_STORES and not errors:
-            for store_id in sorted(touched - {ALL_STORES}):
-                run.store.freshness(session, source.name, store_id, attempt=True, success=True)
+    run.writer.submit(StoreMark(source.name, store.store_id, True, error, records, frozenset(touched)))
     seconds = run.clock() - started
     if errors:
         log.warning("pull_store_failed", records=records, rejected=rejected, error=error, **log_ctx)
     else:
         log.info("pull_store_done", records=records, rejected=rejected, seconds=round(seconds, 3), **log_ctx)
     return StoreOutcome(source.name, store.store_id, records, rejected, error, seconds, per_stream)
+
+
+def _with_write_errors(outcome: StoreOutcome, writer: PullWriter) -> StoreOutcome:
+    """A store's outcome once the writer is done: storing failures count as the store's errors."""
+    failed = writer.errors(outcome.source, outcome.store_id)
+    if not failed:
+        return outcome
+    return replace(outcome, error="; ".join([e for e in [outcome.error] if e] + failed))
 
 
 def _describe(exc: BaseException) -> str:
@@ -618,9 +418,7 @@ def _list_directory(run: _Run, source: Source, source_errors: dict[str, str]) ->
     bad = [s for s in listed if isinstance(s, Rejected)]
     run.store.upsert_stores(source.name, refs)
     run.directory.update({r.store_id: r for r in refs})
-    if bad:
-        with run.store.session() as session:
-            run.store.quarantine(session, source.name, bad)
+    run.store.quarantine(source.name, bad)
     return refs
 
 
@@ -642,13 +440,12 @@ def _pull_source(
             return []
         refs = [s for s in listed if isinstance(s, StoreRef)]
         bad = [s for s in listed if isinstance(s, Rejected)]
-        if bad:
-            with run.store.session() as session:
-                run.store.quarantine(session, source.name, bad)
+        run.store.quarantine(source.name, bad)
     if not account_wide:
         refs = [r for r in refs if r.store_id != ALL_STORES]
     if stores is not None:
         refs = [r for r in refs if r.store_id in stores or r.store_id == ALL_STORES]
+    run.cursors[source.name] = run.store.cursors(source.name, [r.store_id for r in refs])
     with ThreadPoolExecutor(max_workers=max(1, source.concurrency), thread_name_prefix=source.name) as pool:
         futures = [pool.submit(_in_context(_pull_store), run, source, ref) for ref in refs]
         results: list[StoreOutcome] = [f.result() for f in futures]
@@ -690,10 +487,29 @@ def pull(
     """
     run_id = run_id or f"pull-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     started = clock()
-    writer = _Store(engine, run_id, now)
-    run = _Run(writer, writer.directory(), now, full_refresh, since, max(1, batch_size), clock)
+    reads = _Store(engine, run_id, now)
+    directory = reads.directory()
+    writer = PullWriter(reads.session, run_id, now, directory)
+    try:
+        return _pull(
+            _Run(reads, writer, directory, now, full_refresh, since, max(1, batch_size), clock),
+            sources, stores, list_directory, account_wide, started,
+        )  # fmt: skip
+    finally:
+        writer.close()
+
+
+def _pull(
+    run: _Run,
+    sources: Sequence[Source],
+    stores: Collection[str] | None,
+    list_directory: bool,
+    account_wide: bool,
+    started: float,
+) -> PullReport:
+    run_id, clock = run.store.run_id, run.clock
     source_errors: dict[str, str] = {}
-    log.info("pull_started", run_id=run_id, sources=[s.name for s in sources], full_refresh=full_refresh)
+    log.info("pull_started", run_id=run_id, sources=[s.name for s in sources], full_refresh=run.full_refresh)
     ordered = sorted(sources, key=lambda s: not s.provides_directory)
     listings: dict[int, list[StoreRef]] = {}
     for i, source in enumerate(ordered):
@@ -702,7 +518,7 @@ def pull(
         if list_directory:
             refs = _list_directory(run, source, source_errors)
         else:
-            refs = writer.listed(source.name, run.directory)
+            refs = run.store.listed(source.name, run.directory)
         if refs is not None:
             listings[i] = refs
     jobs = [(i, source) for i, source in enumerate(ordered) if not source.provides_directory or i in listings]
@@ -715,8 +531,9 @@ def pull(
             for i, source in jobs
         }
         by_source = {i: f.result() for i, f in futures.items()}
-    outcomes = [o for i in sorted(by_source) for o in by_source[i]]
-    report = PullReport(run_id, now, clock() - started, tuple(outcomes), source_errors)
+    run.writer.close()  # everything fetched is stored (or its failure recorded) before the report
+    outcomes = [_with_write_errors(o, run.writer) for i in sorted(by_source) for o in by_source[i]]
+    report = PullReport(run_id, run.now, clock() - started, tuple(outcomes), source_errors)
     log.info("pull_done", run_id=run_id, status=report.status, **report.counts())
     return report
 
@@ -802,12 +619,15 @@ def refresh_directory(
     """
     env = environ if environ is not None else Runtime().env
     sources = build_sources(parse_sources(raw_sources, "config", env), Runtime(env=env, now=lambda: now))
-    writer = _Store(engine, f"directory-{uuid.uuid4().hex[:6]}", now)
-    run = _Run(writer, writer.directory(), now, False, None, DEFAULT_BATCH, time.perf_counter)
+    reads = _Store(engine, f"directory-{uuid.uuid4().hex[:6]}", now)
+    directory = reads.directory()
+    writer = PullWriter(reads.session, reads.run_id, now, directory)
+    run = _Run(reads, writer, directory, now, False, None, DEFAULT_BATCH, time.perf_counter)
     errors: dict[str, str] = {}
     try:
         listed = [_list_directory(run, source, errors) for source in sources if source.provides_directory]
     finally:
+        writer.close()
         for source in sources:
             source.close()
     return sum(len(refs) for refs in listed if refs is not None)

@@ -6,14 +6,14 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Engine, Index, event, text
+from sqlalchemy import JSON, Column, Engine, Index, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, create_engine
 
 import jobs.store_leases  # noqa: F401 - registers job_lock, job_firing and shard_lease with the schema
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -46,7 +46,8 @@ class SourceRecord(SQLModel, table=True):
     occurred_at: datetime
     facts: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     attrs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    pulled_at: datetime = Field(default_factory=utcnow)
+    pulled_at: datetime = Field(default_factory=utcnow)  # when the content last changed
+    digest: str = ""  # hash of the content, so a re-pull of unchanged records writes nothing
 
 
 class MetricFact(SQLModel, table=True):
@@ -151,8 +152,14 @@ class SchemaInfo(SQLModel, table=True):
     version: int = 0
 
 
+def _source_record_digest(conn: Connection) -> None:
+    """Version 2: `source_record.digest` (empty on old rows: their next pull rewrites them once)."""
+    if "digest" not in {c["name"] for c in inspect(conn).get_columns("source_record")}:
+        conn.execute(text("ALTER TABLE source_record ADD COLUMN digest VARCHAR NOT NULL DEFAULT ''"))
+
+
 # Ordered, idempotent migrations after the initial `create_all`; index i brings version i+1 to i+2.
-MIGRATIONS: list[Callable[[Connection], None]] = []
+MIGRATIONS: list[Callable[[Connection], None]] = [_source_record_digest]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

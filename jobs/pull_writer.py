@@ -1,0 +1,441 @@
+"""The pull's one writer: fetch threads hand it what they parsed, it stores many stores per transaction.
+
+Fetching is latency-bound and runs many calls at once; storing is round-trip-bound. One writer
+thread per pull takes what the fetch threads queued, groups it (any sources, streams and stores)
+and writes each group with set-based statements in one transaction: a dozen statements per group
+instead of a dozen per store and stream, one database connection instead of one per fetch thread.
+Records whose content is unchanged since the last pull (same digest) are not rewritten and their
+days not re-derived, so a warm pull re-reading its lookback window and snapshots costs a read.
+
+Order is kept: a fetch thread's items are written in the order it queued them, so a stream's
+cursor is still stored in the transaction of the records before it, never ahead of them. If a
+group's transaction fails, each of its items is retried alone and what still fails is recorded
+against its store (its cursor not advanced), so one bad write costs one store, not the group.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import Connection, and_, delete, select, tuple_
+from sqlmodel import Session, SQLModel
+
+from connectors.base import ALL_STORES, Record, Rejected, Signal, StoreRef
+from connectors.values import Invalid, json_safe, zone
+from jobs.store import Cursor, Freshness, SourceRecord, upsert
+
+log = structlog.get_logger(__name__)
+
+ERROR_LIMIT = 1000
+GROUP_RECORDS = 4000  # records per transaction, at most (a group closes after the item that passes it)
+GROUP_ITEMS = 400  # queued items per transaction, at most
+QUEUE_ITEMS = 64  # queued items before fetch threads wait: memory stays bounded when writing lags
+_IN_CHUNK = 500  # values per IN list
+
+
+def _table(name: str) -> Any:
+    return SQLModel.metadata.tables[name]
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@dataclass
+class WriteUnit:
+    """Part of one stream of one store: records, quarantined payloads, signals, and the cursor after them.
+
+    `seen` is set on the last unit of a complete snapshot stream: the keys it yielded; stored records
+    of the stream (for `store_id`, or every store when it is `ALL_STORES`) not among them are deleted.
+    """
+
+    source: str
+    stream: str
+    store_id: str
+    records: list[Record] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+    cursor: str | None = None
+    newest: bool = True  # records tell the store's newest data (not for snapshot streams)
+    seen: frozenset[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.records) + len(self.rejected) + len(self.signals)
+
+
+@dataclass(frozen=True)
+class StoreMark:
+    """A store's pull began (`done` False) or ended with `error` ("" when every stream was fetched)."""
+
+    source: str
+    store_id: str
+    done: bool = False
+    error: str = ""
+    records: int = 0
+    touched: frozenset[str] = frozenset()  # an all-stores source: the stores it brought data for
+
+
+Item = WriteUnit | StoreMark
+
+
+@dataclass
+class _Fresh:
+    """Changes to one freshness row, merged in the order they were queued."""
+
+    attempt: bool = False
+    success: bool | None = None
+    error: str = ""
+    records: int | None = None
+    newest: datetime | None = None
+
+    def merge(
+        self,
+        *,
+        attempt: bool = False,
+        success: bool | None = None,
+        error: str = "",
+        records: int | None = None,
+        newest: datetime | None = None,
+    ) -> None:
+        self.attempt = self.attempt or attempt
+        if success is not None:
+            self.success, self.error = success, error
+        if records is not None:
+            self.records = records
+        if newest is not None and (self.newest is None or newest > self.newest):
+            self.newest = newest
+
+
+def record_digest(row: Mapping[str, Any]) -> str:
+    """A stored record's content (store, day, time, facts, attrs) as a short hash, to skip rewrites."""
+    body = json.dumps(
+        [row["store_id"], row["day"].isoformat(), row["occurred_at"].isoformat(), row["facts"], row["attrs"]],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
+
+
+def rederive(conn: Connection, source: str, touched: set[tuple[str, date]]) -> None:
+    """Delete and rebuild a source's daily facts for the touched (store, day) pairs from stored records."""
+    if not touched:
+        return
+    sr, mf = _table("source_record"), _table("metric_fact")
+    for chunk in _chunks(sorted(touched), _IN_CHUNK):
+        pairs = list(chunk)
+        conn.execute(
+            delete(mf).where(and_(mf.c.source == source, tuple_(mf.c.store_id, mf.c.day).in_(pairs)))
+        )
+        totals: dict[tuple[str, str, str, date], float] = {}
+        result = conn.execute(
+            select(sr.c.store_id, sr.c.day, sr.c.facts).where(
+                sr.c.source == source, tuple_(sr.c.store_id, sr.c.day).in_(pairs)
+            )
+        )
+        for store_id, day, facts in result:
+            for metric, dimension, value in facts or ():
+                key = (store_id, metric, dimension, day)
+                totals[key] = totals.get(key, 0.0) + float(value)
+        if totals:
+            conn.execute(
+                mf.insert(),
+                [
+                    {"source": source, "store_id": s, "metric": m, "dimension": d, "day": day, "value": v}
+                    for (s, m, d, day), v in sorted(totals.items())
+                ],
+            )
+
+
+def quarantine_rows(
+    run_id: str, source: str, rejected: Sequence[Rejected], now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "source": source,
+            "stream": r.stream,
+            "store_id": r.store_id,
+            "payload": json_safe(r.payload),
+            "reason": r.reason[:ERROR_LIMIT],
+            "created_at": now,
+        }
+        for r in rejected
+    ]
+
+
+class SessionFactory(Protocol):
+    def __call__(self) -> AbstractContextManager[Session]: ...
+
+
+class PullWriter:
+    """The writer thread and its queue; `submit` from fetch threads, `close` to drain and stop."""
+
+    def __init__(
+        self, session: SessionFactory, run_id: str, now: datetime, directory: Mapping[str, StoreRef]
+    ) -> None:
+        self._session = session
+        self.run_id = run_id
+        self.now = now
+        self.directory = directory
+        self._zones: dict[str, tzinfo] = {}
+        self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=QUEUE_ITEMS)
+        self._errors: dict[tuple[str, str], list[str]] = {}
+        self._lock = threading.Lock()
+        ctx = contextvars.copy_context()  # the writer's log events keep run_id, job and shard
+        self._thread = threading.Thread(target=lambda: ctx.run(self._loop), name="pull-writer", daemon=True)
+        self._thread.start()
+
+    # -- the fetch threads' side --------------------------------------------------------------------
+    def submit(self, item: Item) -> None:
+        self._queue.put(item)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread (idempotent)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def errors(self, source: str, store_id: str) -> list[str]:
+        """Writes that failed for a store of a source (its cursors stayed where they were)."""
+        with self._lock:
+            return list(self._errors.get((source, store_id), ()))
+
+    # -- the writer thread --------------------------------------------------------------------------
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            group: list[Item] = [first]
+            size = len(first) if isinstance(first, WriteUnit) else 0
+            while size < GROUP_RECORDS and len(group) < GROUP_ITEMS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                group.append(nxt)
+                size += len(nxt) if isinstance(nxt, WriteUnit) else 0
+            self._write_group(group)
+
+    def _write_group(self, group: list[Item]) -> None:
+        try:
+            with self._session() as session:
+                self._write(session, group)
+            return
+        except Exception as exc:  # one item may be the cause: retry each alone, keep what fails
+            if len(group) == 1:
+                self._failed(group[0], exc)
+                return
+            log.warning("pull_write_group_failed", items=len(group), error=f"{type(exc).__name__}: {exc}")
+        for item in group:
+            try:
+                with self._session() as session:
+                    self._write(session, [item])
+            except Exception as exc:  # recorded against the store; its cursor did not advance
+                self._failed(item, exc)
+
+    def _failed(self, item: Item, exc: BaseException) -> None:
+        what = f"{item.stream}: " if isinstance(item, WriteUnit) else ""
+        error = f"{what}storing failed: {type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+        with self._lock:
+            self._errors.setdefault((item.source, item.store_id), []).append(error)
+        log.error("pull_write_failed", source=item.source, store=item.store_id, error=error)
+
+    def _write(self, session: Session, group: Sequence[Item]) -> None:
+        """One transaction for the group: records, facts, quarantine, cursors, freshness."""
+        conn = session.connection()
+        fresh: dict[tuple[str, str], _Fresh] = {}
+        streams: dict[tuple[str, str], list[WriteUnit]] = {}
+        for item in group:
+            if isinstance(item, WriteUnit):
+                streams.setdefault((item.source, item.stream), []).append(item)
+        touched: dict[str, set[tuple[str, date]]] = {}
+        for (source, stream), units in streams.items():
+            self._records(session, source, stream, units, touched.setdefault(source, set()), fresh)
+        for source, pairs in touched.items():
+            rederive(conn, source, pairs)
+        rejected = [(u.source, r) for u in group if isinstance(u, WriteUnit) for r in u.rejected]
+        if rejected:
+            rows = [
+                row for source, r in rejected for row in quarantine_rows(self.run_id, source, [r], self.now)
+            ]
+            conn.execute(_table("quarantine").insert(), rows)
+        cursors = {
+            (u.source, u.stream, u.store_id): u.cursor
+            for u in group
+            if isinstance(u, WriteUnit) and u.cursor is not None
+        }
+        upsert(
+            session,
+            Cursor,
+            [
+                {"source": s, "stream": st, "store_id": store, "value": value, "updated_at": self.now}
+                for (s, st, store), value in cursors.items()
+            ],
+        )
+        for item in group:  # in queued order: a store's end comes after its data
+            if isinstance(item, WriteUnit):
+                for signal in item.signals:
+                    f = fresh.setdefault((signal.name, signal.store_id), _Fresh())
+                    f.merge(attempt=True, success=True, newest=signal.at)
+            elif not item.done:
+                fresh.setdefault((item.source, item.store_id), _Fresh()).merge(attempt=True)
+            else:
+                with self._lock:
+                    failed = self._errors.get((item.source, item.store_id), [])
+                error = "; ".join([e for e in [item.error] if e] + failed)
+                f = fresh.setdefault((item.source, item.store_id), _Fresh())
+                f.merge(success=not error, error=error, records=item.records)
+                if item.store_id == ALL_STORES and not error:
+                    for store_id in sorted(item.touched - {ALL_STORES}):
+                        fresh.setdefault((item.source, store_id), _Fresh()).merge(attempt=True, success=True)
+        self._freshness(session, fresh)
+
+    def _zone(self, store_id: str) -> tzinfo | None:
+        ref = self.directory.get(store_id)
+        if ref is None:
+            return None
+        tz = self._zones.get(ref.timezone)
+        if tz is None:
+            try:
+                tz = zone(ref.timezone)
+            except Invalid:
+                tz = UTC
+            self._zones[ref.timezone] = tz
+        return tz
+
+    def _records(
+        self,
+        session: Session,
+        source: str,
+        stream: str,
+        units: Sequence[WriteUnit],
+        touched: set[tuple[str, date]],
+        fresh: dict[tuple[str, str], _Fresh],
+    ) -> None:
+        """Upsert the changed records of one source's stream, delete a snapshot's gone ones; note days."""
+        sr, conn = _table("source_record"), session.connection()
+        latest: dict[str, Record] = {}
+        newest: dict[str, datetime] = {}
+        for unit in units:
+            for record in unit.records:
+                latest[record.key] = record  # a record seen twice: the later one wins
+                if unit.newest:
+                    moment = min(record.occurred_at, self.now).astimezone(UTC)
+                    if record.store_id not in newest or moment > newest[record.store_id]:
+                        newest[record.store_id] = moment
+        rows: dict[str, dict[str, Any]] = {}
+        for record in latest.values():
+            tz = self._zone(record.store_id)
+            day = record.occurred_at.astimezone(tz).date() if tz else record.occurred_at.date()
+            row = {
+                "source": source,
+                "stream": stream,
+                "key": record.key,
+                "store_id": record.store_id,
+                "day": day,
+                "occurred_at": record.occurred_at.astimezone(UTC),
+                "facts": [[f.metric, f.dimension, f.value] for f in record.facts],
+                "attrs": json_safe(dict(record.attrs)),
+                "pulled_at": self.now,
+            }
+            row["digest"] = record_digest(row)
+            rows[record.key] = row
+        for chunk in _chunks(list(rows), _IN_CHUNK):
+            old = conn.execute(
+                select(sr.c.key, sr.c.store_id, sr.c.day, sr.c.digest).where(
+                    sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk)
+                )
+            )
+            for key, store_id, day, digest in old:
+                if digest and digest == rows[key]["digest"]:
+                    del rows[key]  # unchanged: nothing to write, nothing to re-derive
+                else:
+                    touched.add((store_id, day))
+        touched.update((row["store_id"], row["day"]) for row in rows.values())
+        upsert(session, SourceRecord, list(rows.values()))
+        stale = self._stale(conn, source, stream, units)
+        for chunk in _chunks(sorted(stale), _IN_CHUNK):
+            conn.execute(delete(sr).where(sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk)))
+        touched.update(stale.values())
+        for store_id, moment in newest.items():
+            fresh.setdefault((source, store_id), _Fresh()).merge(newest=moment)
+
+    def _stale(
+        self, conn: Connection, source: str, stream: str, units: Sequence[WriteUnit]
+    ) -> dict[str, tuple[str, date]]:
+        """Stored records of complete snapshots no longer yielded: key → (store, day)."""
+        done = [u for u in units if u.seen is not None]
+        if not done:
+            return {}
+        sr = _table("source_record")
+        stale: dict[str, tuple[str, date]] = {}
+        query = select(sr.c.key, sr.c.store_id, sr.c.day).where(sr.c.source == source, sr.c.stream == stream)
+        every = [u for u in done if u.store_id == ALL_STORES]
+        if every:
+            seen = every[-1].seen or frozenset()
+            stale.update({k: (s, d) for k, s, d in conn.execute(query) if k not in seen})
+            return stale
+        by_store = {u.store_id: u.seen or frozenset() for u in done}
+        for chunk in _chunks(sorted(by_store), _IN_CHUNK):
+            for key, store_id, day in conn.execute(query.where(sr.c.store_id.in_(chunk))):
+                if key not in by_store[store_id]:
+                    stale[key] = (store_id, day)
+        return stale
+
+    def _freshness(self, session: Session, fresh: Mapping[tuple[str, str], _Fresh]) -> None:
+        """Read the group's freshness rows once, apply the merged changes, upsert them back."""
+        if not fresh:
+            return
+        fr = _table("freshness")
+        columns = ("newest_data_at", "last_success_at", "last_attempt_at", "last_error", "records_last_pull")
+        have: dict[tuple[str, str], dict[str, Any]] = {}
+        conn = session.connection()
+        for chunk in _chunks(sorted(fresh), _IN_CHUNK):
+            query = select(fr.c.source, fr.c.store_id, *(fr.c[c] for c in columns)).where(
+                tuple_(fr.c.source, fr.c.store_id).in_(list(chunk))
+            )
+            for found in conn.execute(query):
+                have[(found[0], found[1])] = dict(zip(columns, found[2:], strict=True))
+        rows = []
+        for (source, store_id), change in sorted(fresh.items()):
+            row = have.get((source, store_id)) or {
+                "newest_data_at": None,
+                "last_success_at": None,
+                "last_attempt_at": None,
+                "last_error": "",
+                "records_last_pull": 0,
+            }
+            if change.attempt:
+                row["last_attempt_at"] = self.now
+            if change.success is True:
+                row["last_success_at"] = self.now
+                row["last_error"] = ""
+            elif change.success is False:
+                row["last_error"] = change.error[:ERROR_LIMIT]
+            if change.records is not None:
+                row["records_last_pull"] = change.records
+            if change.newest is not None:
+                old = row["newest_data_at"]
+                if old is not None and old.tzinfo is None:
+                    old = old.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+                if old is None or change.newest > old:
+                    row["newest_data_at"] = change.newest.astimezone(UTC)
+            rows.append({"source": source, "store_id": store_id, **row})
+        upsert(session, Freshness, rows)
