@@ -260,13 +260,16 @@ def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any]
         calls = run["calls"]
         api = sum(v for k, v in calls.items() if k != "login")
         writes = sum(calls.get(k, 0) for k in WRITE_KINDS)
-        pulled = run["ledger"].get("pull", {}).get("counts", {}).get("records")
+        pull_counts = run["ledger"].get("pull", {}).get("counts", {})
+        pulled, writer = pull_counts.get("records"), pull_counts.get("writer", {})
         shards = {j: v.get("counts", {}).get("shards", {}).get("total") for j, v in run["ledger"].items()}
         by_source = run["source_calls"]["requests"]
         print(
             f"{r['replicas']} replica(s): {api} Salesforce API calls ({writes} writes), "
             f"{run['source_calls']['total']} source calls {json.dumps(by_source)}, "
-            f"{pulled} source records, {r['accounts']} Accounts; per-replica peak RSS "
+            f"{pulled} source records (written {writer.get('written')}, unchanged {writer.get('unchanged')}, "
+            f"{writer.get('groups')} transactions, {writer.get('seconds', 0):.1f} s writing), "
+            f"{r['accounts']} Accounts; per-replica peak RSS "
             + ", ".join(f"{rep['peak_mb']:.0f} MB" for rep in run["reports"])
             + f"; shards per job {json.dumps(shards)}"
         )

@@ -291,7 +291,12 @@ class RestConnector(BaseConnector):
         if self.is_all_stores():
             values.pop("store_id")
         path = render(spec.path, values, for_path=True)
-        params = {k: render(v, values) for k, v in spec.params.items()}
+        # A feed of every store takes no per-store filter: a parameter naming {store_id} is left out.
+        params = {
+            k: render(v, values)
+            for k, v in spec.params.items()
+            if not (self.is_all_stores() and "{store_id}" in v)
+        }
         paging = self.source.cfg.pagination or spec.pagination or self.source.spec.pagination
         cursor = ""
         for page in self.client.pages(path, params, make_paginator(paging), spec.records):

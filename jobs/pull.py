@@ -68,6 +68,7 @@ class PullReport:
     outcomes: tuple[StoreOutcome, ...]
     source_errors: Mapping[str, str] = field(default_factory=dict)
     menu_health_stores: int | None = None  # stores assessed by the menu health pass, when it ran
+    writer: Mapping[str, float] = field(default_factory=dict)  # the writer's stats (seconds, groups, …)
 
     @property
     def records(self) -> int:
@@ -114,6 +115,8 @@ class PullReport:
         out = self.counts()
         if self.menu_health_stores is not None:
             out["menu_health_stores"] = self.menu_health_stores
+        if self.writer:
+            out["writer"] = {k: round(v, 3) for k, v in self.writer.items()}
         out["failures"] = [
             {"source": o.source, "store": o.store_id, "error": o.error} for o in self.failed[:50]
         ] + [
@@ -377,6 +380,9 @@ def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
         rejected += r
     records = sum(per_stream.values())
     error = "; ".join(errors)
+    if store.store_id == ALL_STORES:
+        # A feed of every store answered: each store's data from it is current, with or without records.
+        touched.update(run.directory)
     run.writer.submit(StoreMark(source.name, store.store_id, True, error, records, frozenset(touched)))
     seconds = run.clock() - started
     if errors:
@@ -533,7 +539,9 @@ def _pull(
         by_source = {i: f.result() for i, f in futures.items()}
     run.writer.close()  # everything fetched is stored (or its failure recorded) before the report
     outcomes = [_with_write_errors(o, run.writer) for i in sorted(by_source) for o in by_source[i]]
-    report = PullReport(run_id, run.now, clock() - started, tuple(outcomes), source_errors)
+    report = PullReport(
+        run_id, run.now, clock() - started, tuple(outcomes), source_errors, writer=dict(run.writer.stats)
+    )
     log.info("pull_done", run_id=run_id, status=report.status, **report.counts())
     return report
 

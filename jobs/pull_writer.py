@@ -20,6 +20,7 @@ import hashlib
 import json
 import queue
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -193,6 +194,8 @@ class PullWriter:
         self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=QUEUE_ITEMS)
         self._errors: dict[tuple[str, str], list[str]] = {}
         self._lock = threading.Lock()
+        # What the writer did, for the run ledger: seconds writing, transactions, records written/unchanged.
+        self.stats = {"seconds": 0.0, "groups": 0, "written": 0, "unchanged": 0}
         ctx = contextvars.copy_context()  # the writer's log events keep run_id, job and shard
         self._thread = threading.Thread(target=lambda: ctx.run(self._loop), name="pull-writer", daemon=True)
         self._thread.start()
@@ -234,6 +237,14 @@ class PullWriter:
             self._write_group(group)
 
     def _write_group(self, group: list[Item]) -> None:
+        started = time.perf_counter()
+        try:
+            self._try_group(group)
+        finally:
+            self.stats["seconds"] += time.perf_counter() - started
+            self.stats["groups"] += 1
+
+    def _try_group(self, group: list[Item]) -> None:
         try:
             with self._session() as session:
                 self._write(session, group)
@@ -366,10 +377,12 @@ class PullWriter:
             for key, store_id, day, digest in old:
                 if digest and digest == rows[key]["digest"]:
                     del rows[key]  # unchanged: nothing to write, nothing to re-derive
+                    self.stats["unchanged"] += 1
                 else:
                     touched.add((store_id, day))
         touched.update((row["store_id"], row["day"]) for row in rows.values())
         upsert(session, SourceRecord, list(rows.values()))
+        self.stats["written"] += len(rows)
         stale = self._stale(conn, source, stream, units)
         for chunk in _chunks(sorted(stale), _IN_CHUNK):
             conn.execute(delete(sr).where(sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk)))

@@ -220,19 +220,19 @@ def _sources(app: SourcesApp, root: str, ca: Path, files: dict[str, Path], days:
             "kind": "rest",
             "history_days": max(days, BILLING_HISTORY_DAYS),
             "auth": {"key_file": str(files["billing_api_key"])},
-            "options": {"spec": "billing"},
+            "options": {"spec": "billing", "scope": "all"},  # the company's own feed: one for all stores
         },
         {
             "name": "support",
             "kind": "rest",
             "auth": {"token_file": str(files["support_token"])},
-            "options": {"spec": "support"},
+            "options": {"spec": "support", "scope": "all"},  # the company's own feed: one for all stores
         },
         {
             "name": "nps",
             "kind": "rest",
             "auth": {"key_file": str(files["nps_api_key"])},
-            "options": {"spec": "nps"},
+            "options": {"spec": "nps", "scope": "all"},  # the company's own feed: one for all stores
         },
     ]
     out: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,14 @@ def test_records_for_a_store_the_directory_lacks_use_utc_days(tmp_path: Path) ->
         writer._write(session, [WriteUnit("pos", "transactions", "X", [record])])
     writer.close()
     assert [str(r["day"]) for r in rows(engine, "source_record")] == ["2026-11-19"]
+
+
+def test_a_feed_of_every_store_marks_every_store_pulled(tmp_path: Path) -> None:
+    """Billing, support and NPS are measured by their last good pull: a quiet store is not a stale one."""
+    engine = state(tmp_path)
+    feed = MemorySource("billing", {"*": {"invoices": [replace(sale("NV-001", 1, NOW), stream="invoices")]}})
+    assert pull(engine, [DIRECTORY, feed], NOW).status == "ok"
+    fresh = {r["store_id"]: r for r in rows(engine, "freshness", "WHERE source='billing'")}
+    assert set(fresh) == {"*", "NV-001", "AZ-001"}
+    assert all(r["last_success_at"] is not None for r in fresh.values())
+    assert fresh["NV-001"]["newest_data_at"] is not None and fresh["AZ-001"]["newest_data_at"] is None

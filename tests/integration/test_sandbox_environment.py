@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import text
 
 from connectors.catalog import parse_sources
 from jobs.pull import run_pull
@@ -41,9 +42,17 @@ def test_environment_end_to_end(tmp_path: Path) -> None:
         report = run_pull(settings.sources, app.engine, now, "env-test", False, None, ["NV-001"], {})
         assert report.ok, report.summary()
         by_source = {o.source: o for o in report.outcomes if o.store_id == "NV-001"}
-        assert {"platform", "pos", "metrc", "billing", "support", "nps"} <= set(by_source)
-        assert all(o.records > 0 for s, o in by_source.items() if s != "nps"), by_source
-        assert by_source["billing"].streams.get("invoices", 0) >= 5
+        assert {"platform", "pos", "metrc"} <= set(by_source)
+        assert all(o.records > 0 for o in by_source.values()), by_source
+        # The company's own feeds (billing, support, NPS) list every store in one pull.
+        feeds = {o.source: o for o in report.outcomes if o.store_id == "*"}
+        assert set(feeds) == {"billing", "support", "nps"}
+        assert feeds["billing"].streams.get("invoices", 0) >= 5
+        with app.engine.connect() as conn:
+            fresh = conn.execute(
+                text("SELECT source, last_success_at FROM freshness WHERE store_id = 'NV-001'")
+            ).all()
+        assert {"billing", "support", "nps"} <= {source for source, at in fresh if at is not None}
 
         url = env.sources_server.url
     with pytest.raises(requests.ConnectionError):

@@ -202,6 +202,22 @@ def test_inline_streams_and_scope_all() -> None:
     assert isinstance(rec, Record) and rec.store_id == "NV-001" and rec.facts == (Fact("logins", 3.0),)
 
 
+@responses.activate
+def test_a_shipped_per_store_spec_pulled_for_all_stores_drops_the_store_filter() -> None:
+    base = "https://billing.example.com"
+    responses.get(
+        f"{base}/v1/invoices",
+        match=[matchers.query_param_matcher({"updated_since": "2026-11-13T00:00:00Z"})],
+        json=[],
+    )
+    auth = {"key_env": "BILLING_KEY"}
+    cfg = config(name="billing", base_url=base, auth=auth, options={"spec": "billing", "scope": "all"})
+    src = build_source(cfg, FakeClock().runtime({"BILLING_KEY": "bk"}))
+    [store] = src.stores([NV])
+    assert list(src.connector(store).iter_records("invoices", "2026-11-13T00:00:00Z")) == []
+    assert len(responses.calls) == 1
+
+
 def test_a_template_naming_a_missing_store_attr_fails_clearly() -> None:
     with pytest.raises(SourceError, match=r"needs \{license_number\}"):
         render("/x/{license_number}", {"store_id": "NV-001"})
