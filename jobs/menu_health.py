@@ -6,7 +6,8 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import groupby
 from typing import Any
 
 import structlog
@@ -28,6 +29,7 @@ STREAM = "menu_health"
 MENU_SYNC = "menu_sync"  # the freshness row the platform's last_menu_sync_at is kept in
 LIST_LIMIT = 50  # evidence lists are capped; the counts are not
 STORE_GROUP = 250  # stores whose menus are held at once (a shard's worth at the default shard size)
+SALES_BATCH = 2000  # POS sales rows fetched at a time while a group's sales stream past
 
 
 @dataclass(frozen=True)
@@ -298,15 +300,13 @@ def run_menu_health(
             urls = {str(i.get("image_url")) for items in menus.values() for i in items if i.get("image_url")}
             statuses, fresh = _image_statuses(engine, urls, day, now, head, concurrency)
             checked += fresh
-            for store_id in group:
-                if store_id in menus:
-                    menu, sync = menus[store_id], syncs.get(store_id)
-                    health = _assess_store(
-                        engine, store_id, directory.get(store_id), menu, sync, statuses,
-                        now=now, window_days=window_days, top_n=top_n,
-                        menu_source=menu_source, pos_sources=pos_sources,
-                    )  # fmt: skip
-                    results.append(health)
+            results.extend(
+                _assess_group(
+                    engine, [s for s in group if s in menus], directory, menus, syncs, statuses,
+                    now=now, window_days=window_days, top_n=top_n,
+                    menu_source=menu_source, pos_sources=pos_sources,
+                )
+            )  # fmt: skip
     finally:
         if checker is not None:
             checker.close()
@@ -342,12 +342,12 @@ def _menus(
     return menus, syncs
 
 
-def _assess_store(
+def _assess_group(
     engine: Engine,
-    store_id: str,
-    timezone: str | None,
-    menu: Sequence[Mapping[str, Any]],
-    sync: datetime | None,
+    stores: Sequence[str],
+    directory: Mapping[str, str | None],
+    menus: Mapping[str, Sequence[Mapping[str, Any]]],
+    syncs: Mapping[str, datetime],
     statuses: Mapping[str, int],
     *,
     now: datetime,
@@ -355,65 +355,99 @@ def _assess_store(
     top_n: int,
     menu_source: str,
     pos_sources: Collection[str] | None,
-) -> StoreMenuHealth:
-    """Read one store's POS sales and stock, assess its menu and write the derived record."""
+) -> list[StoreMenuHealth]:
+    """Assess a group of stores with a few queries and one write for the group, not a few per store.
+
+    Stock is held for the group (as its menus are); sales are streamed and assessed a store at a
+    time, so the group's POS history is never in memory at once.
+    """
+    if not stores:
+        return []
     sr = _table("source_record")
-    try:
-        tz = zone(timezone or "UTC")
-    except Invalid:
-        tz = UTC
-    today = now.astimezone(tz).date()
-    first_day = today - timedelta(days=window_days - 1)
+    zones: dict[str, tzinfo] = {}
+    today: dict[str, date] = {}
+    for store_id in stores:
+        tz_name = directory.get(store_id) or "UTC"
+        if tz_name not in zones:
+            try:
+                zones[tz_name] = zone(tz_name)
+            except Invalid:
+                zones[tz_name] = UTC
+        today[store_id] = now.astimezone(zones[tz_name]).date()
+    first_day = {s: d - timedelta(days=window_days - 1) for s, d in today.items()}
     pos_filter = [sr.c.source != menu_source, sr.c.source != SOURCE]
     if pos_sources is not None:
         pos_filter = [sr.c.source.in_(sorted(pos_sources))]
+
+    stocks: dict[str, list[Mapping[str, Any]]] = {}  # the current chunk's POS stock rows, by store
+    assessed: dict[str, StoreMenuHealth] = {}
+
+    def assess_one(store_id: str, sales: Sequence[Mapping[str, Any]]) -> StoreMenuHealth:
+        sync = syncs.get(store_id)
+        if sync is not None and sync.tzinfo is None:
+            sync = sync.replace(tzinfo=UTC)
+        stock = stocks.get(store_id, [])
+        return assess(store_id, today[store_id], menus[store_id], sales, stock, statuses, sync, top_n)
+
     with Session(engine) as session:
         conn = session.connection()
-        sales = [
-            r[0] or {}
-            for r in conn.execute(
-                select(sr.c.attrs).where(
-                    sr.c.store_id == store_id,
+        for chunk in _chunks(stores, 500):
+            stocks.clear()
+            for store_id, attrs in conn.execute(
+                select(sr.c.store_id, sr.c.attrs)
+                .where(sr.c.store_id.in_(chunk), sr.c.stream == "inventory", *pos_filter)
+                .order_by(sr.c.store_id, sr.c.day)
+            ):
+                stocks.setdefault(store_id, []).append(attrs or {})
+            # Windows start on different days across time zones: read from the earliest start and
+            # drop each store's rows before its own. Ordered by store, so a store's rows are adjacent.
+            rows = conn.execute(
+                select(sr.c.store_id, sr.c.day, sr.c.attrs)
+                .where(
+                    sr.c.store_id.in_(chunk),
                     sr.c.stream == "transactions",
-                    sr.c.day >= first_day,
+                    sr.c.day >= min(first_day[s] for s in chunk),
                     *pos_filter,
                 )
+                .order_by(sr.c.store_id, sr.c.day),
+                execution_options={"yield_per": SALES_BATCH},
             )
-        ]
-        stock = [
-            r[0] or {}
-            for r in conn.execute(
-                select(sr.c.attrs).where(sr.c.store_id == store_id, sr.c.stream == "inventory", *pos_filter)
-            )
-        ]
-    if sync is not None and sync.tzinfo is None:
-        sync = sync.replace(tzinfo=UTC)
-    health = assess(store_id, today, menu, sales, stock, statuses, sync, top_n)
-    _write(engine, health, now, window_days, top_n)
-    log.info(
-        "menu_health_store_done",
-        store=store_id,
-        top_sellers_unavailable=len(health.unavailable),
-        broken_images=int(health.counts.get(("menu_broken_images", ""), 0)),
-    )
-    return health
+            for store_id, store_rows in groupby(rows, key=lambda r: str(r[0])):
+                since = first_day[store_id]
+                assessed[store_id] = assess_one(store_id, [r[2] or {} for r in store_rows if r[1] >= since])
+            for store_id in chunk:
+                if store_id not in assessed:  # no sales in the window
+                    assessed[store_id] = assess_one(store_id, [])
+    healths = [assessed[s] for s in stores]
+    _write(engine, healths, now, window_days, top_n)
+    for health in healths:
+        log.info(
+            "menu_health_store_done",
+            store=health.store_id,
+            top_sellers_unavailable=len(health.unavailable),
+            broken_images=int(health.counts.get(("menu_broken_images", ""), 0)),
+        )
+    return healths
 
 
-def _write(engine: Engine, health: StoreMenuHealth, now: datetime, window_days: int, top_n: int) -> None:
-    """Upsert today's derived record and rebuild its facts in one transaction."""
+def _write(
+    engine: Engine, healths: Sequence[StoreMenuHealth], now: datetime, window_days: int, top_n: int
+) -> None:
+    """Upsert the stores' derived records for their days and rebuild their facts in one transaction."""
     sr = _table("source_record")
+    keys = {f"{h.store_id}:{h.day.isoformat()}": h for h in healths}
+    touched = {(h.store_id, h.day) for h in healths}
     with Session(engine) as session, session.begin():
         conn = session.connection()
-        key = f"{health.store_id}:{health.day.isoformat()}"
-        touched = {(health.store_id, health.day)}
-        touched.update(
-            (r[0], r[1])
-            for r in conn.execute(
-                select(sr.c.store_id, sr.c.day).where(
-                    sr.c.source == SOURCE, sr.c.stream == STREAM, sr.c.key == key
+        for chunk in _chunks(sorted(keys), 500):
+            touched.update(
+                (r[0], r[1])
+                for r in conn.execute(
+                    select(sr.c.store_id, sr.c.day).where(
+                        sr.c.source == SOURCE, sr.c.stream == STREAM, sr.c.key.in_(chunk)
+                    )
                 )
             )
-        )
         upsert(
             session,
             SourceRecord,
@@ -429,6 +463,7 @@ def _write(engine: Engine, health: StoreMenuHealth, now: datetime, window_days: 
                     "attrs": health.attrs(now, window_days, top_n),
                     "pulled_at": now,
                 }
+                for key, health in keys.items()
             ],
         )
         rederive(conn, SOURCE, touched)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -271,3 +274,81 @@ def test_assessing_stores_a_group_at_a_time_gives_the_same_results(
     grouped = run_menu_health(portfolio(tmp_path, 5, "grouped.db"), NOW, head=head)
     assert grouped.stores == whole.stores and grouped.images_checked == whole.images_checked == 6
     assert len(head.calls) == 6  # the image the groups share is checked once
+
+
+@contextmanager
+def statements(engine: Any) -> Iterator[list[str]]:
+    """The statements sent while inside, an IN list of any length shown as `IN (...)`."""
+    sent: list[str] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        sent.append(re.sub(r"IN \((?:[^()]|\([^()]*\))*\)", "IN (...)", statement))
+
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)
+
+
+def test_database_statements_per_group_do_not_grow_with_its_stores(tmp_path: Path) -> None:
+    sent: dict[int, list[str]] = {}
+    for n in (5, 20):
+        engine = portfolio(tmp_path, n, f"stores{n}.db")
+        run_menu_health(engine, NOW, head=Head())  # images checked and cached: the rerun reads them
+        with statements(engine) as sent[n]:
+            report = run_menu_health(engine, NOW + timedelta(hours=1), head=Head())
+        assert len(report.stores) == n
+    assert sent[5] == sent[20] and len(sent[5]) < 15  # the same statements for 5 stores as for 20
+
+
+def test_a_group_reads_each_stores_sales_window_in_its_own_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One sales query serves stores whose 14-day windows start on different days."""
+    zones = {"KI-001": "Pacific/Kiritimati", "LA-001": "America/Los_Angeles"}  # UTC+14 and UTC-8
+    refs = [StoreRef(s, s, "NV", tz, {}) for s, tz in zones.items()]
+    sold = {  # product → (when, units); KI's window starts 2026-11-08, LA's 2026-11-07 (local days)
+        "p1": (datetime(2026, 11, 6, 12, 0, tzinfo=UTC), 100.0),  # KI 11-07, LA 11-06: outside both
+        "p2": (datetime(2026, 11, 7, 20, 0, tzinfo=UTC), 50.0),  # KI 11-08, LA 11-07: inside both
+        "p3": (NOW - timedelta(hours=1), 1.0),
+    }
+
+    def data(store: str) -> dict[str, list[Any]]:
+        sales = [
+            Record("transactions", f"{store}:{pid}", store, when, when.isoformat(), (),
+                   {"items": [{"product_id": pid, "category": "flower", "quantity": units}]})
+            for pid, (when, units) in sold.items()
+        ]  # fmt: skip
+        stock = [
+            Record("inventory", f"{store}:i{pid}", store, NOW, "", (), {"product_id": pid, "quantity": 3.0})
+            for pid in sold
+        ]
+        menu = [Record("menu_items", f"{store}:m", store, NOW, "", (), {"id": "m", "pos_product_id": "p3"})]
+        return {"transactions": sales, "inventory": stock, "menu_items": menu}
+
+    def run(name: str) -> Any:
+        engine = state(tmp_path, name)
+        platform = MemorySource(
+            "platform",
+            {s: {"menu_items": data(s)["menu_items"]} for s in zones},
+            directory=refs,
+            snapshot_streams=("menu_items",),
+        )
+        pos = MemorySource(
+            "dutchie",
+            {s: {k: v for k, v in data(s).items() if k != "menu_items"} for s in zones},
+            snapshot_streams=("inventory",),
+        )
+        assert pull(engine, [platform, pos], NOW).ok
+        return run_menu_health(engine, NOW, head=Head())
+
+    grouped = run("grouped.db")
+    assert [(h.store_id, h.day) for h in grouped.stores] == [
+        ("KI-001", date(2026, 11, 21)),
+        ("LA-001", date(2026, 11, 20)),
+    ]
+    for health in grouped.stores:
+        assert [(t.product_id, t.units) for t in health.top_sellers] == [("p2", 50.0), ("p3", 1.0)]
+    monkeypatch.setattr(menu_health, "STORE_GROUP", 1)
+    assert run("alone.db").stores == grouped.stores  # each store read on its own, as before
