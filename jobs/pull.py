@@ -15,7 +15,7 @@ from datetime import time as clock_time
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session, SQLModel
 
 from connectors.base import (
@@ -203,6 +203,27 @@ class _Store:
         ]
         with self.session() as session:
             upsert(session, StoreRow, rows)
+
+    def analyzer(self) -> Callable[[], None] | None:
+        """On PostgreSQL, a function refreshing the statistics of the tables the pull grows."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+
+        def analyze() -> None:
+            with self.engine.connect() as conn:
+                conn.execute(text("ANALYZE source_record, metric_fact"))
+                conn.commit()
+
+        return analyze
+
+    def records_estimate(self) -> int:
+        """PostgreSQL's estimate of stored records as of the last ANALYZE (0 when never analyzed)."""
+        if self.engine.dialect.name != "postgresql":
+            return 0
+        with self.engine.connect() as conn:
+            query = text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('source_record')")
+            found = conn.execute(query).scalar()
+        return max(0, int(found or 0))
 
     def cursors(self, source: str, store_ids: Sequence[str]) -> dict[tuple[str, str], str]:
         """The stored cursors of a source's stores, (stream, store) → value, read once per pull."""
@@ -495,7 +516,9 @@ def pull(
     started = clock()
     reads = _Store(engine, run_id, now)
     directory = reads.directory()
-    writer = PullWriter(reads.session, run_id, now, directory)
+    writer = PullWriter(
+        reads.session, run_id, now, directory, analyze=reads.analyzer(), table_rows=reads.records_estimate()
+    )
     try:
         return _pull(
             _Run(reads, writer, directory, now, full_refresh, since, max(1, batch_size), clock),
