@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine
 
+from jobs.store import init_schema, make_engine
 from tests.integration.org_fixtures import (  # noqa: F401 - fixtures are found by name
     engine,
     jwt_keys,
@@ -14,6 +17,19 @@ from tests.integration.org_fixtures import (  # noqa: F401 - fixtures are found 
     sf_org,
     tls_material,
 )
+from tests.integration.test_scale_out_pg import fresh_schema
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A state store in a fresh PostgreSQL schema, dropped afterwards; skips when no server answers."""
+    with fresh_schema() as url:
+        eng = make_engine(url)
+        init_schema(eng)
+        try:
+            yield eng
+        finally:
+            eng.dispose()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

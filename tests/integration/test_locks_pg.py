@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -13,8 +13,6 @@ import pytest
 from sqlalchemy import Engine
 
 from jobs import leases
-from jobs.store import init_schema, make_engine
-from tests.integration.test_scale_out_pg import fresh_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 T = TypeVar("T")
@@ -23,14 +21,8 @@ TTL = timedelta(seconds=30)
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
-    with fresh_schema() as url:
-        eng = make_engine(url)
-        init_schema(eng)
-        try:
-            yield eng
-        finally:
-            eng.dispose()
+def engine(pg_engine: Engine) -> Engine:
+    return pg_engine
 
 
 def race(n: int, fn: Callable[[int], T]) -> list[T]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -11,22 +10,9 @@ from sqlalchemy import Engine, text
 from connectors.memory import MemorySource
 from jobs import pull_writer
 from jobs.pull import pull
-from jobs.store import init_schema, make_engine
 from tests.integration.test_pull import DIRECTORY, NOW, facts, rows, sales
-from tests.integration.test_scale_out_pg import fresh_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
-
-
-@pytest.fixture
-def engine() -> Iterator[Engine]:
-    with fresh_schema() as url:
-        eng = make_engine(url)
-        init_schema(eng)
-        try:
-            yield eng
-        finally:
-            eng.dispose()
 
 
 def analyzed(engine: Engine) -> bool:
@@ -36,8 +22,9 @@ def analyzed(engine: Engine) -> bool:
 
 
 def test_a_growing_pull_refreshes_the_planner_statistics_and_a_repull_writes_nothing(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    engine = pg_engine
     monkeypatch.setattr(pull_writer, "ANALYZE_MIN_ROWS", 10)
     data = {s.store_id: {"transactions": sales(s.store_id, 12, step_hours=5)} for s in DIRECTORY.directory}
     pos = MemorySource("pos", data)
@@ -50,7 +37,8 @@ def test_a_growing_pull_refreshes_the_planner_statistics_and_a_repull_writes_not
     assert facts(engine, "pos") == before and len(rows(engine, "source_record")) == 24
 
 
-def test_a_small_pull_leaves_statistics_to_autovacuum(engine: Engine) -> None:
+def test_a_small_pull_leaves_statistics_to_autovacuum(pg_engine: Engine) -> None:
+    engine = pg_engine
     pos = MemorySource("pos", {"NV-001": {"transactions": sales("NV-001", 3)}})
     report = pull(engine, [DIRECTORY, pos], NOW)
     assert report.writer["analyzed"] == 0 and report.writer["written"] == 3
