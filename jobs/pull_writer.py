@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import json
 import queue
 import threading
 import time
@@ -119,13 +118,20 @@ class _Fresh:
             self.newest = newest
 
 
-def record_digest(row: Mapping[str, Any]) -> str:
-    """A stored record's content (store, day, time, facts, attrs) as a short hash, to skip rewrites."""
-    body = json.dumps(
-        [row["store_id"], row["day"].isoformat(), row["occurred_at"].isoformat(), row["facts"], row["attrs"]],
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
+def record_digest(record: Record, day: date) -> str:
+    """A record's stored content (store, day, time, facts, attrs) as a short hash, to skip rewrites.
+
+    Hashes the record as the connector built it (its `repr`: attrs in the connector's own order), so
+    an unchanged record costs no JSON encoding; a connector that reorders its attrs rewrites once.
+    """
+    body = repr(
+        (
+            record.store_id,
+            day.isoformat(),
+            record.occurred_at.astimezone(UTC).isoformat(),
+            [(f.metric, f.dimension, f.value) for f in record.facts],
+            record.attrs,
+        )
     )
     return hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
 
@@ -380,37 +386,40 @@ class PullWriter:
                     moment = min(record.occurred_at, self.now).astimezone(UTC)
                     if record.store_id not in newest or moment > newest[record.store_id]:
                         newest[record.store_id] = moment
-        rows: dict[str, dict[str, Any]] = {}
+        digests: dict[str, tuple[date, str]] = {}
         for record in latest.values():
             tz = self._zone(record.store_id)
             day = record.occurred_at.astimezone(tz).date() if tz else record.occurred_at.date()
-            row = {
-                "source": source,
-                "stream": stream,
-                "key": record.key,
-                "store_id": record.store_id,
-                "day": day,
-                "occurred_at": record.occurred_at.astimezone(UTC),
-                "facts": [[f.metric, f.dimension, f.value] for f in record.facts],
-                "attrs": json_safe(dict(record.attrs)),
-                "pulled_at": self.now,
-            }
-            row["digest"] = record_digest(row)
-            rows[record.key] = row
-        for chunk in _chunks(list(rows), _IN_CHUNK):
+            digests[record.key] = (day, record_digest(record, day))
+        for chunk in _chunks(list(digests), _IN_CHUNK):
             old = conn.execute(
                 select(sr.c.key, sr.c.store_id, sr.c.day, sr.c.digest).where(
                     sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk)
                 )
             )
             for key, store_id, day, digest in old:
-                if digest and digest == rows[key]["digest"]:
-                    del rows[key]  # unchanged: nothing to write, nothing to re-derive
+                if digest and digest == digests[key][1]:
+                    del digests[key]  # unchanged: nothing to write, nothing to re-derive
                     self.stats["unchanged"] += 1
                 else:
                     touched.add((store_id, day))
-        touched.update((row["store_id"], row["day"]) for row in rows.values())
-        upsert(session, SourceRecord, list(rows.values()))
+        rows = [
+            {
+                "source": source,
+                "stream": stream,
+                "key": key,
+                "store_id": latest[key].store_id,
+                "day": day,
+                "occurred_at": latest[key].occurred_at.astimezone(UTC),
+                "facts": [[f.metric, f.dimension, f.value] for f in latest[key].facts],
+                "attrs": json_safe(dict(latest[key].attrs)),
+                "pulled_at": self.now,
+                "digest": digest,
+            }
+            for key, (day, digest) in digests.items()
+        ]
+        touched.update((row["store_id"], row["day"]) for row in rows)
+        upsert(session, SourceRecord, rows)
         self.stats["written"] += len(rows)
         stale = self._stale(conn, source, stream, units)
         for chunk in _chunks(sorted(stale), _IN_CHUNK):

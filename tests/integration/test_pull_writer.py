@@ -17,7 +17,7 @@ from connectors.base import Record, Signal, StoreRef
 from connectors.memory import MemorySource
 from jobs import pull_writer
 from jobs.pull import pull
-from jobs.pull_writer import PullWriter, StoreMark, WriteUnit
+from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, record_digest
 from jobs.store import SCHEMA_VERSION, init_schema, make_engine
 from tests.integration.test_pull import DIRECTORY, NOW, cursor, facts, rows, sale, sales, state
 
@@ -163,3 +163,18 @@ def test_a_feed_of_every_store_marks_every_store_pulled(tmp_path: Path) -> None:
     assert set(fresh) == {"*", "NV-001", "AZ-001"}
     assert all(r["last_success_at"] is not None for r in fresh.values())
     assert fresh["NV-001"]["newest_data_at"] is not None and fresh["AZ-001"]["newest_data_at"] is None
+
+
+def test_the_digest_follows_every_part_of_a_stored_record() -> None:
+    base = sale("NV-001", 1, NOW, 10.0)
+    day = NOW.date()
+    same = record_digest(sale("NV-001", 1, NOW, 10.0), day)
+    assert record_digest(base, day) == same
+    changed = [
+        record_digest(base, day - timedelta(days=1)),
+        record_digest(sale("NV-001", 1, NOW, 11.0), day),  # a fact
+        record_digest(replace(base, attrs={"n": 2}), day),
+        record_digest(replace(base, occurred_at=NOW + timedelta(minutes=1)), day),
+        record_digest(replace(base, store_id="AZ-001"), day),
+    ]
+    assert same not in changed and len(set(changed)) == len(changed)
