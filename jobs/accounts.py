@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -9,15 +10,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session, SQLModel, col
 
+from connectors.salesforce.soql import IN_CHUNK, select_in
 from connectors.salesforce.soql import select as soql_select
 from jobs.current import Reader
 from jobs.store import StoreRow
 from mappings.context import AccountData
 from mappings.series import DaySeries
 
+QUERY_PAGE = 2_000  # records per page of a Salesforce query (its default batch size)
 STREAM_ROWS = 5_000  # rows fetched at a time when reading a chunk's facts and records
 
 # What every job may rely on; mappings add the fields they read and write.
@@ -37,13 +40,39 @@ BASE_ACCOUNT_FIELDS = frozenset(
 )
 
 
-def read_accounts(reader: Reader, fields: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Accounts by Store_Id__c: store accounts and the MSO parents above them, in one paged query."""
+def read_accounts(
+    reader: Reader, fields: Iterable[str], stores: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Accounts by Store_Id__c: store accounts and the MSO parents above them.
+
+    All of them in one paged query, or with `stores` those stores' Accounts and their parents only:
+    a shard of a large portfolio need not page through (and hold) every Account of it.
+    """
     wanted = set(fields) | BASE_ACCOUNT_FIELDS
     out: dict[str, dict[str, Any]] = {}
-    for rec in reader.query(soql_select("Account", wanted, "Store_Id__c != null")):
-        out[str(rec["Store_Id__c"])] = rec
+    if stores is None:
+        queries: Iterable[str] = [soql_select("Account", wanted, "Store_Id__c != null")]
+    else:
+        queries = select_in("Account", wanted, "Store_Id__c", sorted(set(stores)))
+    for soql in queries:
+        for rec in reader.query(soql):
+            out[str(rec["Store_Id__c"])] = rec
+    if stores is not None:
+        have = {str(r.get("Id")) for r in out.values()}
+        parents = sorted({str(r["ParentId"]) for r in out.values() if r.get("ParentId")} - have)
+        for soql in select_in("Account", wanted, "Id", parents, "Store_Id__c != null"):
+            for rec in reader.query(soql):
+                out[str(rec["Store_Id__c"])] = rec
     return out
+
+
+def scoped_read(shard: int, portfolio: int) -> bool:
+    """Read only a shard's Accounts when that takes fewer calls than paging through all of them.
+
+    One query per IN_CHUNK stores plus one for their parents, against one call per page of
+    QUERY_PAGE Accounts: a 250-store shard reads its own from about 6,000 stores on.
+    """
+    return math.ceil(shard / IN_CHUNK) + 1 < math.ceil(portfolio / QUERY_PAGE)
 
 
 def store_directory(engine: Engine, stores: Collection[str] | None = None) -> dict[str, StoreRow]:
@@ -57,6 +86,12 @@ def store_directory(engine: Engine, stores: Collection[str] | None = None) -> di
                 (r.store_id, r) for r in s.scalars(select(StoreRow).where(col(StoreRow.store_id).in_(chunk)))
             )
         return out
+
+
+def store_count(engine: Engine) -> int:
+    """Stores in the directory: the portfolio a shard is part of."""
+    with Session(engine) as s:
+        return int(s.connection().execute(select(func.count()).select_from(StoreRow)).scalar() or 0)
 
 
 def local_today(now: datetime, timezone: str) -> date:

@@ -228,7 +228,7 @@ def explain(
     fields = set(health.account_fields)
     for job in lifecycle:
         fields |= job.account_fields
-    accounts = read_accounts(org, fields)
+    accounts = read_accounts(org, fields, [store])  # the store and its parent, not the portfolio
     if store not in accounts:
         raise KeyError(f"store {store!r} has no Salesforce Account with Store_Id__c = {store!r}")
     one = {store: accounts[store]}

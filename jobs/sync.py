@@ -10,7 +10,14 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy import Engine
 
-from jobs.accounts import build_account_data, chunks, read_accounts, store_directory
+from jobs.accounts import (
+    build_account_data,
+    chunks,
+    read_accounts,
+    scoped_read,
+    store_count,
+    store_directory,
+)
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, prune, send
 from jobs.current import Reader, read_current
 from jobs.plan import Plan, diff, schema_from_describe
@@ -131,8 +138,9 @@ def plan_job(
     stores: Sequence[str] | None = None,
 ) -> JobResult:
     """Everything up to the plan: no write call is made."""
-    accounts = read_accounts(org, job.account_fields)
     directory = store_directory(engine, stores)
+    scoped = stores is not None and scoped_read(len(stores), store_count(engine))
+    accounts = read_accounts(org, job.account_fields, list(stores or ()) if scoped else None)
     wanted = sorted(stores if stores is not None else directory)
     matched = [s for s in wanted if s in accounts]
     unmatched = [s for s in wanted if s not in accounts]

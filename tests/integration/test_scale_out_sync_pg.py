@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from jobs import accounts as accounts_module
 from jobs.store import init_schema, make_engine
 from jobs.sync import run_job
 from tests.integration.org_fixtures import (
@@ -62,6 +63,8 @@ def start(tmp: Path, name: str, **args: Any) -> subprocess.Popen[str]:
 
 def replica_main(spec: dict[str, Any]) -> None:
     configure("info", "json")
+    # Pages of 5 Accounts make 10-store shards read only their own Accounts, as at 10,000 stores.
+    accounts_module.QUERY_PAGE = spec["query_page"]
     tmp = Path(spec["tmp"])
     settings = Settings.model_validate(
         {
@@ -110,7 +113,8 @@ def test_three_replicas_apply_a_mapping_job_exactly_once(
     key_path = tmp_path / "jwt.pem"
     key_path.write_text(served_org.keys.private_key_pem)
     args = {"url": pg_url, "org_url": served_org.url, "ca": str(served_org.ca_path), "key": str(key_path),
-            "fire_keys": ["2026-03-04T15:30:00Z", "2026-03-04T16:30:00Z"], "shards": 6}  # fmt: skip
+            "fire_keys": ["2026-03-04T15:30:00Z", "2026-03-04T16:30:00Z"], "shards": 6,
+            "query_page": 5}  # fmt: skip
     procs = {name: start(tmp_path, name, **args) for name in "abc"}
     try:
         results = firing(tmp_path, 0)
