@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import threading
 import time
 import uuid
@@ -39,6 +40,8 @@ from jobs.store import StoreRow, upsert
 log = structlog.get_logger(__name__)
 
 DEFAULT_BATCH = 500
+SNAPSHOT_BUFFER = 5_000  # a snapshot up to this size is held to its end, so an unchanged one is skipped
+SNAPSHOT_DIGEST = "digest:"  # a snapshot stream's cursor: the digest of what was last stored
 
 
 @dataclass(frozen=True)
@@ -325,6 +328,9 @@ def _pull_stream(
     checkpoint: str | None = None
     seen: set[str] = set()
     written = stored
+    # A snapshot read whole and found as it was last stored (same digest) needs no writing at all.
+    digest = hashlib.blake2b(digest_size=16) if snapshot and not run.full_refresh else None
+    limit = SNAPSHOT_BUFFER if digest is not None else run.batch_size
 
     def flush(cursor: str | None, last: bool = False) -> None:
         nonlocal unit, written
@@ -354,19 +360,37 @@ def _pull_stream(
                 seen.add(item.key)
                 touched.add(item.store_id)
                 highest = max(highest, item.cursor)
+                if digest is not None:
+                    digest.update(snapshot_material(item))
         elif isinstance(item, Rejected):
             unit.rejected.append(item)
             rejected += 1
+            digest = None  # quarantine it: this snapshot is written as read
         elif isinstance(item, Checkpoint):
             checkpoint = item.cursor
             flush(checkpoint)
             continue
         elif isinstance(item, Signal) and item.store_id in run.directory:
             unit.signals.append(item)
-        if len(unit) >= run.batch_size:
+        if len(unit) >= limit:
+            digest = None  # too big to hold until its end: written batch by batch
             flush(None)
+    if digest is not None:
+        value = SNAPSHOT_DIGEST + digest.hexdigest()
+        if value == stored:
+            if unit.signals:  # unchanged: only its signals (a menu sync time) are news
+                run.writer.submit(WriteUnit(source.name, stream, store.store_id, signals=unit.signals))
+            return records, rejected
+        flush(value, last=True)
+        return records, rejected
     flush(checkpoint if checkpoint is not None else (highest or None), last=True)
     return records, rejected
+
+
+def snapshot_material(record: Record) -> bytes:
+    """What a snapshot's digest covers of a record: everything stored (key, store, time, facts, attrs)."""
+    facts = [(f.metric, f.dimension, f.value) for f in record.facts]
+    return repr((record.key, record.store_id, record.occurred_at.isoformat(), facts, record.attrs)).encode()
 
 
 def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:

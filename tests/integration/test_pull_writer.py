@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,7 +20,7 @@ from jobs import pull_writer
 from jobs.pull import pull
 from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, record_digest
 from jobs.store import SCHEMA_VERSION, init_schema, make_engine
-from tests.integration.test_pull import DIRECTORY, NOW, cursor, facts, rows, sale, sales, state
+from tests.integration.test_pull import AZ, DIRECTORY, NOW, NV, cursor, facts, rows, sale, sales, state
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +179,35 @@ def test_the_digest_follows_every_part_of_a_stored_record() -> None:
         record_digest(replace(base, store_id="AZ-001"), day),
     ]
     assert same not in changed and len(set(changed)) == len(changed)
+
+
+def test_an_unchanged_snapshot_is_not_even_looked_up(tmp_path: Path) -> None:
+    engine = state(tmp_path)
+
+    def menu(*stock: int, synced: datetime = NOW) -> MemorySource:
+        items: list[Any] = [
+            Record("menu_items", f"NV-001:m{i}", "NV-001", NOW, "", (), {"id": f"m{i}", "stock": n})
+            for i, n in enumerate(stock)
+        ]
+        items.append(Signal("menu_sync", "NV-001", synced))
+        return MemorySource(
+            "platform",
+            {"NV-001": {"menu_items": items}},
+            directory=[NV, AZ],
+            snapshot_streams=("menu_items",),
+        )
+
+    first = pull(engine, [menu(5, 0, 2)], NOW)
+    assert first.writer["written"] == 3
+    later = NOW + timedelta(hours=1)
+    same = pull(engine, [menu(5, 0, 2, synced=later)], later)
+    assert (same.writer["written"], same.writer["unchanged"]) == (0, 0) and same.records == 3
+    sync = rows(engine, "freshness", "WHERE source='menu_sync'")
+    assert [str(r["newest_data_at"])[:16] for r in sync] == [later.strftime("%Y-%m-%d %H:%M")]  # still news
+
+    gone = pull(engine, [menu(5, 1)], later)  # m1 restocked, m2 taken off the menu
+    assert gone.writer["written"] == 1 and gone.writer["unchanged"] == 1
+    stock = {r["key"]: json.loads(r["attrs"])["stock"] for r in rows(engine, "source_record")}
+    assert stock == {"NV-001:m0": 5, "NV-001:m1": 1}
+    again = pull(engine, [menu(5, 1)], later, full_refresh=True)  # a full refresh looks everything up
+    assert again.writer["unchanged"] == 2
