@@ -137,33 +137,40 @@ def record_digest(record: Record, day: date) -> str:
 
 
 def rederive(conn: Connection, source: str, touched: set[tuple[str, date]]) -> None:
-    """Delete and rebuild a source's daily facts for the touched (store, day) pairs from stored records."""
+    """Delete and rebuild a source's daily facts for the touched (store, day) pairs from stored records.
+
+    Two statements a touched store (its days in one IN list) and one insert for all: a (store, day)
+    row-value list would be one statement, but SQLite then scans every record of the source instead
+    of seeking the (store_id, day) index, which made a first pull quadratic in its records.
+    """
     if not touched:
         return
     sr, mf = _table("source_record"), _table("metric_fact")
-    for chunk in _chunks(sorted(touched), _IN_CHUNK):
-        pairs = list(chunk)
-        conn.execute(
-            delete(mf).where(and_(mf.c.source == source, tuple_(mf.c.store_id, mf.c.day).in_(pairs)))
-        )
-        totals: dict[tuple[str, str, str, date], float] = {}
-        result = conn.execute(
-            select(sr.c.store_id, sr.c.day, sr.c.facts).where(
-                sr.c.source == source, tuple_(sr.c.store_id, sr.c.day).in_(pairs)
-            )
-        )
-        for store_id, day, facts in result:
-            for metric, dimension, value in facts or ():
-                key = (store_id, metric, dimension, day)
-                totals[key] = totals.get(key, 0.0) + float(value)
-        if totals:
+    by_store: dict[str, list[date]] = {}
+    for store_id, day in touched:
+        by_store.setdefault(store_id, []).append(day)
+    rows: list[dict[str, Any]] = []
+    for store_id, days in sorted(by_store.items()):
+        for chunk in _chunks(sorted(days), _IN_CHUNK):
             conn.execute(
-                mf.insert(),
-                [
-                    {"source": source, "store_id": s, "metric": m, "dimension": d, "day": day, "value": v}
-                    for (s, m, d, day), v in sorted(totals.items())
-                ],
+                delete(mf).where(and_(mf.c.source == source, mf.c.store_id == store_id, mf.c.day.in_(chunk)))
             )
+            totals: dict[tuple[str, str, date], float] = {}
+            result = conn.execute(
+                select(sr.c.day, sr.c.facts).where(
+                    sr.c.source == source, sr.c.store_id == store_id, sr.c.day.in_(chunk)
+                )
+            )
+            for day, facts in result:
+                for metric, dimension, value in facts or ():
+                    key = (metric, dimension, day)
+                    totals[key] = totals.get(key, 0.0) + float(value)
+            rows += [
+                {"source": source, "store_id": store_id, "metric": m, "dimension": d, "day": day, "value": v}
+                for (m, d, day), v in sorted(totals.items())
+            ]
+    if rows:
+        conn.execute(mf.insert(), rows)
 
 
 def quarantine_rows(
