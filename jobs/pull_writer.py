@@ -2,10 +2,11 @@
 
 Fetching is latency-bound and runs many calls at once; storing is round-trip-bound. One writer
 thread per pull takes what the fetch threads queued, groups it (any sources, streams and stores)
-and writes each group with set-based statements in one transaction: a dozen statements per group
-instead of a dozen per store and stream, one database connection instead of one per fetch thread.
-Records whose content is unchanged since the last pull (same digest) are not rewritten and their
-days not re-derived, so a warm pull re-reading its lookback window and snapshots costs a read.
+and writes each group with set-based statements in one transaction: about a dozen statements per
+group (plus two a store whose facts are re-derived) instead of a dozen per store and stream, one
+database connection instead of one per fetch thread. Records whose content is unchanged since the
+last pull (same digest) are not rewritten and their days not re-derived, so a warm pull re-reading
+its lookback window costs a read (unchanged snapshots do not even reach the writer: `jobs.pull`).
 
 Order is kept: a fetch thread's items are written in the order it queued them, so a stream's
 cursor is still stored in the transaction of the records before it, never ahead of them. If a
