@@ -74,6 +74,28 @@ def serve_sandbox(workdir: str, args: dict[str, Any], state_url: str, conn: Conn
     env.stop()
 
 
+def cpu_seconds(pid: int | str = "self") -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0.0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine (the state store's share of a cycle)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text_ = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text_:
+            total += cpu_seconds(stat.parent.name)
+    return total
+
+
 def peak_mb() -> float:
     """This process's peak RSS so far (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -101,7 +123,7 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
         roles: dict[str, str] = {}
         peaks: dict[str, float] = {}
         go.wait()
-        began = time.time()
+        began, cpu_began = time.time(), cpu_seconds()
         profiler = cProfile.Profile() if args.get("profile") else None
         if profiler:
             profiler.enable()
@@ -125,6 +147,7 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
                 "roles": roles,
                 "peaks": peaks,
                 "peak_mb": peak_mb(),
+                "cpu": cpu_seconds() - cpu_began,
             }
         )
 
@@ -170,12 +193,19 @@ def scenario(replicas: int, args: dict[str, Any]) -> dict[str, Any]:
             for cycle, go in zip(CYCLES, gos, strict=True):
                 for server in (info["org"], info["sources"]):
                     requests.post(f"{server}/__sandbox/stats/reset", verify=info["ca"], timeout=60)
+                cpu_began = cpu_seconds(sandbox.pid or 0), postgres_cpu_seconds()
                 go.set()
-                reports = [p.recv() for p in pipes]
+                reports = [receive(p, proc) for p, proc in zip(pipes, procs, strict=True)]
                 wall = max(r["ended"] for r in reports) - min(r["began"] for r in reports)
                 sf = requests.get(f"{info['org']}/__sandbox/stats", verify=info["ca"], timeout=60).json()
                 src = requests.get(f"{info['sources']}/__sandbox/stats", verify=info["ca"], timeout=60).json()
-                cycles[cycle] = {"wall": wall, "reports": reports, "calls": sf["calls"], "source_calls": src}
+                cpu = {
+                    "sandbox": cpu_seconds(sandbox.pid or 0) - cpu_began[0],
+                    "postgres": postgres_cpu_seconds() - cpu_began[1],
+                }
+                cycles[cycle] = {
+                    "wall": wall, "reports": reports, "calls": sf["calls"], "source_calls": src, "cpu": cpu,
+                }  # fmt: skip
             for proc in procs:
                 proc.join(timeout=60)
             ledger = run_ledger(url)
@@ -186,6 +216,14 @@ def scenario(replicas: int, args: dict[str, Any]) -> dict[str, Any]:
     for cycle in CYCLES:
         cycles[cycle]["ledger"] = {job: ledger.get(f"{cycle}-{job}", {}) for job in args["jobs"]}
     return {"replicas": replicas, "cycles": cycles, "accounts": info["accounts"]}
+
+
+def receive(conn: Connection, proc: Any) -> Any:
+    """A replica's report; a replica that died instead stops the benchmark rather than hanging it."""
+    while not conn.poll(1.0):
+        if not proc.is_alive():
+            raise SystemExit(f"bench_cycle: {proc.name} exited with code {proc.exitcode} before reporting")
+    return conn.recv()
 
 
 def run_ledger(url: str) -> dict[str, dict[str, Any]]:
@@ -221,6 +259,8 @@ def main() -> None:
     parser.add_argument("--jobs", default=",".join(job_names()))
     parser.add_argument("--profile", default="", help="folder for each replica's cProfile stats per cycle")
     a = parser.parse_args()
+    if a.profile:
+        Path(a.profile).mkdir(parents=True, exist_ok=True)
     args = {
         "stores": a.stores, "days": a.days, "orders_per_day": a.orders_per_day, "concurrency": a.concurrency,
         "source_latency_ms": a.source_latency_ms, "sf_latency": a.sf_latency, "shards": a.shards,
@@ -272,6 +312,13 @@ def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any]
             f"{r['accounts']} Accounts; per-replica peak RSS "
             + ", ".join(f"{rep['peak_mb']:.0f} MB" for rep in run["reports"])
             + f"; shards per job {json.dumps(shards)}"
+        )
+        print(
+            "   CPU seconds: replicas "
+            + " + ".join(f"{rep['cpu']:.1f}" for rep in run["reports"])
+            + f", sandbox (every source API and the org) {run['cpu']['sandbox']:.1f}, "
+            f"PostgreSQL {run['cpu']['postgres']:.1f}; {os.cpu_count()} CPUs x {run['wall']:.1f} s wall = "
+            f"{(os.cpu_count() or 1) * run['wall']:.1f} CPU seconds available"
         )
 
         # Sources run side by side, each `concurrency` calls at a time (image checks 32): the slowest one

@@ -75,11 +75,27 @@ class Signal:
     at: datetime
 
 
-Item = Record | Rejected | Checkpoint | Signal
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """The digest of a snapshot stream's raw pages, yielded after fetching and before parsing them.
+
+    Parsing is most of a pull's CPU; a snapshot whose pages are byte for byte what was last stored
+    (the pull keeps the fingerprint as the stream's cursor) is not parsed again: the pull stops
+    reading the stream there. Connectors mix in their `parse_version`, so a parser change re-reads.
+    """
+
+    stream: str
+    value: str
+
+
+Item = Record | Rejected | Checkpoint | Signal | Fingerprint
 
 # The store id of a connector that reads many stores at once (CSV folder, SQL query): its records
 # carry their own store ids, which the pull job checks against the store directory.
 ALL_STORES = "*"
+# An attr of an `ALL_STORES` ref whose source also pulls each store on its own (the platform's
+# portfolio feeds): those pulls own each store's outcome, so the feed's success is not copied to them.
+STORES_PULLED_APART = "stores_pulled_apart"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +143,13 @@ class Source(Protocol):
     def stores(self, directory: Sequence[StoreRef]) -> Sequence[StoreRef | Rejected]: ...
 
     def connector(self, store: StoreRef) -> Connector: ...
+
+    def feed_ref(self, directory: Mapping[str, StoreRef]) -> StoreRef | None:
+        """An `ALL_STORES` ref for what the source reads of every store at once, besides its stores.
+
+        Called once per pull (in the shard that pulls account-wide feeds) with the store directory.
+        """
+        ...
 
     def close(self) -> None: ...
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import structlog
 from pydantic import Field
 
-from connectors.base import Checkpoint, Item, Record, Rejected, SourceError, StoreRef, register
+from connectors.base import Checkpoint, Fingerprint, Item, Record, Rejected, SourceError, StoreRef, register
 from connectors.http import Basic, HttpClient
 from connectors.paging import PaginationConfig, make_paginator
 from connectors.pos import IN_STORE, ONLINE, Line, sale_facts, transaction_record
@@ -139,6 +139,14 @@ def parse_inventory(raw: Any, store: StoreRef, tz: tzinfo, now: datetime) -> Rec
     )
 
 
+def _raw_category(raw: Any) -> tuple[str, str] | None:
+    """(product id, category) of a raw product as `parse_product` reads them; None if it has no id."""
+    try:
+        return ident(raw.get("productId"), what="productId"), category_slug(raw.get("category"))
+    except (Invalid, AttributeError):
+        return None
+
+
 class DutchieConnector(BaseConnector):
     streams = ("products", "transactions", "inventory")
     snapshot_streams = ("products", "inventory")
@@ -164,11 +172,17 @@ class DutchieConnector(BaseConnector):
             )
         self._verified = True
 
-    def _products(self) -> Iterator[Record | Rejected]:
+    def _products(self) -> Iterator[Record | Rejected | Fingerprint]:
         paging = PaginationConfig(kind="offset", size=self.options.page_size)
         now = self.source.runtime.now()
+        held = self.hold(self.client.pages("/products", {}, make_paginator(paging)), "products")
+        if held.fingerprint is not None:
+            # Transactions need the categories even when the pull skips this unchanged list; only a
+            # list that parsed cleanly is ever skipped, so reading them off the raw items is exact.
+            self._categories = dict(filter(None, map(_raw_category, held.raw_items())))
+            yield held.fingerprint
         categories: dict[str, str] = {}
-        for page in self.client.pages("/products", {}, make_paginator(paging)):
+        for page in held.all_pages():
             for raw in page.items:
                 out = parse_safely(
                     "products",
@@ -228,7 +242,10 @@ class DutchieConnector(BaseConnector):
         self._verify()
         paging = PaginationConfig(kind="skip_take", size=self.options.page_size)
         now = self.source.runtime.now()
-        for page in self.client.pages("/reporting/inventory", {}, make_paginator(paging)):
+        held = self.hold(self.client.pages("/reporting/inventory", {}, make_paginator(paging)), "inventory")
+        if held.fingerprint is not None:
+            yield held.fingerprint
+        for page in held.all_pages():
             for raw in page.items:
                 yield parse_safely(
                     "inventory",

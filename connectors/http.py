@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -469,8 +470,11 @@ class HttpClient:
         except PaginationError as exc:
             raise SourceError(f"{self.source}: GET {path}: {exc}") from None
         while True:
-            body, headers = self.get_json(req.path, req.params)
-            page = Page(body, headers, self.items(body, record_path, req.path))
+            resp = self.request("GET", req.path, params=req.params)
+            body = self.decode(resp, f"GET {urlsplit(self.url(req.path)).path}")
+            headers = {k.lower(): v for k, v in resp.headers.items()}
+            digest = hashlib.blake2b(resp.content, digest_size=16).digest()
+            page = Page(body, headers, self.items(body, record_path, req.path), digest)
             yield page
             try:
                 nxt = paginator.next(req, page)

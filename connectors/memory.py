@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from connectors.base import Checkpoint, Item, Record, Rejected, SourceError, StoreRef
+from connectors.base import (
+    ALL_STORES,
+    STORES_PULLED_APART,
+    Checkpoint,
+    Item,
+    Record,
+    Rejected,
+    SourceError,
+    StoreRef,
+)
 
 
 @dataclass
@@ -54,6 +63,7 @@ class MemorySource:
     fail_after: Mapping[tuple[str, str], int] = field(default_factory=dict)
     broken_stores: Mapping[str, str] = field(default_factory=dict)  # store id → error on connect
     extra_directory: Sequence[Rejected] = ()
+    feed: Mapping[str, Sequence[Item]] = field(default_factory=dict)  # stream → items of every store
     connectors: dict[str, MemoryConnector] = field(default_factory=dict)
     closed: bool = False
 
@@ -67,11 +77,19 @@ class MemorySource:
         known = {s.store_id: s for s in directory}
         return [known.get(sid, StoreRef(sid)) for sid in self.data]
 
+    def feed_ref(self, directory: Mapping[str, StoreRef]) -> StoreRef | None:
+        """With a `feed`: read once for every store beside the stores' own pulls (as the platform's)."""
+        if not self.feed:
+            return None
+        return StoreRef(ALL_STORES, name=f"feed of {self.name}", attrs={STORES_PULLED_APART: True})
+
     def connector(self, store: StoreRef) -> MemoryConnector:
         if store.store_id in self.broken_stores:
             raise SourceError(self.broken_stores[store.store_id])
         fail = {stream: n for (sid, stream), n in self.fail_after.items() if sid == store.store_id}
-        conn = MemoryConnector(store, self.data.get(store.store_id, {}), self.snapshot_streams, fail)
+        feed = store.store_id == ALL_STORES and bool(self.feed)
+        data = self.feed if feed else self.data.get(store.store_id, {})
+        conn = MemoryConnector(store, data, self.snapshot_streams, fail)
         self.connectors[store.store_id] = conn
         return conn
 

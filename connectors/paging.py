@@ -58,6 +58,7 @@ class Page:
     body: Any
     headers: Mapping[str, str]  # lower-cased names
     items: list[Any]
+    digest: bytes = b""  # of the raw response bytes: an unchanged snapshot is recognised before parsing
 
 
 class Paginator(Protocol):

@@ -1,16 +1,32 @@
-"""The e-commerce platform (`kind = "platform"`): store directory, analytics, orders, menu, promotions."""
+"""The e-commerce platform (`kind = "platform"`): store directory, analytics, orders, menu, promotions.
+
+With `portfolio_feeds`, analytics, usage and orders of every store come from three portfolio-wide
+feeds read once a pull (`PlatformFeedsConnector`); each store's connector then reads its snapshots.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from pydantic import Field
 
-from connectors.base import Fact, Item, Record, Rejected, Runtime, Signal, SourceError, StoreRef, register
+from connectors.base import (
+    ALL_STORES,
+    STORES_PULLED_APART,
+    Fact,
+    Item,
+    Record,
+    Rejected,
+    Runtime,
+    Signal,
+    SourceError,
+    StoreRef,
+    register,
+)
 from connectors.config import SourceConfig
 from connectors.http import HttpClient, HttpStatusError, OAuth2ClientCredentials
 from connectors.paging import PaginationConfig, make_paginator
@@ -34,6 +50,9 @@ from connectors.values import (
 
 PAGING = PaginationConfig(kind="cursor", cursor_param="cursor", cursor_path="next_cursor")
 MENU_SYNC = "menu_sync"
+PAGE_LIMIT = {"limit": "500"}  # the API's largest page: fewest calls
+FEED_STREAMS = ("analytics_daily", "usage_daily", "orders")
+FEED_STORES = "stores"  # the feeds ref's attr: the store directory, store id → StoreRef
 
 
 IMAGE_CHECK_CONCURRENCY = 32  # image links are cheap HEADs on a CDN, not the platform API
@@ -43,6 +62,9 @@ class PlatformOptions(Options):
     brand_msrp: bool = True  # fetch MSRP lists of the brands on each store's menu
     # Menu health's image link checks in flight at once; bounded, as the image host is a shared CDN.
     image_check_concurrency: Annotated[int, Field(ge=1, le=128)] = IMAGE_CHECK_CONCURRENCY
+    # Read analytics, usage and orders of all stores from the portfolio-wide feeds, once a pull,
+    # instead of three calls a store; each store's pull then reads its menu, promotions and MSRP.
+    portfolio_feeds: bool = False
 
 
 def parse_store(raw: Any) -> StoreRef:
@@ -220,8 +242,16 @@ def parse_msrp(raw: Any, store: StoreRef, now: datetime) -> Record:
     )
 
 
+def _raw_brand(raw: Any) -> str:
+    """A menu item's brand as `parse_menu_item` reads it, or "" (for MSRP lists of an unparsed menu)."""
+    try:
+        return text(raw.get("brand"), what="brand") if isinstance(raw, Mapping) else ""
+    except Invalid:
+        return ""
+
+
 class PlatformConnector(BaseConnector):
-    streams = ("analytics_daily", "usage_daily", "orders", "menu_items", "promotions", "brand_msrp")
+    streams: tuple[str, ...] = (*FEED_STREAMS, "menu_items", "promotions", "brand_msrp")
     snapshot_streams = ("menu_items", "promotions", "brand_msrp")
 
     def __init__(self, source: PlatformSource, store: StoreRef, client: HttpClient) -> None:
@@ -230,6 +260,8 @@ class PlatformConnector(BaseConnector):
         self.client = client
         self.base = f"/v1/stores/{quote(store.store_id, safe='')}"
         self._brands: set[str] | None = None
+        if source.platform_options.portfolio_feeds:
+            self.streams = self.snapshot_streams  # the rest comes from the feeds
 
     def _listing(self, path: str, params: Mapping[str, str], stream: str, parse: Any) -> Iterator[Item]:
         for page in self.client.pages(path, params, make_paginator(PAGING), "data"):
@@ -262,12 +294,16 @@ class PlatformConnector(BaseConnector):
 
     def stream_menu_items(self, since: str | None) -> Iterator[Item]:
         now = self.source.runtime.now()
+        held = self.hold(
+            self.client.pages(f"{self.base}/menu", PAGE_LIMIT, make_paginator(PAGING), "data"), "menu_items"
+        )
+        if held.pages:
+            yield from self._menu_sync(held.pages[0].body)
+        if held.fingerprint is not None:
+            self._brands = {b for raw in held.raw_items() if (b := _raw_brand(raw))}
+            yield held.fingerprint  # the pull stops here when the menu is as last stored
         brands: set[str] = set()
-        first = True
-        for page in self.client.pages(f"{self.base}/menu", {}, make_paginator(PAGING), "data"):
-            if first:
-                first = False
-                yield from self._menu_sync(page.body)
+        for page in held.all_pages():
             for raw in page.items:
                 out = parse_safely(
                     "menu_items",
@@ -294,12 +330,15 @@ class PlatformConnector(BaseConnector):
 
     def stream_promotions(self, since: str | None) -> Iterator[Item]:
         now = self.source.runtime.now()
-        yield from self._listing(
-            f"{self.base}/promotions",
-            {},
-            "promotions",
-            lambda r: parse_promotion(r, self.store, self.tz, now),
-        )
+        pages = self.client.pages(f"{self.base}/promotions", PAGE_LIMIT, make_paginator(PAGING), "data")
+        held = self.hold(pages, "promotions")
+        if held.fingerprint is not None:
+            yield held.fingerprint
+        for page in held.all_pages():
+            for raw in page.items:
+                yield parse_safely(
+                    "promotions", self.store.store_id, raw, parse_promotion, self.store, self.tz, now
+                )
 
     def stream_brand_msrp(self, since: str | None) -> Iterator[Item]:
         if not self.source.platform_options.brand_msrp:
@@ -312,6 +351,81 @@ class PlatformConnector(BaseConnector):
             body = self.source.msrp(self.client, brand)
             if body is not None:
                 yield parse_safely("brand_msrp", self.store.store_id, body, parse_msrp, self.store, now)
+
+
+FeedParse = Callable[[Any, StoreRef, tzinfo], Record]
+
+
+class PlatformFeedsConnector(BaseConnector):
+    """Analytics, usage and orders of every store, one paged read a stream instead of one a store.
+
+    Rows name their store; the directory gives its time zone, as a daily row counts on the store's
+    local day. A row of a store the directory lacks is quarantined; one of a store outside the
+    source's `stores` is skipped.
+    """
+
+    streams = FEED_STREAMS
+
+    def __init__(self, source: PlatformSource, store: StoreRef, client: HttpClient) -> None:
+        super().__init__(store)
+        self.source = source
+        self.client = client
+        self.stores: Mapping[str, StoreRef] = store.attrs.get(FEED_STORES) or {}
+        self.wanted = frozenset(source.cfg.stores)
+        self._zones: dict[str, tzinfo] = {}
+
+    def _zone(self, name: str) -> tzinfo:
+        tz = self._zones.get(name)
+        if tz is None:
+            tz = self._zones[name] = zone(name)
+        return tz
+
+    def _first_day(self, since: str | None) -> str:
+        """The start's earliest local day among the stores' zones, so no store misses its first day."""
+        start = self.source.start(since)
+        days = []
+        for name in {ref.timezone for ref in self.stores.values()}:
+            try:
+                days.append(start.astimezone(self._zone(name)).date())
+            except Invalid:
+                continue  # its rows are quarantined for the zone anyway
+        return min(days, default=start.date()).isoformat()
+
+    def _parse_row(self, raw: Any, parse: FeedParse, ref: StoreRef) -> Record:
+        return parse(raw, ref, self._zone(ref.timezone))
+
+    def _row(self, stream: str, raw: Any, parse: FeedParse) -> Record | Rejected | None:
+        """A feed row parsed for its store; None when the store is not one of the source's `stores`."""
+        found = raw.get("store_id") if isinstance(raw, Mapping) else None
+        try:
+            store_id = ident(found, what="store_id")
+        except Invalid as exc:
+            return Rejected(stream, "", raw, str(exc))
+        if self.wanted and store_id not in self.wanted:
+            return None
+        ref = self.stores.get(store_id)
+        if ref is None:
+            return Rejected(stream, store_id, raw, f"store_id: {store_id!r} is not in the store directory")
+        return parse_safely(stream, store_id, raw, self._parse_row, parse, ref)
+
+    def _feed(self, path: str, params: Mapping[str, str], stream: str, parse: FeedParse) -> Iterator[Item]:
+        for page in self.client.pages(path, {**params, **PAGE_LIMIT}, make_paginator(PAGING), "data"):
+            for raw in page.items:
+                out = self._row(stream, raw, parse)
+                if out is not None:
+                    yield out
+
+    def stream_analytics_daily(self, since: str | None) -> Iterator[Item]:
+        params = {"since": self._first_day(since)}
+        yield from self._feed("/v1/analytics/daily", params, "analytics_daily", parse_analytics)
+
+    def stream_usage_daily(self, since: str | None) -> Iterator[Item]:
+        params = {"since": self._first_day(since)}
+        yield from self._feed("/v1/usage/daily", params, "usage_daily", parse_usage)
+
+    def stream_orders(self, since: str | None) -> Iterator[Item]:
+        params = {"updated_since": iso_utc(self.source.start(since))}
+        yield from self._feed("/v1/orders", params, "orders", parse_order)
 
 
 @register("platform")
@@ -353,7 +467,19 @@ class PlatformSource(HttpSource):
                     out.append(ref)
         return out
 
-    def connector(self, store: StoreRef) -> PlatformConnector:
+    def feed_ref(self, directory: Mapping[str, StoreRef]) -> StoreRef | None:
+        """With `portfolio_feeds`, the ref of the feeds' connector, carrying the directory it reads by.
+
+        The stores' own pulls still run (their snapshots): they, not the feeds, own each store's outcome.
+        """
+        if not self.platform_options.portfolio_feeds:
+            return None
+        attrs = {FEED_STORES: directory, STORES_PULLED_APART: True}
+        return StoreRef(ALL_STORES, name=f"portfolio feeds of {self.name}", attrs=attrs)
+
+    def connector(self, store: StoreRef) -> PlatformConnector | PlatformFeedsConnector:
+        if store.store_id == ALL_STORES:
+            return PlatformFeedsConnector(self, store, self.http.client(self.auth))
         return PlatformConnector(self, store, self.http.client(self.auth))
 
     def msrp(self, client: HttpClient, brand: str) -> Any:

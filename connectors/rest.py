@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -25,7 +25,7 @@ from connectors.base import (
 )
 from connectors.config import AuthConfig, SourceConfig
 from connectors.http import HttpClient, build_auth
-from connectors.paging import PaginationConfig, make_paginator
+from connectors.paging import Page, PaginationConfig, make_paginator
 from connectors.source import BaseConnector, HttpSource, Options, parse_safely, store_values
 from connectors.values import (
     Invalid,
@@ -299,7 +299,13 @@ class RestConnector(BaseConnector):
         }
         paging = self.source.cfg.pagination or spec.pagination or self.source.spec.pagination
         cursor = ""
-        for page in self.client.pages(path, params, make_paginator(paging), spec.records):
+        pages: Iterable[Page] = self.client.pages(path, params, make_paginator(paging), spec.records)
+        if spec.snapshot:
+            held = self.hold(pages, stream, repr(spec))
+            if held.fingerprint is not None:
+                yield held.fingerprint
+            pages = held.all_pages()
+        for page in pages:
             for item in page.items:
                 for out in parse_item(spec, item, self.store):
                     if isinstance(out, Record) and out.cursor > cursor:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from connectors.base import ALL_STORES, Item, Record, Rejected, Runtime, SourceError, StoreRef
+from connectors.base import ALL_STORES, Fingerprint, Item, Record, Rejected, Runtime, SourceError, StoreRef
 from connectors.config import SourceConfig
 from connectors.http import SourceHttp
+from connectors.paging import Page
 from connectors.values import Invalid, cursor_time, zone
 
 T = TypeVar("T")
@@ -73,6 +77,10 @@ class BaseSource:
     def connector(self, store: StoreRef) -> Any:
         raise NotImplementedError
 
+    def feed_ref(self, directory: Mapping[str, StoreRef]) -> StoreRef | None:
+        """No feed of every store besides the stores' own pulls, unless a kind offers one."""
+        return None
+
     def close(self) -> None:
         return None
 
@@ -95,8 +103,54 @@ class HttpSource(BaseSource):
         self.http.close()
 
 
+SNAPSHOT_HOLD = 5_000  # items of a snapshot held unparsed to fingerprint it; a bigger one streams
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSnapshot:
+    """A snapshot's first pages, fetched before any is parsed, and what follows them.
+
+    `fingerprint` digests every page's raw bytes (with the connector's parse version) when the whole
+    snapshot fit in `SNAPSHOT_HOLD` items (`rest` is then empty); None when it did not.
+    """
+
+    pages: list[Page]
+    fingerprint: Fingerprint | None
+    rest: Iterator[Page]
+
+    def all_pages(self) -> Iterator[Page]:
+        return chain(self.pages, self.rest)
+
+    def raw_items(self) -> Iterator[Any]:
+        """The held pages' items as fetched, for what a connector needs even when it skips parsing."""
+        return (raw for page in self.pages for raw in page.items)
+
+
+def hold_snapshot(
+    pages: Iterable[Page], stream: str, version: str, hold: int = SNAPSHOT_HOLD
+) -> HeldSnapshot:
+    """Fetch a snapshot's pages up to `hold` items and fingerprint them if that was all of it."""
+    it = iter(pages)
+    held: list[Page] = []
+    count = 0
+    for page in it:
+        held.append(page)
+        count += len(page.items)
+        if count > hold:
+            return HeldSnapshot(held, None, it)
+    digest = hashlib.blake2b(version.encode(), digest_size=16)
+    for page in held:
+        if not page.digest:  # a page without its raw bytes' digest cannot vouch for its content
+            return HeldSnapshot(held, None, iter(()))
+        digest.update(page.digest)
+    return HeldSnapshot(held, Fingerprint(stream, digest.hexdigest()), iter(()))
+
+
 class BaseConnector:
     """Dispatches `iter_records(stream, since)` to a `stream_<name>` method."""
+
+    # Bump when a parser of this connector changes, so an unchanged snapshot is parsed again.
+    parse_version = "1"
 
     streams: tuple[str, ...] = ()
     snapshot_streams: tuple[str, ...] = ()
@@ -107,6 +161,12 @@ class BaseConnector:
             self.tz = zone(store.timezone)
         except Invalid as exc:
             raise SourceError(f"store {store.store_id}: {exc}") from None
+
+    def hold(self, pages: Iterable[Page], stream: str, parsing: str = "") -> HeldSnapshot:
+        """`hold_snapshot` salted with what parsing depends on besides the bytes: parser, time zone and
+        `parsing` (e.g. a declared spec)."""
+        salt = f"{type(self).__name__}:{self.parse_version}:{stream}:{self.store.timezone}:{parsing}"
+        return hold_snapshot(pages, stream, salt)
 
     def iter_records(self, stream: str, since: str | None) -> Iterator[Item]:
         if stream not in self.streams:

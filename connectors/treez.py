@@ -178,7 +178,13 @@ class TreezConnector(BaseConnector):
         paging = PaginationConfig(kind="page_number", size=self.page_size, size_param="pagesize")
         now = self.source.runtime.now()
         path = f"{self.base}/product/product_list"
-        for page in self.client.pages(path, {"active": "true"}, make_paginator(paging), "data.product_list"):
+        pages = self.client.pages(path, {"active": "true"}, make_paginator(paging), "data.product_list")
+        held = self.hold(pages, "inventory")
+        for page in held.pages:
+            self._body(page.body, path)
+        if held.fingerprint is not None:
+            yield held.fingerprint
+        for page in held.all_pages():
             self._body(page.body, path)
             for raw in page.items:
                 yield parse_safely(

@@ -21,7 +21,10 @@ from sqlmodel import Session, SQLModel
 
 from connectors.base import (
     ALL_STORES,
+    STORES_PULLED_APART,
     Checkpoint,
+    Fingerprint,
+    Item,
     Record,
     Rejected,
     Runtime,
@@ -42,6 +45,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_BATCH = 500
 SNAPSHOT_BUFFER = 5_000  # a snapshot up to this size is held to its end, so an unchanged one is skipped
 SNAPSHOT_DIGEST = "digest:"  # a snapshot stream's cursor: the digest of what was last stored
+SNAPSHOT_FINGERPRINT = "raw:"  # or the digest of its raw pages, when its connector fingerprints them
 
 
 @dataclass(frozen=True)
@@ -348,12 +352,24 @@ def _pull_stream(
         if cursor is not None:
             written = cursor
 
-    for item in connector.iter_records(stream, since_arg):
+    fingerprint = ""  # of the snapshot's raw pages, when the connector offers one
+    items = connector.iter_records(stream, since_arg)
+    for item in items:
+        if isinstance(item, Fingerprint) and snapshot:
+            fingerprint = SNAPSHOT_FINGERPRINT + item.value
+            if fingerprint == stored and not run.full_refresh and not unit.rejected:
+                _close(items)  # as last stored, byte for byte: not even parsed
+                if unit.signals:
+                    run.writer.submit(WriteUnit(source.name, stream, store.store_id, signals=unit.signals))
+                return records, rejected
+            digest, limit = None, run.batch_size  # known to have changed: written batch by batch
+            continue
         if isinstance(item, Record):
             reason = _check(item, run.directory)
             if reason:
                 unit.rejected.append(_unstorable(item, reason))
                 rejected += 1
+                fingerprint = ""
             else:
                 unit.records.append(item)
                 records += 1
@@ -366,6 +382,7 @@ def _pull_stream(
             unit.rejected.append(item)
             rejected += 1
             digest = None  # quarantine it: this snapshot is written as read
+            fingerprint = ""  # and read again next time, so its quarantined payloads are seen again
         elif isinstance(item, Checkpoint):
             checkpoint = item.cursor
             flush(checkpoint)
@@ -375,6 +392,9 @@ def _pull_stream(
         if len(unit) >= limit:
             digest = None  # too big to hold until its end: written batch by batch
             flush(None)
+    if fingerprint:
+        flush(fingerprint, last=True)
+        return records, rejected
     if digest is not None:
         value = SNAPSHOT_DIGEST + digest.hexdigest()
         if value == stored:
@@ -385,6 +405,13 @@ def _pull_stream(
         return records, rejected
     flush(checkpoint if checkpoint is not None else (highest or None), last=True)
     return records, rejected
+
+
+def _close(items: Iterator[Item]) -> None:
+    """Stop a connector's stream midway (its generator's `finally` blocks run now, not at collection)."""
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
 
 
 def snapshot_material(record: Record) -> bytes:
@@ -426,8 +453,9 @@ def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
     records = sum(per_stream.values())
     error = "; ".join(errors)
     if store.store_id == ALL_STORES:
-        # A feed of every store answered: each store's data from it is current, with or without records.
-        touched.update(run.directory)
+        # A feed of every store answered: each store's data from it is current, with or without records;
+        # unless the source also pulls each store apart, whose own outcome (an error) must stand.
+        touched = set() if store.attrs.get(STORES_PULLED_APART) else touched | set(run.directory)
     run.writer.submit(StoreMark(source.name, store.store_id, True, error, records, frozenset(touched)))
     seconds = run.clock() - started
     if errors:
@@ -494,6 +522,8 @@ def _pull_source(
         run.store.quarantine(source.name, bad)
     if not account_wide:
         refs = [r for r in refs if r.store_id != ALL_STORES]
+    elif (feed := source.feed_ref(run.directory)) is not None:
+        refs = [feed, *refs]  # first: its long paged read runs beside the stores' pulls, not after them
     if stores is not None:
         refs = [r for r in refs if r.store_id in stores or r.store_id == ALL_STORES]
     run.cursors[source.name] = run.store.cursors(source.name, [r.store_id for r in refs])

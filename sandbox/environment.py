@@ -192,6 +192,7 @@ def _sources(app: SourcesApp, root: str, ca: Path, files: dict[str, Path], days:
                 "client_id": creds.platform_client_id,
                 "client_secret_file": str(files["platform_client_secret"]),
             },
+            "options": {"portfolio_feeds": True},  # analytics, usage, orders: one feed for all stores
         },
         {
             "name": POS_SOURCE_NAMES["dutchie"],

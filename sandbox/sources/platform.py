@@ -1,18 +1,18 @@
-"""The company's e-commerce platform API: OAuth2 client credentials, cursor pages, stores and their data."""
+"""The company's e-commerce platform API: OAuth2 client credentials, cursor pages, stores, data, feeds."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request
 
-from sandbox.portfolio import Store
+from sandbox.portfolio import AnalyticsDay, Order, Store, UsageDay
 from sandbox.sources.http import (
     ApiError,
     BadParam,
@@ -47,6 +47,22 @@ def decode_cursor(cursor: str) -> int:
         raise BadParam(f"cursor {cursor!r} is not valid") from None
 
 
+def encode_feed_cursor(store_index: int, offset: int) -> str:
+    """A portfolio feed's position: the store (in portfolio order) and the rows of it already sent."""
+    return base64.urlsafe_b64encode(f"s:{store_index}:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_feed_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, index, offset = text.split(":")
+        if kind != "s" or int(index) < 0 or int(offset) < 0:
+            raise ValueError(text)
+        return int(index), int(offset)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadParam(f"cursor {cursor!r} is not valid") from None
+
+
 class PlatformApp(SystemApp):
     system = "platform"
 
@@ -64,6 +80,9 @@ class PlatformApp(SystemApp):
             Rule("/v1/stores/<store_id>/promotions", endpoint="promotions", methods=["GET"]),
             Rule("/v1/stores/<store_id>/usage/daily", endpoint="usage", methods=["GET"]),
             Rule("/v1/brands/<path:brand>/msrp", endpoint="msrp", methods=["GET"]),
+            Rule("/v1/analytics/daily", endpoint="analytics_feed", methods=["GET"]),
+            Rule("/v1/usage/daily", endpoint="usage_feed", methods=["GET"]),
+            Rule("/v1/orders", endpoint="orders_feed", methods=["GET"]),
         ]
 
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> ApiError:
@@ -125,6 +144,29 @@ class PlatformApp(SystemApp):
             {"data": records, "next_cursor": next_cursor, **extra}, store_id=store_id, records=records
         )
 
+    def _feed(
+        self, request: Request, rows: Callable[[Store], Sequence[T]], render: Callable[[T], dict[str, Any]]
+    ) -> Reply:
+        """A page of every store's rows, store-major, each naming its store: a page reads only its stores.
+
+        Not about one store (`store_id` None), so per-store faults and rate limits leave it alone.
+        """
+        limit = int_arg(request, "limit", 100, 1, 500)
+        cursor = arg(request, "cursor")
+        index, offset = decode_feed_cursor(cursor) if cursor else (0, 0)
+        stores = self.ctx.portfolio.stores
+        records: list[dict[str, Any]] = []
+        while index < len(stores) and len(records) < limit:
+            store = stores[index]
+            found = rows(store)
+            chunk = found[offset : offset + limit - len(records)]
+            records += [{"store_id": store.id, **render(row)} for row in chunk]
+            offset += len(chunk)
+            if offset >= len(found):
+                index, offset = index + 1, 0
+        next_cursor = encode_feed_cursor(index, offset) if index < len(stores) else None
+        return Reply({"data": records, "next_cursor": next_cursor}, records=records)
+
     # --- endpoints --------------------------------------------------------------------------
     def stores(self, request: Request) -> Reply:
         self._authorize(request)
@@ -153,73 +195,52 @@ class PlatformApp(SystemApp):
         raw = arg(request, "since")
         return parse_day(raw, "since") if raw else None
 
+    def _analytics(self, store_id: str, since: date | None) -> list[AnalyticsDay]:
+        return [a for a in self.ctx.portfolio.analytics(store_id) if since is None or a.day >= since]
+
+    def _usage(self, store_id: str, since: date | None) -> list[UsageDay]:
+        return [u for u in self.ctx.portfolio.usage(store_id) if since is None or u.day >= since]
+
+    def _updated_since(self, request: Request) -> datetime:
+        raw = arg(request, "updated_since")
+        first = datetime.combine(self.ctx.portfolio.history[0], time(0), UTC)
+        return parse_time(raw, "updated_since") if raw else first
+
+    def _online_orders(self, store_id: str, since: datetime) -> list[Order]:
+        """Online orders (completed and canceled) updated at or after `since`, oldest first."""
+        portfolio = self.ctx.portfolio
+        return [o for o in portfolio.orders_between(store_id, since, portfolio.now) if o.channel == "online"]
+
     def analytics(self, request: Request, store_id: str) -> Reply:
         store = self._store(request, store_id)
-        since = self._since_day(request)
-        rows = [a for a in self.ctx.portfolio.analytics(store.id) if since is None or a.day >= since]
-        return self._list(
-            request,
-            rows,
-            lambda a: {
-                "date": a.day.isoformat(),
-                "sessions": a.sessions,
-                "carts_created": a.carts_created,
-                "checkouts_started": a.checkouts_started,
-                "orders": a.orders,
-                "revenue": money(a.revenue),
-                "updated_at": iso(a.updated_at),
-            },
-            store.id,
-        )
+        rows = self._analytics(store.id, self._since_day(request))
+        return self._list(request, rows, _analytics_row, store.id)
 
     def usage(self, request: Request, store_id: str) -> Reply:
         store = self._store(request, store_id)
-        since = self._since_day(request)
-        rows = [u for u in self.ctx.portfolio.usage(store.id) if since is None or u.day >= since]
-        return self._list(
-            request,
-            rows,
-            lambda u: {
-                "date": u.day.isoformat(),
-                "logins": u.logins,
-                "active_users": u.active_users,
-                "menu_edits": u.menu_edits,
-                "updated_at": iso(u.updated_at),
-            },
-            store.id,
-        )
+        rows = self._usage(store.id, self._since_day(request))
+        return self._list(request, rows, _usage_row, store.id)
 
     def orders(self, request: Request, store_id: str) -> Reply:
-        """Online orders (completed and canceled) updated at or after `updated_since`, oldest first."""
         store = self._store(request, store_id)
-        raw = arg(request, "updated_since")
-        portfolio = self.ctx.portfolio
-        since = (
-            parse_time(raw, "updated_since") if raw else datetime.combine(portfolio.history[0], time(0), UTC)
-        )
-        rows = [o for o in portfolio.orders_between(store.id, since, portfolio.now) if o.channel == "online"]
-        return self._list(
-            request,
-            rows,
-            lambda o: {
-                "id": o.platform_id,
-                "placed_at": iso(o.placed_at),
-                "status": o.status,
-                "fulfillment": o.fulfillment,
-                "total": o.total,
-                "items": [
-                    {
-                        "product_id": line.menu_id,
-                        "category": line.category,
-                        "quantity": line.quantity,
-                        "price": line.unit_price,
-                    }
-                    for line in o.lines
-                ],
-                "updated_at": iso(o.updated_at),
-            },
-            store.id,
-        )
+        rows = self._online_orders(store.id, self._updated_since(request))
+        return self._list(request, rows, _order_row, store.id)
+
+    # --- portfolio feeds: the per-store rows of every store, each with its `store_id` ---------------
+    def analytics_feed(self, request: Request) -> Reply:
+        self._authorize(request)
+        since = self._since_day(request)
+        return self._feed(request, lambda s: self._analytics(s.id, since), _analytics_row)
+
+    def usage_feed(self, request: Request) -> Reply:
+        self._authorize(request)
+        since = self._since_day(request)
+        return self._feed(request, lambda s: self._usage(s.id, since), _usage_row)
+
+    def orders_feed(self, request: Request) -> Reply:
+        self._authorize(request)
+        since = self._updated_since(request)
+        return self._feed(request, lambda s: self._online_orders(s.id, since), _order_row)
 
     def menu(self, request: Request, store_id: str) -> Reply:
         store = self._store(request, store_id)
@@ -278,6 +299,48 @@ class PlatformApp(SystemApp):
                 ],
             }
         )
+
+
+def _analytics_row(a: AnalyticsDay) -> dict[str, Any]:
+    return {
+        "date": a.day.isoformat(),
+        "sessions": a.sessions,
+        "carts_created": a.carts_created,
+        "checkouts_started": a.checkouts_started,
+        "orders": a.orders,
+        "revenue": money(a.revenue),
+        "updated_at": iso(a.updated_at),
+    }
+
+
+def _usage_row(u: UsageDay) -> dict[str, Any]:
+    return {
+        "date": u.day.isoformat(),
+        "logins": u.logins,
+        "active_users": u.active_users,
+        "menu_edits": u.menu_edits,
+        "updated_at": iso(u.updated_at),
+    }
+
+
+def _order_row(o: Order) -> dict[str, Any]:
+    return {
+        "id": o.platform_id,
+        "placed_at": iso(o.placed_at),
+        "status": o.status,
+        "fulfillment": o.fulfillment,
+        "total": o.total,
+        "items": [
+            {
+                "product_id": line.menu_id,
+                "category": line.category,
+                "quantity": line.quantity,
+                "price": line.unit_price,
+            }
+            for line in o.lines
+        ],
+        "updated_at": iso(o.updated_at),
+    }
 
 
 def _day(value: date | None) -> str | None:

@@ -31,6 +31,8 @@ def test_environment_end_to_end(tmp_path: Path) -> None:
         configs = parse_sources(settings.sources, str(env.config_path), {})
         assert {c.name for c in configs} == {"platform", "pos", "treez", "metrc", "billing", "support", "nps"}
         assert all(c.ca_bundle == str(env.tls.ca_path) for c in configs)
+        platform = next(c for c in configs if c.name == "platform")
+        assert platform.options == {"portfolio_feeds": True}
 
         app = App(settings, environ={})
         client = app.org()
@@ -44,10 +46,12 @@ def test_environment_end_to_end(tmp_path: Path) -> None:
         by_source = {o.source: o for o in report.outcomes if o.store_id == "NV-001"}
         assert {"platform", "pos", "metrc"} <= set(by_source)
         assert all(o.records > 0 for o in by_source.values()), by_source
-        # The company's own feeds (billing, support, NPS) list every store in one pull.
+        # The company's own feeds (billing, support, NPS, platform analytics) list every store in one pull.
         feeds = {o.source: o for o in report.outcomes if o.store_id == "*"}
-        assert set(feeds) == {"billing", "support", "nps"}
+        assert set(feeds) == {"billing", "support", "nps", "platform"}
         assert feeds["billing"].streams.get("invoices", 0) >= 5
+        assert feeds["platform"].streams["analytics_daily"] >= 1000  # many stores, their whole history
+        assert set(by_source["platform"].streams) == {"menu_items", "promotions", "brand_msrp"}
         with app.engine.connect() as conn:
             fresh = conn.execute(
                 text("SELECT source, last_success_at FROM freshness WHERE store_id = 'NV-001'")

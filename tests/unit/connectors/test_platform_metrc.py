@@ -74,14 +74,20 @@ def test_store_streams() -> None:
         match=[matchers.query_param_matcher({"updated_since": "2026-11-20T00:00:00Z"})],
     )
     responses.get(
-        f"{store}/menu", json=fixture("platform_menu_page1"), match=[matchers.query_param_matcher({})]
+        f"{store}/menu",
+        json=fixture("platform_menu_page1"),
+        match=[matchers.query_param_matcher({"limit": "500"})],
     )
     responses.get(
         f"{store}/menu",
         json=fixture("platform_menu_page2"),
-        match=[matchers.query_param_matcher({"cursor": "c2"})],
+        match=[matchers.query_param_matcher({"cursor": "c2", "limit": "500"})],
     )
-    responses.get(f"{store}/promotions", json=fixture("platform_promotions"))
+    responses.get(
+        f"{store}/promotions",
+        json=fixture("platform_promotions"),
+        match=[matchers.query_param_matcher({"limit": "500"})],
+    )
     responses.get(f"{PLAT}/v1/brands/Kanna%20Kitchen/msrp", json=fixture("platform_msrp_kanna"))
     responses.get(f"{PLAT}/v1/brands/Sierra%20Farms/msrp", status=404)
     src = platform(FakeClock())
