@@ -74,13 +74,17 @@ def serve_sandbox(workdir: str, args: dict[str, Any], state_url: str, conn: Conn
     env.stop()
 
 
-def cpu_seconds(pid: int | str = "self") -> float:
-    """CPU seconds (user + system) a process has used so far, from /proc (0.0 where there is none)."""
+def cpu_seconds(pid: int | str = "self", children: bool = False) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0.0 where there is none);
+    with `children`, also those of its children that ended (PostgreSQL's backends, once reaped)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds() -> float:
@@ -92,7 +96,7 @@ def postgres_cpu_seconds() -> float:
         except OSError:
             continue
         if "(postgres)" in text_:
-            total += cpu_seconds(stat.parent.name)
+            total += cpu_seconds(stat.parent.name, children=True)
     return total
 
 

@@ -450,6 +450,7 @@ class PlatformSource(HttpSource):
         )
         self._msrp: dict[str, Any] = {}
         self._msrp_lock = threading.Lock()
+        self._msrp_flights: dict[str, threading.Lock] = {}
 
     @property
     def platform_options(self) -> PlatformOptions:
@@ -483,16 +484,24 @@ class PlatformSource(HttpSource):
         return PlatformConnector(self, store, self.http.client(self.auth))
 
     def msrp(self, client: HttpClient, brand: str) -> Any:
-        """A brand's MSRP list, fetched once per source (many stores carry the same brands); None if none."""
+        """A brand's MSRP list, fetched once per source (many stores carry the same brands); None if none.
+
+        Stores' threads reach the same brands at the same moment: one fetches, the others wait for it.
+        """
         with self._msrp_lock:
             if brand in self._msrp:
                 return self._msrp[brand]
-        try:
-            body, _ = client.get_json(f"/v1/brands/{quote(brand, safe='')}/msrp")
-        except HttpStatusError as exc:
-            if exc.status != 404:
-                raise
-            body = None
-        with self._msrp_lock:
-            self._msrp[brand] = body
-        return body
+            flight = self._msrp_flights.setdefault(brand, threading.Lock())
+        with flight:
+            with self._msrp_lock:
+                if brand in self._msrp:
+                    return self._msrp[brand]
+            try:
+                body, _ = client.get_json(f"/v1/brands/{quote(brand, safe='')}/msrp")
+            except HttpStatusError as exc:
+                if exc.status != 404:
+                    raise
+                body = None
+            with self._msrp_lock:
+                self._msrp[brand] = body
+            return body

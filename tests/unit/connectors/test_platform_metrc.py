@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import responses
 from responses import matchers
@@ -194,3 +198,22 @@ def test_metrc_receipts_are_local_time_and_counted() -> None:
     assert out[0].occurred_at.isoformat() == "2026-11-20T08:44:53-08:00"
     assert out[0].facts == (Fact("metrc_receipts", 1.0), Fact("metrc_sales", 19.98))
     assert out[1].cursor == "2026-11-20T17:11:00Z"
+
+
+def test_a_brands_msrp_list_is_fetched_once_however_many_stores_ask_at_once() -> None:
+    src = platform(FakeClock())
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    class SlowClient:
+        def get_json(self, path: str) -> tuple[Any, dict[str, str]]:
+            with lock:
+                calls.append(path)
+            time.sleep(0.05)  # every thread asks while the first fetch is still in flight
+            return {"brand": path.split("/")[3], "items": []}, {}
+
+    brands = ["Alpha", "Beta", "Gamma"]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        got = list(pool.map(lambda i: src.msrp(SlowClient(), brands[i % 3]), range(48)))  # type: ignore[arg-type]
+    assert sorted(calls) == sorted(f"/v1/brands/{b}/msrp" for b in brands)
+    assert [g["brand"] for g in got] == [brands[i % 3] for i in range(48)]
