@@ -210,6 +210,9 @@ def scenario(replicas: int, args: dict[str, Any]) -> dict[str, Any]:
                 cycles[cycle] = {
                     "wall": wall, "reports": reports, "calls": sf["calls"], "source_calls": src, "cpu": cpu,
                 }  # fmt: skip
+                # Each cycle's raw figures as soon as it ends: a long run cut short still tells something.
+                raw = {"replicas": replicas, "cycle": cycle, **cycles[cycle]}
+                print(json.dumps(raw, default=str), flush=True)
             for proc in procs:
                 proc.join(timeout=60)
             ledger = run_ledger(url)
