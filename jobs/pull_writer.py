@@ -401,15 +401,15 @@ class PullWriter:
             digests[record.key] = (day, record_digest(record, day))
         for chunk in _chunks(list(digests), _IN_CHUNK):
             old = conn.execute(
-                select(sr.c.key, sr.c.store_id, sr.c.day, sr.c.digest).where(
+                select(sr.c.key, sr.c.store_id, sr.c.day, sr.c.digest, sr.c.facts).where(
                     sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk)
                 )
             )
-            for key, store_id, day, digest in old:
+            for key, store_id, day, digest, facts in old:
                 if digest and digest == digests[key][1]:
                     del digests[key]  # unchanged: nothing to write, nothing to re-derive
                     self.stats["unchanged"] += 1
-                else:
+                elif facts:  # the day it counted in loses it (a record without facts counts nowhere)
                     touched.add((store_id, day))
         rows = [
             {
@@ -426,7 +426,8 @@ class PullWriter:
             }
             for key, (day, digest) in digests.items()
         ]
-        touched.update((row["store_id"], row["day"]) for row in rows)
+        # Only records with facts make a day's metrics: a menu item or inventory row re-derives nothing.
+        touched.update((row["store_id"], row["day"]) for row in rows if row["facts"])
         upsert(session, SourceRecord, rows)
         self.stats["written"] += len(rows)
         stale = self._stale(conn, source, stream, units)

@@ -64,7 +64,7 @@ def _statements(engine: Engine, stores: int) -> tuple[int, int]:
 
     def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         nonlocal count, rederiving
-        if statement.startswith("DELETE FROM metric_fact") or "source_record.facts" in statement:
+        if statement.startswith(("DELETE FROM metric_fact", "SELECT source_record.day, source_record.facts")):
             rederiving += 1
         else:
             count += 1
@@ -215,3 +215,34 @@ def test_an_unchanged_snapshot_is_not_even_looked_up(tmp_path: Path) -> None:
     assert stock == {"NV-001:m0": 5, "NV-001:m1": 1}
     again = pull(engine, [menu(5, 1)], later, full_refresh=True)  # a full refresh looks everything up
     assert again.writer["unchanged"] == 2
+
+
+def test_records_without_facts_re_derive_nothing_but_a_record_losing_its_facts_does(tmp_path: Path) -> None:
+    engine = state(tmp_path)
+    directory = {"NV-001": StoreRef("NV-001", timezone="America/Los_Angeles")}
+    menu = [Record("menu_items", f"NV-001:m{i}", "NV-001", NOW, "", (), {"stock": i}) for i in range(5)]
+    rederived: list[str] = []
+
+    def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("DELETE FROM metric_fact"):
+            rederived.append(statement)
+
+    writer = PullWriter(lambda: Session(engine), "run", NOW, directory)
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        with Session(engine) as session, session.begin():
+            writer._write(session, [WriteUnit("platform", "menu_items", "NV-001", menu)])
+        assert rederived == [], "a menu item has no facts: no day's metrics to rebuild"
+        assert len(rows(engine, "source_record")) == 5
+        # A sale is counted; re-stated without facts (voided at the source), its day loses it.
+        counted_sale = sale("NV-001", 1, NOW - timedelta(hours=2))
+        with Session(engine) as session, session.begin():
+            writer._write(session, [WriteUnit("pos", "transactions", "NV-001", [counted_sale])])
+        assert facts(engine, "pos") and len(rederived) == 1
+        voided = replace(counted_sale, facts=())
+        with Session(engine) as session, session.begin():
+            writer._write(session, [WriteUnit("pos", "transactions", "NV-001", [voided])])
+        assert len(rederived) == 2 and facts(engine, "pos") == {}
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+        writer.close()
