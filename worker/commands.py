@@ -92,7 +92,7 @@ def plan(
     org = app.org()
     try:
         opts = options_for(app, mjob)
-        result = plan_job(app.engine, org, mjob, app.clock(), opts, org.describe, stores)
+        result = plan_job(app.engine, org, mjob, app.clock(), opts, app.describer(org), stores)
     except SalesforceUnavailable as exc:
         console.print(f"Salesforce unavailable: {exc}", markup=False)
         return ExitCode.UNAVAILABLE
@@ -165,7 +165,7 @@ def run_one(
         mjob = mjob.backfill(*backfill)
     org: SalesforceClient = app.org()
     result: JobResult = run_mapping_job(
-        app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), org.describe, stores
+        app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), app.describer(org), stores
     )
     return Outcome(
         counts=result.data,
