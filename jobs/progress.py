@@ -23,6 +23,17 @@ class Sink(Protocol):
 
 
 _sink: ContextVar[Sink | None] = ContextVar("csm_sync_progress", default=None)
+_process_sink: Sink | None = None  # for threads that do not inherit a context (the scheduler's pool)
+
+
+def install(sink: Sink | None) -> None:
+    """Report every run of this process without a sink of its own to `sink` (None: stop)."""
+    global _process_sink  # noqa: PLW0603 - one process-wide default, set by the long-running mode
+    _process_sink = sink
+
+
+def _current() -> Sink | None:
+    return _sink.get() or _process_sink
 
 
 @contextmanager
@@ -37,18 +48,18 @@ def watching(sink: Sink | None) -> Iterator[None]:
 
 def start(task: str, total: int | None) -> None:
     """A step of `total` units begins (None: unknown); starting it again resets its count."""
-    sink = _sink.get()
+    sink = _current()
     if sink is not None:
         sink.start(task, total)
 
 
 def advance(task: str, n: int = 1) -> None:
-    sink = _sink.get()
+    sink = _current()
     if sink is not None and n:
         sink.advance(task, n)
 
 
 def finish(task: str) -> None:
-    sink = _sink.get()
+    sink = _current()
     if sink is not None:
         sink.finish(task)

@@ -11,6 +11,7 @@ from typing import Any
 
 import mappings
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
+from jobs import progress as job_progress
 from jobs import registry
 from jobs.sync import JobOptions, JobResult, plan_job, safety_refusal
 from jobs.sync import run_job as run_mapping_job
@@ -20,7 +21,7 @@ from worker.locks import Busy, run_exclusive
 from worker.logging import configure
 from worker.metrics import write_textfile
 from worker.output import Output
-from worker.progress import reporting
+from worker.progress import LogSink, reporting
 from worker.render import print_board, print_plan, print_run
 from worker.runner import ExitCode, Outcome
 from worker.settings import ConfigError, Settings, load_settings
@@ -306,7 +307,11 @@ def summarise(
 def run_scheduler(app: App, out: Output) -> ExitCode:
     from worker.scheduler import serve  # noqa: PLC0415 - only the long-running mode needs APScheduler
 
-    return serve(app, out.console)
+    job_progress.install(LogSink())  # every scheduled run logs its progress (its pool threads share it)
+    try:
+        return serve(app, out.console)
+    finally:
+        job_progress.install(None)
 
 
 def status(

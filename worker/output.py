@@ -33,6 +33,7 @@ class Output:
         self.as_json = as_json
         self.stream = stream or sys.stdout
         self.console = console_for(self.stream)
+        self.console.quiet = as_json  # what prints as it goes (the scheduler's lines) stays off stdout
         self.result: dict[str, Any] = {}
         self.warnings: list[str] = []
         self.errors: list[str] = []

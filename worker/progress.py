@@ -34,15 +34,16 @@ class LogSink:
         self._interval = interval
         self._clock = clock
         self._lock = threading.Lock()
-        self._tasks: dict[str, list[Any]] = {}  # task -> [done, total, last emitted at]
+        # (task, run id) -> [done, total, last emitted at]: the scheduler runs several jobs at once
+        self._tasks: dict[tuple[str, str], list[Any]] = {}
 
     def start(self, task: str, total: int | None) -> None:
         with self._lock:
-            self._tasks[task] = [0, total, self._clock()]
+            self._tasks[_key(task)] = [0, total, self._clock()]
 
     def advance(self, task: str, n: int = 1) -> None:
         with self._lock:
-            state = self._tasks.setdefault(task, [0, None, self._clock()])
+            state = self._tasks.setdefault(_key(task), [0, None, self._clock()])
             state[0] += n
             now = self._clock()
             due = now - state[2] >= self._interval
@@ -54,9 +55,13 @@ class LogSink:
 
     def finish(self, task: str) -> None:
         with self._lock:
-            state = self._tasks.pop(task, None)
+            state = self._tasks.pop(_key(task), None)
         if state is not None:
             self._emit(task, state[0], state[1], True)
+
+
+def _key(task: str) -> tuple[str, str]:
+    return task, str(structlog.contextvars.get_contextvars().get("run_id", ""))
 
 
 def _log_event(task: str, done: int, total: int | None, finished: bool) -> None:

@@ -290,4 +290,5 @@ def test_messages_for_wrong_arguments(env: SandboxEnvironment) -> None:
     version = subprocess.run([str(CSM_SYNC), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("csm-sync ") and version.stdout.split()[1][0].isdigit()
     helped = subprocess.run([str(CSM_SYNC), "plan", "--help"], capture_output=True, text=True, check=True)
-    assert "account_health, risk_alerts" in helped.stdout and "--detailed-exitcode" in helped.stdout
+    assert "one of: onboarding, account_health, risk_alerts" in " ".join(helped.stdout.split())
+    assert "--detailed-exitcode" in helped.stdout
