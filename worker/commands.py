@@ -269,20 +269,30 @@ def options_for(app: App, job: object, force: bool = False) -> JobOptions:
     return replace(opts, history_days=max(opts.history_days, need))
 
 
-def _counts_line(job: str, counts: dict[str, Any]) -> str:
-    """One readable line of a run's counts: what was written, or for a pull what was read."""
+def _counts_lines(job: str, counts: dict[str, Any]) -> list[str]:
+    """A run's counts as a person reads them: what was read (pull) or planned and written."""
     if job == "pull":
-        keys = ("status", "stores", "records", "rejected", "failed")
-        return ", ".join(f"{k} {counts[k]}" for k in keys if k in counts)
-    applied = counts.get("applied") or {}
-    parts = [
-        f"{k} {applied[k]}" for k in ("created", "updated", "closed", "failed", "queued") if applied.get(k)
-    ]
+        keys = ("stores", "records", "rejected", "failed_stores")
+        lines = [", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys if k in counts)]
+        failures = counts.get("failures") or []
+        lines += [f"  {f['source']} {f['store'] or '(all stores)'}: {f['error']}" for f in failures[:20]]
+        if len(failures) > 20:
+            lines.append(f"  … {len(failures) - 20} more (csm-sync status --run RUN_ID --json)")
+        return lines
     plan_counts = counts.get("plan") or {}
     planned = ", ".join(f"{plan_counts.get(k, 0)} to {k}" for k in ("create", "update", "close"))
-    return (
-        f"planned {planned}; written: {', '.join(parts) or 'nothing'}; accounts {counts.get('accounts', 0)}"
-    )
+    lines = [f"planned {planned} over {counts.get('accounts', 0)} accounts"]
+    for part in ("applied", "resumed"):
+        done = counts.get(part) or {}
+        sent_keys = ("created", "updated", "closed", "failed", "dead", "queued")
+        shown = ", ".join(f"{k} {done[k]}" for k in sent_keys if done.get(k))
+        if part == "applied" or shown:
+            label = "written" if part == "applied" else "left by an earlier run, now sent"
+            lines.append(
+                f"{label}: {shown or 'nothing'}"
+                + (f" (stopped: {done['stopped']})" if done.get("stopped") else "")
+            )
+    return lines
 
 
 def summarise(
@@ -298,7 +308,8 @@ def summarise(
     if error:
         out.error(f"{job}: {error}")
     if outcome is not None:
-        out.text(f"{job}: {_counts_line(job, outcome.counts)}")
+        for line in _counts_lines(job, outcome.counts):
+            out.text(f"{job}: {line}" if not line.startswith("  ") else line)
         if outcome.api_calls:
             out.text(f"{job}: {outcome.api_calls} Salesforce API calls")
     out.text(f"{job}: run {run_id}, exit {int(code)} ({code.name.lower()})")

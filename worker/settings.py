@@ -282,7 +282,16 @@ def _describe(origin: str, err: Any, raw: dict[str, Any]) -> str:
         return f"{origin}: {msg}" if not section else f"{origin}: {section}: {msg}"
     got = err.get("input")
     shown = f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""
-    return f"{origin}: {where}: {msg}{shown}"
+    type_hint = _TYPE_HINTS.get(err["type"], "") if isinstance(got, str) else ""
+    return f"{origin}: {where}: {msg}{shown}{type_hint}"
+
+
+# TOML has types: a quoted value is text, so say how to write the value the key wants.
+_TYPE_HINTS = {
+    "bool_type": "; write true or false, without quotes",
+    "int_type": "; write a whole number, without quotes",
+    "float_type": "; write a number, without quotes",
+}
 
 
 def _at(raw: dict[str, Any], loc: list[str]) -> Any:
