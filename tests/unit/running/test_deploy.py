@@ -102,7 +102,8 @@ def dockerfile() -> str:
     [
         r"^FROM python:3\.11-slim AS build$",
         r"^FROM python:3\.11-slim$",
-        r"pip install \.",
+        r"pip install --require-hashes --no-deps -r requirements/prod\.lock",
+        r"pip install --no-deps --no-index /wheels/csm_sync-",
         r"^USER 10001:10001$",
         r'^ENTRYPOINT \["csm-sync"\]$',
         r'^CMD \["run"\]$',
@@ -114,8 +115,16 @@ def test_dockerfile(pattern: str) -> None:
     assert re.search(pattern, dockerfile(), re.M), pattern
 
 
-def test_dockerfile_copies_every_package_and_the_context_excludes_secrets() -> None:
-    for package in ("worker", "jobs", "mappings", "connectors", "sandbox"):
+def test_dockerfile_installs_the_locked_dependencies_in_their_own_layer_and_no_sandbox() -> None:
+    lines = dockerfile().splitlines()
+    copies = [i for i, line in enumerate(lines) if line.startswith("COPY ") and "--from" not in line]
+    lock_copy = next(i for i in copies if "requirements/prod.lock" in lines[i])
+    install = next(i for i, line in enumerate(lines) if "-r requirements/prod.lock" in line)
+    first_source = min(i for i in copies if i != lock_copy)
+    assert lock_copy < install < first_source  # the dependency layer survives a source change
+    for package in ("worker", "jobs", "mappings", "connectors"):
         assert f"COPY {package} {package}" in dockerfile()
+    assert "COPY sandbox" not in dockerfile()
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".git", ".venv", "config.toml", "*.pem", ".env", "tests"} <= set(ignored)
+    assert {".git", ".venv", "config.toml", "*.pem", ".env", "tests", "sandbox", "salesforce"} <= set(ignored)
+    assert not {"requirements", "requirements/*.lock"} & set(ignored)
