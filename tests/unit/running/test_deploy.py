@@ -51,7 +51,15 @@ def test_compose_runs_three_workers_on_postgres() -> None:
     assert worker["command"] == ["run"]
     assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "./config:/etc/csm-sync:ro" in worker["volumes"]
-    assert set(worker["secrets"]) == set(compose["secrets"])
+    assert {s["source"] for s in worker["secrets"]} == set(compose["secrets"])
+    # The worker runs as uid 10001: each secret is given to it (where compose copies secrets) and the
+    # setup steps make the bind-mounted files readable to it (0444 inside a 0700 folder).
+    for secret in worker["secrets"]:
+        assert (secret["uid"], secret["gid"]) == ("10001", "10001")
+        assert int(str(secret["mode"]).removeprefix("0o"), 8) & 0o040
+    header = (DEPLOY / "docker-compose.yml").read_text().split("\nname:")[0]
+    assert "install -d -m 0700 secrets" in header
+    assert "install -m 0444" in header and "umask 0222" in header
     assert db["image"].startswith("postgres:")
     assert "PGPASSWORD" in worker["environment"]
 
