@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ def test_the_container_config_is_valid_and_schedules_every_job(tmp_path: Path) -
 
 
 def test_the_kubernetes_configmap_carries_the_same_config() -> None:
-    (configmap,) = documents(DEPLOY / "k8s" / "config.yaml")
+    (configmap,) = documents(DEPLOY / "k8s" / "base" / "config.yaml")
     assert configmap["kind"] == "ConfigMap"
     assert configmap["data"]["config.toml"] == (DEPLOY / "config" / "config.toml").read_text()
 
@@ -65,7 +67,7 @@ def test_compose_runs_three_workers_on_postgres() -> None:
 
 
 def test_the_deployment_runs_the_scheduler_on_three_replicas() -> None:
-    by_kind = {d["kind"]: d for d in documents(DEPLOY / "k8s" / "deployment.yaml")}
+    by_kind = {d["kind"]: d for d in documents(DEPLOY / "k8s" / "scheduler" / "deployment.yaml")}
     dep = by_kind["Deployment"]
     assert dep["spec"]["replicas"] == 3
     pod = dep["spec"]["template"]["spec"]
@@ -78,11 +80,59 @@ def test_the_deployment_runs_the_scheduler_on_three_replicas() -> None:
     assert by_kind["PodDisruptionBudget"]["spec"]["minAvailable"] == 2
 
 
-def test_one_cronjob_per_job_never_overlapping() -> None:
-    cronjobs = documents(DEPLOY / "k8s" / "cronjob.yaml")
+K8S = DEPLOY / "k8s"
+
+
+def kustomization(folder: Path) -> dict[str, Any]:
+    (doc,) = documents(folder / "kustomization.yaml")
+    assert doc["kind"] == "Kustomization"
+    return doc
+
+
+def test_every_job_is_the_cronjob_template_plus_its_own_patch() -> None:
+    top = kustomization(K8S / "cronjobs")
+    overlays = [r for r in top["resources"] if r != "../base"]
+    assert "../base" in top["resources"]
+    jobs = {}
+    for name in overlays:
+        overlay = kustomization(K8S / "cronjobs" / name)
+        assert overlay["resources"] == ["../../cronjob"]
+        assert overlay["nameSuffix"] == f"-{name}"
+        (patch,) = overlay["patches"]
+        body = next(iter(documents_from(patch["patch"])))
+        (container,) = body["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        verb, job = container["args"]
+        assert (verb, container["name"]) == ("run-job", "csm-sync")
+        assert job.replace("_", "-") == name
+        jobs[job] = body["spec"]["schedule"]
+    assert sorted(jobs) == sorted(JOB_NAMES)
+    # The schedules are the ones the container config gives the `run` scheduler.
+    config = (DEPLOY / "config" / "config.toml").read_text()
+    for job, schedule in jobs.items():
+        assert f'[jobs.{job}]\nschedule = "{schedule}"' in config, job
+    (template,) = documents(K8S / "cronjob" / "cronjob.yaml")
+    assert template["kind"] == "CronJob"
+
+
+def documents_from(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d is not None]
+
+
+def rendered(folder: str) -> list[dict[str, Any]]:
+    if not shutil.which("kubectl"):
+        pytest.skip("kubectl is not on PATH (the structure is still checked above)")
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(K8S / folder)], capture_output=True, text=True, timeout=60, check=True
+    )
+    return documents_from(out.stdout)
+
+
+def test_kustomize_renders_one_cronjob_per_job_never_overlapping() -> None:
+    docs = rendered("cronjobs")
+    assert [d["kind"] for d in docs].count("ConfigMap") == 1
+    cronjobs = [d for d in docs if d["kind"] == "CronJob"]
     jobs = []
     for cj in cronjobs:
-        assert cj["kind"] == "CronJob"
         spec = cj["spec"]
         assert spec["concurrencyPolicy"] == "Forbid"
         assert spec["jobTemplate"]["spec"]["backoffLimit"] == 0
@@ -91,6 +141,12 @@ def test_one_cronjob_per_job_never_overlapping() -> None:
         verb, job = container["args"]
         assert verb == "run-job"
         jobs.append(job)
+        component = job.replace("_", "-")
+        assert cj["metadata"]["name"] == f"csm-sync-{component}"
+        assert spec["jobTemplate"]["spec"]["template"]["metadata"]["labels"][
+            "app.kubernetes.io/component"
+        ] == (component)
+        assert container["image"] == "registry.example.com/csm-sync:0.1.0"
         mounts = {m["mountPath"] for m in container["volumeMounts"]}
         assert {"/etc/csm-sync", "/run/secrets"} <= mounts
         secret_volume = next(v for v in pod["volumes"] if "secret" in v)
@@ -99,6 +155,15 @@ def test_one_cronjob_per_job_never_overlapping() -> None:
             "platform_client_secret",
         }
     assert sorted(jobs) == sorted(JOB_NAMES)
+    deadlines = {
+        j: cj["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] for j, cj in zip(jobs, cronjobs)
+    }
+    assert deadlines["pull"] < 900  # done before its next firing, 15 minutes later
+
+
+def test_kustomize_renders_the_scheduler_with_its_config() -> None:
+    kinds = sorted(d["kind"] for d in rendered("scheduler"))
+    assert kinds == ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]
 
 
 def dockerfile() -> str:
