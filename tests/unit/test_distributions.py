@@ -1,5 +1,5 @@
-"""The lock files pin, with hashes, everything pyproject.toml asks for: production apart from the sandbox and
-the dev tools, and the same versions in development as in the image."""
+"""The two distributions and their lock files: the sandbox stays out of csm-sync's wheel, and the locks pin,
+with hashes, everything pyproject.toml asks for, at the same versions in development as in the image."""
 
 from __future__ import annotations
 
@@ -81,3 +81,22 @@ def test_the_sandbox_extra_names_the_sandbox_distribution_at_its_version() -> No
     (sandbox_req,) = requirements(ROOT / "pyproject.toml", "sandbox")
     assert sandbox_req.name == "csm-sync-sandbox"
     assert sandbox_req.specifier.contains(str(project(ROOT / "sandbox" / "pyproject.toml")["version"]))
+
+
+def test_the_sandbox_distribution_lists_every_sandbox_package() -> None:
+    """sandbox/pyproject.toml names its packages (the folder is the package); a new subpackage must be added."""
+    listed = set(
+        tomllib.loads((ROOT / "sandbox" / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    on_disk = {
+        ".".join(("sandbox", *p.parent.relative_to(ROOT / "sandbox").parts))
+        for p in (ROOT / "sandbox").rglob("__init__.py")
+        if "build" not in p.relative_to(ROOT / "sandbox").parts
+    }
+    assert listed == on_disk
+
+
+def test_the_production_distribution_leaves_the_sandbox_out() -> None:
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert not [p for p in find["include"] if p.startswith("sandbox")]
+    assert (ROOT / "sandbox" / "metadata").resolve() == (ROOT / "salesforce").resolve()
