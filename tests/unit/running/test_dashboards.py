@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import pytest
 import requests
 import yaml
@@ -81,6 +82,10 @@ def rule_exprs() -> list[str]:
 def unknown(exprs: list[str], scraped: dict[str, set[str]]) -> list[str]:
     problems = []
     for expr in exprs:
+        try:
+            promql_parser.parse(expr)  # what Prometheus would refuse to load
+        except ValueError as exc:
+            problems.append(f"{expr}: not PromQL: {exc}")
         used = SELECTOR.findall(expr)
         if not used:
             problems.append(f"{expr}: queries no csm_sync metric")
@@ -123,6 +128,7 @@ def test_the_check_catches_a_misspelt_metric_or_label(scraped: dict[str, set[str
     ]
     assert unknown(['csm_sync_outbox_rows{state="dead"}'], scraped)
     assert unknown(["max by (source) (csm_sync_runs_total)"], scraped)
+    assert unknown(["max by (job (csm_sync_runs_total)"], scraped)  # not PromQL
 
 
 def panel_titles(doc: dict[str, Any]) -> list[str]:
