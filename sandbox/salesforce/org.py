@@ -81,12 +81,19 @@ class Org:
         self.stats = CallStats()
         self._lock = threading.RLock()
         self._ids = IdMinter()
-        self.org_id = self._ids.mint("00D")
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self._dice = Dice(faults or Faults())
-        self._sessions = Sessions(self.org_id)
         self.store = Store(schema, self._ids, self._clock)
+        organization = schema.get("Organization")
+        about = {"Name": "csm-sync sandbox", "InstanceName": "SBX1", "OrganizationType": "Enterprise Edition"}
+        # The org's own record comes first, so its id is the org id every token and identity URL names.
+        self.org_id = (
+            self._ids.mint("00D")
+            if organization is None
+            else self.store.create(organization, about, system=True)
+        )
+        self._sessions = Sessions(self.org_id)
         self._cursors = Cursors(self._ids)
         self.bulk = BulkIngest(self.store, self._ids, self._clock, lambda: self._dice, bulk_polls_to_complete)
         self._engine = QueryEngine(self.store, lambda: self._clock().date())
