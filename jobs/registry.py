@@ -78,7 +78,20 @@ def _with_menu_attrs(data: AccountData) -> AccountData:
         "menu.out_of_stock": latest.get("out_of_stock", []),
         "menu.last_sync_at": latest.get("last_menu_sync_at"),
     }
+    by_category = latest.get("unavailable_by_category")
+    if isinstance(by_category, Mapping):  # "menu.unavailable.edibles" → ["Name (hidden)", …]
+        attrs.update({f"menu.unavailable.{c}": list(names) for c, names in by_category.items()})
     return dataclasses.replace(data, attrs=attrs)
+
+
+def read_queues(org: Reader) -> dict[str, str]:
+    """The org's queues by API name (DeveloperName) and by label (Name): what `queue:<Name>` names."""
+    out: dict[str, str] = {}
+    for row in org.query(select("Group", ["Id", "Name", "DeveloperName"], "Type = 'Queue'")):
+        for name in (row.get("DeveloperName"), row.get("Name")):
+            if name:
+                out.setdefault(str(name), str(row["Id"]))
+    return out
 
 
 class _MappingSetJob:
@@ -90,6 +103,7 @@ class _MappingSetJob:
         self.ms = ms
         self.history_days = 0
         self._outcomes: list[AccountOutcome] = []
+        self.warnings: list[str] = []  # rule actions that could not be carried out, once each
 
     @property
     def account_fields(self) -> frozenset[str]:
@@ -119,9 +133,7 @@ class _MappingSetJob:
                 store = by_id.get(str(row.get("Account__c")))
                 if store:
                     flags.setdefault(store, []).append(row)
-        queues = {
-            str(r["Name"]): str(r["Id"]) for r in org.query(select("Group", ["Id", "Name"], "Type = 'Queue'"))
-        }
+        queues = read_queues(org)
         for store in accounts:
             extra[store].update(flag_attrs(flags.get(store, [])))
             extra[store]["queues"] = queues
@@ -130,6 +142,7 @@ class _MappingSetJob:
         for store, progress in onboarding.read_progress(org, accounts).items():
             extra.setdefault(store, {}).update(progress)
         self._outcomes = []
+        self.warnings = []
         return extra
 
     def outcome(self, data: AccountData, trace: bool = False) -> AccountOutcome:
@@ -174,6 +187,7 @@ class RiskJob(_MappingSetJob):
 
     def evaluate(self, data: AccountData) -> Sequence[Desired]:
         out = self.outcome(data)
+        self.warnings.extend(w for w in out.warnings if w not in self.warnings)
         obj, count_field = self.ms.health_file.object, self.ms.health_file.open_risk_count_field
         result: list[Desired] = []
         for d in out.desired:

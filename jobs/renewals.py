@@ -109,7 +109,7 @@ def health_text(account: Mapping[str, Any]) -> str:
 
 def risks_text(risks: Sequence[Mapping[str, Any]]) -> str:
     if not risks:
-        return "none"
+        return "no open risks"
     return "; ".join(
         f"{r.get('Name') or r.get('Rule__c')} ({r.get('Severity__c') or '?'})"
         for r in sorted(risks, key=lambda r: str(r.get("Name") or r.get("Rule__c")))
