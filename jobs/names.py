@@ -1,7 +1,8 @@
 """The jobs by name, in the order one pass over every job runs them (no imports: the CLI's help reads it).
 
-Onboarding comes before the health score (its onboarding component reads the milestones); health and
-risks before snapshots and renewals (which carry the score and the open risks).
+Onboarding comes before the health score (its onboarding component reads the milestones); every job
+that raises flags (compliance, receivables, then risk_alerts, whose Open_Risk_Count__c counts them all)
+before those that read the flags and the score from Salesforce (snapshots, renewals).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ RUN_ORDER = (
     "pull",
     "onboarding",
     "account_health",
+    "compliance",
+    "receivables",
     "risk_alerts",
     "snapshots",
     "renewals",
     "qbr",
-    "compliance",
-    "receivables",
     "expansion",
 )

@@ -12,10 +12,11 @@ from typing import Any
 import mappings
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
 from jobs import progress as job_progress
-from jobs import registry
+from jobs import registry, snapshots
 from jobs.sync import JobOptions, JobResult, plan_job, safety_refusal
 from jobs.sync import run_job as run_mapping_job
 from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
+from mappings.owners import validate_queues
 from worker.app import App
 from worker.locks import Busy, run_exclusive
 from worker.logging import configure
@@ -101,6 +102,7 @@ def validate(path: Path, out: Output, offline: bool = False) -> ExitCode:
             out.error(f"Salesforce unavailable, describe check not done: {exc}")
             return ExitCode.UNAVAILABLE
         problems += [str(i) for i in validate_against_describe(ms, describes)]
+        problems += [str(i) for i in validate_queues(ms, registry.read_queues(org))]
         checked = True
     out.result = {
         "config": str(path),
@@ -147,11 +149,15 @@ def plan(
     org = app.org()
     opts = options_for(app, mjob)
     try:
+        preflight(app, org, job, ms)
         with reporting():
             result = plan_job(app.engine, org, mjob, app.clock(), opts, app.describer(org), stores)
     except SalesforceUnavailable as exc:
         out.error(f"Salesforce unavailable: {exc}")
         return ExitCode.UNAVAILABLE
+    except MappingError as exc:
+        _mapping_problems(out, exc)
+        return ExitCode.CONFIG
     refusal = safety_refusal(result.plan, opts)
     out.result = {
         "job": job,
@@ -194,6 +200,9 @@ def run_job(
     if job not in registry.job_names():
         out.error(str(registry.UnknownJob(job)))
         return ExitCode.CONFIG
+    if backfill is not None and (problem := backfill_problem(job, backfill)):
+        out.error(problem)
+        return ExitCode.CONFIG
     try:  # one run of a job at a time, across processes and machines (the job lock in the state store)
         with reporting():
             result = run_exclusive(
@@ -208,6 +217,18 @@ def run_job(
     write_textfile(app)
     summarise(out, job, result.run_id, result.exit_code, result.outcome, result.error)
     return result.exit_code
+
+
+def backfill_problem(job: str, days: tuple[date, date]) -> str:
+    """Why `--from/--to` cannot be run for `job` ('' when it can): only snapshots backfill."""
+    if job != "snapshots":
+        return f"--from/--to: only the snapshots job backfills a range, not {job}"
+    start, end = days
+    if end < start:
+        return f"--from/--to: the range ends ({end}) before it starts ({start}); fix --to"
+    if (end - start).days + 1 > snapshots.MAX_BACKFILL_DAYS:
+        return f"--from/--to: at most {snapshots.MAX_BACKFILL_DAYS} days can be backfilled at once"
+    return ""
 
 
 def run_one(
@@ -245,6 +266,7 @@ def run_one(
     if backfill is not None and hasattr(mjob, "backfill"):
         mjob = mjob.backfill(*backfill)
     org: SalesforceClient = app.org()
+    preflight(app, org, job, ms)
     result: JobResult = run_mapping_job(
         app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), app.describer(org), stores
     )
@@ -257,6 +279,24 @@ def run_one(
         summary=result,
         org=org,
     )
+
+
+# Jobs that evaluate the admin's account_health.toml / risk_rules.toml (snapshots score with it).
+MAPPING_SET_JOBS = frozenset({"account_health", "risk_alerts", "snapshots"})
+
+
+def preflight(app: App, org: SalesforceClient, job: str, ms: MappingSet) -> None:
+    """Check the mapping set against the (cached) describe before the run reads or writes anything.
+
+    A misspelled field must be a config error naming its file and key (exit 2, nothing written), not
+    a query Salesforce rejects halfway through a run.
+    """
+    if job not in MAPPING_SET_JOBS:
+        return
+    describe = app.describer(org)
+    issues = validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
+    if issues:
+        raise MappingError(issues)
 
 
 def options_for(app: App, job: object, force: bool = False) -> JobOptions:
@@ -310,6 +350,8 @@ def summarise(
     if outcome is not None:
         for line in _counts_lines(job, outcome.counts):
             out.text(f"{job}: {line}" if not line.startswith("  ") else line)
+        for warning in outcome.counts.get("warnings", ()):
+            out.warn(f"{job}: warning: {warning}")
         if outcome.api_calls:
             out.text(f"{job}: {outcome.api_calls} Salesforce API calls")
     out.text(f"{job}: run {run_id}, exit {int(code)} ({code.name.lower()})")

@@ -104,6 +104,12 @@ def rejected_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
 
 def print_board(console: Console, data: Mapping[str, Any]) -> None:
     console.print(_runs_table(data["runs"], "Recent runs"))
+    if data["run_warnings"]:
+        console.print(
+            "What the latest runs could not carry out (they exited 1):", style="yellow", markup=False
+        )
+        for w in data["run_warnings"]:
+            console.print(f"  {w['job']}: {w['warning']}", markup=False, highlight=False)
     ft = Table(title="Data freshness by source")
     for name in (
         "source",

@@ -108,8 +108,17 @@ def board(
                 "last_success_at": _iso(success),
             }
         )
+    latest: dict[str, RunRecord] = {}
+    for r in runs:
+        latest.setdefault(r.job, r)
     return {
         "runs": [run_data(r) for r in runs],
+        # rule actions the latest run of each job could not carry out (e.g. a missing queue)
+        "run_warnings": [
+            {"job": r.job, "run_id": r.id, "warning": str(w)}
+            for r in latest.values()
+            for w in (r.counts or {}).get("warnings", ())
+        ],
         "freshness": sources,
         "stale_hours": stale_hours,
         "outbox": {str(k): int(v) for k, v in sorted(outbox.items())},
