@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextvars
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from jobs import progress
-from worker.progress import LogSink, progress_line
+from worker.progress import LogSink, progress_line, reporting
 
 
 class Ticks:
@@ -57,3 +60,17 @@ def test_a_process_wide_sink_serves_threads_without_a_context() -> None:
     finally:
         progress.install(None)
     assert lines == ["w: 3 (done)"]
+
+
+def test_on_a_terminal_the_steps_show_as_bars_and_leave_no_log_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with reporting():
+        progress.start("pull pos: stores", 3)
+        for _ in range(3):
+            progress.advance("pull pos: stores")
+        progress.finish("pull pos: stores")
+        progress.advance("Salesforce writes: records", 5)  # a step nobody started still shows
+    captured = capsys.readouterr()
+    assert captured.out == "" and '"event": "progress"' not in captured.err
