@@ -19,3 +19,6 @@ RUN_ORDER = (
     "qbr",
     "expansion",
 )
+
+# Every job but the pull writes to Salesforce and so has a plan (`csm-sync plan JOB`).
+MAPPING_JOBS = tuple(j for j in RUN_ORDER if j != "pull")

@@ -12,11 +12,12 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jobs.names import RUN_ORDER
+from jobs.names import MAPPING_JOBS, RUN_ORDER
 
-MAPPING_JOBS = tuple(j for j in RUN_ORDER if j != "pull")
+if TYPE_CHECKING:
+    from worker.output import Output
 
 HELP_EXIT = """exit codes:
   0  ok: everything planned was written (plan --detailed-exitcode: nothing to change)
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return out.finish(_dispatch(args, out))
 
 
-def _dispatch(args: argparse.Namespace, out: Any) -> int:
+def _dispatch(args: argparse.Namespace, out: Output) -> int:
     if args.command == "demo":
         from worker.demo import run_demo  # noqa: PLC0415
 

@@ -13,6 +13,7 @@ import mappings
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
 from jobs import progress as job_progress
 from jobs import registry, snapshots
+from jobs.names import MAPPING_JOBS
 from jobs.sync import JobOptions, JobResult, plan_job, safety_refusal
 from jobs.sync import run_job as run_mapping_job
 from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
@@ -30,7 +31,6 @@ from worker.status import board, rejected_csv, run_detail
 
 __all__ = ["ConfigError", "load_app"]
 
-MAPPING_JOBS = tuple(j for j in registry.job_names() if j != "pull")
 NO_PLAN = (
     "pull has no plan: it reads the sources into the state store and writes nothing to Salesforce; "
     "run it with `csm-sync run-job pull`. Jobs with a plan: "
