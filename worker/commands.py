@@ -212,6 +212,7 @@ def run_job(
             )
     except Busy as exc:
         out.error(str(exc))
+        out.text(f"{job}: exit {int(ExitCode.BUSY)} (busy)")
         out.result = {"job": job}
         return ExitCode.BUSY
     write_textfile(app)
