@@ -37,6 +37,7 @@ from connectors.catalog import build_sources, parse_sources
 from connectors.config import SecretError
 from connectors.platform import PlatformOptions
 from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor
+from jobs import progress
 from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, quarantine_rows
 from jobs.store import StoreRow, upsert
 
@@ -527,9 +528,18 @@ def _pull_source(
     if stores is not None:
         refs = [r for r in refs if r.store_id in stores or r.store_id == ALL_STORES]
     run.cursors[source.name] = run.store.cursors(source.name, [r.store_id for r in refs])
+    task = f"pull {source.name}: stores"
+    progress.start(task, len(refs))
+
+    def one(ref: StoreRef) -> StoreOutcome:
+        outcome = _pull_store(run, source, ref)
+        progress.advance(task)
+        return outcome
+
     with ThreadPoolExecutor(max_workers=max(1, source.concurrency), thread_name_prefix=source.name) as pool:
-        futures = [pool.submit(_in_context(_pull_store), run, source, ref) for ref in refs]
+        futures = [pool.submit(_in_context(one), ref) for ref in refs]
         results: list[StoreOutcome] = [f.result() for f in futures]
+    progress.finish(task)
     log.info(
         "pull_source_done",
         source=source.name,
