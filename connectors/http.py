@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from connectors.base import Runtime, SourceError
+from connectors.bounds import Limits
 from connectors.config import AuthConfig, SourceConfig
 from connectors.paging import Page, PaginationError, Paginator
 from connectors.values import dig
@@ -273,8 +274,10 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         headers: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.source = source
+        self.limits = limits or Limits()
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.auth = auth
@@ -390,7 +393,9 @@ class HttpClient:
                     headers=h,
                     timeout=self.timeout,
                     verify=self.verify,
+                    stream=True,
                 )
+                self._read_capped(resp, where)
             except _TRANSIENT as exc:
                 raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
             except requests.RequestException as exc:
@@ -409,6 +414,36 @@ class HttpClient:
                     f"{self.source}: {where} → {reason} (first bytes: {_first_bytes(resp)})", status
                 )
             return resp
+
+    def _read_capped(self, resp: requests.Response, where: str) -> None:
+        """Read the body as it streams in, refusing it once it passes `limits.response_bytes`.
+
+        The cap counts decoded bytes (a gzip bomb is stopped too); a body over it is never held whole,
+        and the call fails for its store with a SourceError naming the limit (no retry: it would repeat).
+        """
+        limit = self.limits.response_bytes
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            resp.close()
+            raise SourceError(
+                f"{self.source}: {where}: the response declares {int(declared):,} bytes, over the limit "
+                f"of {limit:,} (limits.response_bytes)"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in resp.iter_content(chunk_size=64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise SourceError(
+                        f"{self.source}: {where}: the response passed the limit of {limit:,} bytes "
+                        "while streaming (limits.response_bytes)"
+                    )
+                chunks.append(chunk)
+        except BaseException:
+            resp.close()  # drop the connection: the rest of the body is never read
+            raise
+        resp._content = b"".join(chunks)  # what `resp.content` would have read, now known to be bounded
 
     def decode(self, resp: requests.Response, where: str) -> Any:
         """The JSON body, or a SourceError naming what came instead (an HTML login page, a cut-off body)."""
@@ -490,6 +525,11 @@ class HttpClient:
         except KeyError:
             found = None
         if isinstance(found, list):
+            if len(found) > self.limits.page_items:
+                raise SourceError(
+                    f"{self.source}: GET {urlsplit(path).path}: a page of {len(found):,} items, over the "
+                    f"limit of {self.limits.page_items:,} (limits.page_items)"
+                )
             return found
         if found is None and record_path and isinstance(body, Mapping):
             raise SourceError(
@@ -527,6 +567,7 @@ class SourceHttp:
             retry=self.retry,
             limiter=self.limiter,
             headers=headers,
+            limits=self.cfg.limits,
         )
 
     def close(self) -> None:
