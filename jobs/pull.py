@@ -420,6 +420,8 @@ def _pull_stream(
             written = cursor
 
     fingerprint = ""  # of the snapshot's raw pages, when the connector offers one
+    parts = 0
+    keys: dict[str, tuple[str, int]] = {}  # key → (cursor, content hash) of the records read so far
     bounds = run.bounds.get(source.name) or Bounds.of(source)
     clip = bounds.limits.quarantine_bytes
     try:
@@ -436,7 +438,10 @@ def _pull_stream(
                 digest, limit = None, run.batch_size  # known to have changed: written batch by batch
                 continue
             if isinstance(item, Record):
+                if item.stream != stream:
+                    parts += 1  # a further record made of the same item (a ticket's close)
                 reason, wild = _check(item, run.directory, bounds, run.now)
+                reason = reason or _collision(keys, item)
                 if reason:
                     unit.rejected.append(_unstorable(item, reason, wild, clip))
                     rejected += 1
@@ -487,7 +492,25 @@ def _pull_stream(
         run.count(source.name, stream, failed=len(unit.records) + len(unit.rejected))
         raise
     finally:
-        run.count(source.name, stream, received=records + rejected)
+        run.count(source.name, stream, received=records + rejected, parts=parts)
+
+
+def _collision(keys: dict[str, tuple[str, int]], record: Record) -> str:
+    """Why a record must not replace one read earlier in the same pull under its key ("" when it may).
+
+    The same record again (overlapping windows) or a later version of it (a newer cursor) replaces
+    it; anything else is two records sharing one id (a vendor's ids collapsed to one value, `n/a` or
+    an overflowed integer), and storing it would merge them under one key without a trace.
+    """
+    content = hash((record.occurred_at, record.facts, repr(record.attrs)))
+    previous = keys.get(record.key)
+    if previous is not None and previous[1] != content and not record.cursor > previous[0]:
+        return (
+            f"key {clean_text(record.key, 200)!r} read twice in one pull with different content and no "
+            "newer cursor: two records share one id"
+        )
+    keys[record.key] = (record.cursor, content)
+    return ""
 
 
 def _close(items: Iterator[Item]) -> None:
@@ -593,7 +616,8 @@ def _screen(
             bad.append(Rejected("stores", "", bounded_payload(payload, clip), f"store: {reason}"))
         else:
             refs.append(item)
-    run.count(source.name, "stores", received=len(listed), kept=len(refs), quarantined=len(bad))
+    if source.provides_directory:  # what other sources list is the directory itself, not news
+        run.count(source.name, "stores", received=len(listed), kept=len(refs), quarantined=len(bad))
     return refs, bad
 
 
@@ -761,6 +785,8 @@ def _tally(run: _Run) -> dict[str, dict[str, int]]:
             "quarantined": wrote.get("quarantined", 0) + mine.get("quarantined", 0),
             "failed": wrote.get("failed", 0) + mine.get("failed", 0),
         }
+        if mine.get("parts"):
+            out[f"{source}/{stream}"]["parts"] = mine["parts"]  # received records that share an item
     return out
 
 
