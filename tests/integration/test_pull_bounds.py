@@ -13,6 +13,8 @@ from connectors.base import Fact, Record, Rejected, StoreRef
 from connectors.memory import MemorySource
 from jobs.accounts import build_account_data
 from jobs.pull import pull
+from mappings.evaluate import evaluate_account
+from mappings.load import load_mapping_set
 from tests.integration.test_pull import AZ, DIRECTORY, NOW, NV, cursor, rows, sales, state
 
 pytestmark = pytest.mark.integration
@@ -83,6 +85,10 @@ def test_implausible_data_holds_the_store_stale_for_that_source_until_a_clean_pu
     nv, az = build_account_data(engine, ["NV-001", "AZ-001"], {}, {}, NOW, history_days=30)
     assert nv.freshness["platform"] is None and nv.last_success["platform"] is None  # stale: held
     assert az.freshness["platform"] is not None
+    # The health mapping holds the score (the previous one kept, Health_Stale__c set) instead of scoring.
+    health = evaluate_account(load_mapping_set(), nv).health
+    assert health is not None and health.stale and "platform" in health.stale_sources
+    assert health.computed is None
 
     # The store's own pull of the same source does not release what the feed just marked.
     later = NOW + timedelta(hours=1)

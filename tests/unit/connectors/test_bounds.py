@@ -20,6 +20,7 @@ from connectors.bounds import (
     record_problem,
     store_problem,
 )
+from connectors.catalog import SourceConfigError, parse_sources
 from connectors.http import HttpClient, NoAuth
 from connectors.paging import PaginationConfig, make_paginator
 from connectors.values import Invalid, ident
@@ -163,6 +164,19 @@ def test_the_plausible_ranges_file_is_validated_with_file_and_key(tmp_path: Path
     with pytest.raises(PlausibleError, match="not found"):
         load_plausible(str(tmp_path / "missing.toml"))
     assert PLAUSIBLE.range_of("orders") == (0.0, 100_000.0)
+
+
+def test_limits_are_configured_per_source_and_checked_with_file_and_key(tmp_path: Path) -> None:
+    entry = {"name": "pos", "kind": "dutchie_pos", "base_url": "https://pos.example.com"}
+    (cfg,) = parse_sources([{**entry, "limits": {"id_chars": 64}}], "config.toml", check_secrets=False)
+    assert cfg.limits.id_chars == 64 and cfg.limits.text_chars == 32_768
+    with pytest.raises(SourceConfigError) as bad:
+        parse_sources([{**entry, "limits": {"id_chars": 0, "huge": 1}}], "config.toml", check_secrets=False)
+    assert any("sources[0] (pos).limits.id_chars" in p for p in bad.value.problems)
+    assert any("sources[0] (pos).limits.huge: unknown key" in p for p in bad.value.problems)
+    missing = str(tmp_path / "nope.toml")
+    with pytest.raises(SourceConfigError, match="limits.plausible_file: .*nope.toml: plausible-ranges file"):
+        parse_sources([{**entry, "limits": {"plausible_file": missing}}], "config.toml", check_secrets=False)
 
 
 BASE = "https://api.example.com"
