@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import Record, StoreRef
-from connectors.values import ID_MAX, cursor_time
+from connectors.values import ID_MAX, cursor_time, iso_utc
 
 PLAUSIBLE_FILE = Path(__file__).with_name("plausible.toml")
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
@@ -116,21 +116,29 @@ _NAME_NAMES = frozenset(
 )
 
 
-@lru_cache(maxsize=4096)
+_KINDS: dict[str, str] = {}  # attr name → kind, filled as names are met (a few hundred at most)
+
+
 def field_kind(name: str) -> str:
     """`id`, `name` or `text`, by the attr's name (`store_id`, `productId` → id; `brand_name` → name)."""
     lowered = name.lower()
     if lowered in _ID_NAMES or lowered.endswith(("_id", "_key", "_number")) or name.endswith("Id"):
-        return "id"
-    if lowered in _NAME_NAMES or lowered.endswith(("_name", "name", "_title", "_status", "_category")):
-        return "name"
-    return "text"
+        kind = "id"
+    elif lowered in _NAME_NAMES or lowered.endswith(("_name", "name", "_title", "_status", "_category")):
+        kind = "name"
+    else:
+        kind = "text"
+    if len(_KINDS) < 10_000 and len(name) <= 64:  # vendor-made names cannot grow it without bound
+        _KINDS[name] = kind
+    return kind
 
 
 def text_problem(value: str, limit: int, what: str) -> str:
     """Why a string is refused ("" when fine): too long, or not valid Unicode text."""
     if len(value) > limit:
         return f"{what}: {len(value):,} characters, over the limit of {limit:,}"
+    if value.isascii() and "\x00" not in value:
+        return ""
     bad = _BAD_TEXT.search(value)
     if bad is not None:
         char = bad.group()
@@ -139,8 +147,21 @@ def text_problem(value: str, limit: int, what: str) -> str:
     return ""
 
 
+@dataclass
+class _Found:
+    """A problem deep in a record's attrs; the path is built on the way out, only when there is one."""
+
+    path: list[str]  # innermost first
+    message: str  # what follows "path: "
+    implausible: bool = False
+
+
 class _Walk:
-    """Checks a record's attrs in one pass: kinds, lengths, encoding, numbers, depth and total size."""
+    """Checks a record's attrs in one pass: kinds, lengths, encoding, numbers, depth and total size.
+
+    It runs on every record a pull reads, so it dispatches on exact types, leaves fine scalars
+    without a call, and names the path only of what it refuses.
+    """
 
     def __init__(self, limits: Limits, plausible: Plausible) -> None:
         self.limits = limits
@@ -148,54 +169,80 @@ class _Walk:
         self.size = 0
         self.caps = {"id": limits.id_chars, "name": limits.name_chars, "text": limits.text_chars}
 
-    def value(self, value: Any, path: str, kind: str, depth: int) -> Problem | None:
-        if isinstance(value, str):
-            self.size += len(value) + 2
-            reason = text_problem(value, self.caps[kind], path)
-            return Problem(reason) if reason else None
-        if value is None or isinstance(value, bool):
-            self.size += 4
+    def check(self, attrs: Any) -> Problem | None:
+        found = self.value(attrs, "text", 0)
+        if found is None:
             return None
-        if isinstance(value, int):
+        path = "attrs" + "".join(reversed(found.path))
+        return Problem(f"{path}: {found.message}" if found.message else path, found.implausible)
+
+    def value(self, value: Any, kind: str, depth: int) -> _Found | None:
+        kind_of = type(value)
+        if kind_of is str:
+            self.size += len(value) + 2
+            cap = self.caps[kind]
+            if len(value) <= cap and value.isascii() and "\x00" not in value:
+                return None
+            reason = text_problem(value, cap, "")
+            return _Found([], reason.removeprefix(": ")) if reason else None
+        if kind_of is float or kind_of is int or kind_of is bool or value is None:
             self.size += 8
-            if kind == "id":
-                return None if 0 <= value <= ID_MAX else Problem(f"{path}: id {value} out of range", True)
-            return self.number(float(value), path)
-        if isinstance(value, float | Decimal):
-            self.size += 8
-            return self.number(float(value), path)
-        if depth >= self.limits.depth:
-            return Problem(f"{path}: nested deeper than {self.limits.depth} levels")
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                name = str(key)
-                reason = text_problem(name, self.limits.id_chars, f"{path}: a key")
-                if reason:
-                    return Problem(reason)
-                self.size += len(name) + 3
-                found = self.value(item, f"{path}.{name}", field_kind(name), depth + 1)
-                if found is not None:
-                    return found
-            return self.over() if self.size > self.limits.record_bytes else None
-        if isinstance(value, list | tuple):
+            if kind_of is float:
+                return None if -self.magnitude <= value <= self.magnitude else self.number(value)
+            if kind_of is int:
+                if kind == "id":
+                    return None if 0 <= value <= ID_MAX else _Found([], f"id {value} out of range", True)
+                return None if -self.magnitude <= value <= self.magnitude else self.number(float(value))
+            return None
+        if kind_of in (dict, list, tuple) or isinstance(value, Mapping | list | tuple):
+            if depth >= self.limits.depth:
+                return _Found([], f"nested deeper than {self.limits.depth} levels")
+            if isinstance(value, Mapping):
+                return self.mapping(value, depth)
             for i, item in enumerate(value):
-                found = self.value(item, f"{path}[{i}]", kind, depth + 1)
+                found = self.value(item, kind, depth + 1)
                 if found is not None:
+                    found.path.append(f"[{i}]")
                     return found
                 if self.size > self.limits.record_bytes:
                     return self.over()
             return None
-        return Problem(f"{path}: unsupported value of type {type(value).__name__}")
+        if isinstance(value, int | float | Decimal):
+            return self.value(int(value) if isinstance(value, int) else float(value), kind, depth)
+        return _Found([], f"unsupported value of type {type(value).__name__}")
 
-    def number(self, value: float, path: str) -> Problem | None:
+    def mapping(self, value: Mapping[Any, Any], depth: int) -> _Found | None:
+        id_cap, caps, kinds = self.limits.id_chars, self.caps, _KINDS
+        for key, item in value.items():
+            name = key if type(key) is str else str(key)
+            if not (len(name) <= id_cap and name.isascii() and "\x00" not in name):
+                reason = text_problem(name, id_cap, "a key")
+                if reason:
+                    return _Found([], reason)
+            kind = kinds.get(name) or field_kind(name)
+            kind_of = type(item)  # most values are checked here, without a call
+            if kind_of is str and len(item) <= caps[kind] and item.isascii() and "\x00" not in item:
+                self.size += len(name) + len(item) + 5
+                continue
+            if kind_of is float and -self.magnitude <= item <= self.magnitude:
+                self.size += len(name) + 11
+                continue
+            self.size += len(name) + 3
+            found = self.value(item, kind, depth + 1)
+            if found is not None:
+                found.path.append(f".{name}")
+                return found
+        return self.over() if self.size > self.limits.record_bytes else None
+
+    def number(self, value: float) -> _Found | None:
         if not math.isfinite(value):
-            return Problem(f"{path}: not a finite number ({value})")
+            return _Found([], f"not a finite number ({value})")
         if abs(value) > self.magnitude:
-            return Problem(f"{path}: {value:g} is implausible (beyond ±{self.magnitude:g})", True)
+            return _Found([], f"{value:g} is implausible (beyond ±{self.magnitude:g})", True)
         return None
 
-    def over(self) -> Problem:
-        return Problem(f"attrs: over {self.limits.record_bytes:,} bytes")
+    def over(self) -> _Found:
+        return _Found([], f"over {self.limits.record_bytes:,} bytes")
 
 
 def _time_problem(moment: datetime, now: datetime, limits: Limits, what: str) -> Problem | None:
@@ -206,45 +253,67 @@ def _time_problem(moment: datetime, now: datetime, limits: Limits, what: str) ->
     return None
 
 
+class Checker:
+    """The record check of one source for one pull: limits, ranges and the run's time, prepared once."""
+
+    def __init__(self, limits: Limits, plausible: Plausible, now: datetime) -> None:
+        self.limits = limits
+        self.plausible = plausible
+        self.now = now
+        self.latest = now + timedelta(days=limits.future_days)
+        # Canonical cursors (`YYYY-MM-DDTHH:MM:SSZ`) compare as text: most need no parsing at all.
+        self.earliest_text = iso_utc(EARLIEST)
+        self.latest_text = iso_utc(self.latest)
+        self.caps = (2 * limits.id_chars + 1, limits.id_chars, limits.name_chars)
+
+    def problem(self, record: Record) -> Problem | None:
+        """Why a connector's record may not be stored (None when it may), before the writer sees it."""
+        limits = self.limits
+        values = (record.key, record.store_id, record.stream)
+        for value, what, cap in zip(values, ("key", "store_id", "stream"), self.caps, strict=True):
+            if type(value) is not str:
+                return Problem(f"{what}: expected text, got {type(value).__name__}")
+            if not (len(value) <= cap and value.isascii() and "\x00" not in value):
+                reason = text_problem(value, cap, what)
+                if reason:
+                    return Problem(reason)
+        occurred = record.occurred_at
+        if occurred.tzinfo is not None and not EARLIEST <= occurred <= self.latest:
+            return _time_problem(occurred, self.now, limits, "occurred_at")
+        cursor = record.cursor
+        if cursor:
+            canonical = len(cursor) == 20 and cursor.endswith("Z") and cursor.isascii()
+            if not (canonical and self.earliest_text <= cursor <= self.latest_text):
+                reason = text_problem(cursor, limits.name_chars, "cursor")
+                if reason:
+                    return Problem(reason)
+                moment = cursor_time(cursor)
+                if moment is not None:
+                    found = _time_problem(moment, self.now, limits, "cursor")
+                    if found is not None:
+                        return found
+        cap = limits.name_chars
+        for fact in record.facts:
+            both = fact.metric + fact.dimension
+            if not (len(both) <= cap and both.isascii() and "\x00" not in both):
+                reason = text_problem(fact.metric, limits.name_chars, "fact metric") or text_problem(
+                    fact.dimension, limits.name_chars, f"fact {fact.metric} dimension"
+                )
+                if reason:
+                    return Problem(reason)
+            amount = fact.value
+            if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount):
+                return Problem(f"fact {fact.metric}: not a finite number ({amount!r})")
+            low, high = self.plausible.range_of(fact.metric)
+            if not low <= amount <= high:
+                reason = f"fact {fact.metric}: {amount:g} is implausible (outside [{low:g}, {high:g}])"
+                return Problem(reason, True)
+        return _Walk(limits, self.plausible).check(record.attrs)
+
+
 def record_problem(record: Record, limits: Limits, plausible: Plausible, now: datetime) -> Problem | None:
-    """Why a connector's record may not be stored (None when it may), checked before the writer sees it."""
-    for value, what, cap in (
-        (record.key, "key", 2 * limits.id_chars + 1),  # keys carry the store: `{store}:{id}`
-        (record.store_id, "store_id", limits.id_chars),
-        (record.stream, "stream", limits.name_chars),
-    ):
-        if not isinstance(value, str):
-            return Problem(f"{what}: expected text, got {type(value).__name__}")
-        reason = text_problem(value, cap, what)
-        if reason:
-            return Problem(reason)
-    if record.occurred_at.tzinfo is not None:
-        found = _time_problem(record.occurred_at, now, limits, "occurred_at")
-        if found is not None:
-            return found
-    if record.cursor:
-        reason = text_problem(record.cursor, limits.name_chars, "cursor")
-        if reason:
-            return Problem(reason)
-        moment = cursor_time(record.cursor)
-        if moment is not None:
-            found = _time_problem(moment, now, limits, "cursor")
-            if found is not None:
-                return found
-    for fact in record.facts:
-        reason = text_problem(fact.metric, limits.name_chars, "fact metric") or text_problem(
-            fact.dimension, limits.name_chars, f"fact {fact.metric} dimension"
-        )
-        if reason:
-            return Problem(reason)
-        amount = fact.value
-        if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount):
-            return Problem(f"fact {fact.metric}: not a finite number ({amount!r})")
-        low, high = plausible.range_of(fact.metric)
-        if not low <= amount <= high:
-            reason = f"fact {fact.metric}: {amount:g} is implausible (outside [{low:g}, {high:g}])"
-            return Problem(reason, True)
-    return _Walk(limits, plausible).value(record.attrs, "attrs", "text", 0)
+    """`Checker(limits, plausible, now).problem(record)`, for one record."""
+    return Checker(limits, plausible, now).problem(record)
 
 
 def store_problem(store: StoreRef, limits: Limits, plausible: Plausible) -> str:
@@ -262,7 +331,7 @@ def store_problem(store: StoreRef, limits: Limits, plausible: Plausible) -> str:
             return reason
     if not store.store_id.strip() or any(c.isspace() or not c.isprintable() for c in store.store_id):
         return "store_id: empty or holds spaces or control characters"
-    found = _Walk(limits, plausible).value(store.attrs, "attrs", "text", 0)
+    found = _Walk(limits, plausible).check(store.attrs)
     return found.reason if found is not None else ""
 
 

@@ -34,13 +34,13 @@ from connectors.base import (
     StoreRef,
 )
 from connectors.bounds import (
+    Checker,
     Limits,
     Plausible,
     PlausibleError,
     bounded_payload,
     clean_text,
     load_plausible,
-    record_problem,
     store_problem,
 )
 from connectors.catalog import build_sources, parse_sources
@@ -290,24 +290,24 @@ class Bounds:
 
     limits: Limits
     plausible: Plausible
+    checker: Checker
 
     @classmethod
-    def of(cls, source: Source) -> Bounds:
+    def of(cls, source: Source, now: datetime) -> Bounds:
         cfg = getattr(source, "cfg", None)
         limits = getattr(cfg, "limits", None)
         limits = limits if isinstance(limits, Limits) else Limits()
-        return cls(limits, load_plausible(limits.plausible_file))
+        plausible = load_plausible(limits.plausible_file)
+        return cls(limits, plausible, Checker(limits, plausible, now))
 
 
-def _check(
-    record: Record, directory: Mapping[str, StoreRef], bounds: Bounds, now: datetime
-) -> tuple[str, bool]:
+def _check(record: Record, directory: Mapping[str, StoreRef], bounds: Bounds) -> tuple[str, bool]:
     """Why a connector's record cannot be stored ("" when it can), and whether it is implausible."""
     if not record.key:
         return "empty record key", False
     if record.occurred_at.tzinfo is None:
         return "occurred_at has no time zone", False
-    problem = record_problem(record, bounds.limits, bounds.plausible, now)
+    problem = bounds.checker.problem(record)
     if problem is not None:
         return problem.reason, problem.implausible
     if record.store_id not in directory:
@@ -422,7 +422,7 @@ def _pull_stream(
     fingerprint = ""  # of the snapshot's raw pages, when the connector offers one
     parts = 0
     keys: dict[str, tuple[str, int]] = {}  # key → (cursor, content hash) of the records read so far
-    bounds = run.bounds.get(source.name) or Bounds.of(source)
+    bounds = run.bounds.get(source.name) or Bounds.of(source, run.now)
     clip = bounds.limits.quarantine_bytes
     try:
         items = connector.iter_records(stream, since_arg)
@@ -440,7 +440,7 @@ def _pull_stream(
             if isinstance(item, Record):
                 if item.stream != stream:
                     parts += 1  # a further record made of the same item (a ticket's close)
-                reason, wild = _check(item, run.directory, bounds, run.now)
+                reason, wild = _check(item, run.directory, bounds)
                 reason = reason or _collision(keys, item)
                 if reason:
                     unit.rejected.append(_unstorable(item, reason, wild, clip))
@@ -602,7 +602,7 @@ def _screen(
 
     A store id of megabytes would be copied into every key, log line and query of the pull.
     """
-    bounds = run.bounds.setdefault(source.name, Bounds.of(source))
+    bounds = run.bounds.setdefault(source.name, Bounds.of(source, run.now))
     clip = bounds.limits.quarantine_bytes
     refs: list[StoreRef] = []
     bad: list[Rejected] = []
@@ -624,7 +624,7 @@ def _screen(
 def _list_directory(run: _Run, source: Source, source_errors: dict[str, str]) -> list[StoreRef] | None:
     """The directory source's stores, written to `store` and the run's directory; None when it failed."""
     try:
-        run.bounds[source.name] = Bounds.of(source)
+        run.bounds[source.name] = Bounds.of(source, run.now)
         listed = list(source.stores(list(run.directory.values())))
     except Exception as exc:  # e.g. the directory API is down: other sources use the stored directory
         source_errors[source.name] = _describe(exc)
@@ -647,7 +647,7 @@ def _pull_source(
 ) -> list[StoreOutcome]:
     """One source's stores, `source.concurrency` at a time (its API's limit); `refs` when already listed."""
     try:
-        run.bounds[source.name] = Bounds.of(source)
+        run.bounds[source.name] = Bounds.of(source, run.now)
     except PlausibleError as exc:
         source_errors[source.name] = str(exc)
         log.error("pull_source_failed", source=source.name, error=str(exc))
