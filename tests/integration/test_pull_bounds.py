@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Fact, Record, Rejected, StoreRef
+from connectors.base import Fact, Record, Rejected, Runtime, StoreRef
+from connectors.catalog import build_source
 from connectors.memory import MemorySource
 from jobs.accounts import build_account_data
 from jobs.pull import pull
 from mappings.evaluate import evaluate_account
 from mappings.load import load_mapping_set
 from tests.integration.test_pull import AZ, DIRECTORY, NOW, NV, cursor, rows, sales, state
+from tests.unit.connectors.helpers import config
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +104,55 @@ def test_implausible_data_holds_the_store_stale_for_that_source_until_a_clean_pu
     pull(engine, [platform], later + timedelta(hours=1))
     (nv,) = build_account_data(engine, ["NV-001"], {}, {}, later + timedelta(hours=1), history_days=30)
     assert nv.freshness["platform"] is not None
+
+
+def test_two_records_sharing_one_key_in_a_pull_are_not_merged_silently(tmp_path: Path) -> None:
+    """Ids collapsed to one value (`n/a`, an overflowed integer) used to merge tickets under one key."""
+    engine = state(tmp_path)
+    stamp = (NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def ticket(subject: str, cursor: str = stamp) -> Record:
+        return Record(
+            "tickets", "NV-001:n/a", "NV-001", NOW, cursor, (Fact("tickets_opened", 1),), {"s": subject}
+        )
+
+    items = [
+        ticket("printer on fire"),
+        ticket("printer on fire"),  # the same record again (overlapping windows): stored once
+        ticket("menu sync broken"),  # another ticket under the same id: quarantined, not merged
+        ticket("printer on fire, update", later),  # a later version of the first: replaces it
+    ]
+    report = pull(engine, [DIRECTORY, MemorySource("support", {"NV-001": {"tickets": items}})], NOW)
+    assert report.tally["support/tickets"] == {"received": 4, "stored": 3, "quarantined": 1, "failed": 0}
+    (stored,) = rows(engine, "source_record", "WHERE source='support'")
+    assert json.loads(stored["attrs"]) == {"s": "printer on fire, update"}
+    (bad,) = rows(engine, "quarantine")
+    assert "read twice in one pull with different content" in bad["reason"]
+
+
+def test_a_csv_folder_source_keeps_the_same_books(tmp_path: Path) -> None:
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    header = "store,date,orders,net_sales,register\n"
+    (folder / "a.csv").write_text(header + "NV-001,2026-11-18,10,500.5,R1\nAZ-001,2026-11-18,4,90,R1\n")
+    (folder / "b.csv").write_text(header + "NV-001,2026-11-19,1e40,5,R1\n")  # implausible orders
+    (folder / "c.csv").write_text(header + "AZ-001,2026-11-19,3,50,R\x001\n")  # a NUL in the register
+    options = {
+        "folder": str(folder),
+        "store_column": "store",
+        "day_column": "date",
+        "facts": [{"metric": "orders", "column": "orders"}, {"metric": "revenue", "column": "net_sales"}],
+        "attrs": ["register"],
+    }
+    cfg = config(name="legacy_pos", kind="csv_folder", base_url="", options=options)
+    csv = build_source(cfg, Runtime(now=lambda: NOW))
+    report = pull(engine := state(tmp_path), [DIRECTORY, csv], NOW)
+    assert report.tally["legacy_pos/daily"] == {"received": 4, "stored": 2, "quarantined": 2, "failed": 0}
+    reasons = sorted(r["reason"] for r in rows(engine, "quarantine"))
+    assert "fact orders: 1e+40 is implausible (outside [0, 100000])" in reasons
+    assert any("invalid Unicode: a NUL character" in r for r in reasons)
+    held = {
+        r["store_id"]: r["implausible_at"] for r in rows(engine, "freshness", "WHERE source='legacy_pos'")
+    }
+    assert held.get("NV-001") is not None and held.get("AZ-001") is None
