@@ -56,6 +56,7 @@ DEFAULT_BATCH = 500
 SNAPSHOT_BUFFER = 5_000  # a snapshot up to this size is held to its end, so an unchanged one is skipped
 SNAPSHOT_DIGEST = "digest:"  # a snapshot stream's cursor: the digest of what was last stored
 SNAPSHOT_FINGERPRINT = "raw:"  # or the digest of its raw pages, when its connector fingerprints them
+COLLISION_KEYS = 100_000  # keys of one stream's read watched for two records sharing one key
 
 
 @dataclass(frozen=True)
@@ -421,7 +422,7 @@ def _pull_stream(
 
     fingerprint = ""  # of the snapshot's raw pages, when the connector offers one
     parts = 0
-    keys: dict[str, tuple[str, int]] = {}  # key → (cursor, content hash) of the records read so far
+    keys: dict[int, tuple[str, int]] = {}  # hash of key → (cursor, content hash) of the records read
     bounds = run.bounds.get(source.name) or Bounds.of(source, run.now)
     clip = bounds.limits.quarantine_bytes
     try:
@@ -495,21 +496,24 @@ def _pull_stream(
         run.count(source.name, stream, received=records + rejected, parts=parts)
 
 
-def _collision(keys: dict[str, tuple[str, int]], record: Record) -> str:
+def _collision(keys: dict[int, tuple[str, int]], record: Record) -> str:
     """Why a record must not replace one read earlier in the same pull under its key ("" when it may).
 
     The same record again (overlapping windows) or a later version of it (a newer cursor) replaces
     it; anything else is two records sharing one id (a vendor's ids collapsed to one value, `n/a` or
-    an overflowed integer), and storing it would merge them under one key without a trace.
+    an overflowed integer), and storing it would merge them under one key without a trace. Memory
+    stays bounded: hashes only, and the first `COLLISION_KEYS` keys of a stream's read.
     """
     content = hash((record.occurred_at, record.facts, repr(record.attrs)))
-    previous = keys.get(record.key)
+    key = hash(record.key)
+    previous = keys.get(key)
     if previous is not None and previous[1] != content and not record.cursor > previous[0]:
         return (
             f"key {clean_text(record.key, 200)!r} read twice in one pull with different content and no "
             "newer cursor: two records share one id"
         )
-    keys[record.key] = (record.cursor, content)
+    if previous is not None or len(keys) < COLLISION_KEYS:
+        keys[key] = (record.cursor, content)
     return ""
 
 
