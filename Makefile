@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 LOCKS := requirements/build.lock requirements/dev.lock
 COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11
 
-.PHONY: demo test lint typecheck unit integration bench lock dist clean
+SF_CLI := node_modules/.bin/sf
+
+.PHONY: demo test lint typecheck unit integration bench lock dist clean sf-cli
 
 # The locked dependencies first, then csm-sync and the sandbox distribution as editable installs of this tree.
 $(STAMP): pyproject.toml sandbox/pyproject.toml $(LOCKS)
@@ -16,6 +18,17 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml $(LOCKS)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . -e ./sandbox
 	$(BIN)/pip check
 	touch $(STAMP)
+
+# The Salesforce CLI an admin deploys salesforce/ with; its tests run it against the sandbox org.
+# Installed once per checkout from package-lock.json (npm's cache makes later installs offline);
+# without npm or the registry the CLI tests skip and everything else still runs.
+$(SF_CLI): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefer-offline --no-audit --no-fund --loglevel=error && touch $(SF_CLI) \
+		|| echo "npm ci failed: the Salesforce CLI tests will be skipped"; \
+	else echo "npm not found: the Salesforce CLI tests will be skipped"; fi
+
+sf-cli: $(SF_CLI)
 
 demo: $(STAMP)
 	$(BIN)/csm-sync demo
@@ -27,7 +40,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP)
+test: $(STAMP) sf-cli
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q
@@ -35,7 +48,7 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) sf-cli
 	$(BIN)/pytest -q tests/integration
 
 bench: $(STAMP)
@@ -53,4 +66,4 @@ dist: $(STAMP)
 	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w dist . ./sandbox
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info sandbox/*.egg-info build sandbox/build dist
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info sandbox/*.egg-info build sandbox/build dist node_modules

@@ -211,6 +211,9 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
     )
 
 
+_SF_QUERY_HINT = "  sf data query -o sandbox -q 'SELECT Name, Health_Band__c FROM Account'\n"
+
+
 def _serve(console: Console, env: SandboxEnvironment) -> None:
     hints = {
         "salesforce": env.org_server.url,
@@ -219,13 +222,19 @@ def _serve(console: Console, env: SandboxEnvironment) -> None:
         "config": str(env.config_path),
     }
     console.print_json(json.dumps(hints))
+    sf_cli = (
+        "Salesforce CLI (docs/salesforce.md), with a session token of the sandbox org:\n"
+        f"  export NODE_EXTRA_CA_CERTS={env.tls.ca_path} SF_ACCESS_TOKEN='{env.org.login()}'\n"
+        f"  sf org login access-token --instance-url {env.org_server.url} --alias sandbox --no-prompt\n"
+    ) + _SF_QUERY_HINT
     console.print(
         "The sandbox stays up. Try:\n"
         f"  csm-sync --config {env.config_path} status\n"
         f"  csm-sync --config {env.config_path} plan account_health\n"
         f"  csm-sync --config {env.config_path} explain NV-001\n"
         "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
-        f"and pass a requests session with verify='{env.tls.ca_path}'. Ctrl-C stops the sandbox."
+        f"and pass a requests session with verify='{env.tls.ca_path}'.\n"
+        f"{sf_cli}Ctrl-C stops the sandbox."
     )
     try:
         while True:
