@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from worker import demo
 from worker.demo import run_demo, sandbox_installed
 from worker.runner import ExitCode
 
@@ -33,7 +34,11 @@ def without_sandbox_modules() -> Iterator[None]:
 def test_demo_without_the_sandbox_says_how_to_install_it(
     missing: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, missing, None)  # what an absent distribution looks like to import
+    # What an absent distribution looks like to import: the package and any submodule already loaded.
+    for name in [m for m in sys.modules if m == missing or m.startswith(f"{missing}.")] + [missing]:
+        monkeypatch.setitem(sys.modules, name, None)
+    # Were the check to pass anyway, fail here rather than start a real demo (which reconfigures logging).
+    monkeypatch.setattr(demo, "_environment", lambda *a, **k: pytest.fail("the demo started"))
     out = StringIO()
     code = run_demo(Console(file=out), workdir=tmp_path / ".demo")
     assert code == ExitCode.CONFIG
@@ -47,6 +52,8 @@ def test_an_unrelated_missing_module_is_not_reported_as_a_missing_sandbox(
 ) -> None:
     for name in [m for m in sys.modules if m == "sandbox" or m.startswith("sandbox.")]:
         monkeypatch.delitem(sys.modules, name)
+    for name in [m for m in sys.modules if m == "cryptography" or m.startswith("cryptography.")]:
+        monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "cryptography", None)
     with pytest.raises(ModuleNotFoundError):
         sandbox_installed()
