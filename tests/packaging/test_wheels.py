@@ -89,7 +89,15 @@ def test_the_production_wheel_holds_no_sandbox(wheels: dict[str, Path]) -> None:
         "mappings",
         "connectors",
     }
-    assert "mappings/account_health.toml" in files  # the shipped mapping files still come along
+    # The data files the code reads at run time come along: mapping files, source specs, plausible ranges.
+    data = {
+        p.relative_to(ROOT).as_posix()
+        for package in ("worker", "jobs", "mappings", "connectors")
+        for p in (ROOT / package).rglob("*.toml")
+        if "build" not in p.parts
+    }
+    assert {"mappings/account_health.toml", "connectors/plausible.toml"} <= data
+    assert data <= set(files), sorted(data - set(files))
     runtime = [r for r in requires(wheels["csm-sync"]) if "extra ==" not in r]
     assert not [r for r in runtime if r.lower().startswith(("werkzeug", "trustme", "csm-sync-sandbox"))]
     assert any(
@@ -139,7 +147,9 @@ def test_a_normal_install_runs_without_the_sandbox_and_the_extra_adds_a_working_
     run(UV, "pip", "check", "--python", python)  # the lock holds everything the wheel needs
 
     assert "demo" in run(cli, "--help", cwd=tmp_path).stdout
-    absent = "import importlib.util as u; print([m for m in ('sandbox', 'werkzeug', 'trustme') if u.find_spec(m)])"
+    absent = (
+        "import importlib.util as u; print([m for m in ('sandbox', 'werkzeug', 'trustme') if u.find_spec(m)])"
+    )
     assert run(python, "-c", absent, cwd=tmp_path).stdout.strip() == "[]"
     missing = run(cli, "demo", cwd=tmp_path, check=False)
     assert missing.returncode == 2

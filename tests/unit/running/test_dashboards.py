@@ -150,6 +150,13 @@ def test_the_dashboard_covers_what_operators_look_for() -> None:
         "csm_sync_data_stale_stores",
     ):
         assert metric in exprs, metric
+    cells: dict[tuple[int, int], str] = {}
+    for p in doc["panels"]:  # laid out on Grafana's 24-column grid without overlaps
+        g = p["gridPos"]
+        assert g["x"] + g["w"] <= 24, p["title"]
+        for cell in ((x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])):
+            assert cell not in cells, f"{p['title']} overlaps {cells[cell]}"
+            cells[cell] = p["title"]
     ids = [p["id"] for p in doc["panels"]]
     assert len(ids) == len(set(ids))
     assert doc["uid"] == "csm-sync"

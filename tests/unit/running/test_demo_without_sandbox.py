@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from worker import demo
 from worker.demo import run_demo, sandbox_installed
 from worker.output import Output
 from worker.runner import ExitCode
@@ -37,6 +38,8 @@ def test_demo_without_the_sandbox_says_how_to_install_it(
     # already imported (a cached `werkzeug.wrappers` would otherwise import without its parent).
     for name in [m for m in sys.modules if m == missing or m.startswith(f"{missing}.")] + [missing]:
         monkeypatch.setitem(sys.modules, name, None)
+    # Were the check to pass anyway, fail here rather than start a real demo (which reconfigures logging).
+    monkeypatch.setattr(demo, "_environment", lambda *a, **k: pytest.fail("the demo started"))
     out = StringIO()
     code = run_demo(Output("demo", False, out), workdir=tmp_path / ".demo")
     assert code == ExitCode.CONFIG
@@ -45,11 +48,12 @@ def test_demo_without_the_sandbox_says_how_to_install_it(
     assert not (tmp_path / ".demo").exists()
 
 
+@pytest.mark.usefixtures("without_sandbox_modules")
 def test_an_unrelated_missing_module_is_not_reported_as_a_missing_sandbox(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in [m for m in sys.modules if m == "sandbox" or m.startswith("sandbox.")]:
-        monkeypatch.delitem(sys.modules, name)
+    for name in [m for m in sys.modules if m == "cryptography" or m.startswith("cryptography.")]:
+        monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "cryptography", None)
     with pytest.raises(ModuleNotFoundError):
         sandbox_installed()
