@@ -36,7 +36,7 @@ _STANDARD_TABS = frozenset(
 )
 _RELATED_LISTS = frozenset(
     {"RelatedContractList", "RelatedActivityList", "RelatedHistoryList", "RelatedCaseList",
-     "RelatedContactList", "RelatedOpportunityList", "RelatedNoteList"}
+     "RelatedContactList", "RelatedOpportunityList", "RelatedNoteList", "RelatedEntityHistoryList"}
 )  # fmt: skip
 
 
