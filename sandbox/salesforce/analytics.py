@@ -333,10 +333,17 @@ def report_metadata(report: Report) -> dict[str, Any]:
     }
 
 
+def _order(value: Any) -> tuple[int, Any]:
+    """Numbers sort as numbers, everything else as text (dates are ISO text, so they sort too)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return 0, float(value)
+    return 1, str(value)
+
+
 def _sorted_groups(
     groups: dict[Any, tuple[str, list[dict[str, Any]]]], order: str
 ) -> list[tuple[Any, str, list[dict[str, Any]]]]:
-    present = sorted((k for k in groups if k is not None), key=str, reverse=order == "Desc")
+    present = sorted((k for k in groups if k is not None), key=_order, reverse=order == "Desc")
     keys = [*present, None] if None in groups else present
     return [(k, groups[k][0], groups[k][1]) for k in keys]
 

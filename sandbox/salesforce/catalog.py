@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sandbox.salesforce.ids import checksum_suffix
 from sandbox.salesforce.metadata import _NS, MetadataError, _parse, _text
-from sandbox.salesforce.schema import FieldDef, ObjectDef, Schema
+from sandbox.salesforce.schema import NUMBER_TYPES, FieldDef, ObjectDef, Schema
 
 # List views name a few standard fields by legacy column tokens rather than API names.
 STANDARD_COLUMNS = {
@@ -344,6 +344,17 @@ def _report_type(path: Path, schema: Schema) -> ReportType:
 
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_AGGREGATES = frozenset({"Sum", "Average", "Maximum", "Minimum"})
+
+
+def _column_field(schema: Schema, rt: ReportType, column: str) -> FieldDef:
+    """The field behind a report column (`Account$X` on the base, `Account.Child__r$Y` on the join)."""
+    table, _, name = column.partition("$")
+    obj = schema.get(rt.base if table == rt.base else rt.child_object or rt.base)
+    assert obj is not None
+    found = obj.field(name)
+    assert found is not None, column  # report type columns were checked at load
+    return found
 
 
 def _bucket(el: ET.Element, path: Path) -> Bucket:
@@ -379,6 +390,12 @@ def _report(path: Path, catalog: Catalog, schema: Schema, n: int) -> Report:
     for bucket in buckets.values():
         known(bucket.source)
     columns = [(known(_text(c, "field")), tuple(_texts(c, "aggregateTypes"))) for c in _all(root, "columns")]
+    for column, aggregates in columns:
+        unknown = set(aggregates) - _AGGREGATES
+        if unknown:
+            raise MetadataError(f"{path}: column {column}: aggregate {sorted(unknown)[0]!r} is not modelled")
+        if aggregates and _column_field(schema, rt, column).type not in NUMBER_TYPES:
+            raise MetadataError(f"{path}: column {column} is not a number; it cannot be summarised")
     filter_el = root.find("md:filter", _NS)
     filters = [] if filter_el is None else _criteria(filter_el, "criteriaItems", "column", "operator")
     for criterion in filters:

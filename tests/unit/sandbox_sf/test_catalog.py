@@ -51,6 +51,12 @@ CASES = [
      "<value>Risks__r</value>", r"Account_Health_Record_Page\.flexipage-meta\.xml: related list 'Risks__r'"),
     ("permissionsets/Customer_Success_Manager.permissionset-meta.xml", "<field>Risk_Flag__c.Snoozed_Until__c</field>",
      "<field>Risk_Flag__c.Snooze_Until__c</field>", r"Customer_Success_Manager\.permissionset-meta\.xml: names field"),
+    ("reports/Customer_Success/Health_Trend.report-meta.xml",
+     "<field>Account.Health_Snapshots__r$Band__c</field>",
+     "<aggregateTypes>Sum</aggregateTypes><field>Account.Health_Snapshots__r$Band__c</field>",
+     r"Health_Trend\.report-meta\.xml: column Account\.Health_Snapshots__r\$Band__c is not a number"),
+    ("reports/Customer_Success/QBR_Figures.report-meta.xml", "<aggregateTypes>Sum</aggregateTypes>",
+     "<aggregateTypes>Median</aggregateTypes>", r"QBR_Figures\.report-meta\.xml: .*aggregate 'Median'"),
     ("applications/Customer_Success.app-meta.xml", "<tabs>Sync_Run__c</tabs>", "<tabs>Sync_Log__c</tabs>",
      r"Customer_Success\.app-meta\.xml: tab 'Sync_Log__c'"),
 ]  # fmt: skip
