@@ -266,11 +266,7 @@ def _group_key(
     if bucket is not None:
         value = _read(row, columns[bucket.source].path)
         for r in bucket.ranges:
-            if (
-                value is not None
-                and (r.lower is None or value > r.lower)
-                and (r.upper is None or value <= r.upper)
-            ):
+            if r.holds(value):
                 return r.label, r.label
         return None, "-"
     col = columns[grouping.column]

@@ -86,9 +86,20 @@ class Grouping:
 
 @dataclass(frozen=True)
 class BucketRange:
+    """One bucket: a number range (lower exclusive, upper inclusive) or a set of picklist values."""
+
     label: str
-    lower: float | None  # exclusive
-    upper: float | None  # inclusive
+    lower: float | None = None
+    upper: float | None = None
+    values: frozenset[str] | None = None
+
+    def holds(self, value: object) -> bool:
+        if value is None:
+            return False
+        if self.values is not None:
+            return str(value) in self.values
+        number = float(value)  # type: ignore[arg-type]
+        return (self.lower is None or number > self.lower) and (self.upper is None or number <= self.upper)
 
 
 @dataclass(frozen=True)
@@ -358,11 +369,17 @@ def _column_field(schema: Schema, rt: ReportType, column: str) -> FieldDef:
 
 
 def _bucket(el: ET.Element, path: Path) -> Bucket:
-    if _text(el, "bucketType") != "number":
-        raise MetadataError(f"{path}: only number buckets are modelled by the sandbox")
+    kind = _text(el, "bucketType")
+    if kind not in ("number", "picklist"):
+        raise MetadataError(f"{path}: {kind or 'untyped'} buckets are not modelled by the sandbox")
     ranges = []
     for value in _all(el, "values"):
-        for source in _all(value, "sourceValues"):
+        sources = _all(value, "sourceValues")
+        if kind == "picklist":
+            members = frozenset(_text(s, "sourceValue") for s in sources)
+            ranges.append(BucketRange(_text(value, "value"), values=members))
+            continue
+        for source in sources:
             lo, hi = _text(source, "from"), _text(source, "to")
             if any(v and not _NUMBER.match(v) for v in (lo, hi)):
                 raise MetadataError(f"{path}: bucket {_text(el, 'developerName')} has a non-numeric bound")

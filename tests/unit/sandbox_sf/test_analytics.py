@@ -88,7 +88,7 @@ def test_post_filters_must_name_columns_of_the_report_type(org: Org) -> None:
 
 
 def test_an_empty_org_reports_zero_rows_and_no_groups(org: Org) -> None:
-    result = run_report(org.schema, _report(org, "Onboarding_On_Time"), org.query, include_details=True)
-    assert result["factMap"] == {"T!T": {"aggregates": [{"label": "-", "value": None}] * 3 + [
+    result = run_report(org.schema, _report(org, "Renewals_Next_90_Days_with_Health"), org.query, True)
+    assert result["factMap"] == {"T!T": {"aggregates": [{"label": "-", "value": None}] * 2 + [
         {"label": "0", "value": 0}]}}  # fmt: skip
     assert result["groupingsDown"] == {"groupings": []}
