@@ -199,10 +199,20 @@ class Org:
         with self._lock:
             return self.store.load(self._object(sobject), rows)
 
-    def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
-        """Edits a record as a person in the org would (a CSM closing a Task, snoozing a flag)."""
+    def update(
+        self, sobject: str, record_id: str, fields: Mapping[str, Any], *, as_user: str | None = None
+    ) -> None:
+        """Edits a record as a person in the org would (a CSM closing a Task, snoozing a flag).
+
+        `as_user` (a User Id) is stamped as LastModifiedById, as when that CSM saves the record.
+        """
         with self._lock:
-            self.store.update(self._object(sobject), record_id, fields, system=True)
+            acting = self.store.acting_user
+            self.store.acting_user = as_user or acting
+            try:
+                self.store.update(self._object(sobject), record_id, fields, system=True)
+            finally:
+                self.store.acting_user = acting
 
     def delete(self, record_id: str) -> None:
         with self._lock:
