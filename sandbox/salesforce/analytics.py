@@ -12,13 +12,21 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from simple_salesforce.format import quote_soql_value
-
 from sandbox.salesforce.catalog import Catalog, Criterion, Dashboard, Grouping, ListView, Report
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.schema import ID_TYPES, NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef, Schema
 
 Query = Callable[[str], list[dict[str, Any]]]
+
+# SOQL's string escapes, the ones the org's lexer reads back.
+_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                          "\b": "\\b", "\f": "\\f"})  # fmt: skip
+
+
+def quote_soql_value(value: str) -> str:
+    """A SOQL string literal for any text, so a filter value can never end the literal early."""
+    return "'" + value.translate(_ESCAPES) + "'"
+
 
 _RELATIVE = re.compile(r"^[A-Z_]+(:\d+)?$")
 _OPERATORS = {"equals": "=", "notEqual": "!=", "lessThan": "<", "greaterThan": ">", "lessOrEqual": "<=",

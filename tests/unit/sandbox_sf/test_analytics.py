@@ -92,3 +92,12 @@ def test_an_empty_org_reports_zero_rows_and_no_groups(org: Org) -> None:
     assert result["factMap"] == {"T!T": {"aggregates": [{"label": "-", "value": None}] * 2 + [
         {"label": "0", "value": 0}]}}  # fmt: skip
     assert result["groupingsDown"] == {"groupings": []}
+
+
+def test_any_text_survives_quoting_and_matches_itself() -> None:
+    org = Org.from_metadata()
+    tricky = "O'Brien \\ \"Bud\"\n\tLtd' OR Name != '"
+    wanted = org.insert("Account", {"Name": tricky, "Health_Band__c": "Red"})
+    org.insert("Account", {"Name": "Someone else", "Health_Band__c": "Red"})
+    report = replace(_report(org), filters=[Criterion("Account$Name", "equals", tricky)])
+    assert [r["Id"] for r in org.query(report_soql(org.schema, report))] == [wanted]
