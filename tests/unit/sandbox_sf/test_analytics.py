@@ -1,5 +1,6 @@
 """Report and list-view filters become SOQL the org's engine runs: values quoted, operators mapped,
-boolean filters checked, and a view of `Mine` limited to the caller's records."""
+boolean filters checked, and a view of `Mine` limited to the caller's records. Also the read-only
+Organization record the Salesforce CLI reads."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sandbox.salesforce import Org
 from sandbox.salesforce.analytics import list_view_soql, report_soql, run_report, with_filters
 from sandbox.salesforce.catalog import Criterion
-from sandbox.salesforce.errors import ApiError
+from sandbox.salesforce.errors import ApiError, RecordError
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,17 @@ def test_any_text_survives_quoting_and_matches_itself() -> None:
     org.insert("Account", {"Name": "Someone else", "Health_Band__c": "Red"})
     report = replace(_report(org), filters=[Criterion("Account$Name", "equals", tricky)])
     assert [r["Id"] for r in org.query(report_soql(org.schema, report))] == [wanted]
+
+
+def test_the_organization_record_is_the_org_and_read_only() -> None:
+    org = Org.from_metadata()
+    (record,) = org.query("SELECT Id, Name, IsSandbox, OrganizationType FROM Organization")
+    assert record["Id"] == org.org_id and record["IsSandbox"] is False
+    obj = org.schema.get("Organization")
+    assert obj is not None
+    with pytest.raises(RecordError, match="cannot be inserted: Organization"):
+        org.store.create(obj, {"Name": "Another"})
+    with pytest.raises(RecordError, match="cannot be updated: Organization"):
+        org.store.update(obj, org.org_id, {"Name": "Renamed"})
+    with pytest.raises(RecordError, match="cannot be deleted: Organization"):
+        org.store.delete(org.org_id)
