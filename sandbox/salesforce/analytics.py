@@ -345,9 +345,14 @@ def _order(value: Any) -> tuple[int, Any]:
 
 
 def _sorted_groups(
-    groups: dict[Any, tuple[str, list[dict[str, Any]]]], order: str
+    groups: dict[Any, tuple[str, list[dict[str, Any]]]], order: str, by_label: bool
 ) -> list[tuple[Any, str, list[dict[str, Any]]]]:
-    present = sorted((k for k in groups if k is not None), key=_order, reverse=order == "Desc")
+    """Groups in the report's order; lookups sort by the name shown, not by the record id."""
+    present = sorted(
+        (k for k in groups if k is not None),
+        key=(lambda k: _order(groups[k][0])) if by_label else _order,
+        reverse=order == "Desc",
+    )
     keys = [*present, None] if None in groups else present
     return [(k, groups[k][0], groups[k][1]) for k in keys]
 
@@ -379,7 +384,9 @@ def run_report(schema: Schema, report: Report, query: Query, include_details: bo
             value, label = _group_key(report, columns, grouping, row)
             groups.setdefault(value, (label, []))[1].append(row)
         out = []
-        for i, (value, label, members) in enumerate(_sorted_groups(groups, grouping.sort_order)):
+        column = columns.get(grouping.column)
+        by_label = column is not None and column.label_path is not None
+        for i, (value, label, members) in enumerate(_sorted_groups(groups, grouping.sort_order, by_label)):
             key = f"{prefix}_{i}" if prefix else str(i)
             leaf = level + 1 == len(report.groupings)
             fact(key, members, leaf)

@@ -405,6 +405,9 @@ def test_report_rows_show_lookup_names_and_sorted_values(demo: DemoOrg) -> None:
             assert {row["dataCells"][0]["label"] for row in fact["rows"]} <= names
     groups = result["groupingsDown"]["groupings"]
     assert [g["label"] for g in groups] == sorted(g["label"] for g in groups)
+    for band in groups:  # CSMs in name order, though grouped by their user id
+        csms = [g["label"] for g in band["groupings"]]
+        assert csms == sorted(csms) and all(g["value"].startswith("005") for g in band["groupings"])
 
 
 def test_a_post_run_narrows_the_report_with_its_own_filters(demo: DemoOrg) -> None:
