@@ -523,7 +523,7 @@ def _load_health(
         if not FIELD_NAME.match(name):
             c.add(where, "", "is not a Salesforce field API name")
             continue
-        if name == targets.override:
+        if name in (targets.override, targets.override_reason):
             c.add(where, "", f"{name} belongs to CSMs: csm-sync reads it and never writes it")
             continue
         if name in written or name in (model.match_key, model.open_risk_count_field):

@@ -73,6 +73,7 @@ class HealthTargets(Model):
     stale: str = "Health_Stale__c"
     updated_at: str = "Health_Updated_At__c"
     override: str = "Health_Override__c"  # read only: a CSM's score wins, csm-sync never writes it
+    override_reason: str = "Health_Override_Reason__c"  # the CSM's why; never written either
 
 
 class Health(Model):

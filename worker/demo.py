@@ -261,7 +261,8 @@ def _serve(out: Output, env: SandboxEnvironment) -> None:
         f"  csm-sync --config {env.config_path} explain NV-001\n"
         "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
         f"and pass a requests session with verify='{env.tls.ca_path}'.\n"
-        f"{sf_cli}Ctrl-C stops the sandbox."
+        f"{sf_cli}Ctrl-C stops the sandbox.",
+        soft_wrap=True,  # commands and the token stay on one line, ready to copy
     )
     try:
         while True:

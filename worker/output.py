@@ -40,14 +40,17 @@ class Output:
         self._sent = False
         self.status = ""  # a command's own word for its exit code (plan --detailed-exitcode: "changes")
 
-    def print(self, *objects: Any, markup: bool = True) -> None:
-        """Human output only (tables, summaries); `--json` carries the same facts in `result`."""
-        if not self.as_json:
-            self.console.print(*objects, markup=markup, highlight=False)
+    def print(self, *objects: Any, markup: bool = True, soft_wrap: bool | None = None) -> None:
+        """Human output only (tables, summaries); `--json` carries the same facts in `result`.
 
-    def text(self, line: str) -> None:
+        `soft_wrap=True` leaves long lines whole (commands and tokens a person copies); None: the console's.
+        """
+        if not self.as_json:
+            self.console.print(*objects, markup=markup, highlight=False, soft_wrap=soft_wrap)
+
+    def text(self, line: str, *, soft_wrap: bool | None = None) -> None:
         """A line of human output printed as written (no rich markup: store ids, errors, SOQL)."""
-        self.print(line, markup=False)
+        self.print(line, markup=False, soft_wrap=soft_wrap)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -12,13 +12,21 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from simple_salesforce.format import quote_soql_value
-
 from sandbox.salesforce.catalog import Catalog, Criterion, Dashboard, Grouping, ListView, Report
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.schema import ID_TYPES, NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef, Schema
 
 Query = Callable[[str], list[dict[str, Any]]]
+
+# SOQL's string escapes, the ones the org's lexer reads back.
+_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                          "\b": "\\b", "\f": "\\f"})  # fmt: skip
+
+
+def quote_soql_value(value: str) -> str:
+    """A SOQL string literal for any text, so a filter value can never end the literal early."""
+    return "'" + value.translate(_ESCAPES) + "'"
+
 
 _RELATIVE = re.compile(r"^[A-Z_]+(:\d+)?$")
 _OPERATORS = {"equals": "=", "notEqual": "!=", "lessThan": "<", "greaterThan": ">", "lessOrEqual": "<=",
@@ -266,11 +274,7 @@ def _group_key(
     if bucket is not None:
         value = _read(row, columns[bucket.source].path)
         for r in bucket.ranges:
-            if (
-                value is not None
-                and (r.lower is None or value > r.lower)
-                and (r.upper is None or value <= r.upper)
-            ):
+            if r.holds(value):
                 return r.label, r.label
         return None, "-"
     col = columns[grouping.column]
@@ -333,10 +337,22 @@ def report_metadata(report: Report) -> dict[str, Any]:
     }
 
 
+def _order(value: Any) -> tuple[int, Any]:
+    """Numbers sort as numbers, everything else as text (dates are ISO text, so they sort too)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return 0, float(value)
+    return 1, str(value)
+
+
 def _sorted_groups(
-    groups: dict[Any, tuple[str, list[dict[str, Any]]]], order: str
+    groups: dict[Any, tuple[str, list[dict[str, Any]]]], order: str, by_label: bool
 ) -> list[tuple[Any, str, list[dict[str, Any]]]]:
-    present = sorted((k for k in groups if k is not None), key=str, reverse=order == "Desc")
+    """Groups in the report's order; lookups sort by the name shown, not by the record id."""
+    present = sorted(
+        (k for k in groups if k is not None),
+        key=(lambda k: _order(groups[k][0])) if by_label else _order,
+        reverse=order == "Desc",
+    )
     keys = [*present, None] if None in groups else present
     return [(k, groups[k][0], groups[k][1]) for k in keys]
 
@@ -368,7 +384,9 @@ def run_report(schema: Schema, report: Report, query: Query, include_details: bo
             value, label = _group_key(report, columns, grouping, row)
             groups.setdefault(value, (label, []))[1].append(row)
         out = []
-        for i, (value, label, members) in enumerate(_sorted_groups(groups, grouping.sort_order)):
+        column = columns.get(grouping.column)
+        by_label = column is not None and column.label_path is not None
+        for i, (value, label, members) in enumerate(_sorted_groups(groups, grouping.sort_order, by_label)):
             key = f"{prefix}_{i}" if prefix else str(i)
             leaf = level + 1 == len(report.groupings)
             fact(key, members, leaf)

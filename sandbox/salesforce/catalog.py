@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sandbox.salesforce.ids import checksum_suffix
 from sandbox.salesforce.metadata import _NS, MetadataError, _parse, _text
-from sandbox.salesforce.schema import FieldDef, ObjectDef, Schema
+from sandbox.salesforce.schema import NUMBER_TYPES, FieldDef, ObjectDef, Schema
 
 # List views name a few standard fields by legacy column tokens rather than API names.
 STANDARD_COLUMNS = {
@@ -36,7 +36,7 @@ _STANDARD_TABS = frozenset(
 )
 _RELATED_LISTS = frozenset(
     {"RelatedContractList", "RelatedActivityList", "RelatedHistoryList", "RelatedCaseList",
-     "RelatedContactList", "RelatedOpportunityList", "RelatedNoteList"}
+     "RelatedContactList", "RelatedOpportunityList", "RelatedNoteList", "RelatedEntityHistoryList"}
 )  # fmt: skip
 
 
@@ -86,9 +86,20 @@ class Grouping:
 
 @dataclass(frozen=True)
 class BucketRange:
+    """One bucket: a number range (lower exclusive, upper inclusive) or a set of picklist values."""
+
     label: str
-    lower: float | None  # exclusive
-    upper: float | None  # inclusive
+    lower: float | None = None
+    upper: float | None = None
+    values: frozenset[str] | None = None
+
+    def holds(self, value: object) -> bool:
+        if value is None:
+            return False
+        if self.values is not None:
+            return str(value) in self.values
+        number = float(value)  # type: ignore[arg-type]
+        return (self.lower is None or number > self.lower) and (self.upper is None or number <= self.upper)
 
 
 @dataclass(frozen=True)
@@ -344,14 +355,31 @@ def _report_type(path: Path, schema: Schema) -> ReportType:
 
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_AGGREGATES = frozenset({"Sum", "Average", "Maximum", "Minimum"})
+
+
+def _column_field(schema: Schema, rt: ReportType, column: str) -> FieldDef:
+    """The field behind a report column (`Account$X` on the base, `Account.Child__r$Y` on the join)."""
+    table, _, name = column.partition("$")
+    obj = schema.get(rt.base if table == rt.base else rt.child_object or rt.base)
+    assert obj is not None
+    found = obj.field(name)
+    assert found is not None, column  # report type columns were checked at load
+    return found
 
 
 def _bucket(el: ET.Element, path: Path) -> Bucket:
-    if _text(el, "bucketType") != "number":
-        raise MetadataError(f"{path}: only number buckets are modelled by the sandbox")
+    kind = _text(el, "bucketType")
+    if kind not in ("number", "picklist"):
+        raise MetadataError(f"{path}: {kind or 'untyped'} buckets are not modelled by the sandbox")
     ranges = []
     for value in _all(el, "values"):
-        for source in _all(value, "sourceValues"):
+        sources = _all(value, "sourceValues")
+        if kind == "picklist":
+            members = frozenset(_text(s, "sourceValue") for s in sources)
+            ranges.append(BucketRange(_text(value, "value"), values=members))
+            continue
+        for source in sources:
             lo, hi = _text(source, "from"), _text(source, "to")
             if any(v and not _NUMBER.match(v) for v in (lo, hi)):
                 raise MetadataError(f"{path}: bucket {_text(el, 'developerName')} has a non-numeric bound")
@@ -379,6 +407,12 @@ def _report(path: Path, catalog: Catalog, schema: Schema, n: int) -> Report:
     for bucket in buckets.values():
         known(bucket.source)
     columns = [(known(_text(c, "field")), tuple(_texts(c, "aggregateTypes"))) for c in _all(root, "columns")]
+    for column, aggregates in columns:
+        unknown = set(aggregates) - _AGGREGATES
+        if unknown:
+            raise MetadataError(f"{path}: column {column}: aggregate {sorted(unknown)[0]!r} is not modelled")
+        if aggregates and _column_field(schema, rt, column).type not in NUMBER_TYPES:
+            raise MetadataError(f"{path}: column {column} is not a number; it cannot be summarised")
     filter_el = root.find("md:filter", _NS)
     filters = [] if filter_el is None else _criteria(filter_el, "criteriaItems", "column", "operator")
     for criterion in filters:

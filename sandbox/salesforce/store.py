@@ -150,6 +150,8 @@ class Store:
     # -- writing ---------------------------------------------------------------------------------
 
     def create(self, obj: ObjectDef, values: Mapping[str, Any], *, system: bool = False) -> str:
+        if not (obj.createable or system):
+            raise RecordError("INVALID_TYPE_FOR_OPERATION", f"entity type cannot be inserted: {obj.name}")
         changes = self._changes(obj, values, None, system=system)
         record_id = self._ids.mint(obj.key_prefix)
         rec: Record = {f.name: None for f in obj}
@@ -193,6 +195,8 @@ class Store:
         found = self.get(record_id)
         if found is None or found[0] is not obj:
             raise self._missing(record_id)
+        if not (obj.updateable or system):
+            raise RecordError("INVALID_TYPE_FOR_OPERATION", f"entity type cannot be updated: {obj.name}")
         before = found[1]
         changes = self._changes(obj, values, before, system=system)
         nulled = [
@@ -238,6 +242,8 @@ class Store:
         if found is None:
             raise self._missing(record_id)
         obj, rec = found
+        if not obj.deletable:
+            raise RecordError("INVALID_TYPE_FOR_OPERATION", f"entity type cannot be deleted: {obj.name}")
         for child in self.schema.children_of(obj.name):
             if child.cascade_delete:
                 child_obj = self.schema.get(child.child)

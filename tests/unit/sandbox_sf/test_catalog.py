@@ -4,6 +4,7 @@ or objects the schema lacks, naming the file, as a deploy to a real org would fa
 from __future__ import annotations
 
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,12 @@ CASES = [
      "<value>Risks__r</value>", r"Account_Health_Record_Page\.flexipage-meta\.xml: related list 'Risks__r'"),
     ("permissionsets/Customer_Success_Manager.permissionset-meta.xml", "<field>Risk_Flag__c.Snoozed_Until__c</field>",
      "<field>Risk_Flag__c.Snooze_Until__c</field>", r"Customer_Success_Manager\.permissionset-meta\.xml: names field"),
+    ("reports/Customer_Success/Health_Trend.report-meta.xml",
+     "<field>Account.Health_Snapshots__r$Band__c</field>",
+     "<aggregateTypes>Sum</aggregateTypes><field>Account.Health_Snapshots__r$Band__c</field>",
+     r"Health_Trend\.report-meta\.xml: column Account\.Health_Snapshots__r\$Band__c is not a number"),
+    ("reports/Customer_Success/QBR_Figures.report-meta.xml", "<aggregateTypes>Sum</aggregateTypes>",
+     "<aggregateTypes>Median</aggregateTypes>", r"QBR_Figures\.report-meta\.xml: .*aggregate 'Median'"),
     ("applications/Customer_Success.app-meta.xml", "<tabs>Sync_Run__c</tabs>", "<tabs>Sync_Log__c</tabs>",
      r"Customer_Success\.app-meta\.xml: tab 'Sync_Log__c'"),
 ]  # fmt: skip
@@ -70,3 +77,31 @@ def test_a_file_naming_what_the_schema_lacks_is_refused(
     target.write_text(text.replace(old, new, 1))
     with pytest.raises(MetadataError, match=message):
         load_catalog(root, load_schema(root))
+
+
+def test_the_csm_permission_set_reads_everything_and_edits_only_what_csms_own() -> None:
+    ns = {"md": "http://soap.sforce.com/2006/04/metadata"}
+    default = ROOT / "force-app" / "main" / "default"
+    perm = ET.parse(default / "permissionsets" / "Customer_Success_Manager.permissionset-meta.xml").getroot()
+    fields = {
+        fp.findtext("md:field", namespaces=ns): (fp.findtext("md:readable", namespaces=ns),
+                                                 fp.findtext("md:editable", namespaces=ns))
+        for fp in perm.findall("md:fieldPermissions", ns)
+    }  # fmt: skip
+    integration = ET.parse(
+        default / "permissionsets" / "CSM_Sync_Integration.permissionset-meta.xml"
+    ).getroot()
+    granted = {
+        fp.findtext("md:field", namespaces=ns) for fp in integration.findall("md:fieldPermissions", ns)
+    }
+    assert set(fields) == granted  # every field csm-sync keeps, readable by CSMs
+    assert all(readable == "true" for readable, _ in fields.values())
+    assert {f for f, (_, editable) in fields.items() if editable == "true"} == {
+        "Account.Health_Override__c", "Account.Health_Override_Reason__c", "Risk_Flag__c.Status__c",
+        "Risk_Flag__c.Snoozed_Until__c", "Onboarding_Milestone__c.Status__c",
+    }  # fmt: skip
+    objects = {op.findtext("md:object", namespaces=ns): op for op in perm.findall("md:objectPermissions", ns)}
+    assert all(op.findtext("md:viewAllRecords", namespaces=ns) == "true" for op in objects.values())
+    assert all(op.findtext("md:allowCreate", namespaces=ns) == "false" for op in objects.values())
+    editable = {o for o, op in objects.items() if op.findtext("md:allowEdit", namespaces=ns) == "true"}
+    assert editable == {"Account", "Risk_Flag__c", "Onboarding_Milestone__c"}
