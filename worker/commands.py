@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
@@ -14,8 +15,9 @@ from rich.console import Console
 import mappings
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
 from jobs import registry, snapshots
-from jobs.sync import JobOptions, JobResult, plan_job
+from jobs.sync import JobOptions, JobResult, MappingJob, plan_job
 from jobs.sync import run_job as run_mapping_job
+from mappings.job_fields import check_account_fields
 from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
 from mappings.owners import validate_queues
 from worker.app import App
@@ -92,7 +94,7 @@ def plan(
         return ExitCode.CONFIG
     org = app.org()
     try:
-        preflight(app, org, job, ms)
+        preflight(app, org, mjob, ms)
         opts = options_for(app, mjob)
         result = plan_job(app.engine, org, mjob, app.clock(), opts, app.describer(org), stores)
     except SalesforceUnavailable as exc:
@@ -186,7 +188,7 @@ def run_one(
     if backfill is not None and hasattr(mjob, "backfill"):
         mjob = mjob.backfill(*backfill)
     org: SalesforceClient = app.org()
-    preflight(app, org, job, ms)
+    preflight(app, org, mjob, ms)
     result: JobResult = run_mapping_job(
         app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), app.describer(org), stores
     )
@@ -205,16 +207,19 @@ def run_one(
 MAPPING_SET_JOBS = frozenset({"account_health", "risk_alerts", "snapshots"})
 
 
-def preflight(app: App, org: SalesforceClient, job: str, ms: MappingSet) -> None:
+def preflight(app: App, org: SalesforceClient, mjob: MappingJob, ms: MappingSet) -> None:
     """Check the mapping set against the (cached) describe before the run reads or writes anything.
 
     A misspelled field must be a config error naming its file and key (exit 2, nothing written), not
     a query Salesforce rejects halfway through a run.
     """
-    if job not in MAPPING_SET_JOBS:
-        return
-    describe = app.describer(org)
-    issues = validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
+    describe, job = app.describer(org), mjob.name
+    if job in MAPPING_SET_JOBS:
+        issues = validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
+    else:  # a lifecycle job: the Account fields it reads or writes, named by its own file
+        file = mapping_dir(app) / f"{job}.toml"
+        raw = tomllib.loads(file.read_text()) if file.exists() else {}
+        issues = check_account_fields(ms.file_label(file.name), raw, mjob.account_fields, describe("Account"))
     if issues:
         raise MappingError(issues)
 

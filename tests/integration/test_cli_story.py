@@ -101,6 +101,23 @@ def test_a_misspelled_account_field_exits_2_naming_file_and_key_before_any_query
     assert cli(env, "plan", "account_health", config=config) == 2
 
 
+def test_a_lifecycle_file_naming_a_missing_account_field_exits_2_at_its_key(
+    env: SandboxEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = with_mappings(
+        env, tmp_path, "qbr.toml", 'review_date_field = ""', 'review_date_field = "Next_QBR__c"'
+    )
+    before, queries = writes(env), env.org.stats.snapshot().get("query", 0)
+    capsys.readouterr()
+    assert cli(env, "run-job", "qbr", "--store", STORE, config=config) == 2
+    out = flat(capsys.readouterr().out)
+    assert (
+        "mappings/qbr.toml: review_date_field: Account has no field Next_QBR__c; fix the name in the file"
+        in out
+    )
+    assert env.org.stats.snapshot().get("query", 0) == queries and writes(env) == before
+
+
 def test_a_rule_action_whose_queue_is_missing_is_named_by_validate_and_warned_by_the_run(
     env: SandboxEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
