@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -18,7 +18,13 @@ from jobs import registry, snapshots
 from jobs.sync import JobOptions, JobResult, MappingJob, plan_job
 from jobs.sync import run_job as run_mapping_job
 from mappings.job_fields import check_account_fields
-from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
+from mappings.load import (
+    MappingError,
+    MappingIssue,
+    MappingSet,
+    load_mapping_set,
+    validate_against_describe,
+)
 from mappings.owners import validate_queues
 from worker.app import App
 from worker.locks import Busy, run_exclusive
@@ -68,6 +74,9 @@ def validate(app: App, console: Console, offline: bool = False) -> ExitCode:
             console.print(f"Salesforce unavailable, describe check skipped: {exc}", markup=False)
             return ExitCode.UNAVAILABLE
         issues = validate_against_describe(ms, describes) + validate_queues(ms, registry.read_queues(org))
+        for job in jobs:  # the Account fields each lifecycle job's file names
+            if job.name not in MAPPING_SET_JOBS:
+                issues += org_issues(app, app.describer(org), job, ms)
         if issues:
             for issue in issues:
                 console.print(str(issue), markup=False, highlight=False)
@@ -213,15 +222,20 @@ def preflight(app: App, org: SalesforceClient, mjob: MappingJob, ms: MappingSet)
     A misspelled field must be a config error naming its file and key (exit 2, nothing written), not
     a query Salesforce rejects halfway through a run.
     """
-    describe, job = app.describer(org), mjob.name
-    if job in MAPPING_SET_JOBS:
-        issues = validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
-    else:  # a lifecycle job: the Account fields it reads or writes, named by its own file
-        file = mapping_dir(app) / f"{job}.toml"
-        raw = tomllib.loads(file.read_text()) if file.exists() else {}
-        issues = check_account_fields(ms.file_label(file.name), raw, mjob.account_fields, describe("Account"))
+    issues = org_issues(app, app.describer(org), mjob, ms)
     if issues:
         raise MappingError(issues)
+
+
+def org_issues(
+    app: App, describe: Callable[[str], Mapping[str, Any]], mjob: MappingJob, ms: MappingSet
+) -> list[MappingIssue]:
+    """What in the job's mapping files the org's describe contradicts (shared by preflight and validate)."""
+    if mjob.name in MAPPING_SET_JOBS:
+        return validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
+    file = mapping_dir(app) / f"{mjob.name}.toml"  # a lifecycle job: the Account fields it names
+    raw = tomllib.loads(file.read_text()) if file.exists() else {}
+    return check_account_fields(ms.file_label(file.name), raw, mjob.account_fields, describe("Account"))
 
 
 def options_for(app: App, job: object, force: bool = False) -> JobOptions:
