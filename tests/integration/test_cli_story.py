@@ -116,6 +116,10 @@ def test_a_lifecycle_file_naming_a_missing_account_field_exits_2_at_its_key(
         in out
     )
     assert env.org.stats.snapshot().get("query", 0) == queries and writes(env) == before
+    assert cli(env, "validate", config=config) == 2  # validate finds what the run would
+    assert "mappings/qbr.toml: review_date_field: Account has no field Next_QBR__c" in flat(
+        capsys.readouterr().out
+    )
 
 
 def test_a_rule_action_whose_queue_is_missing_is_named_by_validate_and_warned_by_the_run(
@@ -169,7 +173,7 @@ def test_open_risk_count_counts_every_open_flag_and_explain_reads_the_org(
     capsys.readouterr()
     assert cli(env, "explain", STORE, "--json") == 0
     out = capsys.readouterr().out
-    trace = json.loads(out[out.index("{") if out.startswith("{") else out.index("\n{") + 1 :])
+    trace = json.loads(out)["result"]  # the --json envelope
     assert "Invoices 90+ days past due (Critical)" in trace["jobs"]["renewals"]["open_risks"]
 
 
