@@ -48,6 +48,7 @@ class Update:
     account_key: str = ""
     reason: str = ""
     op: Literal["update"] = "update"
+    routine: bool = False  # only fields that follow other records by design (Desired.routine)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -103,7 +104,8 @@ class Plan:
         changed = sum(
             1
             for c in self.changes
-            if c.op == "close" or (c.op == "update" and any(v not in (None, "") for v in c.before.values()))
+            if c.op == "close"
+            or (c.op == "update" and not c.routine and any(v not in (None, "") for v in c.before.values()))
         )
         return changed / existing if existing > 0 else 0.0
 
@@ -175,9 +177,12 @@ def diff(
         if guard is not None:
             kept.append(Kept(d.sobject, d.key, guard.why or f"{guard.field} {guard.op} {guard.value!r}"))
             continue
+        routine = bool(d.routine) and set(changed) <= d.routine
         changed.update({f: stored(v, schema.get((d.sobject, f))) for f, v in d.touch.items()})
         before = {f: have.get(f) for f in changed}
-        changes.append(Update(d.sobject, d.key_field, d.key, changed, before, d.account_key, d.reason))
+        changes.append(
+            Update(d.sobject, d.key_field, d.key, changed, before, d.account_key, d.reason, routine=routine)
+        )
     for m in managed:
         for (sobject, key), have in current.items():
             if sobject != m.sobject or (sobject, key) in seen or not m.owns(key):

@@ -37,6 +37,7 @@ TASK_PLACEHOLDERS = (
     "risks",
     "roi",
     "roi_days",
+    "roi_to",
 )
 HEALTH_FIELDS = ("Health_Score__c", "Health_Band__c", "Health_Trend__c", "Health_Score_Change_7d__c")
 
@@ -73,6 +74,11 @@ class Renewal:
     end: date
     days_left: int
     window: int  # the smallest window the renewal is inside
+
+    @property
+    def opened(self) -> date:
+        """The day the renewal entered its window: the ROI is measured up to it, so it holds still."""
+        return self.end - timedelta(days=self.window)
 
 
 def window_for(days_left: int, windows: Sequence[int]) -> int | None:
@@ -195,11 +201,13 @@ class RenewalsJob(JobBase):
         found = renewals(self.cfg, data)
         if not found:
             return []
-        r = roi(data, data.today - timedelta(days=self.cfg.roi_days), data.today)
         risks: Sequence[Mapping[str, Any]] = data.attrs.get("open_risks") or ()
         priority = self.priority(data)
         out = []
         for rn in found:
+            # the ROI of the roi_days before the window opened: a kept-current description that would
+            # otherwise change every day changes only when the health or the open risks do
+            r = roi(data, rn.opened - timedelta(days=self.cfg.roi_days), rn.opened - timedelta(days=1))
             values = {
                 "account": data.account.get("Name") or data.store_id,
                 "store": data.store_id,
@@ -211,6 +219,7 @@ class RenewalsJob(JobBase):
                 "risks": risks_text(risks),
                 "roi": r.summary(),
                 "roi_days": self.cfg.roi_days,
+                "roi_to": (rn.opened - timedelta(days=1)).isoformat(),
             }
             out.append(
                 task(
@@ -228,7 +237,7 @@ class RenewalsJob(JobBase):
         return out
 
     def explain(self, data: AccountData) -> dict[str, Any]:
-        r = roi(data, data.today - timedelta(days=self.cfg.roi_days), data.today)
+        r = roi(data, data.today - timedelta(days=self.cfg.roi_days), data.today)  # the latest, for context
         return {
             "job": self.name,
             "store": data.store_id,

@@ -63,6 +63,9 @@ class Desired:
     guards: tuple[Guard, ...] = ()
     account_key: str = ""  # the store the record belongs to: ordering and lock-friendly grouping
     reason: str = ""
+    # fields that follow other records by design (a renewal Task's description follows the account):
+    # updating only these is routine, not a surprising overwrite for the safety check
+    routine: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

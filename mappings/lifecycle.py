@@ -365,6 +365,7 @@ def task(
         fields=fields,
         create_only=create_only,
         guards=(CLOSED_BY_PERSON, EDITED_BY_PERSON) if keep_current else (CLOSED_BY_PERSON,),
+        routine=frozenset(keep_current) | {"Priority"} if keep_current else frozenset(),
         account_key=store_id,
         reason=reason,
     )

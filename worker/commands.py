@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -14,9 +14,16 @@ from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
 from jobs import progress as job_progress
 from jobs import registry, snapshots
 from jobs.names import MAPPING_JOBS
-from jobs.sync import JobOptions, JobResult, plan_job, safety_refusal
+from jobs.sync import JobOptions, JobResult, MappingJob, plan_job, safety_refusal
 from jobs.sync import run_job as run_mapping_job
-from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
+from mappings.job_fields import check_account_fields
+from mappings.load import (
+    MappingError,
+    MappingIssue,
+    MappingSet,
+    load_mapping_set,
+    validate_against_describe,
+)
 from mappings.owners import validate_queues
 from worker.app import App
 from worker.locks import Busy, run_exclusive
@@ -103,6 +110,9 @@ def validate(path: Path, out: Output, offline: bool = False) -> ExitCode:
             return ExitCode.UNAVAILABLE
         problems += [str(i) for i in validate_against_describe(ms, describes)]
         problems += [str(i) for i in validate_queues(ms, registry.read_queues(org))]
+        for mj in jobs:  # the Account fields each lifecycle job's file names, as its run checks them
+            if mj.name not in MAPPING_SET_JOBS:
+                problems += [str(i) for i in org_issues(app, app.describer(org), mj, ms)]
         checked = True
     out.result = {
         "config": str(path),
@@ -149,7 +159,7 @@ def plan(
     org = app.org()
     opts = options_for(app, mjob)
     try:
-        preflight(app, org, job, ms)
+        preflight(app, org, mjob, ms)
         with reporting():
             result = plan_job(app.engine, org, mjob, app.clock(), opts, app.describer(org), stores)
     except SalesforceUnavailable as exc:
@@ -267,7 +277,7 @@ def run_one(
     if backfill is not None and hasattr(mjob, "backfill"):
         mjob = mjob.backfill(*backfill)
     org: SalesforceClient = app.org()
-    preflight(app, org, job, ms)
+    preflight(app, org, mjob, ms)
     result: JobResult = run_mapping_job(
         app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), app.describer(org), stores
     )
@@ -286,18 +296,26 @@ def run_one(
 MAPPING_SET_JOBS = frozenset({"account_health", "risk_alerts", "snapshots"})
 
 
-def preflight(app: App, org: SalesforceClient, job: str, ms: MappingSet) -> None:
+def preflight(app: App, org: SalesforceClient, mjob: MappingJob, ms: MappingSet) -> None:
     """Check the mapping set against the (cached) describe before the run reads or writes anything.
 
     A misspelled field must be a config error naming its file and key (exit 2, nothing written), not
     a query Salesforce rejects halfway through a run.
     """
-    if job not in MAPPING_SET_JOBS:
-        return
-    describe = app.describer(org)
-    issues = validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
+    issues = org_issues(app, app.describer(org), mjob, ms)
     if issues:
         raise MappingError(issues)
+
+
+def org_issues(
+    app: App, describe: Callable[[str], Mapping[str, Any]], mjob: MappingJob, ms: MappingSet
+) -> list[MappingIssue]:
+    """What in the job's mapping files the org's describe contradicts (shared by preflight and validate)."""
+    if mjob.name in MAPPING_SET_JOBS:
+        return validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
+    file = mapping_dir(app) / f"{mjob.name}.toml"  # a lifecycle job: the Account fields it names
+    raw = tomllib.loads(file.read_text()) if file.exists() else {}
+    return check_account_fields(ms.file_label(file.name), raw, mjob.account_fields, describe("Account"))
 
 
 def options_for(app: App, job: object, force: bool = False) -> JobOptions:

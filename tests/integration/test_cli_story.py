@@ -4,6 +4,7 @@ cannot be carried out, the open-risk count, explain reading the org, and snapsho
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -13,6 +14,7 @@ import pytest
 from sqlmodel import Session, select
 
 import mappings
+from jobs.registry import job_names
 from jobs.store import RunRecord, make_engine
 from sandbox.environment import SandboxEnvironment
 from worker.cli import main
@@ -38,7 +40,7 @@ owner = "queue:Field_Engineering"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxEnvironment]:
     with SandboxEnvironment.start(tmp_path_factory.mktemp("cli-story"), orders_per_day=20) as e:
-        assert cli(e, "run-job", "pull", "--store", STORE) == 0
+        assert cli(e, "run-job", "pull", "--store", STORE, "--store", "AZ-001") == 0
         yield e
 
 
@@ -97,6 +99,27 @@ def test_a_misspelled_account_field_exits_2_naming_file_and_key_before_any_query
     assert env.org.stats.snapshot().get("query", 0) == queries and writes(env) == before
     assert last_run(env, "account_health").exit_code == 2
     assert cli(env, "plan", "account_health", config=config) == 2
+
+
+def test_a_lifecycle_file_naming_a_missing_account_field_exits_2_at_its_key(
+    env: SandboxEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = with_mappings(
+        env, tmp_path, "qbr.toml", 'review_date_field = ""', 'review_date_field = "Next_QBR__c"'
+    )
+    before, queries = writes(env), env.org.stats.snapshot().get("query", 0)
+    capsys.readouterr()
+    assert cli(env, "run-job", "qbr", "--store", STORE, config=config) == 2
+    out = flat(capsys.readouterr().out)
+    assert (
+        "mappings/qbr.toml: review_date_field: Account has no field Next_QBR__c; fix the name in the file"
+        in out
+    )
+    assert env.org.stats.snapshot().get("query", 0) == queries and writes(env) == before
+    assert cli(env, "validate", config=config) == 2  # validate finds what the run would
+    assert "mappings/qbr.toml: review_date_field: Account has no field Next_QBR__c" in flat(
+        capsys.readouterr().out
+    )
 
 
 def test_a_rule_action_whose_queue_is_missing_is_named_by_validate_and_warned_by_the_run(
@@ -174,3 +197,42 @@ def test_snapshots_from_to_backfills_every_day_of_the_range(
     assert cli(env, "run-job", "snapshots", "--from", str(today), "--to", str(start)) == 2
     assert "ends" in capsys.readouterr().out
     assert cli(env, "run-job", "account_health", "--from", str(date(2026, 10, 1))) == 2
+
+
+ARTEFACT = re.compile(r"\b(None|none|null|NaN|nan|undefined)\b")
+
+
+def test_no_none_null_or_nan_in_any_text_the_jobs_write(env: SandboxEnvironment) -> None:
+    """Every job on the menu-sync and category-drop stores, then every text field of every record the org
+    holds: what a CSM reads is prose, never a Python None or a JSON null."""
+    stores = ("--store", STORE, "--store", "AZ-001")
+    for job in job_names()[1:]:
+        assert cli(env, "run-job", job, *stores) in (0, 1), job
+    seen = 0
+    for sobject in ("Account", "Risk_Flag__c", "Task", "Case", "Health_Snapshot__c", "Onboarding_Milestone__c",
+                    "Quarterly_Review__c"):  # fmt: skip
+        for rec in env.org.records(sobject):
+            for name, value in rec.items():
+                if (
+                    not isinstance(value, str)
+                    or name == "Id"
+                    or name.endswith("Id")
+                    or name.endswith("_Data__c")
+                ):
+                    continue
+                if value.lstrip().startswith(("{", "[")):
+                    continue  # machine-readable JSON (Components__c), not prose
+                prose = "\n".join(line for line in value.splitlines() if not line.startswith("Values: "))
+                seen += 1
+                assert not ARTEFACT.search(prose), f"{sobject}.{name} of {rec.get('Id')}: {prose!r}"
+    assert seen > 200
+    # the planted stories, as a CSM reads them: the Case in the engineering queue and named by the Task,
+    # the edibles drop naming the items shoppers cannot buy
+    (case,) = env.org.records("Case")
+    queue = next(g for g in env.org.records("Group") if g.get("DeveloperName") == "Menu_Engineering")
+    assert case["OwnerId"] == queue["Id"] and str(case["Sync_Key__c"]).startswith(f"risk:{STORE}:menu_sync:")
+    (task,) = [t for t in env.org.records("Task") if t.get("Sync_Key__c") == case["Sync_Key__c"]]
+    assert f'Engineering has the Case "{case["Subject"]}" (key {case["Sync_Key__c"]})' in task["Description"]
+    (drop,) = [f for f in env.org.records("Risk_Flag__c") if f.get("Rule__c") == "category_drop"]
+    affected = next(x for x in str(drop["Evidence__c"]).splitlines() if x.startswith("Affected items: "))
+    assert re.search(r"\((hidden|out of stock|broken image)", affected), affected

@@ -89,7 +89,7 @@ OTHER_CASES = [
      ['mappings/renewals.toml: source: "lease" is not a renewal source (contract, opportunity)']),
     ("renewals.toml", renewals.load, ("Open risks: {risks}", "Open risks: {flags}"),
      ["mappings/renewals.toml: task → description: unknown placeholder {flags} (known: account, days_left, "
-      "end_date, health, record, risks, roi, roi_days, store, window)"]),
+      "end_date, health, record, risks, roi, roi_days, roi_to, store, window)"]),
     ("qbr.toml", qbr.load, ("prep_days_before = 14", "prep_days_before = 0"),
      ["mappings/qbr.toml: prep_days_before: must be at least 1, got 0"]),
     ("qbr.toml", qbr.load, ("review_offset_days = 15", "review_offset = 15"),

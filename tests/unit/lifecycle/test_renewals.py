@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -59,7 +60,7 @@ def test_the_description_carries_health_risks_and_roi() -> None:
     text = t.fields["Description"]  # kept current while the Task is open and untouched
     assert "Health: 32 (Green), declining (-6 in 7 days)" in text
     assert "Open risks: Menu sync failure (High)" in text
-    assert ("ROI, last 90 days: AOV online $70.00 vs in-store $54.00 (+30%); online share 25% of 3,600 orders; "
+    assert ("ROI, 90 days to 2026-11-22: AOV online $70.00 vs in-store $54.00 (+30%); online share 25% of 3,600 orders; "
             "conversion 4.0%; cart abandonment 75%") in text  # fmt: skip
 
 
@@ -81,16 +82,38 @@ def test_a_task_a_csm_closed_is_never_reopened() -> None:
 
 def test_the_description_follows_the_account_until_a_person_edits_the_task() -> None:
     (before,) = JOB.evaluate(store(60))
-    (after,) = JOB.evaluate(store(60, "Red", [{"Name": "Invoices 90+ days past due", "Severity__c": "Critical"}]))
+    (after,) = JOB.evaluate(
+        store(60, "Red", [{"Name": "Invoices 90+ days past due", "Severity__c": "Critical"}])
+    )
     ours = {"Description": before.fields["Description"], "Priority": "Normal", "IsClosed": False,
             "CreatedById": "005INT", "LastModifiedById": "005INT"}  # fmt: skip
     (change,) = diff([after], {("Task", after.key): ours}).changes
     assert change.op == "update" and set(change.fields) == {"Description", "Priority"}
     assert "Open risks: Invoices 90+ days past due (Critical)" in change.fields["Description"]
     assert "Open risks: nothing open" in before.fields["Description"]
-    edited = {**ours, "Description": "Spoke to the owner: renewing at the same plan.", "LastModifiedById": "005CSM"}
+    edited = {
+        **ours,
+        "Description": "Spoke to the owner: renewing at the same plan.",
+        "LastModifiedById": "005CSM",
+    }
     plan = diff([after], {("Task", after.key): edited})
     assert plan.changes == () and plan.kept[0].why.startswith("a person edited this Task")
+
+
+def test_the_description_holds_still_from_day_to_day_and_following_it_is_routine() -> None:
+    data = store(45)
+    later = dataclasses.replace(data, today=TODAY + timedelta(days=1), now=NOW + timedelta(days=1))
+    (t,), (t2,) = JOB.evaluate(data), JOB.evaluate(later)
+    assert t2.fields["Description"] == t.fields["Description"]  # the ROI ends when the window opened
+    ours = {
+        "Description": "Health: 80 (Green)",
+        "Priority": "Normal",
+        "CreatedById": "005I",
+        "LastModifiedById": "005I",
+    }
+    plan = diff([t], {("Task", t.key): ours})
+    (change,) = plan.changes
+    assert change.op == "update" and change.routine and plan.change_share == 0.0  # not a surprise
 
 
 def test_renewals_are_idempotent() -> None:
