@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from connectors import redact
 from connectors.paging import PaginationConfig
 
 AuthKind = Literal[
@@ -52,6 +53,7 @@ def resolve_secret(
         value = env.get(value_env, "")
         if not value:
             raise SecretError(f"{name}: environment variable {value_env} is not set ({name}_env)")
+        redact.register([value])
         return value
     if value_file:
         path = Path(value_file)
@@ -63,6 +65,7 @@ def resolve_secret(
             raise SecretError(f"{name}: cannot read secret file {value_file}: {exc.strerror}") from None
         if not value:
             raise SecretError(f"{name}: secret file {value_file} is empty ({name}_file)")
+        redact.register([value])
         return value
     raise SecretError(f"{name}: not configured; set {name}_env or {name}_file")
 
@@ -211,8 +214,20 @@ def per_store_secrets(path: str) -> Mapping[str, Any]:
             raise SecretError(f"auth.per_store_file: {path} is not valid JSON/TOML: {exc}") from None
         if not isinstance(data, Mapping):
             raise SecretError(f"auth.per_store_file: {path} must map store ids to secrets")
+        redact.register(_leaves(data))
         _SECRETS_CACHE[(path, mtime)] = data
         return data
+
+
+def _leaves(data: Any) -> list[str]:
+    """Every text value of a secrets file, however nested: each is masked wherever it is echoed."""
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, Mapping):
+        return [leaf for v in data.values() for leaf in _leaves(v)]
+    if isinstance(data, list):
+        return [leaf for v in data for leaf in _leaves(v)]
+    return []
 
 
 class SourceConfig(_Model):

@@ -18,6 +18,7 @@ import structlog
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from connectors import redact
 from connectors.base import Runtime, SourceError
 from connectors.config import AuthConfig, SourceConfig
 from connectors.paging import Page, PaginationError, Paginator
@@ -191,6 +192,7 @@ class TokenAuth:
             now = client.runtime.now()
             if not self._token or (self._expires is not None and now >= self._expires - self.refresh_margin):
                 token, lifetime = self.fetch(client)
+                redact.register_ephemeral(token)
                 self._token = token
                 self._expires = now + timedelta(seconds=lifetime) if lifetime > 0 else None
                 log.info("source_token_fetched", source=client.source, expires_in=lifetime)
@@ -254,7 +256,11 @@ def build_auth(cfg: AuthConfig, store_id: str, runtime: Runtime) -> Auth:
 
 
 def _first_bytes(resp: requests.Response) -> str:
-    return repr(resp.content[:80].decode("utf-8", errors="replace"))
+    """The start of a body for an error message, redacted: a server may echo the request, key included.
+
+    Redacted before it is cut, so a secret that straddles the cut is still recognised whole."""
+    head = redact.text(resp.content[:400].decode("utf-8", errors="replace"))
+    return repr(head[:80])
 
 
 class HttpClient:
@@ -332,7 +338,7 @@ class HttpClient:
                 source=self.source,
                 call=where,
                 attempt=state.attempt_number,
-                error=str(exc),
+                error=redact.text(str(exc)),
                 wait_seconds=round(state.upcoming_sleep, 3),
             )
 
@@ -392,9 +398,9 @@ class HttpClient:
                     verify=self.verify,
                 )
             except _TRANSIENT as exc:
-                raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+                raise _Retryable(redact.error(exc)) from None
             except requests.RequestException as exc:
-                raise SourceError(f"{self.source}: {where}: {type(exc).__name__}: {exc}") from exc
+                raise SourceError(f"{self.source}: {where}: {redact.error(exc)}") from None
             status = resp.status_code
             if status == 401 and authenticate and not refreshed and self.auth.on_unauthorized(self):
                 refreshed = True

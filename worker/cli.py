@@ -13,6 +13,7 @@ from rich.console import Console
 
 from worker import commands
 from worker.demo import run_demo
+from worker.logging import install as install_logging
 from worker.runner import ExitCode
 
 HELP_EXIT = """exit codes:
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             console.print(problem, markup=False, highlight=False)
         return int(ExitCode.CONFIG)
+    install_logging(app.settings.logging.level, app.settings.logging.format)
     handlers = {
         "validate": lambda: commands.validate(app, console, offline=args.offline),
         "plan": lambda: commands.plan(app, console, args.job, as_json=args.json, stores=args.store),
