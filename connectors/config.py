@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors import redact
@@ -219,6 +220,28 @@ def per_store_secrets(path: str) -> Mapping[str, Any]:
         return data
 
 
+def check_ca_bundle(path: str) -> str:
+    """An extra CA bundle must be a readable file of PEM certificates; else a config error saying which."""
+    if not path:
+        return path
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"CA bundle {path} does not exist")
+    try:
+        data = file.read_bytes()
+        certificates = x509.load_pem_x509_certificates(data)
+    except OSError as exc:
+        raise ValueError(f"CA bundle {path} cannot be read: {exc.strerror}") from None
+    except ValueError:
+        certificates = []
+    if not certificates:
+        raise ValueError(
+            f"CA bundle {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----); "
+            "point it at the CA certificates that signed the server's certificate"
+        )
+    return path
+
+
 def _leaves(data: Any) -> list[str]:
     """Every text value of a secrets file, however nested: each is masked wherever it is echoed."""
     if isinstance(data, str):
@@ -277,6 +300,4 @@ class SourceConfig(_Model):
     @field_validator("ca_bundle")
     @classmethod
     def _ca_bundle(cls, value: str) -> str:
-        if value and not Path(value).is_file():
-            raise ValueError(f"CA bundle {value} does not exist")
-        return value
+        return check_ca_bundle(value)

@@ -14,6 +14,7 @@ import structlog
 from sqlmodel import Session
 
 from connectors import redact
+from connectors.salesforce.auth import SigningKeyError
 from connectors.salesforce.client import LimitReached, SalesforceUnavailable
 from jobs import ledger
 from jobs.apply import Writer
@@ -21,7 +22,7 @@ from jobs.store import RunRecord
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
 from worker.app import App
-from worker.settings import ConfigError
+from worker.settings import ConfigError, signing_key_problem
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +77,8 @@ def execute(app: App, job: str, body: Callable[[str], Outcome]) -> RunResult:
         code = ExitCode.PARTIAL if outcome.partial else ExitCode.OK
     except (ConfigError, MappingError) as exc:
         code, error = ExitCode.CONFIG, str(exc)
+    except SigningKeyError as exc:
+        code, error = ExitCode.CONFIG, signing_key_problem("salesforce.private_key", exc)
     except SafetyRefused as exc:
         code, error = ExitCode.REFUSED, str(exc)
     except SalesforceUnavailable as exc:

@@ -9,10 +9,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors.catalog import SourceConfigError, parse_sources
-from connectors.config import SecretError, resolve_secret
+from connectors.config import SecretError, check_ca_bundle, resolve_secret
+from connectors.salesforce.auth import KEY_FIX, SigningKeyError, check_signing_key
 
 JOB_NAMES = (
     "pull",
@@ -74,6 +83,11 @@ class SalesforceSettings(_Model):
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     retry_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0  # bound on retrying one call
     write_sync_runs: bool = False  # also record each run as a Sync_Run__c record
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: str) -> str:
+        return check_ca_bundle(value)
 
     @model_validator(mode="after")
     def _credentials(self) -> SalesforceSettings:
@@ -199,7 +213,19 @@ def _resolve_secrets(
                 table[key] = ref.resolve(key, environ)
             except ValueError as exc:
                 problems.append(f"{origin}: {section}.{exc}")
+                continue
+            if key == "private_key" and table.get("auth", "jwt") == "jwt":
+                try:
+                    check_signing_key(table[key].get_secret_value())
+                except SigningKeyError as exc:
+                    where = f"{key}_env: ${ref.env}" if ref.env else f"{key}_file: {ref.file}"
+                    problems.append(f"{origin}: {section}.{where} {exc}; fix: {KEY_FIX}")
     return out
+
+
+def signing_key_problem(key: str, exc: SigningKeyError) -> str:
+    """A bad signing key met at run time, in the words of a config error."""
+    return f"{key}: the JWT signing key {exc}; fix: {KEY_FIX}"
 
 
 def _describe(origin: str, err: Any, raw: dict[str, Any]) -> str:
