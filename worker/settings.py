@@ -121,7 +121,9 @@ class JobSettings(_Model):
 class SchedulerSettings(_Model):
     timezone: str = "UTC"
     misfire_grace_seconds: Annotated[int, Field(ge=1)] = 300
-    lock_ttl_seconds: Annotated[int, Field(ge=30)] = 3600
+    # The job lock's lease: renewed every third of it while the run lives, taken over once the holder
+    # has not renewed it for this long (a killed run blocks its job for a minute, not an hour).
+    lock_ttl_seconds: Annotated[int, Field(ge=3, le=3600)] = 60
     # PostgreSQL only: a firing's stores are split into shards that replicas claim under leases.
     shards: Annotated[int, Field(ge=0, le=4096)] = 0  # 0: one shard per 250 stores
     lease_ttl_seconds: Annotated[int, Field(ge=5)] = 120  # a dead replica's shard is taken over after this
