@@ -12,6 +12,8 @@ from typing import Any
 from rich.console import Console
 
 import mappings
+from connectors import redact
+from connectors.salesforce.auth import SigningKeyError
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
 from jobs import registry
 from jobs.sync import JobOptions, JobResult, plan_job
@@ -22,7 +24,7 @@ from worker.locks import Busy, run_exclusive
 from worker.metrics import write_textfile
 from worker.render import print_plan, status_board
 from worker.runner import ExitCode, Outcome
-from worker.settings import ConfigError, load_settings
+from worker.settings import ConfigError, load_settings, signing_key_problem
 
 __all__ = ["ConfigError", "load_app"]
 
@@ -62,8 +64,13 @@ def validate(app: App, console: Console, offline: bool = False) -> ExitCode:
             org = app.org()
             describes = {o: org.describe(o) for o in sorted(ms.objects)}
         except SalesforceUnavailable as exc:
-            console.print(f"Salesforce unavailable, describe check skipped: {exc}", markup=False)
+            console.print(
+                f"Salesforce unavailable, describe check skipped: {redact.error(exc, False)}", markup=False
+            )
             return ExitCode.UNAVAILABLE
+        except SigningKeyError as exc:
+            console.print(signing_key_problem("salesforce.private_key", exc), markup=False)
+            return ExitCode.CONFIG
         issues = validate_against_describe(ms, describes)
         if issues:
             for issue in issues:
@@ -94,8 +101,11 @@ def plan(
         opts = options_for(app, mjob)
         result = plan_job(app.engine, org, mjob, app.clock(), opts, app.describer(org), stores)
     except SalesforceUnavailable as exc:
-        console.print(f"Salesforce unavailable: {exc}", markup=False)
+        console.print(f"Salesforce unavailable: {redact.error(exc, False)}", markup=False)
         return ExitCode.UNAVAILABLE
+    except SigningKeyError as exc:
+        console.print(signing_key_problem("salesforce.private_key", exc), markup=False)
+        return ExitCode.CONFIG
     if as_json:
         console.print_json(json.dumps({**result.plan.data, "unmatched": result.unmatched}, default=str))
     else:
@@ -220,8 +230,11 @@ def explain(app: App, console: Console, store: str, as_json: bool = False) -> Ex
     try:
         trace = registry.explain(app.engine, org, ms, store, app.clock(), app.job_options())
     except SalesforceUnavailable as exc:
-        console.print(f"Salesforce unavailable: {exc}", markup=False)
+        console.print(f"Salesforce unavailable: {redact.error(exc, False)}", markup=False)
         return ExitCode.UNAVAILABLE
+    except SigningKeyError as exc:
+        console.print(signing_key_problem("salesforce.private_key", exc), markup=False)
+        return ExitCode.CONFIG
     except KeyError as exc:
         console.print(str(exc).strip("'\""), markup=False)
         return ExitCode.CONFIG

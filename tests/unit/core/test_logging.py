@@ -8,7 +8,7 @@ import json
 import pytest
 import structlog
 
-from worker.logging import configure, register_secrets
+from worker.logging import configure, install, redact, register_secrets
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,11 @@ def test_registered_secret_is_redacted_everywhere_in_json_logs() -> None:
     configure("info", "json", out)
     register_secrets(["sk-live-9f8e7d6c5b"])
     log = structlog.get_logger("t")
-    log.info("login_failed", error="token sk-live-9f8e7d6c5b was refused", nested={"detail": ["sk-live-9f8e7d6c5b"]})
+    log.info(
+        "login_failed",
+        error="token sk-live-9f8e7d6c5b was refused",
+        nested={"detail": ["sk-live-9f8e7d6c5b"]},
+    )
     log.info("headers", authorization="Bearer abc", client_secret="xyz", store="NV-001")
     text = out.getvalue()
     assert "sk-live-9f8e7d6c5b" not in text
@@ -46,3 +50,23 @@ def test_level_filters_debug() -> None:
     structlog.get_logger("t").info("quiet")
     structlog.get_logger("t").warning("loud")
     assert "quiet" not in out.getvalue() and "loud" in out.getvalue()
+
+
+def test_every_command_installs_the_redaction_step(capsys: pytest.CaptureFixture[str]) -> None:
+    structlog.reset_defaults()
+    install("info", "json")
+    assert redact in structlog.get_config()["processors"]
+    register_secrets(["cli-secret-4242"])
+    structlog.get_logger("t").warning(
+        "source_error", error="GET /x?token=unregistered failed: cli-secret-4242"
+    )
+    err = capsys.readouterr().err
+    assert json.loads(err)["error"] == "GET /x?token=*** failed: ***"
+
+
+def test_a_host_programs_own_configuration_is_kept() -> None:
+    out = io.StringIO()
+    configure("info", "json", out)
+    install("debug", "console")  # the CLI embedded in a program (the tests) that configured logging
+    structlog.get_logger("t").info("kept")
+    assert json.loads(out.getvalue())["event"] == "kept"
