@@ -91,7 +91,9 @@ class JobResult:
     @property
     def partial(self) -> bool:
         reports = [r for r in (self.applied, self.resumed) if r is not None]
-        return any(r.failed or r.stopped or r.skipped_dead or r.queued for r in reports)
+        return bool(self.plan.misfits) or any(
+            r.failed or r.stopped or r.skipped_dead or r.queued for r in reports
+        )
 
     @property
     def data(self) -> dict[str, Any]:
@@ -100,6 +102,8 @@ class JobResult:
             "accounts": self.accounts,
             "unmatched": self.unmatched,
         }
+        if self.plan.misfits:
+            out["misfits"] = list(self.plan.misfits[:50])
         if self.applied:
             out["applied"] = self.applied.data
         if self.resumed:
@@ -170,6 +174,8 @@ def plan_job(
     schema = schema_from_describe({o: describe(o) for o in objects}) if describe else None
     plan = diff(desired, current, managed, schema)
     log.info("plan_ready", job=job.name, accounts=len(matched), **plan.counts, kept=len(plan.kept))
+    for problem in plan.misfits[:50]:
+        log.warning("plan_value_misfit", job=job.name, problem=problem)
     return JobResult(plan=plan, unmatched=unmatched, accounts=len(matched))
 
 
