@@ -164,6 +164,8 @@ def diff(
         fields = _fitting(d, d.fields, schema, misfits)
         have = current.get(ident)
         if have is None:
+            if not d.fields and not d.create_only:
+                continue  # a hold: keeps an existing record from being closed, never creates one
             data = {
                 **_fitting(d, d.create_only, schema, misfits),
                 **fields,
