@@ -21,7 +21,7 @@ from worker.locks import Busy, JobLock
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-TTL = 1.5  # seconds: the holder renews every 0.5 s
+TTL = 3.0  # seconds: the holder renews every second (slack for a loaded machine)
 
 HOLDER = """
 import sys, time
@@ -77,8 +77,8 @@ def test_a_killed_holder_is_taken_over_within_its_lease(state_url: str, tmp_path
         while "held" not in out.read_text():
             assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
             time.sleep(0.05)
-        # Alive, it keeps the lock well past its lease: the heartbeat renews it.
-        alive_until = time.monotonic() + 2 * TTL
+        # Alive, it keeps the lock past its lease: the heartbeat renews it.
+        alive_until = time.monotonic() + TTL + 1
         while time.monotonic() < alive_until:
             with pytest.raises(Busy):
                 contender(engine).acquire()
@@ -91,7 +91,7 @@ def test_a_killed_holder_is_taken_over_within_its_lease(state_url: str, tmp_path
                 contender(engine).acquire()
                 break
             except Busy:
-                assert time.monotonic() - killed < TTL + 2, "the dead holder's lock was never taken over"
+                assert time.monotonic() - killed < TTL + 5, "the dead holder's lock was never taken over"
                 time.sleep(0.05)
         waited = time.monotonic() - killed
     finally:
@@ -100,7 +100,7 @@ def test_a_killed_holder_is_taken_over_within_its_lease(state_url: str, tmp_path
             proc.wait()
     print(f"taken over {waited:.2f} s after the kill (lease {TTL} s)")
     # Within the lease after the last heartbeat (≤ one lease from the kill), not after an hour.
-    assert waited <= TTL + 0.5, waited
+    assert waited <= TTL + 1, waited
     with Session(engine) as s:
         lost = s.get(RunRecord, "victim-run")
         assert lost is not None and lost.status == "failed"
