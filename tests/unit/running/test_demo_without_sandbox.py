@@ -33,6 +33,8 @@ def without_sandbox_modules() -> Iterator[None]:
 def test_demo_without_the_sandbox_says_how_to_install_it(
     missing: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    for name in [m for m in sys.modules if m.startswith(f"{missing}.")]:
+        monkeypatch.delitem(sys.modules, name)  # an earlier test's `werkzeug.routing` would still import
     monkeypatch.setitem(sys.modules, missing, None)  # what an absent distribution looks like to import
     out = StringIO()
     code = run_demo(Console(file=out), workdir=tmp_path / ".demo")
