@@ -18,6 +18,7 @@ from connectors import redact
 from connectors.salesforce.bulk import NOT_PROCESSED
 from connectors.salesforce.client import LimitReached
 from connectors.salesforce.soql import select_in
+from jobs import progress
 from jobs.plan import OBJECT_ORDER, Plan
 from jobs.store import OutboxEntry
 
@@ -251,6 +252,9 @@ def pending_ids(
 
 
 # -- send ------------------------------------------------------------------------------------------
+WRITE_TASK = "Salesforce writes: records"
+
+
 def send(
     engine: Engine, writer: Writer, ids: Sequence[int], now: datetime, opts: ApplyOptions
 ) -> ApplyReport:
@@ -264,6 +268,7 @@ def send(
     rows = _load(engine, ids)
     try:
         rows = _settle(engine, writer, rows, now, opts, report)
+        progress.start(WRITE_TASK, len(rows))
         by_object: dict[str, list[_Row]] = {}
         for r in rows:
             by_object.setdefault(r.sobject, []).append(r)
@@ -273,6 +278,7 @@ def send(
     except opts.stop_on as exc:
         report.stopped = redact.error(exc, with_type=False)
         log.warning("apply_stopped", reason=str(exc))
+    progress.finish(WRITE_TASK)
     report.queued = _count_queued(engine, ids)
     return report
 
@@ -555,6 +561,7 @@ def _mark(
             status=row.status,
         )
     _write(engine, params)
+    progress.advance(WRITE_TASK, len(rows) - len(again))
     return again
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 import structlog
 
-from worker.logging import configure, install, redact, register_secrets
+from worker.logging import configure, redact, register_secrets
 
 
 @pytest.fixture(autouse=True)
@@ -52,9 +53,8 @@ def test_level_filters_debug() -> None:
     assert "quiet" not in out.getvalue() and "loud" in out.getvalue()
 
 
-def test_every_command_installs_the_redaction_step(capsys: pytest.CaptureFixture[str]) -> None:
-    structlog.reset_defaults()
-    install("info", "json")
+def test_every_command_logs_through_the_redaction_step(capsys: pytest.CaptureFixture[str]) -> None:
+    configure("info", "json")  # what the CLI does first, for every command
     assert redact in structlog.get_config()["processors"]
     register_secrets(["cli-secret-4242"])
     structlog.get_logger("t").warning(
@@ -64,9 +64,29 @@ def test_every_command_installs_the_redaction_step(capsys: pytest.CaptureFixture
     assert json.loads(err)["error"] == "GET /x?token=*** failed: ***"
 
 
-def test_a_host_programs_own_configuration_is_kept() -> None:
-    out = io.StringIO()
-    configure("info", "json", out)
-    install("debug", "console")  # the CLI embedded in a program (the tests) that configured logging
-    structlog.get_logger("t").info("kept")
-    assert json.loads(out.getvalue())["event"] == "kept"
+def test_every_command_logs_as_the_config_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_app (every command but demo) applies [logging]: level and format, on stderr not stdout."""
+    from worker.commands import load_app  # noqa: PLC0415
+
+    config = tmp_path / "config.toml"
+    base = (
+        '[state]\nurl = "sqlite:///x.db"\n[salesforce]\nauth = "client_credentials"\nclient_id = "a"\n'
+        'client_secret_env = "CSM_SYNC_TEST_SECRET"\n'
+    )
+    config.write_text(base + '[logging]\nlevel = "warning"\nformat = "json"\n')
+    monkeypatch.setenv("CSM_SYNC_TEST_SECRET", "test-secret-value")
+    load_app(config)
+    log = structlog.get_logger("t")
+    log.info("quiet_event")
+    log.warning("loud_event", store="NV-001")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert json.loads(line)["event"] == "loud_event"
+    config.write_text(base + '[logging]\nlevel = "debug"\nformat = "console"\n')
+    load_app(config)
+    log.debug("chatty_event", n=1)
+    err = capsys.readouterr().err
+    assert "chatty_event" in err and not err.startswith("{")
