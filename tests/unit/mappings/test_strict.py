@@ -103,16 +103,16 @@ VARIANTS: list[tuple[str, str, str, str, list[str]]] = [
     (
         "version as float",
         "risk_rules",
-        "version = 2",
-        "version = 2.0",
-        [f'{R}: rule "category_drop" → version: expected a whole number, got 2.0'],
+        'title = "Menu sync failure"\nversion = 1',
+        'title = "Menu sync failure"\nversion = 1.0',
+        [f'{R}: rule "menu_sync" → version: expected a whole number, got 1.0'],
     ),
     (
         "version as bool",
         "risk_rules",
-        "version = 2",
-        "version = true",
-        [f'{R}: rule "category_drop" → version: expected a whole number, got true'],
+        'title = "Menu sync failure"\nversion = 1',
+        'title = "Menu sync failure"\nversion = true',
+        [f'{R}: rule "menu_sync" → version: expected a whole number, got true'],
     ),
     (
         "cooldown as text",
