@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from connectors import redact
 from connectors.bounds import Limits
 from connectors.paging import PaginationConfig
 
@@ -53,6 +55,7 @@ def resolve_secret(
         value = env.get(value_env, "")
         if not value:
             raise SecretError(f"{name}: environment variable {value_env} is not set ({name}_env)")
+        redact.register([value])
         return value
     if value_file:
         path = Path(value_file)
@@ -64,6 +67,7 @@ def resolve_secret(
             raise SecretError(f"{name}: cannot read secret file {value_file}: {exc.strerror}") from None
         if not value:
             raise SecretError(f"{name}: secret file {value_file} is empty ({name}_file)")
+        redact.register([value])
         return value
     raise SecretError(f"{name}: not configured; set {name}_env or {name}_file")
 
@@ -212,8 +216,42 @@ def per_store_secrets(path: str) -> Mapping[str, Any]:
             raise SecretError(f"auth.per_store_file: {path} is not valid JSON/TOML: {exc}") from None
         if not isinstance(data, Mapping):
             raise SecretError(f"auth.per_store_file: {path} must map store ids to secrets")
+        redact.register(_leaves(data))
         _SECRETS_CACHE[(path, mtime)] = data
         return data
+
+
+def check_ca_bundle(path: str) -> str:
+    """An extra CA bundle must be a readable file of PEM certificates; else a config error saying which."""
+    if not path:
+        return path
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"CA bundle {path} does not exist")
+    try:
+        data = file.read_bytes()
+        certificates = x509.load_pem_x509_certificates(data)
+    except OSError as exc:
+        raise ValueError(f"CA bundle {path} cannot be read: {exc.strerror}") from None
+    except ValueError:
+        certificates = []
+    if not certificates:
+        raise ValueError(
+            f"CA bundle {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----); "
+            "point it at the CA certificates that signed the server's certificate"
+        )
+    return path
+
+
+def _leaves(data: Any) -> list[str]:
+    """Every text value of a secrets file, however nested: each is masked wherever it is echoed."""
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, Mapping):
+        return [leaf for v in data.values() for leaf in _leaves(v)]
+    if isinstance(data, list):
+        return [leaf for v in data for leaf in _leaves(v)]
+    return []
 
 
 class SourceConfig(_Model):
@@ -264,6 +302,4 @@ class SourceConfig(_Model):
     @field_validator("ca_bundle")
     @classmethod
     def _ca_bundle(cls, value: str) -> str:
-        if value and not Path(value).is_file():
-            raise ValueError(f"CA bundle {value} does not exist")
-        return value
+        return check_ca_bundle(value)

@@ -18,6 +18,7 @@ import structlog
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from connectors import redact
 from connectors.base import Runtime, SourceError
 from connectors.bounds import Limits
 from connectors.config import AuthConfig, SourceConfig
@@ -192,6 +193,7 @@ class TokenAuth:
             now = client.runtime.now()
             if not self._token or (self._expires is not None and now >= self._expires - self.refresh_margin):
                 token, lifetime = self.fetch(client)
+                redact.register_ephemeral(token)
                 self._token = token
                 self._expires = now + timedelta(seconds=lifetime) if lifetime > 0 else None
                 log.info("source_token_fetched", source=client.source, expires_in=lifetime)
@@ -260,7 +262,11 @@ def _short(path: str, limit: int = 200) -> str:
 
 
 def _first_bytes(resp: requests.Response) -> str:
-    return repr(resp.content[:80].decode("utf-8", errors="replace"))
+    """The start of a body for an error message, redacted: a server may echo the request, key included.
+
+    Redacted before it is cut, so a secret that straddles the cut is still recognised whole."""
+    head = redact.text(resp.content[:400].decode("utf-8", errors="replace"))
+    return repr(head[:80])
 
 
 class HttpClient:
@@ -340,7 +346,7 @@ class HttpClient:
                 source=self.source,
                 call=where,
                 attempt=state.attempt_number,
-                error=str(exc),
+                error=redact.text(str(exc)),
                 wait_seconds=round(state.upcoming_sleep, 3),
             )
 
@@ -402,9 +408,9 @@ class HttpClient:
                 )
                 self._read_capped(resp, where)
             except _TRANSIENT as exc:
-                raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+                raise _Retryable(redact.error(exc)) from None
             except requests.RequestException as exc:
-                raise SourceError(f"{self.source}: {where}: {type(exc).__name__}: {exc}") from exc
+                raise SourceError(f"{self.source}: {where}: {redact.error(exc)}") from None
             status = resp.status_code
             if status == 401 and authenticate and not refreshed and self.auth.on_unauthorized(self):
                 refreshed = True

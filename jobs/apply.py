@@ -14,6 +14,7 @@ from sqlalchemy import Engine, Table, bindparam, delete
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from connectors import redact
 from connectors.salesforce.bulk import NOT_PROCESSED
 from connectors.salesforce.client import LimitReached
 from connectors.salesforce.soql import select_in
@@ -167,7 +168,11 @@ def enqueue(
             previous.setdefault((old.sobject, old.key), []).append(old)
         rows: list[dict[str, Any]] = []
         for seq, change in enumerate(plan.changes):
-            payload = {**change.fields, change.key_field: change.key}
+            # No configured secret reaches the outbox or the org, whatever a mapping put in a field.
+            payload = {
+                k: redact.known(v) if isinstance(v, str) else v
+                for k, v in {**change.fields, change.key_field: change.key}.items()
+            }
             attempts = 0
             skip = False
             for old in previous.get((change.sobject, change.key), ()):
@@ -271,7 +276,7 @@ def send(
             group = sorted(by_object[sobject], key=lambda r: (r.account, r.key))
             _send_object(engine, writer, group, now, opts, report)
     except opts.stop_on as exc:
-        report.stopped = str(exc)
+        report.stopped = redact.error(exc, with_type=False)
         log.warning("apply_stopped", reason=str(exc))
     progress.finish(WRITE_TASK)
     report.queued = _count_queued(engine, ids)
@@ -524,7 +529,9 @@ def _mark(
             )
             _count(report, row.op, bool(res.get("created")))
             continue
-        message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors) or "no result"
+        message = redact.text(
+            "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors) or "no result"
+        )
         row.error = message
         if codes & RETRIABLE_RECORD_ERRORS or (resend_unprocessed and codes == {NOT_PROCESSED}):
             again.append(row)

@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from connectors import redact
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, send
 from jobs.plan import Create, Plan
 from jobs.store import RunRecord
@@ -51,16 +52,18 @@ def sync_run_fields(run: RunRecord) -> dict[str, Any]:
     """The Sync_Run__c fields of a run: what it wrote, its API calls and its outcome."""
     t = totals(run.counts)
     detail = json.dumps(
-        {
-            "run_id": run.id,
-            "host": run.host,
-            "exit_code": run.exit_code,
-            "duration_seconds": duration(run),
-            "api_used": run.api_used,
-            "api_max": run.api_max,
-            "error": run.error[:2000],
-            "counts": run.counts,
-        },
+        redact.value(
+            {
+                "run_id": run.id,
+                "host": run.host,
+                "exit_code": run.exit_code,
+                "duration_seconds": duration(run),
+                "api_used": run.api_used,
+                "api_max": run.api_max,
+                "error": run.error[:2000],
+                "counts": run.counts,
+            }
+        ),
         default=str,
         sort_keys=True,
     )

@@ -88,6 +88,9 @@ class Plan:
     changes: tuple[Change, ...]
     kept: tuple[Kept, ...] = ()
     considered: int = 0  # desired + managed-open records looked at
+    # Values left out because they cannot go into their field (text into a number field...): one
+    # sentence each, per record; the rest of the record is still planned.
+    misfits: tuple[str, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -121,6 +124,7 @@ class Plan:
             "counts": self.counts,
             "changes": [c.data for c in self.changes],
             "kept": [{"sobject": k.sobject, "key": k.key, "why": k.why} for k in self.kept],
+            **({"misfits": list(self.misfits)} if self.misfits else {}),
         }
 
 
@@ -150,6 +154,7 @@ def diff(
     schema = schema or {}
     changes: list[Change] = []
     kept: list[Kept] = []
+    misfits: list[str] = []
     seen: set[tuple[str, str]] = set()
     considered = 0
     for d in desired:
@@ -158,13 +163,13 @@ def diff(
             raise ValueError(f"two desired records share {d.sobject}.{d.key_field} = {d.key!r}")
         seen.add(ident)
         considered += 1
-        fields = {f: stored(v, schema.get((d.sobject, f))) for f, v in d.fields.items()}
+        fields = _fitting(d, d.fields, schema, misfits)
         have = current.get(ident)
         if have is None:
             if not d.fields and not d.create_only:
                 continue  # a hold: keeps an existing record from being closed, never creates one
             data = {
-                **{f: stored(v, schema.get((d.sobject, f))) for f, v in d.create_only.items()},
+                **_fitting(d, d.create_only, schema, misfits),
                 **fields,
                 **{f: stored(v, schema.get((d.sobject, f))) for f, v in d.touch.items()},
             }
@@ -198,7 +203,45 @@ def diff(
             before = {f: have.get(f) for f in fields}
             account_key = str(have.get("_account_key", ""))
             changes.append(Close(sobject, m.key_field, key, fields, before, account_key, m.reason))
-    return Plan(tuple(sorted(changes, key=_order)), tuple(kept), considered)
+    return Plan(tuple(sorted(changes, key=_order)), tuple(kept), considered, tuple(misfits))
+
+
+_FIELD_KINDS = {
+    **dict.fromkeys(("double", "currency", "percent", "int", "long"), "number"),
+    "boolean": "bool",
+    **dict.fromkeys(("date", "datetime", "time"), "when"),
+}
+
+
+def misfit(value: Any, spec: FieldSpec | None) -> str:
+    """Why `value` cannot go into the field ("" when it can): the describe's type against the value's."""
+    if value is None or spec is None:
+        return ""
+    kind = _FIELD_KINDS.get(spec.type, "text")
+    if isinstance(value, list | tuple | dict | set):
+        return "a list or table"
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return f"{type(value).__name__} {str(value)[:40]!r}"
+    if kind == "bool" and not isinstance(value, bool):
+        return f"{type(value).__name__} {str(value)[:40]!r}"
+    if kind == "when" and not isinstance(value, str | date):
+        return f"{type(value).__name__} {str(value)[:40]!r}"
+    return ""
+
+
+def _fitting(d: Desired, values: Mapping[str, Any], schema: Schema, misfits: list[str]) -> dict[str, Any]:
+    """The values as stored, less those that cannot go into their field (each noted in `misfits`)."""
+    out: dict[str, Any] = {}
+    for f, v in values.items():
+        spec = schema.get((d.sobject, f))
+        why = misfit(v, spec)
+        if why and spec is not None:
+            misfits.append(
+                f"{d.sobject} {d.key}: {f} is a {spec.type} field but the mapping gave {why}; left unchanged"
+            )
+            continue
+        out[f] = stored(v, spec)
+    return out
 
 
 def _order(c: Change) -> tuple[int, str, str, str]:

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session, SQLModel
 
+from connectors import redact
 from connectors.base import (
     ALL_STORES,
     STORES_PULLED_APART,
@@ -590,8 +591,7 @@ def _with_write_errors(outcome: StoreOutcome, writer: PullWriter) -> StoreOutcom
 
 def _describe(exc: BaseException) -> str:
     """A source's own errors read as they are; anything else is prefixed with its type."""
-    text = str(exc) or type(exc).__name__
-    return text if isinstance(exc, SourceError | SecretError | Invalid) else f"{type(exc).__name__}: {text}"
+    return redact.error(exc, with_type=not isinstance(exc, SourceError | SecretError | Invalid))
 
 
 def _in_context(fn: Callable[..., Any]) -> Callable[..., Any]:

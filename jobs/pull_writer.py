@@ -31,6 +31,7 @@ import structlog
 from sqlalchemy import Connection, and_, delete, select, tuple_
 from sqlmodel import Session, SQLModel
 
+from connectors import redact
 from connectors.base import ALL_STORES, Record, Rejected, Signal, StoreRef
 from connectors.bounds import bounded_payload, clean_text
 from connectors.values import Invalid, json_safe, zone
@@ -331,7 +332,7 @@ class PullWriter:
     def _failed(self, item: Item, exc: BaseException) -> None:
         self._count([item], False)
         what = f"{item.stream}: " if isinstance(item, WriteUnit) else ""
-        error = f"{what}storing failed: {type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+        error = f"{what}storing failed: {redact.error(exc)}"[:ERROR_LIMIT]
         with self._lock:
             self._errors.setdefault((item.source, item.store_id), []).append(error)
         log.error("pull_write_failed", source=item.source, store=item.store_id, error=error)
@@ -538,7 +539,7 @@ class PullWriter:
                 row["last_success_at"] = self.now
                 row["last_error"] = ""
             elif change.success is False:
-                row["last_error"] = change.error[:ERROR_LIMIT]
+                row["last_error"] = redact.text(change.error)[:ERROR_LIMIT]
             if change.records is not None:
                 row["records_last_pull"] = change.records
             if change.implausible is True:

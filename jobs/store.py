@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, create_engine
 
 import jobs.store_leases  # noqa: F401 - registers job_lock, job_firing and shard_lease with the schema
+from connectors import redact
 
 SCHEMA_VERSION = 3
 
@@ -120,6 +121,15 @@ class RunRecord(SQLModel, table=True):
     api_max: int | None = None
     error: str = ""
     host: str = ""
+
+
+@event.listens_for(RunRecord, "before_insert")
+@event.listens_for(RunRecord, "before_update")
+def _redact_run(_mapper: Any, _conn: Any, run: RunRecord) -> None:
+    """A run's error and counts echo exceptions and source errors: redacted before they are stored,
+    whichever code path recorded the run (the ledger sends the same text to Sync_Run__c)."""
+    run.error = redact.text(run.error)
+    run.counts = redact.value(run.counts)
 
 
 class OutboxEntry(SQLModel, table=True):

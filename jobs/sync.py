@@ -182,6 +182,10 @@ def plan_job(
     warnings = list(getattr(job, "warnings", ()))
     for warning in warnings:
         log.warning("action_not_carried_out", job=job.name, problem=warning)
+    # A value that cannot go into its field was left out of the plan: a warning like a held action.
+    for problem in plan.misfits[:50]:
+        log.warning("plan_value_misfit", job=job.name, problem=problem)
+    warnings += plan.misfits[:50]
     return JobResult(plan=plan, unmatched=unmatched, accounts=len(matched), warnings=warnings)
 
 

@@ -34,6 +34,8 @@ _FITS: dict[str, frozenset[str]] = {
     "date": frozenset({"date", "datetime"}),
     "datetime": frozenset({"datetime"}),
 }
+# Expression types no Salesforce field can hold; "any" is checked per record at run time instead.
+_NEVER_FITS = {"list": "a list", "none": "nothing (None)"}
 _WORDS = {"number": "a number", "text": "text", "bool": "true/false", "date": "a date", "datetime": "a time"}
 
 
@@ -91,6 +93,14 @@ class _Check:
         if kind and kind in _FITS and ftype not in _FITS[kind]:
             self.add(
                 file, where, path, f"{sobject}.{name} is a {ftype} field but the mapping gives {_WORDS[kind]}"
+            )
+        elif kind in _NEVER_FITS:
+            self.add(
+                file,
+                where,
+                path,
+                f"{sobject}.{name} is a {ftype} field but the mapping gives {_NEVER_FITS[kind]}; "
+                "a field takes one value (join a list into text, or count it)",
             )
         return f
 

@@ -295,6 +295,18 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | date)
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, list | tuple | set | frozenset):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
 def _clean(value: Any) -> Any:
     """What a field receives: NaN and inf become empty (Salesforce has no such numbers)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -922,6 +934,15 @@ def evaluate_account(mapping_set: MappingSet, data: AccountData, *, trace: bool 
                 value = _clean(eval(expr.code, ns))  # noqa: S307 - checked, compiled expression
             except EVALUATION_ERRORS as exc:
                 r.note(expr, exc, "field", name)
+                r.calls()
+                continue
+            if not _scalar(value):
+                # An expression whose type the loader could not infer gave a list or a table: no
+                # Salesforce field holds one. This store's field is left as it is, the error says why.
+                r.errors.append(
+                    f"field {name}: {expr.source}: gives {_kind_of(value)}, "
+                    "but a Salesforce field takes one value; the field is left unchanged"
+                )
                 r.calls()
                 continue
             field_values[name] = value

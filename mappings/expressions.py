@@ -36,6 +36,16 @@ from mappings.functions import (
 MAX_SOURCE_LENGTH = 2000
 MAX_DEPTH = 40
 MAX_EXPONENT = 100
+# Windows a metric function may reach back: the jobs keep at most two years of daily facts.
+MAX_WINDOW_DAYS = 730
+# Whole-number arguments bounded at load time when written as constants: (lowest, highest).
+WINDOW_BOUNDS: dict[str, tuple[int, int]] = {
+    "days": (1, MAX_WINDOW_DAYS),
+    "offset": (0, MAX_WINDOW_DAYS),
+    "weeks": (1, MAX_WINDOW_DAYS // 7),
+    "digits": (0, 10),
+}
+DATE_AGO_DAYS = (0, 3650)
 MAX_TEXT_CONSTANT = 2000
 
 # Account fields read by name: custom fields (`Plan__c`) and these standard ones.
@@ -428,6 +438,20 @@ class _Checker:
             self.fail(f"{spec.name}() needs at least one argument")
         self._check_constants(spec, bound)
 
+    def _check_windows(self, spec: FunctionSpec, bound: Mapping[str, ast.expr]) -> None:
+        """Constant windows within what the store keeps: `total("orders", 10**9)` fails here, not at run."""
+        for pname, limits in WINDOW_BOUNDS.items():
+            if pname not in bound:
+                continue
+            low, high = DATE_AGO_DAYS if (spec.name, pname) == ("date_ago", "days") else limits
+            value = _constant_number(bound[pname])
+            if value is None:
+                continue
+            if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+                self.fail(f'{spec.name}() needs "{pname}" as a whole number, got {value!r}')
+            elif not low <= value <= high:
+                self.fail(f'{spec.name}() needs "{pname}" between {low} and {high}, got {value:g}')
+
     def _check_constants(self, spec: FunctionSpec, bound: Mapping[str, ast.expr]) -> None:
         def const(p: str) -> str | None:
             node = bound.get(p)
@@ -435,6 +459,7 @@ class _Checker:
                 return node.value
             return None
 
+        self._check_windows(spec, bound)
         if spec.metric:
             metric = const("metric")
             if metric is not None and self.scope.metrics and metric not in self.scope.metrics:
@@ -459,6 +484,21 @@ class _Checker:
                 if rule not in self.scope.rules:
                     self.fail(f'unknown rule "{rule}"{did_you_mean(rule, self.scope.rules)}')
                 self.rules.add(rule)
+
+
+def _constant_number(node: ast.expr | None) -> int | float | None:
+    """A number written as a literal (`28`, `-3`, `1.5`); None for anything computed."""
+    sign = 1
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        sign = -1 if isinstance(node.op, ast.USub) else 1
+        node = node.operand
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
+        return sign * node.value
+    return None
 
 
 class _Rewriter(ast.NodeTransformer):

@@ -16,7 +16,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from mappings.desired import Desired, Guard, Managed
-from mappings.load import TYPE_WORDS, MappingError, MappingIssue
+from mappings.load import TYPE_WORDS, MappingError, MappingIssue, finite_message
+from mappings.schema import validate_strict
 
 TaskPriority = Literal["High", "Normal", "Low"]
 Severity = Literal["Low", "Medium", "High", "Critical"]
@@ -35,7 +36,7 @@ EDITED_BY_PERSON = Guard(
 class Model(BaseModel):
     """Every lifecycle file model: immutable once loaded; an unknown key is an error, not silence."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # One issue type for every mapping file: the loader's, so `csm-sync validate` prints them alike.
@@ -67,7 +68,7 @@ def read_toml(path: Path, label: str) -> tuple[dict[str, Any] | None, list[FileI
 def parse_model(model: type[M], raw: Mapping[str, Any], label: str) -> tuple[M | None, list[FileIssue]]:
     """Validate raw TOML against a model; every error rendered with its key path."""
     try:
-        return model.model_validate(raw), []
+        return validate_strict(model, raw), []
     except ValidationError as exc:
         issues: list[FileIssue] = []
         for e in exc.errors():
@@ -157,6 +158,8 @@ def message(err: Mapping[str, Any]) -> str:
         return f"{_show(value)} is not {noun} ({', '.join(expected)})"
     if kind in TYPE_WORDS:
         return f"expected {TYPE_WORDS[kind]}, got {_show(value)}"
+    if kind == "finite_number":
+        return finite_message(value)
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         words = {
             "greater_than": "greater than",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,7 @@ from mappings.schema import (
     Rule,
     SourcesFile,
     normalize_evidence,
+    validate_strict,
 )
 from mappings.templates import placeholders, unknown_placeholders
 
@@ -297,6 +299,11 @@ TYPE_WORDS = {
 }
 
 
+def finite_message(value: Any) -> str:
+    """`inf`/`nan` in a number field: TOML allows them, a score cannot use them."""
+    return f"must be a finite number, got {value!r}".replace("'", "")
+
+
 def _pydantic_issues(
     file: str, where: str, model: type[BaseModel], exc: ValidationError, prefix: tuple[str | int, ...] = ()
 ) -> list[MappingIssue]:
@@ -308,9 +315,13 @@ def _pydantic_issues(
         loc = prefix + tuple(err["loc"])
         # unions (params) add a segment per member type; say it once, in words
         if loc and loc[0] == "params" and len(loc) >= 2:
-            issue = MappingIssue(
-                file, where, f"params.{loc[1]}", "expected a number, text, true/false or a list of them"
+            bad = err.get("input")
+            text = (
+                finite_message(bad)
+                if isinstance(bad, float) and not math.isfinite(bad)
+                else "expected a number, text, true/false or a list of them"
             )
+            issue = MappingIssue(file, where, f"params.{loc[1]}", text)
             if str(issue) not in seen:
                 seen.add(str(issue))
                 out.append(issue)
@@ -331,8 +342,12 @@ def _pydantic_issues(
             names = tuple(str(p) for p in loc if isinstance(p, str))
             noun = next((n for k, n in LITERAL_NOUNS.items() if names[-len(k) :] == k), "allowed")
             message = f"{_show(value)} is not {noun} ({', '.join(expected)})"
+        elif kind == "int_type" and isinstance(value, float):
+            message = f"expected a whole number, got {value!r}"  # 2.0, not "2": TOML keeps the type
         elif kind in TYPE_WORDS:
             message = f"expected {TYPE_WORDS[kind]}, got {_show(value)}"
+        elif kind == "finite_number":
+            message = finite_message(value)
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             ctx = err.get("ctx", {})
             bound = _show(next(iter(ctx.values()), ""))
@@ -438,7 +453,7 @@ def _load_sources(raw: dict[str, Any] | None, label: str, issues: list[MappingIs
     if raw is None:
         return None
     try:
-        sources = SourcesFile.model_validate(raw)
+        sources = validate_strict(SourcesFile, raw)
     except ValidationError as exc:
         issues.extend(_pydantic_issues(label, "", SourcesFile, exc))
         return None
@@ -488,7 +503,7 @@ def _load_health(
         components_raw = health_raw.pop("components", {})
         raw["health"] = health_raw
     try:
-        model = AccountHealthFile.model_validate(raw)
+        model = validate_strict(AccountHealthFile, raw)
     except ValidationError as exc:
         issues.extend(_pydantic_issues(label, "", AccountHealthFile, exc))
         return None
@@ -500,7 +515,7 @@ def _load_health(
         for name, comp_raw in components_raw.items():
             where = f'component "{name}"'
             try:
-                components[name] = Component.model_validate(comp_raw)
+                components[name] = validate_strict(Component, comp_raw)
             except ValidationError as exc:
                 issues.extend(_pydantic_issues(label, where, Component, exc))
                 invalid.append((where, comp_raw, exc))
@@ -641,7 +656,7 @@ def _load_risk(
     raw = dict(raw)
     rules_raw = raw.pop("rules", [])
     try:
-        top = RiskRulesFile.model_validate(raw)
+        top = validate_strict(RiskRulesFile, raw)
     except ValidationError as exc:
         issues.extend(_pydantic_issues(label, "", RiskRulesFile, exc))
         top = None
@@ -653,8 +668,11 @@ def _load_risk(
     defaults = top.defaults if top else None
 
     all_names = {r.get("name") for r in rules_raw if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    # A param refused above is still a known name: its own issue says what is wrong, not every use.
+    raw_params = raw.get("params")
+    named = {str(k): "any" for k in raw_params} if isinstance(raw_params, dict) and top is None else {}
     scope = Scope(
-        {**base.names, **{k: _param_type(v) for k, v in params.items()}},
+        {**base.names, **named, **{k: _param_type(v) for k, v in params.items()}},
         base.sources,
         frozenset(n for n in all_names if n),
         base.metrics,
@@ -668,7 +686,7 @@ def _load_risk(
             continue
         normalized = {**rule_raw, "evidence": normalize_evidence(rule_raw.get("evidence", {}))}
         try:
-            rule = Rule.model_validate(normalized)
+            rule = validate_strict(Rule, normalized)
         except ValidationError as exc:
             issues.extend(_pydantic_issues(label, where, Rule, exc))
             _check_other_exprs(rule_raw, RULE_EXPRS, exc, scope, c, where)

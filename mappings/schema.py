@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any, Literal
+from datetime import date, datetime, time
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -27,7 +29,27 @@ Points = float  # 0-100, checked by the loader with a sentence rather than a key
 class Model(BaseModel):
     """Every mapping model: immutable once loaded, and an unknown key is an error, not silence."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, date | datetime | time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a TOML value")
+
+
+def validate_strict(model: type[M], raw: Any) -> M:
+    """Validate a mapping file's TOML as strictly as its types say, and no more.
+
+    Pydantic's lax mode would read `stale_after_hours = "36"` as 36 and `true` as 1; its strict
+    Python mode would refuse a TOML list for a tuple. Validating the same data as JSON in strict mode
+    is exactly the admin's contract: numbers are numbers (an integer is a fine float), text is text,
+    lists fit tuples, dates are ISO dates, and `inf`/`nan` are refused by `allow_inf_nan=False`.
+    """
+    return model.model_validate_json(json.dumps(raw, default=_json_default, allow_nan=True), strict=True)
 
 
 # -- sources.toml ---------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import mappings
+from connectors import redact
+from connectors.salesforce.auth import SigningKeyError
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
 from jobs import progress as job_progress
 from jobs import registry, snapshots
@@ -33,7 +35,7 @@ from worker.output import Output
 from worker.progress import LogSink, reporting
 from worker.render import print_board, print_plan, print_run
 from worker.runner import ExitCode, Outcome
-from worker.settings import ConfigError, Settings, load_settings
+from worker.settings import ConfigError, Settings, load_settings, signing_key_problem
 from worker.status import board, rejected_csv, run_detail
 
 __all__ = ["ConfigError", "load_app"]
@@ -106,8 +108,11 @@ def validate(path: Path, out: Output, offline: bool = False) -> ExitCode:
             org = app.org()
             describes = {o: org.describe(o) for o in sorted(ms.objects)}
         except SalesforceUnavailable as exc:
-            out.error(f"Salesforce unavailable, describe check not done: {exc}")
+            out.error(f"Salesforce unavailable, describe check not done: {redact.error(exc, False)}")
             return ExitCode.UNAVAILABLE
+        except SigningKeyError as exc:
+            out.error(signing_key_problem("salesforce.private_key", exc))
+            return ExitCode.CONFIG
         problems += [str(i) for i in validate_against_describe(ms, describes)]
         problems += [str(i) for i in validate_queues(ms, registry.read_queues(org))]
         for mj in jobs:  # the Account fields each lifecycle job's file names, as its run checks them
@@ -163,8 +168,11 @@ def plan(
         with reporting():
             result = plan_job(app.engine, org, mjob, app.clock(), opts, app.describer(org), stores)
     except SalesforceUnavailable as exc:
-        out.error(f"Salesforce unavailable: {exc}")
+        out.error(f"Salesforce unavailable: {redact.error(exc, False)}")
         return ExitCode.UNAVAILABLE
+    except SigningKeyError as exc:
+        out.error(signing_key_problem("salesforce.private_key", exc))
+        return ExitCode.CONFIG
     except MappingError as exc:
         _mapping_problems(out, exc)
         return ExitCode.CONFIG
@@ -429,8 +437,11 @@ def explain(app: App, out: Output, store: str) -> ExitCode:
     try:
         trace = registry.explain(app.engine, org, ms, store, app.clock(), app.job_options())
     except SalesforceUnavailable as exc:
-        out.error(f"Salesforce unavailable: {exc}")
+        out.error(f"Salesforce unavailable: {redact.error(exc, False)}")
         return ExitCode.UNAVAILABLE
+    except SigningKeyError as exc:
+        out.error(signing_key_problem("salesforce.private_key", exc))
+        return ExitCode.CONFIG
     except registry.UnknownStore as exc:
         out.error(f"{exc}; `csm-sync status` shows the stores each source has")
         return ExitCode.CONFIG

@@ -4,45 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
-_SENSITIVE_KEYS = ("password", "secret", "token", "authorization", "api_key", "apikey", "private_key")
-_secrets: set[str] = set()
-_lock = threading.Lock()
+from connectors import redact as redaction
 
 
 def register_secrets(values: Iterable[str]) -> None:
-    """Remember secret values so any log event containing them shows *** instead."""
-    with _lock:
-        _secrets.update(v for v in values if v and len(v) >= 4)
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        for secret in _secrets:
-            if secret in value:
-                value = value.replace(secret, "***")
-        return value
-    if isinstance(value, dict):
-        return {k: ("***" if _is_sensitive(k) else _scrub(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
-    return value
-
-
-def _is_sensitive(key: Any) -> bool:
-    k = str(key).lower()
-    return any(s in k for s in _SENSITIVE_KEYS)
+    """Remember secret values so any log line, stored error or Salesforce write shows *** instead."""
+    redaction.register(values)
 
 
 def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: drop sensitive keys' values and any registered secret inside values."""
+    """structlog processor: the shared redaction step (connectors/redact.py) over every event value."""
     for key in list(event):
-        event[key] = "***" if _is_sensitive(key) else _scrub(event[key])
+        event[key] = redaction.MASK if redaction.is_sensitive_key(key) else redaction.value(event[key])
     return event
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import structlog
 from sqlmodel import Session
 
+from connectors import redact
+from connectors.salesforce.auth import SigningKeyError
 from connectors.salesforce.client import LimitReached, SalesforceUnavailable
 from jobs import ledger
 from jobs.apply import Writer
@@ -20,7 +22,7 @@ from jobs.store import RunRecord
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
 from worker.app import App
-from worker.settings import ConfigError
+from worker.settings import ConfigError, signing_key_problem
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +77,8 @@ def execute(app: App, job: str, body: Callable[[str], Outcome]) -> RunResult:
         code = ExitCode.PARTIAL if outcome.partial else ExitCode.OK
     except (ConfigError, MappingError) as exc:
         code, error = ExitCode.CONFIG, str(exc)
+    except SigningKeyError as exc:
+        code, error = ExitCode.CONFIG, signing_key_problem("salesforce.private_key", exc)
     except SafetyRefused as exc:
         code, error = ExitCode.REFUSED, str(exc)
     except SalesforceUnavailable as exc:
@@ -96,7 +100,7 @@ def execute(app: App, job: str, body: Callable[[str], Outcome]) -> RunResult:
         rec.finished_at = app.clock()
         rec.status = status
         rec.exit_code = int(code)
-        rec.error = error[:4000]
+        rec.error = error[:4000]  # redacted as it is stored (jobs/store.py), like the log line below
         if outcome is not None:
             rec.counts = outcome.counts
             rec.api_calls, rec.api_used, rec.api_max = outcome.api_calls, outcome.api_used, outcome.api_max
@@ -109,4 +113,4 @@ def execute(app: App, job: str, body: Callable[[str], Outcome]) -> RunResult:
         writer = outcome.org if outcome is not None and outcome.org is not None else app.org()
         ledger.publish(app.engine, writer, run_id, app.clock(), app.job_options().apply)
     structlog.contextvars.unbind_contextvars("run_id", "job")
-    return RunResult(run_id, code, outcome, error)
+    return RunResult(run_id, code, outcome, redact.text(error))

@@ -9,10 +9,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors.catalog import SourceConfigError, parse_sources
-from connectors.config import SecretError, resolve_secret
+from connectors.config import SecretError, check_ca_bundle, resolve_secret
+from connectors.salesforce.auth import KEY_FIX, SigningKeyError, check_signing_key
 from jobs.names import RUN_ORDER
 
 JOB_NAMES = RUN_ORDER
@@ -66,6 +75,11 @@ class SalesforceSettings(_Model):
     retry_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0  # bound on retrying one call
     write_sync_runs: bool = False  # also record each run as a Sync_Run__c record
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: str) -> str:
+        return check_ca_bundle(value)
+
     @model_validator(mode="after")
     def _credentials(self) -> SalesforceSettings:
         if not self.client_id:
@@ -98,7 +112,9 @@ class JobSettings(_Model):
 class SchedulerSettings(_Model):
     timezone: str = "UTC"
     misfire_grace_seconds: Annotated[int, Field(ge=1)] = 300
-    lock_ttl_seconds: Annotated[int, Field(ge=30)] = 3600
+    # The job lock's lease: renewed every third of it while the run lives, taken over once the holder
+    # has not renewed it for this long (a killed run blocks its job for a minute, not an hour).
+    lock_ttl_seconds: Annotated[int, Field(ge=3, le=3600)] = 60
     # PostgreSQL only: a firing's stores are split into shards that replicas claim under leases.
     shards: Annotated[int, Field(ge=0, le=4096)] = 0  # 0: one shard per 250 stores
     lease_ttl_seconds: Annotated[int, Field(ge=5)] = 120  # a dead replica's shard is taken over after this
@@ -260,7 +276,19 @@ def _resolve_secrets(
             except ValueError as exc:
                 problems.append(f"{origin}: {section}.{exc}")
                 table[key] = SecretStr("")  # reported above; not again as missing
+                continue
+            if key == "private_key" and table.get("auth", "jwt") == "jwt":
+                try:
+                    check_signing_key(table[key].get_secret_value())
+                except SigningKeyError as exc:
+                    where = f"{key}_env: ${ref.env}" if ref.env else f"{key}_file: {ref.file}"
+                    problems.append(f"{origin}: {section}.{where} {exc}; fix: {KEY_FIX}")
     return out
+
+
+def signing_key_problem(key: str, exc: SigningKeyError) -> str:
+    """A bad signing key met at run time, in the words of a config error."""
+    return f"{key}: the JWT signing key {exc}; fix: {KEY_FIX}"
 
 
 def _describe(origin: str, err: Any, raw: dict[str, Any]) -> str:

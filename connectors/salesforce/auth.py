@@ -10,11 +10,49 @@ from urllib.parse import urlparse
 
 import jwt
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
+
+KEY_FIX = (
+    "point it at the connected app's unencrypted RSA private key in PEM form "
+    "(-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----), the key of the certificate "
+    "uploaded to the app"
+)
+MIN_KEY_BITS = 2048
 
 
 class AuthError(Exception):
     """Salesforce refused the login: bad key, unapproved app, unknown user. Not retried."""
+
+
+class SigningKeyError(ValueError):
+    """The JWT signing key cannot sign: a configuration error (exit 2), never a login attempt.
+
+    The message says what is wrong with the key and never quotes it."""
+
+
+def check_signing_key(pem: str) -> rsa.RSAPrivateKey:
+    """The PEM text as an RSA private key fit for RS256, or SigningKeyError saying why not."""
+    text = pem.strip()
+    if "-----BEGIN" not in text:
+        raise SigningKeyError("is not PEM (no -----BEGIN line)")
+    if "CERTIFICATE-----" in text and "PRIVATE KEY-----" not in text:
+        raise SigningKeyError("is a certificate, not its private key")
+    if "ENCRYPTED PRIVATE KEY-----" in text or "Proc-Type: 4,ENCRYPTED" in text:
+        raise SigningKeyError("is encrypted with a passphrase; csm-sync needs it unencrypted")
+    try:
+        key = serialization.load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        reason = str(exc).split(".")[0] or type(exc).__name__
+        raise SigningKeyError(f"cannot be read as a private key ({reason})") from None
+    except Exception as exc:  # cryptography's UnsupportedAlgorithm and kin
+        raise SigningKeyError(f"cannot be read as a private key ({type(exc).__name__})") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SigningKeyError(f"is a {type(key).__name__.removesuffix('PrivateKey')} key; RS256 needs RSA")
+    if key.key_size < MIN_KEY_BITS:
+        raise SigningKeyError(f"is a {key.key_size}-bit RSA key; Salesforce needs at least {MIN_KEY_BITS}")
+    return key
 
 
 @dataclass(frozen=True)
@@ -55,7 +93,11 @@ class JwtBearer:
             "aud": self.audience or default_audience(self.login_url),
             "exp": int(self.clock()) + 180,
         }
-        assertion = jwt.encode(claims, self.private_key.get_secret_value(), algorithm="RS256")
+        key = check_signing_key(self.private_key.get_secret_value())
+        try:
+            assertion = jwt.encode(claims, key, algorithm="RS256")
+        except (jwt.InvalidKeyError, ValueError, TypeError) as exc:
+            raise SigningKeyError(f"cannot sign the JWT ({type(exc).__name__})") from None
         return _token(
             session,
             self.login_url,

@@ -29,6 +29,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from connectors import redact
 from connectors.salesforce import bulk
 from connectors.salesforce.auth import Authenticator, AuthError, Token
 from connectors.salesforce.bulk import Ambiguous, BulkJobs, raise_for_salesforce
@@ -176,6 +177,7 @@ class SalesforceClient:
         except requests.RequestException as exc:
             raise SalesforceUnavailable(f"Salesforce login unreachable: {exc}") from exc
         self.logins += 1
+        redact.register_ephemeral(token.access_token.get_secret_value())
         self._sf = Salesforce(
             instance_url=token.instance_url,
             session_id=token.access_token.get_secret_value(),

@@ -6,6 +6,7 @@ import base64
 import binascii
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -146,10 +147,13 @@ class Sessions:
         self._org_id = org_id
         self._lock = threading.Lock()
         self._open: dict[str, _Session] = {}
+        # Every access token handed out (the last 10,000): a test scans outputs for them.
+        self.issued: deque[str] = deque(maxlen=10_000)
 
     def issue(self, user_id: str) -> str:
         token = f"{self._org_id[:15]}!AQ{secrets.token_urlsafe(72)}"
         with self._lock:
+            self.issued.append(token)
             self._open[token] = _Session(user_id)
         return token
 

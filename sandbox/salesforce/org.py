@@ -155,6 +155,10 @@ class Org:
             raise ValueError(f"no active user {username!r}")
         return self._sessions.issue(user_id)
 
+    def issued_tokens(self) -> list[str]:
+        """Every access token this org handed out (the last 10,000), for tests that look for leaks."""
+        return list(self._sessions.issued)
+
     def expire_sessions(self) -> None:
         """Every open token now answers 401 INVALID_SESSION_ID, as after a session timeout."""
         self._sessions.expire_all()

@@ -43,6 +43,9 @@ class Faults:
     rate_limit_every: int = 0  # every Nth request answers 429 with Retry-After (0: never)
     retry_after: int = 1  # seconds, on those 429s
     error_rate: float = 0.0  # share of requests answering 503 (seeded, so runs repeat)
+    # share of requests answering 500 with the request echoed back (URL, headers, form), as a
+    # misconfigured debug page does: what a client logs of that body must not carry its credentials
+    echo_rate: float = 0.0
     html_stores: set[str] = field(default_factory=set)  # 200 text/html maintenance page instead of JSON
     truncated_stores: set[str] = field(default_factory=set)  # JSON body cut in half
     malformed_stores: set[str] = field(default_factory=set)  # bad records sprinkled among good ones
@@ -83,7 +86,7 @@ class Faults:
             else:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise ValueError(f"{name} must be a non-negative number")
-                if name in ("error_rate", "mutate_rate") and value > 1:
+                if name in ("error_rate", "echo_rate", "mutate_rate") and value > 1:
                     raise ValueError(f"{name} must be between 0 and 1")
                 staged[name] = float(value)
         for name, value in staged.items():
@@ -167,13 +170,16 @@ class FaultBoard:
             return {s: f.as_dict() for s, f in self.faults.items()}
 
     # --- per request ------------------------------------------------------------------------
-    def admit(self, system: str) -> Refusal | None:
-        """Count the request, wait out the latency, and decide whether it is refused."""
+    def admit(self, system: str, echo: Callable[[], dict[str, Any]] | None = None) -> Refusal | None:
+        """Count the request, wait out the latency, and decide whether it is refused.
+
+        `echo` gives what an `echo_rate` 500 repeats of the request."""
         with self._lock:
             self._requests[system] += 1
             count = self._requests[system]
             faults = self.faults[system]
             fail = faults.error_rate > 0 and self._rng[system].random() < faults.error_rate
+            echoes = faults.echo_rate > 0 and self._rng[system].random() < faults.echo_rate
             latency, every, retry_after = faults.latency_ms, faults.rate_limit_every, faults.retry_after
         if latency:
             self._sleep(latency / 1000)
@@ -185,6 +191,11 @@ class FaultBoard:
             )
         if fail:
             return Refusal(503, {}, {"error": "unavailable", "message": "Service temporarily unavailable"})
+        if echoes:
+            request = echo() if echo is not None else {}
+            return Refusal(
+                500, {}, {"error": "internal", "message": "unhandled exception", "request": request}
+            )
         return None
 
     def over_budget(self, system: str, store_id: str, now: float) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -60,6 +61,15 @@ class Reply:
     endpoint: str = ""  # the handler that answered, for the served-records counts
 
 
+def echo(request: Request) -> dict[str, Any]:
+    """The request as a careless server's error page repeats it: full URL, every header, the form."""
+    return {
+        "url": request.url,
+        "headers": dict(request.headers.items()),
+        "form": dict(request.form.items()),
+    }
+
+
 class SystemApp:
     """One source system as a WSGI app; subclasses declare `system`, `rules()` and handlers."""
 
@@ -77,7 +87,7 @@ class SystemApp:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
-        refusal = self.ctx.board.admit(self.system)
+        refusal = self.ctx.board.admit(self.system, lambda: echo(request))
         if refusal is not None:
             response = Response(
                 dumps(refusal.body), refusal.status, refusal.headers, mimetype="application/json"
@@ -151,9 +161,12 @@ class TokenBook:
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str, float]] = {}  # token → (subject, expires at)
+        # Every token handed out, expired or not (the last 10,000): a test scans outputs for them.
+        self.issued: deque[str] = deque(maxlen=10_000)
 
     def issue(self, token: str, subject: str, ttl: float) -> None:
         with self._lock:
+            self.issued.append(token)
             now = self._clock()
             self._tokens = {t: v for t, v in self._tokens.items() if v[1] > now}  # forget expired ones
             self._tokens[token] = (subject, now + ttl)

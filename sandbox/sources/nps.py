@@ -1,4 +1,8 @@
-"""NPS API: key in the query, survey responses per store, numbered pages with a page count."""
+"""NPS API: survey responses per store, numbered pages with a page count.
+
+The key goes in the `X-Api-Key` header; the `api_key` query parameter is still accepted, as the vendor
+does, for clients that have not moved.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ class NpsApp(SystemApp):
         return [Rule("/v2/responses", endpoint="responses", methods=["GET"])]
 
     def responses(self, request: Request) -> Reply:
-        given = request.args.get("api_key", "")
+        given = request.headers.get("X-Api-Key") or request.args.get("api_key", "")
         if not hmac.compare_digest(given.encode(), self.ctx.credentials.nps_api_key.encode()):
             raise ApiError(401, {"error": "invalid api_key"})
         portfolio = self.ctx.portfolio

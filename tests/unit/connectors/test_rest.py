@@ -101,7 +101,8 @@ def test_nps_scores_split_into_promoters_and_detractors() -> None:
     responses.get(f"{base}/v2/responses", json=fixture("nps_responses"))
     src = source("nps", {"key_env": "NPS"}, {"NPS": "nk"}, base)
     out = list(src.connector(NV).iter_records("responses", None))
-    assert "api_key=nk" in responses.calls[0].request.url
+    assert responses.calls[0].request.headers["X-Api-Key"] == "nk"
+    assert "nk" not in responses.calls[0].request.url  # a key in the URL would be in every logged URL
     assert facts(out) == {
         ("NV-001:r-1", "nps_responses", ""): 1.0,
         ("NV-001:r-1", "nps_promoters", ""): 1.0,

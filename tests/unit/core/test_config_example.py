@@ -8,6 +8,8 @@ import types
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pydantic import BaseModel, SecretStr
 
 from connectors.config import SourceConfig
@@ -87,7 +89,9 @@ def test_the_example_loads_and_names_every_job(tmp_path: Path) -> None:
     assert {f"jobs.{job}" for job in JOB_NAMES} <= set(re.findall(r"^\[(jobs\.[a-z_]+)\]", text, re.M))
     for name in ("salesforce_jwt_key.pem", "pos_location_keys.json", "treez_dispensaries.json"):
         text = text.replace(f"/run/secrets/{name}", str(tmp_path / name))
-    (tmp_path / "salesforce_jwt_key.pem").write_text("not-a-real-key\n")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    (tmp_path / "salesforce_jwt_key.pem").write_text(pem)  # a signing key is checked when the config loads
     (tmp_path / "pos_location_keys.json").write_text('{"NV-001": "k"}')
     (tmp_path / "treez_dispensaries.json").write_text('{"NV-001": "k"}')
     (tmp_path / "config.toml").write_text(text)

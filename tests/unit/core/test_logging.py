@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from worker.logging import configure, register_secrets
+from worker.logging import configure, redact, register_secrets
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,11 @@ def test_registered_secret_is_redacted_everywhere_in_json_logs() -> None:
     configure("info", "json", out)
     register_secrets(["sk-live-9f8e7d6c5b"])
     log = structlog.get_logger("t")
-    log.info("login_failed", error="token sk-live-9f8e7d6c5b was refused", nested={"detail": ["sk-live-9f8e7d6c5b"]})
+    log.info(
+        "login_failed",
+        error="token sk-live-9f8e7d6c5b was refused",
+        nested={"detail": ["sk-live-9f8e7d6c5b"]},
+    )
     log.info("headers", authorization="Bearer abc", client_secret="xyz", store="NV-001")
     text = out.getvalue()
     assert "sk-live-9f8e7d6c5b" not in text
@@ -47,6 +51,17 @@ def test_level_filters_debug() -> None:
     structlog.get_logger("t").info("quiet")
     structlog.get_logger("t").warning("loud")
     assert "quiet" not in out.getvalue() and "loud" in out.getvalue()
+
+
+def test_every_command_logs_through_the_redaction_step(capsys: pytest.CaptureFixture[str]) -> None:
+    configure("info", "json")  # what the CLI does first, for every command
+    assert redact in structlog.get_config()["processors"]
+    register_secrets(["cli-secret-4242"])
+    structlog.get_logger("t").warning(
+        "source_error", error="GET /x?token=unregistered failed: cli-secret-4242"
+    )
+    err = capsys.readouterr().err
+    assert json.loads(err)["error"] == "GET /x?token=*** failed: ***"
 
 
 def test_every_command_logs_as_the_config_says(

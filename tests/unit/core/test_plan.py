@@ -135,3 +135,25 @@ def test_schema_from_describe_reads_scale_and_length() -> None:
     schema = schema_from_describe(describe)
     assert schema[("Account", "AOV_Online__c")] == FieldSpec("currency", 2, None)
     assert schema[("Account", "Name")] == FieldSpec("string", None, 255)
+
+
+def test_a_value_that_cannot_go_into_its_field_is_left_out_and_named() -> None:
+    """Run-time types the loader could not infer (attr(), coalesce()) are checked against the describe."""
+    schema = {
+        ("Account", "Online_Orders_7d__c"): FieldSpec("double", 0),
+        ("Account", "Health_Stale__c"): FieldSpec("boolean"),
+        ("Account", "Health_Drivers__c"): FieldSpec("textarea", None, 32768),
+        ("Account", "Onboarding_Start__c"): FieldSpec("date"),
+    }
+    d = acct("NV-1", Online_Orders_7d__c="12 orders", Health_Stale__c=1, Health_Drivers__c=3,
+             Onboarding_Start__c=20260101)
+    plan = diff([d], {("Account", "NV-1"): {"Health_Drivers__c": "x"}}, schema=schema)
+    (change,) = plan.changes
+    assert dict(change.fields) == {"Health_Drivers__c": 3, "Health_Updated_At__c": "2026-11-23T10:00:00+00:00"}
+    assert plan.misfits == (
+        "Account NV-1: Online_Orders_7d__c is a double field but the mapping gave str '12 orders'; left unchanged",
+        "Account NV-1: Health_Stale__c is a boolean field but the mapping gave int '1'; left unchanged",
+        "Account NV-1: Onboarding_Start__c is a date field but the mapping gave int '20260101'; left unchanged",
+    )
+    fine = diff([acct("NV-1", Online_Orders_7d__c=12, Health_Stale__c=True)], {}, schema=schema)
+    assert fine.misfits == ()

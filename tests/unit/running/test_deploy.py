@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy.engine import make_url
 
 from worker.scheduler import build_triggers
@@ -24,8 +26,10 @@ def documents(path: Path) -> list[dict[str, Any]]:
 
 
 def write_secrets(folder: Path) -> None:
-    for name in ("salesforce_jwt_key", "platform_client_secret"):
-        (folder / name).write_text("not-a-real-secret\n")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    (folder / "salesforce_jwt_key").write_text(pem)  # a signing key is checked when the config loads
+    (folder / "platform_client_secret").write_text("not-a-real-secret\n")
 
 
 def test_the_container_config_is_valid_and_schedules_every_job(tmp_path: Path) -> None:

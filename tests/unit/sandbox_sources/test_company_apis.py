@@ -185,6 +185,13 @@ def test_nps_query_key_and_page_numbers(client: Client, app: SourcesApp, portfol
     assert all(r["responded_at"] >= "2026-05-01" for r in since["responses"])
 
 
+def test_nps_key_in_the_header(client: Client, app: SourcesApp) -> None:
+    key = {"X-Api-Key": app.credentials.nps_api_key}
+    assert client.get("/nps/v2/responses?store_id=MA-004", headers={"X-Api-Key": "wrong"}).status_code == 401
+    body = client.get("/nps/v2/responses?store_id=MA-004&per_page=2", headers=key).json
+    assert body["page"] == 1 and len(body["responses"]) == 2
+
+
 def test_images_answer_png_or_404_for_planted_breakage(client: Client, portfolio: Portfolio) -> None:
     broken = [p for p in portfolio.products("AZ-001") if not p.image_ok]
     healthy = [p for p in portfolio.products("AZ-001") if p.image_ok]
