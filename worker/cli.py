@@ -62,6 +62,15 @@ def parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("explain", help="why a store has its score and flags: every component and rule")
     ex.add_argument("store")
     ex.add_argument("--json", action="store_true")
+    qp = sub.add_parser("qbr-pack", help="render one account's QBR pack (PDF) and upload it as a File")
+    qp.add_argument(
+        "store", help="the Account's Store_Id__c (a store, or an MSO parent for all its locations)"
+    )
+    qp.add_argument("--quarter", required=True, help="the quarter, e.g. 2026Q4")
+    qp.add_argument("--out", type=Path, help="also write the PDF to this file")
+    qp.add_argument(
+        "--no-upload", action="store_true", help="only render (with --out): write nothing to Salesforce"
+    )
     d = sub.add_parser("demo", help="start the local sandbox, run every job once and summarise")
     d.add_argument("--serve", action="store_true", help="keep the sandbox running and print how to use it")
     d.add_argument("--seed", type=int, default=7)
@@ -92,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             since=args.since,
             stores=args.store,
             backfill=(args.from_day, args.to_day or args.from_day) if args.from_day else None,
+        ),
+        "qbr-pack": lambda: commands.qbr_pack_command(
+            app, console, args.store, args.quarter, out=args.out, upload=not args.no_upload
         ),
         "run": lambda: commands.run_scheduler(app, console),
         "status": lambda: commands.status(app, console),

@@ -13,9 +13,10 @@ from rich.console import Console
 
 import mappings
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
-from jobs import registry
+from jobs import qbr_figures, qbr_pack, registry
 from jobs.sync import JobOptions, JobResult, plan_job
 from jobs.sync import run_job as run_mapping_job
+from mappings.lifecycle import Quarter
 from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
 from worker.app import App
 from worker.locks import Busy, run_exclusive
@@ -159,6 +160,8 @@ def run_one(
             account_wide=shard is None or shard == 0,
         )
         return Outcome(counts=report.data, partial=report.partial, summary=report)
+    if job == qbr_pack.NAME:
+        return run_packs(app, run_id, stores)
     ms = load_mappings(app)
     mjob = registry.build(job, ms)
     if backfill is not None and hasattr(mjob, "backfill"):
@@ -176,6 +179,100 @@ def run_one(
         summary=result,
         org=org,
     )
+
+
+def run_packs(
+    app: App,
+    run_id: str,
+    stores: Sequence[str] | None = None,
+    quarters: Sequence[Quarter] | None = None,
+    upload: bool = True,
+) -> Outcome:
+    """The QBR packs: rendered and uploaded where their figures changed (`qbr-pack` and the schedule)."""
+    cfg = qbr_pack.load(mapping_dir(app))
+    org: SalesforceClient = app.org()
+    if not cfg.enabled and quarters is None:
+        return Outcome(counts={"disabled": True})
+    report = qbr_pack.run_packs(
+        app.engine,
+        org,
+        cfg,
+        app.clock(),
+        run_id,
+        app.job_options().apply,
+        stores=stores,
+        quarters=quarters,
+        upload=upload,
+        keep_pdf=quarters is not None,
+    )
+    return Outcome(
+        counts=report.data,
+        partial=report.partial,
+        api_calls=org.usage.calls,
+        api_used=org.usage.used,
+        api_max=org.usage.max,
+        summary=report,
+        org=org,
+    )
+
+
+def qbr_pack_command(
+    app: App, console: Console, store: str, quarter: str, out: Path | None = None, upload: bool = True
+) -> ExitCode:
+    """`csm-sync qbr-pack STORE --quarter 2026Q4 [--out FILE]`: one account's pack, now."""
+    try:
+        q = qbr_figures.parse_quarter(quarter)
+    except ValueError as exc:
+        console.print(f"--quarter: {exc}", markup=False)
+        return ExitCode.CONFIG
+    try:
+        qbr_pack.load(mapping_dir(app))
+    except MappingError as exc:
+        _print_mapping_error(console, exc)
+        return ExitCode.CONFIG
+    try:  # the packs' job lock: a scheduled qbr_pack run and this one never upload side by side
+        result = run_exclusive(
+            app, qbr_pack.NAME, lambda run_id: run_packs(app, run_id, [store], [q], upload)
+        )
+    except Busy as exc:
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        return ExitCode.BUSY
+    report = result.outcome.summary if result.outcome is not None else None
+    if result.error:
+        console.print(f"qbr-pack: {result.error}", markup=False, highlight=False)
+    if not isinstance(report, qbr_pack.PackReport):
+        return result.exit_code
+    packs = [p for p in report.packs if p.store_id == store]
+    if not packs or packs[0].status == "no_account":
+        why = packs[0].error if packs else "not found"
+        console.print(f"{store}: {why}; no pack was made.", markup=False)
+        return ExitCode.CONFIG
+    pack = packs[0]
+    figs = pack.figures
+    if figs is not None:
+        console.print(f"{store} {q}: {figs.coverage}.", markup=False, highlight=False)
+        for note in figs.notes:
+            console.print(f"  note: {note}", markup=False, highlight=False)
+    if pack.status == "uploaded":
+        console.print(
+            f"Uploaded version {pack.version} of File {pack.document_id} (ContentVersion {pack.version_id})."
+        )
+    elif pack.status == "unchanged":
+        console.print(
+            f"Unchanged: version {pack.version} of File {pack.document_id} already shows these figures."
+        )
+    elif pack.status == "failed":
+        console.print(f"Upload failed: {pack.error}", markup=False, highlight=False)
+    if out is not None:
+        pdf = pack.pdf
+        if pdf is None and pack.figures is not None:
+            from jobs.qbr_render import render  # noqa: PLC0415 - matplotlib only when a pack is written
+
+            pdf = render(pack.figures)
+        if pdf is not None:
+            qbr_pack.write_pdf(out, pdf)
+            console.print(f"Wrote {out} ({len(pdf):,} bytes).", markup=False)
+    return result.exit_code
 
 
 def options_for(app: App, job: object, force: bool = False) -> JobOptions:

@@ -22,6 +22,7 @@ JOB_NAMES = (
     "onboarding",
     "renewals",
     "qbr",
+    "qbr_pack",
     "compliance",
     "receivables",
     "expansion",

@@ -25,7 +25,7 @@ def test_inputs_are_written_before_they_are_read(first: str, then: str) -> None:
 
 def test_every_job_builds_from_the_shipped_mapping_files() -> None:
     jobs = registry.build_all(load_mapping_set())
-    assert [j.name for j in jobs] == [n for n in registry.RUN_ORDER if n != "pull"]
+    assert [j.name for j in jobs] == [n for n in registry.RUN_ORDER if n not in ("pull", "qbr_pack")]
 
 
 def test_unknown_job_lists_the_valid_ones() -> None:
