@@ -81,7 +81,7 @@ def _signed_pct(x: float | None) -> str:
 def render(f: PackFigures) -> bytes:
     """The pack's PDF: summary, orders and funnel, what sells, (MSO) states, ROI and assumptions."""
     pages: list[Callable[[Figure, PackFigures], None]] = [_summary, _orders, _mix]
-    if f.states:
+    if len(f.states) > 1:
         pages.append(_states)
     pages.append(_roi)
     buf = io.BytesIO()
