@@ -23,7 +23,11 @@ def test_registered_secret_is_redacted_everywhere_in_json_logs() -> None:
     configure("info", "json", out)
     register_secrets(["sk-live-9f8e7d6c5b"])
     log = structlog.get_logger("t")
-    log.info("login_failed", error="token sk-live-9f8e7d6c5b was refused", nested={"detail": ["sk-live-9f8e7d6c5b"]})
+    log.info(
+        "login_failed",
+        error="token sk-live-9f8e7d6c5b was refused",
+        nested={"detail": ["sk-live-9f8e7d6c5b"]},
+    )
     log.info("headers", authorization="Bearer abc", client_secret="xyz", store="NV-001")
     text = out.getvalue()
     assert "sk-live-9f8e7d6c5b" not in text

@@ -16,8 +16,13 @@ def test_every_configurable_job_is_registered_once() -> None:
 
 @pytest.mark.parametrize(
     ("first", "then"),
-    [("pull", "account_health"), ("onboarding", "account_health"), ("account_health", "snapshots"),
-     ("risk_alerts", "renewals"), ("account_health", "renewals")],
+    [
+        ("pull", "account_health"),
+        ("onboarding", "account_health"),
+        ("account_health", "snapshots"),
+        ("risk_alerts", "renewals"),
+        ("account_health", "renewals"),
+    ],
 )
 def test_inputs_are_written_before_they_are_read(first: str, then: str) -> None:
     assert registry.RUN_ORDER.index(first) < registry.RUN_ORDER.index(then)
