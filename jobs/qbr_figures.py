@@ -82,6 +82,11 @@ class Week:
     in_store_orders: float
     carts: float
     placed: float  # online orders the platform counted (abandonment's numerator)
+    days: int = 7  # days of the week that have data (0 before the data starts)
+
+    def per_day(self, orders: float) -> float | None:
+        """Orders per day over the week's days with data: partial and 8-day weeks compare fairly."""
+        return orders / self.days if self.days else None
 
     @property
     def abandonment(self) -> float | None:
@@ -213,8 +218,9 @@ def _sum(data: AccountData, metric: str, dim: str, start: date, end: date) -> fl
     return float(sum(v for d, v in s.items() if start <= d <= end))
 
 
-def weeks(data: AccountData, quarter: Quarter, last: date) -> tuple[Week, ...]:
-    """The quarter in 13 weeks from its first day (the 13th takes the last day or two), up to `last`."""
+def weeks(data: AccountData, quarter: Quarter, last: date, first: date | None = None) -> tuple[Week, ...]:
+    """The quarter in 13 weeks from its first day (the 13th takes the last day or two), up to `last`;
+    each knows how many of its days have data (from `first`)."""
     out = []
     for i in range(WEEKS):
         start = quarter.start + timedelta(days=7 * i)
@@ -224,6 +230,7 @@ def weeks(data: AccountData, quarter: Quarter, last: date) -> tuple[Week, ...]:
         end = min(end, last)
         online = _sum(data, "orders", "channel=online", start, end)
         placed = _sum(data, "online_orders", "", start, end) or online
+        covered = max(0, (end - max(start, first or start)).days + 1)
         out.append(
             Week(
                 start,
@@ -232,6 +239,7 @@ def weeks(data: AccountData, quarter: Quarter, last: date) -> tuple[Week, ...]:
                 _sum(data, "orders", "channel=in_store", start, end),
                 _sum(data, "carts", "", start, end),
                 placed,
+                covered,
             )
         )
     return tuple(out)
@@ -311,7 +319,7 @@ def figures(
     first = first_data_day(data)
     covered_from = max(quarter.start, first) if first and current.days else None
     covered_to = current.end if current.days else None
-    wk = weeks(data, quarter, current.end) if current.days else ()
+    wk = weeks(data, quarter, current.end, covered_from) if current.days else ()
     states = state_mixes(locations, quarter) if locations else ()
     layout = cfg.pack
     comparable = (

@@ -406,50 +406,34 @@ def _orders(fig: Figure, f: PackFigures) -> None:
         "Weekly orders by channel, the path from visit to order, and how many carts were left behind.",
     )
     ax = fig.add_axes((0.07, 0.47, 0.53, 0.33))
-    title = f"Orders per week by channel, {f.quarter} (13 weeks)"
+    title = f"Orders per day by channel, week by week, {f.quarter}"
     if not f.weeks:
         _empty(ax, title, f"No orders were recorded for {f.quarter}.")
     else:
         xs = list(range(len(f.weeks)))
-        ax.plot(
-            xs,
-            [w.online_orders for w in f.weeks],
-            color=ONLINE,
-            marker="o",
-            linestyle="-",
-            linewidth=1.8,
-            markersize=4.5,
-            label="Online",
-        )
-        ax.plot(
-            xs,
-            [w.in_store_orders for w in f.weeks],
-            color="#6f7f8d",
-            marker="s",
-            linestyle="--",
-            linewidth=1.6,
-            markersize=4.5,
-            markerfacecolor="white",
-            label="In store",
-        )
+        shown = [i for i, w in enumerate(f.weeks) if w.days]
+        for attr, label, style in (
+            ("online_orders", "Online", {"color": ONLINE, "marker": "o", "linestyle": "-", "linewidth": 1.8}),
+            ("in_store_orders", "In store", {"color": "#6f7f8d", "marker": "s", "linestyle": "--",
+                                             "linewidth": 1.6, "markerfacecolor": "white"}),
+        ):  # fmt: skip
+            ys = [f.weeks[i].per_day(getattr(f.weeks[i], attr)) for i in shown]
+            ax.plot(shown, ys, markersize=4.5, label=label, **style)
         ax.set_xticks(xs, _week_labels(f), rotation=0, fontsize=7.5)
+        ax.set_xlim(-0.5, max(12, len(f.weeks) - 1) + 0.5)
         ax.set_xlabel("week starting")
-        ax.set_ylabel("orders per week")
+        ax.set_ylabel("orders per day (week's average)")
         ax.set_ylim(bottom=0)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(axis="y", color="#e3e8ed", linewidth=0.6)
         ax.set_title(title)
         ax.legend(loc="lower left", ncols=2)
+        if shown and shown[0] > 0 and f.covered_from is not None:
+            ax.axvspan(-0.5, shown[0] - 0.5, color="#eef1f4", linewidth=0)
+            ax.text((shown[0] - 1) / 2, ax.get_ylim()[1] * 0.5, f"no data\nbefore {f.covered_from:%b %-d}",
+                    ha="center", va="center", fontsize=8, color=MUTED)  # fmt: skip
         if len(f.weeks) < 13:
-            ax.text(
-                0.99,
-                0.02,
-                f"{len(f.weeks)} of 13 weeks so far",
-                transform=ax.transAxes,
-                ha="right",
-                fontsize=8,
-                color=MUTED,
-            )
+            ax.text(0.99, 0.02, f"{len(f.weeks)} of 13 weeks so far", transform=ax.transAxes, ha="right",
+                    fontsize=8, color=MUTED)  # fmt: skip
     _funnel(fig.add_axes((0.68, 0.47, 0.28, 0.33)), f)
     _abandonment(fig.add_axes((0.07, 0.10, 0.53, 0.27)), f)
     r = f.current

@@ -84,6 +84,8 @@ def test_a_partial_quarter_says_which_days_it_covers() -> None:
     f = figures(data, Q3, CFG, PRODUCTS)
     assert f.days_covered == 56 and f.coverage.startswith("covers 56 of 92 days (Aug 6 to Sep 30, 2026)")
     assert any("Partial quarter" in n for n in f.notes)
+    assert [w.days for w in f.weeks[:7]] == [0, 0, 0, 0, 0, 6, 7] and f.weeks[-1].days == 8
+    assert f.weeks[0].per_day(f.weeks[0].online_orders) is None  # before the data: not a zero
     running = figures(pack_store(), Quarter(2026, 4), CFG, ())
     assert running.days_covered == 19 and "19 of 92 days" in running.coverage and len(running.weeks) == 3
 
@@ -178,7 +180,7 @@ def test_the_pdf_shows_the_figures_and_every_assumption(tmp_path: Path) -> None:
     assert f"{r.online_orders:,.0f}" in text and "covers all 92 days of 2026-Q3" in text
     for name in RoiAssumptions.model_fields:
         assert name in text
-    assert "Blue Dream 3.5g" in text and "Orders per week by channel" in text
+    assert "Blue Dream 3.5g" in text and "Orders per day by channel" in text
     assert f"${f.estimate.incremental_revenue:,.0f}" in text
 
 
