@@ -412,12 +412,13 @@ def _orders(fig: Figure, f: PackFigures) -> None:
     else:
         xs = list(range(len(f.weeks)))
         shown = [i for i, w in enumerate(f.weeks) if w.days]
-        for attr, label, style in (
+        styles: list[tuple[str, str, dict[str, Any]]] = [
             ("online_orders", "Online", {"color": ONLINE, "marker": "o", "linestyle": "-", "linewidth": 1.8}),
             ("in_store_orders", "In store", {"color": "#6f7f8d", "marker": "s", "linestyle": "--",
                                              "linewidth": 1.6, "markerfacecolor": "white"}),
-        ):  # fmt: skip
-            ys = [f.weeks[i].per_day(getattr(f.weeks[i], attr)) for i in shown]
+        ]  # fmt: skip
+        for attr, label, style in styles:
+            ys = [f.weeks[i].per_day(getattr(f.weeks[i], attr)) or 0.0 for i in shown]
             ax.plot(shown, ys, markersize=4.5, label=label, **style)
         ax.set_xticks(xs, _week_labels(f), rotation=0, fontsize=7.5)
         ax.set_xlim(-0.5, max(12, len(f.weeks) - 1) + 0.5)
