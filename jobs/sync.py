@@ -87,11 +87,13 @@ class JobResult:
     resumed: ApplyReport | None = None
     unmatched: list[str] = field(default_factory=list)
     accounts: int = 0
+    warnings: list[str] = field(default_factory=list)  # what the job could not carry out (exit 1)
 
     @property
     def partial(self) -> bool:
         reports = [r for r in (self.applied, self.resumed) if r is not None]
-        return any(r.failed or r.stopped or r.skipped_dead or r.queued for r in reports)
+        left = any(r.failed or r.stopped or r.skipped_dead or r.queued for r in reports)
+        return left or bool(self.warnings)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -100,6 +102,8 @@ class JobResult:
             "accounts": self.accounts,
             "unmatched": self.unmatched,
         }
+        if self.warnings:
+            out["warnings"] = self.warnings
         if self.applied:
             out["applied"] = self.applied.data
         if self.resumed:
@@ -170,7 +174,10 @@ def plan_job(
     schema = schema_from_describe({o: describe(o) for o in objects}) if describe else None
     plan = diff(desired, current, managed, schema)
     log.info("plan_ready", job=job.name, accounts=len(matched), **plan.counts, kept=len(plan.kept))
-    return JobResult(plan=plan, unmatched=unmatched, accounts=len(matched))
+    warnings = list(getattr(job, "warnings", ()))
+    for warning in warnings:
+        log.warning("action_not_carried_out", job=job.name, problem=warning)
+    return JobResult(plan=plan, unmatched=unmatched, accounts=len(matched), warnings=warnings)
 
 
 def run_job(

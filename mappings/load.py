@@ -56,7 +56,7 @@ BASE_NAMES: dict[str, str] = {
 AUTO_PLACEHOLDERS: frozenset[str] = frozenset(
     {
         "evidence", "title", "rule", "version", "severity", "store_id", "account_name", "state",
-        "today", "window", "baseline", "data_as_of", "flag_key",
+        "today", "window", "baseline", "data_as_of", "flag_key", "case_subject", "case_key",
     }
 )  # fmt: skip
 LITERAL_NOUNS: dict[tuple[str, ...], str] = {

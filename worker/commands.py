@@ -13,11 +13,12 @@ from rich.console import Console
 
 import mappings
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
-from jobs import qbr_figures, qbr_pack, registry
+from jobs import qbr_figures, qbr_pack, registry, snapshots
 from jobs.sync import JobOptions, JobResult, plan_job
 from jobs.sync import run_job as run_mapping_job
 from mappings.lifecycle import Quarter
 from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
+from mappings.owners import validate_queues
 from worker.app import App
 from worker.locks import Busy, run_exclusive
 from worker.metrics import write_textfile
@@ -65,7 +66,7 @@ def validate(app: App, console: Console, offline: bool = False) -> ExitCode:
         except SalesforceUnavailable as exc:
             console.print(f"Salesforce unavailable, describe check skipped: {exc}", markup=False)
             return ExitCode.UNAVAILABLE
-        issues = validate_against_describe(ms, describes)
+        issues = validate_against_describe(ms, describes) + validate_queues(ms, registry.read_queues(org))
         if issues:
             for issue in issues:
                 console.print(str(issue), markup=False, highlight=False)
@@ -92,11 +93,15 @@ def plan(
         return ExitCode.CONFIG
     org = app.org()
     try:
+        preflight(app, org, job, ms)
         opts = options_for(app, mjob)
         result = plan_job(app.engine, org, mjob, app.clock(), opts, app.describer(org), stores)
     except SalesforceUnavailable as exc:
         console.print(f"Salesforce unavailable: {exc}", markup=False)
         return ExitCode.UNAVAILABLE
+    except MappingError as exc:
+        _print_mapping_error(console, exc)
+        return ExitCode.CONFIG
     if as_json:
         console.print_json(json.dumps({**result.plan.data, "unmatched": result.unmatched}, default=str))
     else:
@@ -117,9 +122,14 @@ def run_job(
     if job not in registry.job_names():
         console.print(str(registry.UnknownJob(job)), markup=False)
         return ExitCode.CONFIG
+    if backfill is not None and (problem := backfill_problem(job, backfill)):
+        console.print(problem, markup=False, highlight=False)
+        return ExitCode.CONFIG
     try:  # one run of a job at a time, across processes and machines (the job lock in the state store)
         result = run_exclusive(
-            app, job, lambda run_id: run_one(app, job, run_id, force, full_refresh, since, stores)
+            app,
+            job,
+            lambda run_id: run_one(app, job, run_id, force, full_refresh, since, stores, backfill),
         )
     except Busy as exc:
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
@@ -128,6 +138,18 @@ def run_job(
     write_textfile(app)
     summarise(console, job, result.exit_code, result.outcome, result.error)
     return result.exit_code
+
+
+def backfill_problem(job: str, days: tuple[date, date]) -> str:
+    """Why `--from/--to` cannot be run for `job` ('' when it can): only snapshots backfill."""
+    if job != "snapshots":
+        return f"--from/--to: only the snapshots job backfills a range, not {job}"
+    start, end = days
+    if end < start:
+        return f"--from/--to: the range ends ({end}) before it starts ({start}); fix --to"
+    if (end - start).days + 1 > snapshots.MAX_BACKFILL_DAYS:
+        return f"--from/--to: at most {snapshots.MAX_BACKFILL_DAYS} days can be backfilled at once"
+    return ""
 
 
 def run_one(
@@ -167,6 +189,7 @@ def run_one(
     if backfill is not None and hasattr(mjob, "backfill"):
         mjob = mjob.backfill(*backfill)
     org: SalesforceClient = app.org()
+    preflight(app, org, job, ms)
     result: JobResult = run_mapping_job(
         app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), app.describer(org), stores
     )
@@ -275,6 +298,24 @@ def qbr_pack_command(
     return result.exit_code
 
 
+# Jobs that evaluate the admin's account_health.toml / risk_rules.toml (snapshots score with it).
+MAPPING_SET_JOBS = frozenset({"account_health", "risk_alerts", "snapshots"})
+
+
+def preflight(app: App, org: SalesforceClient, job: str, ms: MappingSet) -> None:
+    """Check the mapping set against the (cached) describe before the run reads or writes anything.
+
+    A misspelled field must be a config error naming its file and key (exit 2, nothing written), not
+    a query Salesforce rejects halfway through a run.
+    """
+    if job not in MAPPING_SET_JOBS:
+        return
+    describe = app.describer(org)
+    issues = validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
+    if issues:
+        raise MappingError(issues)
+
+
 def options_for(app: App, job: object, force: bool = False) -> JobOptions:
     """The run's options, with the history the job needs (QBR compares quarters, backfills reach back)."""
     opts = app.job_options(force)
@@ -291,6 +332,8 @@ def summarise(console: Console, job: str, code: ExitCode, outcome: Outcome | Non
     if outcome is not None:
         counts: dict[str, Any] = outcome.counts
         console.print(f"{job}: " + json.dumps(counts, default=str), markup=False, highlight=False)
+        for warning in counts.get("warnings", ()):
+            console.print(f"{job}: warning: {warning}", markup=False, highlight=False)
         if outcome.api_calls:
             console.print(f"{job}: {outcome.api_calls} Salesforce API calls", markup=False)
     console.print(f"{job}: exit {int(code)} ({code.name.lower()})", markup=False)

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from jobs.registry import job_names
-from sandbox.environment import SandboxEnvironment
 from worker.app import App
 from worker.commands import run_one
 from worker.logging import configure
 from worker.runner import ExitCode, Outcome, execute
 from worker.settings import load_settings
+
+if TYPE_CHECKING:  # the sandbox is a separate distribution (`csm-sync[sandbox]`), absent from production
+    from sandbox.environment import SandboxEnvironment
+
+SANDBOX_MODULES = ("sandbox", "werkzeug", "trustme")
+SANDBOX_MISSING = (
+    "csm-sync demo needs the sandbox, which this installation does not include (it is kept out of the "
+    "production image). Install it with: pip install 'csm-sync[sandbox]'  (in a clone: make demo)"
+)
 
 # Enough volume for every planted scenario and baseline, small enough to pull in about a minute.
 DEMO_ORDERS_PER_DAY = 25.0
@@ -29,6 +38,9 @@ WRITE_KINDS = ("collections", "sobject", "composite", "bulk_create", "bulk_uploa
 
 def run_demo(console: Console, seed: int = 7, workdir: Path = Path(".demo"), serve: bool = False) -> ExitCode:
     """Start the sandbox, run every job once, print a summary; exit 0 when every job succeeded."""
+    if not sandbox_installed():
+        print(SANDBOX_MISSING, file=sys.stderr)
+        return ExitCode.CONFIG
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -44,8 +56,21 @@ def run_demo(console: Console, seed: int = 7, workdir: Path = Path(".demo"), ser
     return code
 
 
+def sandbox_installed() -> bool:
+    """Whether the sandbox distribution and its own dependencies can be imported."""
+    try:
+        import sandbox.environment  # noqa: F401, PLC0415 - imported only where the demo needs it
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in SANDBOX_MODULES:
+            return False
+        raise
+    return True
+
+
 @contextmanager
 def _environment(workdir: Path, seed: int) -> Iterator[SandboxEnvironment]:
+    from sandbox.environment import SandboxEnvironment  # noqa: PLC0415 - see sandbox_installed
+
     env = SandboxEnvironment.start(workdir, seed=seed, orders_per_day=DEMO_ORDERS_PER_DAY)
     try:
         yield env
@@ -222,6 +247,9 @@ def _packs_line(org: Any, store: Callable[[Any], str]) -> str:
     )
 
 
+_SF_QUERY_HINT = "  sf data query -o sandbox -q 'SELECT Name, Health_Band__c FROM Account'\n"
+
+
 def _serve(console: Console, env: SandboxEnvironment) -> None:
     hints = {
         "salesforce": env.org_server.url,
@@ -230,6 +258,11 @@ def _serve(console: Console, env: SandboxEnvironment) -> None:
         "config": str(env.config_path),
     }
     console.print_json(json.dumps(hints))
+    sf_cli = (
+        "Salesforce CLI (docs/salesforce.md), with a session token of the sandbox org:\n"
+        f"  export NODE_EXTRA_CA_CERTS={env.tls.ca_path} SF_ACCESS_TOKEN='{env.org.login()}'\n"
+        f"  sf org login access-token --instance-url {env.org_server.url} --alias sandbox --no-prompt\n"
+    ) + _SF_QUERY_HINT
     console.print(
         "The sandbox stays up. Try:\n"
         f"  csm-sync --config {env.config_path} status\n"
@@ -238,7 +271,8 @@ def _serve(console: Console, env: SandboxEnvironment) -> None:
         f"  csm-sync --config {env.config_path} qbr-pack MSO-1 --quarter {_last_quarter(env)} "
         "--out pack.pdf\n"
         "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
-        f"and pass a requests session with verify='{env.tls.ca_path}'. Ctrl-C stops the sandbox."
+        f"and pass a requests session with verify='{env.tls.ca_path}'.\n"
+        f"{sf_cli}Ctrl-C stops the sandbox."
     )
     try:
         while True:

@@ -104,6 +104,14 @@ def status_board(console: Console, engine: Engine, now: datetime, stale_hours: f
             f"{secs:.1f}" if secs is not None else "—",
         )
     console.print(t)
+    latest: dict[str, RunRecord] = {}
+    for r in runs:
+        latest.setdefault(r.job, r)
+    warned = [(r.job, str(w)) for r in latest.values() for w in (r.counts or {}).get("warnings", ())]
+    if warned:
+        console.print("[yellow]What the latest runs could not carry out (they exited 1):[/yellow]")
+        for job, warning in warned:
+            console.print(f"  {job}: {warning}", markup=False, highlight=False)
     by_source: dict[str, list[Freshness]] = {}
     for f in fresh:
         by_source.setdefault(f.source, []).append(f)
