@@ -273,19 +273,23 @@ def qbr_pack_command(
     pack = packs[0]
     figs = pack.figures
     if figs is not None:
-        console.print(f"{store} {q}: {figs.coverage}.", markup=False, highlight=False)
+        console.print(f"{store} {q}: {figs.coverage}.", markup=False, highlight=False, soft_wrap=True)
         for note in figs.notes:
-            console.print(f"  note: {note}", markup=False, highlight=False)
+            console.print(f"  note: {note}", markup=False, highlight=False, soft_wrap=True)
     if pack.status == "uploaded":
         console.print(
-            f"Uploaded version {pack.version} of File {pack.document_id} (ContentVersion {pack.version_id})."
+            f"Uploaded version {pack.version} of File {pack.document_id} (ContentVersion {pack.version_id}).",
+            highlight=False,
+            soft_wrap=True,
         )
     elif pack.status == "unchanged":
         console.print(
-            f"Unchanged: version {pack.version} of File {pack.document_id} already shows these figures."
+            f"Unchanged: version {pack.version} of File {pack.document_id} already shows these figures.",
+            highlight=False,
+            soft_wrap=True,
         )
     elif pack.status == "failed":
-        console.print(f"Upload failed: {pack.error}", markup=False, highlight=False)
+        console.print(f"Upload failed: {pack.error}", markup=False, highlight=False, soft_wrap=True)
     if out is not None:
         pdf = pack.pdf
         if pdf is None and pack.figures is not None:
@@ -294,7 +298,7 @@ def qbr_pack_command(
             pdf = render(pack.figures)
         if pdf is not None:
             qbr_pack.write_pdf(out, pdf)
-            console.print(f"Wrote {out} ({len(pdf):,} bytes).", markup=False)
+            console.print(f"Wrote {out} ({len(pdf):,} bytes).", markup=False, highlight=False, soft_wrap=True)
     return result.exit_code
 
 
