@@ -13,6 +13,7 @@ from connectors.salesforce.soql import select
 from jobs import compliance, expansion, onboarding, qbr, qbr_pack, receivables, renewals, snapshots
 from jobs.accounts import build_account_data, read_accounts, store_directory
 from jobs.current import Reader
+from jobs.names import RUN_ORDER
 from jobs.pull import PullReport, run_pull
 from jobs.sync import JobOptions, MappingJob
 from mappings.context import AccountData
@@ -21,7 +22,16 @@ from mappings.evaluate import AccountOutcome, evaluate_account, flag_attrs, mana
 from mappings.load import MappingSet
 from mappings.rollup import rollup_all
 
-__all__ = ["RUN_ORDER", "PullReport", "UnknownJob", "build", "explain", "job_names", "run_pull"]
+__all__ = [
+    "RUN_ORDER",
+    "PullReport",
+    "UnknownJob",
+    "UnknownStore",
+    "build",
+    "explain",
+    "job_names",
+    "run_pull",
+]
 
 # Fields on an MSO parent that the onboarding job owns; the health roll-up leaves them to it.
 ONBOARDING_ROLLUP_FIELDS = frozenset({"Onboarding_Progress__c", "Locations_Live__c", "Locations_Total__c"})
@@ -38,23 +48,15 @@ class UnknownJob(KeyError):
         return f"unknown job {self.name!r}; valid jobs: {', '.join(job_names())}"
 
 
-# The order in which one pass over every job sees each job's inputs written: onboarding before the
-# health score (its onboarding component reads the milestones); every job that raises flags
-# (compliance, receivables, then risk_alerts, whose Open_Risk_Count__c counts them all) before those
-# that read the flags and the score from Salesforce (snapshots, renewals).
-RUN_ORDER = (
-    "pull",
-    "onboarding",
-    "account_health",
-    "compliance",
-    "receivables",
-    "risk_alerts",
-    "snapshots",
-    "renewals",
-    "qbr",
-    "qbr_pack",
-    "expansion",
-)
+class UnknownStore(LookupError):
+    """No Salesforce Account carries this store id, so there is nothing to explain."""
+
+    def __init__(self, store: str) -> None:
+        super().__init__(store)
+        self.store = store
+
+    def __str__(self) -> str:
+        return f"store {self.store!r} has no Salesforce Account with Store_Id__c = {self.store!r}"
 
 
 def job_names() -> tuple[str, ...]:
@@ -257,7 +259,7 @@ def explain(
         fields |= job.account_fields
     accounts = read_accounts(org, fields, [store])  # the store and its parent, not the portfolio
     if store not in accounts:
-        raise KeyError(f"store {store!r} has no Salesforce Account with Store_Id__c = {store!r}")
+        raise UnknownStore(store)
     one = {store: accounts[store]}
     extra = health.prepare(org, one, now)
     history = max([opts.history_days] + [getattr(j, "history_days", 0) for j in lifecycle])

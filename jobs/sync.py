@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy import Engine
 
+from jobs import progress
 from jobs.accounts import (
     build_account_data,
     chunks,
@@ -152,6 +153,8 @@ def plan_job(
         log.warning("stores_unmatched", job=job.name, count=len(unmatched), stores=unmatched[:20])
     extra = job.prepare(org, {s: accounts[s] for s in matched}, now)
     desired: list[Desired] = []
+    task = f"plan {job.name}: accounts"
+    progress.start(task, len(matched))
     for chunk in chunks(matched, opts.chunk_size):
         for data in build_account_data(
             engine,
@@ -165,6 +168,8 @@ def plan_job(
             opts.freshness_aliases,
         ):
             desired.extend(job.evaluate(data))
+        progress.advance(task, len(chunk))
+    progress.finish(task)
     desired.extend(job.finalize(accounts, desired, now))
     managed = job.managed(now)
     scope = {str(accounts[s]["Id"]): s for s in matched} if stores is not None else None
@@ -178,6 +183,17 @@ def plan_job(
     for warning in warnings:
         log.warning("action_not_carried_out", job=job.name, problem=warning)
     return JobResult(plan=plan, unmatched=unmatched, accounts=len(matched), warnings=warnings)
+
+
+def safety_refusal(plan: Plan, opts: JobOptions) -> str:
+    """Why the safety check refuses `plan` ('' when it does not): too large a share of existing records
+    would change at once, which is more often a broken mapping or feed than a real change."""
+    if plan.considered < opts.safety_min_records or plan.change_share <= opts.safety_max_change_share:
+        return ""
+    return (
+        f"the plan changes {plan.change_share:.0%} of existing records "
+        f"(limit {opts.safety_max_change_share:.0%})"
+    )
 
 
 def run_job(
@@ -195,15 +211,10 @@ def run_job(
     result = plan_job(engine, org, job, now, opts, describe, stores)
     result.resumed = resumed
     plan = result.plan
-    if (
-        not opts.force
-        and plan.considered >= opts.safety_min_records
-        and plan.change_share > opts.safety_max_change_share
-    ):
+    refusal = safety_refusal(plan, opts)
+    if refusal and not opts.force:
         raise SafetyRefused(
-            f"{job.name}: the plan changes {plan.change_share:.0%} of existing records "
-            f"(limit {opts.safety_max_change_share:.0%}); review it with `csm-sync plan {job.name}` "
-            "and rerun with --force if it is intended"
+            f"{refusal}; review it with `csm-sync plan {job.name}` and rerun with --force if it is intended"
         )
     queued = enqueue(engine, plan, run_id, job.name, now, opts.apply)
     report = send(engine, org, queued.ids, now, opts.apply)

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.json import JSON
 from rich.table import Table
 
 from jobs.registry import job_names
 from worker.app import App
 from worker.commands import run_one
 from worker.logging import configure
+from worker.output import Output
+from worker.progress import progress_line, reporting
 from worker.runner import ExitCode, Outcome, execute
 from worker.settings import load_settings
 
@@ -36,23 +39,32 @@ DEMO_ORDERS_PER_DAY = 25.0
 WRITE_KINDS = ("collections", "sobject", "composite", "bulk_create", "bulk_upload", "bulk_close")
 
 
-def run_demo(console: Console, seed: int = 7, workdir: Path = Path(".demo"), serve: bool = False) -> ExitCode:
-    """Start the sandbox, run every job once, print a summary; exit 0 when every job succeeded."""
+def run_demo(out: Output, seed: int = 7, workdir: Path = Path(".demo"), serve: bool = False) -> ExitCode:
+    """Start the sandbox, run every job once, print a summary; exit 0 when every job succeeded.
+
+    The runs' log events go to a file in `workdir`; what the demo shows is progress (bars on a
+    terminal, a line every few seconds otherwise) and the summary.
+    """
     if not sandbox_installed():
         print(SANDBOX_MISSING, file=sys.stderr)
+        out.errors.append(SANDBOX_MISSING)
         return ExitCode.CONFIG
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    console = out.console
     with (workdir / "csm-sync.log").open("w") as log_file:
         configure("info", "json", log_file)
-        console.print("Starting the sandbox: Salesforce org and source APIs over HTTPS on 127.0.0.1 …")
+        out.text("Starting the sandbox: Salesforce org and source APIs over HTTPS on 127.0.0.1 …")
         with _environment(workdir, seed) as env:
-            code = _run_all(console, env)
-            _summary(console, env)
+            code = _run_all(out, env)
+            if not out.as_json:
+                _summary(console, env)
             if serve:
-                _serve(console, env)
-    console.print(f"Logs: {workdir / 'csm-sync.log'}  ·  config: {workdir / 'config.toml'}")
+                _serve(out, env)
+    out.result["logs"] = str(workdir / "csm-sync.log")
+    out.result["config"] = str(workdir / "config.toml")
+    out.text(f"Logs: {workdir / 'csm-sync.log'}  ·  config: {workdir / 'config.toml'}")
     return code
 
 
@@ -78,7 +90,7 @@ def _environment(workdir: Path, seed: int) -> Iterator[SandboxEnvironment]:
         env.stop()
 
 
-def _run_all(console: Console, env: SandboxEnvironment) -> ExitCode:
+def _run_all(out: Output, env: SandboxEnvironment) -> ExitCode:
     settings = load_settings(env.config_path, {})
     now = env.portfolio.now
     app = App(settings, environ={}, clock=lambda: now)
@@ -88,9 +100,12 @@ def _run_all(console: Console, env: SandboxEnvironment) -> ExitCode:
     for name in ("job", "exit", "created", "updated", "closed", "failed", "API calls", "seconds"):
         table.add_column(name)
     worst = ExitCode.OK
+    runs: list[dict[str, Any]] = []
     for job in job_names():
         started = time.monotonic()
-        result = execute(app, job, _body(app, job))
+        out.text(f"{job} …")
+        with reporting(lambda *a: out.note("  " + progress_line(*a))):
+            result = execute(app, job, _body(app, job))
         worst = max(worst, result.exit_code)
         counts: Mapping[str, Any] = (result.outcome.counts if result.outcome else {}).get("applied", {})
         if job == "pull" and result.outcome is not None:
@@ -114,15 +129,25 @@ def _run_all(console: Console, env: SandboxEnvironment) -> ExitCode:
             str(result.outcome.api_calls if result.outcome else 0),
             f"{time.monotonic() - started:.1f}",
         )
+        runs.append(
+            {
+                "job": job,
+                "run_id": result.run_id,
+                "exit_code": int(result.exit_code),
+                "counts": result.outcome.counts if result.outcome else {},
+                "api_calls": result.outcome.api_calls if result.outcome else 0,
+                "error": result.error,
+            }
+        )
         if result.error:
-            console.print(f"[yellow]{job}: {result.error}[/yellow]")
-    console.print(table)
+            out.warn(f"{job}: {result.error}")
+    out.print(table)
     before = _writes(env)
     execute(app, "risk_alerts", lambda run_id: run_one(app, "risk_alerts", run_id))
     execute(app, "account_health", lambda run_id: run_one(app, "account_health", run_id))
-    console.print(
-        f"Rerun of account_health and risk_alerts with nothing changed: {_writes(env) - before} write calls."
-    )
+    rerun = _writes(env) - before
+    out.text(f"Rerun of account_health and risk_alerts with nothing changed: {rerun} write calls.")
+    out.result.update({"runs": runs, "rerun_write_calls": rerun, "stores": len(env.portfolio.stores)})
     return worst
 
 
@@ -250,20 +275,22 @@ def _packs_line(org: Any, store: Callable[[Any], str]) -> str:
 _SF_QUERY_HINT = "  sf data query -o sandbox -q 'SELECT Name, Health_Band__c FROM Account'\n"
 
 
-def _serve(console: Console, env: SandboxEnvironment) -> None:
+def _serve(out: Output, env: SandboxEnvironment) -> None:
     hints = {
         "salesforce": env.org_server.url,
         "sources": env.sources_server.url,
         "ca_bundle": str(env.tls.ca_path),
         "config": str(env.config_path),
     }
-    console.print_json(json.dumps(hints))
+    out.result["sandbox"] = hints
+    out.send_envelope(ExitCode.OK)  # with --json: now, so a script can read it while the sandbox serves
+    out.print(JSON(json.dumps(hints)))
     sf_cli = (
         "Salesforce CLI (docs/salesforce.md), with a session token of the sandbox org:\n"
         f"  export NODE_EXTRA_CA_CERTS={env.tls.ca_path} SF_ACCESS_TOKEN='{env.org.login()}'\n"
         f"  sf org login access-token --instance-url {env.org_server.url} --alias sandbox --no-prompt\n"
     ) + _SF_QUERY_HINT
-    console.print(
+    out.text(
         "The sandbox stays up. Try:\n"
         f"  csm-sync --config {env.config_path} status\n"
         f"  csm-sync --config {env.config_path} plan account_health\n"
@@ -278,4 +305,4 @@ def _serve(console: Console, env: SandboxEnvironment) -> None:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        console.print("Stopping the sandbox.")
+        out.text("Stopping the sandbox.")

@@ -150,7 +150,7 @@ def test_open_risk_count_counts_every_open_flag_and_explain_reads_the_org(
     capsys.readouterr()
     assert cli(env, "explain", STORE, "--json") == 0
     out = capsys.readouterr().out
-    trace = json.loads(out[out.index("{") if out.startswith("{") else out.index("\n{") + 1 :])
+    trace = json.loads(out)["result"]  # the --json envelope
     assert "Invoices 90+ days past due (Critical)" in trace["jobs"]["renewals"]["open_risks"]
 
 

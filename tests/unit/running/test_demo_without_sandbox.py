@@ -9,9 +9,9 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 from worker.demo import run_demo, sandbox_installed
+from worker.output import Output
 from worker.runner import ExitCode
 
 
@@ -33,9 +33,12 @@ def without_sandbox_modules() -> Iterator[None]:
 def test_demo_without_the_sandbox_says_how_to_install_it(
     missing: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, missing, None)  # what an absent distribution looks like to import
+    # What an absent distribution looks like to import: the module and any of its submodules another test
+    # already imported (a cached `werkzeug.wrappers` would otherwise import without its parent).
+    for name in [m for m in sys.modules if m == missing or m.startswith(f"{missing}.")] + [missing]:
+        monkeypatch.setitem(sys.modules, name, None)
     out = StringIO()
-    code = run_demo(Console(file=out), workdir=tmp_path / ".demo")
+    code = run_demo(Output("demo", False, out), workdir=tmp_path / ".demo")
     assert code == ExitCode.CONFIG
     assert "pip install 'csm-sync[sandbox]'" in capsys.readouterr().err
     assert out.getvalue() == ""
