@@ -17,8 +17,10 @@ RUN_ORDER = (
     "snapshots",
     "renewals",
     "qbr",
+    "qbr_pack",
     "expansion",
 )
 
-# Every job but the pull writes to Salesforce and so has a plan (`csm-sync plan JOB`).
-MAPPING_JOBS = tuple(j for j in RUN_ORDER if j != "pull")
+# The jobs `csm-sync plan JOB` can show: the pull writes nothing to Salesforce, and the QBR pack
+# uploads Files rather than planning record changes.
+MAPPING_JOBS = tuple(j for j in RUN_ORDER if j not in ("pull", "qbr_pack"))

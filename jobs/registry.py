@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connectors.salesforce.soql import select
-from jobs import compliance, expansion, onboarding, qbr, receivables, renewals, snapshots
+from jobs import compliance, expansion, onboarding, qbr, qbr_pack, receivables, renewals, snapshots
 from jobs.accounts import build_account_data, read_accounts, store_directory
 from jobs.current import Reader
 from jobs.names import RUN_ORDER
@@ -238,9 +238,14 @@ def build(name: str, ms: MappingSet) -> MappingJob:
     raise UnknownJob(name)
 
 
+# Jobs with their own body rather than a mapping plan: the pull, and the QBR packs (Files, not records).
+OWN_BODY_JOBS = frozenset({"pull", qbr_pack.NAME})
+
+
 def build_all(ms: MappingSet) -> list[MappingJob]:
-    """Every Salesforce-writing job: building them loads and checks every mapping file."""
-    return [build(n, ms) for n in job_names() if n != "pull"]
+    """Every mapping job: building them loads and checks every mapping file (the QBR pack's too)."""
+    qbr_pack.load(ms)
+    return [build(n, ms) for n in job_names() if n not in OWN_BODY_JOBS]
 
 
 def explain(

@@ -130,6 +130,20 @@ def parser() -> argparse.ArgumentParser:
     ex = add("explain", "why a store has its score and flags: every component and rule, with the values")
     ex.add_argument("store", metavar="STORE_ID", help="the store's id (Account.Store_Id__c), e.g. NV-001")
 
+    qp = add(
+        "qbr-pack", "render one account's QBR pack (PDF with charts and the ROI) and upload it as a File"
+    )
+    qp.add_argument(
+        "store",
+        metavar="STORE_ID",
+        help="the Account's Store_Id__c: a store, or an MSO parent for all its locations",
+    )
+    qp.add_argument("--quarter", required=True, metavar="YYYYQN", help="the quarter, e.g. 2026Q4")
+    qp.add_argument("--out", type=Path, metavar="FILE", help="also write the PDF to this file")
+    qp.add_argument(
+        "--no-upload", action="store_true", help="only render (with --out): write nothing to Salesforce"
+    )
+
     d = add("demo", "start the local sandbox, run every job once and summarise")
     d.add_argument("--serve", action="store_true", help="keep the sandbox running and print how to use it")
     d.add_argument("--seed", type=int, default=7, help="the sandbox portfolio's random seed (default 7)")
@@ -178,6 +192,9 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
             since=args.since,
             stores=args.store,
             backfill=(args.from_day, args.to_day or args.from_day) if args.from_day else None,
+        ),
+        "qbr-pack": lambda: commands.qbr_pack_command(
+            app, out, args.store, args.quarter, pdf_path=args.out, upload=not args.no_upload
         ),
         "run": lambda: commands.run_scheduler(app, out),
         "status": lambda: commands.status(

@@ -14,11 +14,12 @@ from connectors import redact
 from connectors.salesforce.auth import SigningKeyError
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
 from jobs import progress as job_progress
-from jobs import registry, snapshots
+from jobs import qbr_figures, qbr_pack, registry, snapshots
 from jobs.names import MAPPING_JOBS
 from jobs.sync import JobOptions, JobResult, MappingJob, plan_job, safety_refusal
 from jobs.sync import run_job as run_mapping_job
 from mappings.job_fields import check_account_fields
+from mappings.lifecycle import Quarter
 from mappings.load import (
     MappingError,
     MappingIssue,
@@ -280,6 +281,8 @@ def run_one(
             account_wide=shard is None or shard == 0,
         )
         return Outcome(counts=report.data, partial=report.partial, summary=report)
+    if job == qbr_pack.NAME:
+        return run_packs(app, run_id, stores)
     ms = load_mappings(app)
     mjob = registry.build(job, ms)
     if backfill is not None and hasattr(mjob, "backfill"):
@@ -298,6 +301,110 @@ def run_one(
         summary=result,
         org=org,
     )
+
+
+def run_packs(
+    app: App,
+    run_id: str,
+    stores: Sequence[str] | None = None,
+    quarters: Sequence[Quarter] | None = None,
+    upload: bool = True,
+) -> Outcome:
+    """The QBR packs: rendered and uploaded where their figures changed (`qbr-pack` and the schedule)."""
+    cfg = qbr_pack.load(mapping_dir(app))
+    org: SalesforceClient = app.org()
+    if not cfg.enabled and quarters is None:
+        return Outcome(counts={"disabled": True})
+    report = qbr_pack.run_packs(
+        app.engine,
+        org,
+        cfg,
+        app.clock(),
+        run_id,
+        app.job_options().apply,
+        stores=stores,
+        quarters=quarters,
+        upload=upload,
+        keep_pdf=quarters is not None,
+    )
+    return Outcome(
+        counts=report.data,
+        partial=report.partial,
+        api_calls=org.usage.calls,
+        api_used=org.usage.used,
+        api_max=org.usage.max,
+        summary=report,
+        org=org,
+    )
+
+
+def qbr_pack_command(
+    app: App, out: Output, store: str, quarter: str, pdf_path: Path | None = None, upload: bool = True
+) -> ExitCode:
+    """`csm-sync qbr-pack STORE --quarter 2026Q4 [--out FILE]`: one account's pack, now."""
+    try:
+        q = qbr_figures.parse_quarter(quarter)
+    except ValueError as exc:
+        out.error(f"--quarter: {exc}")
+        return ExitCode.CONFIG
+    try:
+        qbr_pack.load(mapping_dir(app))
+    except MappingError as exc:
+        _mapping_problems(out, exc)
+        return ExitCode.CONFIG
+    try:  # the packs' job lock: a scheduled qbr_pack run and this one never upload side by side
+        result = run_exclusive(
+            app, qbr_pack.NAME, lambda run_id: run_packs(app, run_id, [store], [q], upload)
+        )
+    except Busy as exc:
+        out.error(str(exc))
+        return ExitCode.BUSY
+    report = result.outcome.summary if result.outcome is not None else None
+    if result.error:
+        out.error(f"qbr-pack: {result.error}")
+    if not isinstance(report, qbr_pack.PackReport):
+        return result.exit_code
+    packs = [p for p in report.packs if p.store_id == store]
+    if not packs or packs[0].status == "no_account":
+        why = packs[0].error if packs else "not found"
+        out.error(f"{store}: {why}; no pack was made.")
+        return ExitCode.CONFIG
+    pack = packs[0]
+    figs = pack.figures
+    out.result = {
+        "store": store,
+        "quarter": str(q),
+        "status": pack.status,
+        "file_id": pack.document_id or None,
+        "version": pack.version or None,
+        "version_id": pack.version_id or None,
+        "coverage": figs.coverage if figs else None,
+        "notes": list(figs.notes) if figs else [],
+        "digest": figs.digest if figs else None,
+    }
+    if figs is not None:
+        out.text(f"{store} {q}: {figs.coverage}.")
+        for note in figs.notes:
+            out.text(f"  note: {note}")
+    if pack.status == "uploaded":
+        out.text(
+            f"Uploaded version {pack.version} of File {pack.document_id} (ContentVersion {pack.version_id})."
+        )
+    elif pack.status == "unchanged":
+        out.text(f"Unchanged: version {pack.version} of File {pack.document_id} already shows these figures.")
+    elif pack.status == "failed":
+        out.error(f"Upload failed: {pack.error}")
+    if pdf_path is not None:
+        pdf = pack.pdf
+        if pdf is None and figs is not None:
+            from jobs.qbr_render import render  # noqa: PLC0415 - matplotlib only when a pack is written
+
+            pdf = render(figs)
+        if pdf is not None:
+            qbr_pack.write_pdf(pdf_path, pdf)
+            out.result["written"] = str(pdf_path)
+            out.text(f"Wrote {pdf_path} ({len(pdf):,} bytes).")
+    return result.exit_code
 
 
 # Jobs that evaluate the admin's account_health.toml / risk_rules.toml (snapshots score with it).

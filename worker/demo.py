@@ -111,6 +111,14 @@ def _run_all(out: Output, env: SandboxEnvironment) -> ExitCode:
         if job == "pull" and result.outcome is not None:
             pulled = result.outcome.counts
             counts = {"created": pulled.get("records", "—")}
+        if job == "qbr_pack" and result.outcome is not None:
+            packs = result.outcome.counts
+            records = packs.get("records", {})
+            counts = {
+                "created": packs.get("uploaded", 0),
+                "updated": records.get("updated", 0),
+                "failed": packs.get("failed", 0) + records.get("failed", 0),
+            }
         table.add_row(
             job,
             str(int(result.exit_code)),
@@ -234,6 +242,34 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         f"Stores without a Salesforce Account (reported, not dropped): "
         + ", ".join(sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids))
     )
+    console.print(_packs_line(org, store))
+
+
+def _last_quarter(env: SandboxEnvironment) -> str:
+    today = env.portfolio.today
+    q = (today.month - 1) // 3  # the last complete quarter: 0 means Q4 of the year before
+    return f"{today.year - 1}Q4" if q == 0 else f"{today.year}Q{q}"
+
+
+def _packs_line(org: Any, store: Callable[[Any], str]) -> str:
+    """The QBR packs now attached to Accounts: how many, and which quarters and accounts."""
+    versions = [v for v in org.records("ContentVersion") if str(v.get("Title", "")).startswith("QBR pack ")]
+    latest = [v for v in versions if v.get("IsLatest")]
+    links = {
+        ln["ContentDocumentId"]: ln["LinkedEntityId"]
+        for ln in org.records("ContentDocumentLink")
+        if str(ln.get("LinkedEntityId", "")).startswith("001")
+    }
+    quarters = Counter(str(v["Title"]).rsplit(" ", 1)[-1] for v in latest)
+    on = sorted({store(links[v["ContentDocumentId"]]) for v in latest if v["ContentDocumentId"] in links})
+    reviews = sum(1 for r in org.records("Quarterly_Review__c") if r.get("Pack_File_Id__c"))
+    size = sum(int(v.get("ContentSize") or 0) for v in latest)
+    return (
+        f"QBR packs: {len(latest)} PDF Files on {len(on)} Accounts ("
+        + ", ".join(f"{q} {n}" for q, n in sorted(quarters.items()))
+        + f"; {size / max(1, len(latest)) / 1024:.0f} KB each), {reviews} Quarterly Review records point at "
+        f"theirs; e.g. {', '.join(on[:6])}"
+    )
 
 
 _SF_QUERY_HINT = "  sf data query -o sandbox -q 'SELECT Name, Health_Band__c FROM Account'\n"
@@ -259,6 +295,8 @@ def _serve(out: Output, env: SandboxEnvironment) -> None:
         f"  csm-sync --config {env.config_path} status\n"
         f"  csm-sync --config {env.config_path} plan account_health\n"
         f"  csm-sync --config {env.config_path} explain NV-001\n"
+        f"  csm-sync --config {env.config_path} qbr-pack MSO-1 --quarter {_last_quarter(env)} "
+        "--out pack.pdf\n"
         "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
         f"and pass a requests session with verify='{env.tls.ca_path}'.\n"
         f"{sf_cli}Ctrl-C stops the sandbox.",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 from tenacity.stop import stop_base
+from urllib3.filepost import encode_multipart_formdata
 
 from connectors import redact
 from connectors.salesforce import bulk
@@ -377,10 +379,44 @@ class SalesforceClient:
         self._know_usage()
         return self._bulk().collect(job_id, key_field, records)
 
+    def upload_file(self, fields: Mapping[str, Any], data: bytes, filename: str) -> str:
+        """A new ContentVersion (a File, or the next version of one): its Id.
+
+        Sent as multipart (the bytes as they are, not base64 in JSON). Never repeated on a timeout or
+        a 5xx: a repeat would add a second version, so the caller must find out what landed first.
+        """
+        self._know_usage()
+        body, content_type = encode_multipart_formdata(
+            {
+                "entity_content": ("", json.dumps(dict(fields)), "application/json"),
+                "VersionData": (filename, data, "application/octet-stream"),
+            }
+        )
+        try:
+            resp = self._raw(
+                "POST",
+                "sobjects/ContentVersion/",
+                idempotent=False,
+                name="file_upload",
+                data=body,
+                headers={"Content-Type": content_type},
+            )
+        except Ambiguous as exc:
+            raise SalesforceUnavailable(f"File upload got no answer: {exc}") from exc
+        return str(resp.json()["id"])
+
+    def download_file(self, version_id: str) -> bytes:
+        """The bytes of a ContentVersion."""
+        return self._raw(
+            "GET", f"sobjects/ContentVersion/{version_id}/VersionData", name="file_download"
+        ).content
+
     def _bulk(self) -> BulkJobs:
         return BulkJobs(self._raw, self._sleep)
 
-    def _raw(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> requests.Response:
+    def _raw(
+        self, method: str, path: str, *, idempotent: bool = True, name: str = "", **kwargs: Any
+    ) -> requests.Response:
         """A REST call through the retry/re-login wrapper, for bodies simple-salesforce cannot send.
 
         `idempotent=False` (the Bulk upload): a timeout or dropped connection raises `Ambiguous`
@@ -401,7 +437,7 @@ class SalesforceClient:
                 raise Ambiguous(f"{method} {path}: HTTP {resp.status_code}")
             return raise_for_salesforce(resp, path)
 
-        kind = "bulk_poll" if method == "GET" else "bulk"
+        kind = name or ("bulk_poll" if method == "GET" else "bulk")
         return self.call(kind, go)
 
 

@@ -14,6 +14,7 @@ from sandbox.salesforce.bulk import RESULT_KINDS, BulkIngest
 from sandbox.salesforce.catalog import Catalog
 from sandbox.salesforce.errors import ApiError, RecordError, not_found
 from sandbox.salesforce.faults import Dice
+from sandbox.salesforce.files import Files, parse_upload
 from sandbox.salesforce.ids import normalize_id
 from sandbox.salesforce.query import Cursors, batch_size
 from sandbox.salesforce.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef
@@ -79,6 +80,8 @@ class Reply:
     def encoded(self) -> bytes:
         if self.body is None or self.status == 204:
             return b""
+        if isinstance(self.body, bytes):
+            return self.body
         if isinstance(self.body, str):
             return self.body.encode()
         return json.dumps(self.body).encode()
@@ -138,6 +141,7 @@ class RestApi:
         self._composite = composite
         self.catalog = catalog or Catalog()
         self.user_id = ""
+        self.files = Files(store)
         get, post, patch, delete, put = "GET", "POST", "PATCH", "DELETE", "PUT"
         self.routes = [
             self._route({get}, (), "describe", self._resources),
@@ -161,6 +165,12 @@ class RestApi:
             self._route({get}, ("analytics", "dashboards"), "analytics", self._dashboards),
             self._route({get}, ("analytics", "dashboards", "{id}"), "analytics", self._run_dashboard),
             self._route({get, post}, ("sobjects", "{sobject}"), "sobject", self._sobject),
+            self._route(
+                {get},
+                ("sobjects", "ContentVersion", "{id}", "VersionData"),
+                "file_download",
+                self._version_data,
+            ),
             self._route({get, patch, delete}, ("sobjects", "{sobject}", "{id}"), "sobject", self._record),
             self._route(
                 {get, patch, delete},
@@ -385,10 +395,22 @@ class RestApi:
                 200, {"objectDescribe": describe.object_summary(obj, call.version), "recentItems": []}
             )
         try:
-            record_id = self._store.create(obj, self._body(call))
+            if obj.name == "ContentVersion":
+                fields, data = parse_upload(call.headers.get("content-type", ""), call.body)
+                record_id = self.files.upload(fields, data, call.version)
+            else:
+                record_id = self._store.create(obj, self._body(call))
         except RecordError as err:
             raise ApiError.from_record(err) from err
         return Reply(201, {"id": record_id, "success": True, "errors": []})
+
+    def _version_data(self, call: Call, params: dict[str, str]) -> Reply:
+        """A file version's bytes, as `/sobjects/ContentVersion/{id}/VersionData` serves them."""
+        record_id = normalize_id(params["id"])
+        data = self.files.data(record_id) if record_id else None
+        if data is None:
+            raise not_found()
+        return Reply(200, data, content_type="application/octet-stream")
 
     def _record(self, call: Call, params: dict[str, str]) -> Reply:
         obj = self._object(params["sobject"])

@@ -147,6 +147,113 @@ CLOSED_CASE_STATUSES = frozenset({"Closed"})
 CLOSED_STAGES = frozenset({"Closed Won", "Closed Lost"})
 
 
+# What a File can be linked to (ContentDocumentLink.LinkedEntityId, ContentVersion.FirstPublishLocationId).
+FILE_PARENTS = ("Account", "User", "Case", "Contract", "Opportunity", "Quarterly_Review__c")
+
+
+def file_objects() -> list[ObjectDef]:
+    """Files: a ContentDocument has versions (ContentVersion, the bytes) and links to records.
+
+    The org fills in what Salesforce derives on upload (version number, latest flag, size, type,
+    checksum, the document and its links); `sandbox/salesforce/files.py` does the uploading.
+    """
+    return [
+        _object(
+            "ContentDocument",
+            "Content Document",
+            "Content Documents",
+            "069",
+            _USER,
+            [
+                text("Title", "Title", nillable=False, name_field=True, createable=False),
+                reference(
+                    "LatestPublishedVersionId",
+                    "Latest Published Version ID",
+                    ("ContentVersion",),
+                    "LatestPublishedVersion",
+                    createable=False,
+                    updateable=False,
+                ),
+                derived("FileType", "File Type", "string", length=20),
+                derived("FileExtension", "File Extension", "string", length=40),
+                derived("ContentSize", "Size", "int", precision=18),
+                long_text("Description", "Description", 1000),
+            ],
+        ),
+        _object(
+            "ContentVersion",
+            "Content Version",
+            "Content Versions",
+            "068",
+            _USER,
+            [
+                text("Title", "Title", nillable=False, name_field=True),
+                text("PathOnClient", "Path On Client", 500, nillable=False, updateable=False),
+                FieldDef("VersionData", "Version Data", "base64", updateable=False),
+                long_text("Description", "Description", 1000),
+                text("ReasonForChange", "Reason For Change", 1000),
+                reference(
+                    "ContentDocumentId",
+                    "ContentDocument ID",
+                    ("ContentDocument",),
+                    "ContentDocument",
+                    updateable=False,
+                    child_relationship="ContentVersions",
+                ),
+                reference(
+                    "FirstPublishLocationId",
+                    "First Publish Location ID",
+                    FILE_PARENTS,
+                    "FirstPublishLocation",
+                    updateable=False,
+                ),
+                derived("VersionNumber", "Version Number", "string", length=20),
+                derived("IsLatest", "Is Latest", "boolean", nillable=False),
+                derived("ContentSize", "Size", "int", precision=18),
+                derived("FileType", "File Type", "string", length=20),
+                derived("FileExtension", "File Extension", "string", length=40),
+                derived("Checksum", "Checksum", "string", length=50),
+                picklist("Origin", "Content Origin", ("C", "H"), default="C"),
+                picklist("ContentLocation", "Document Location", ("S", "E", "L"), default="S"),
+            ],
+        ),
+        _object(
+            "ContentDocumentLink",
+            "Content Document Link",
+            "Content Document Links",
+            "06A",
+            None,
+            [
+                reference(
+                    "ContentDocumentId",
+                    "ContentDocument ID",
+                    ("ContentDocument",),
+                    "ContentDocument",
+                    nillable=False,
+                    updateable=False,
+                    child_relationship="ContentDocumentLinks",
+                ),
+                reference(
+                    "LinkedEntityId",
+                    "Linked Entity ID",
+                    FILE_PARENTS,
+                    "LinkedEntity",
+                    nillable=False,
+                    updateable=False,
+                    child_relationship="ContentDocumentLinks",
+                ),
+                picklist("ShareType", "Share Type", ("V", "C", "I"), default="V"),
+                picklist(
+                    "Visibility",
+                    "Visibility",
+                    ("AllUsers", "InternalUsers", "SharedUsers"),
+                    default="AllUsers",
+                ),
+            ],
+        ),
+    ]
+
+
 def _organization() -> ObjectDef:
     """The org itself: one read-only record the Salesforce CLI reads after every login."""
     obj = _object(
@@ -175,6 +282,7 @@ def _organization() -> ObjectDef:
 def standard_objects() -> list[ObjectDef]:
     """A fresh copy each call: metadata adds custom fields to these objects per org."""
     return [
+        *file_objects(),
         _object(
             "Account",
             "Account",

@@ -134,12 +134,16 @@ def seed_stores(engine: Engine, org: Org, n: int, prefix: str = "NV") -> list[st
         for sid in stores:
             s.add(StoreRow(store_id=sid, name=f"Store {sid}", state=prefix, source="test"))
         s.commit()
-    org.load("Account", [{"Name": f"Store {sid}", "Store_Id__c": sid, "BillingState": prefix} for sid in stores])
+    org.load(
+        "Account", [{"Name": f"Store {sid}", "Store_Id__c": sid, "BillingState": prefix} for sid in stores]
+    )
     return stores
 
 
 # -- a synthetic mapping job -------------------------------------------------------------------------
-TEMPLATE = TaskTemplate(subject="Menu sync down at {store}", description="Call the GM of {store}.", due_in_days=2)
+TEMPLATE = TaskTemplate(
+    subject="Menu sync down at {store}", description="Call the GM of {store}.", due_in_days=2
+)
 KEY_PREFIX = "syn:"
 
 
@@ -205,8 +209,15 @@ class SyntheticJob:
                 )
             )
             out.append(
-                task(key, data.account, TEMPLATE, {"store": store}, data.today, priority=self.priority,
-                     store_id=store)  # fmt: skip
+                task(
+                    key,
+                    data.account,
+                    TEMPLATE,
+                    {"store": store},
+                    data.today,
+                    priority=self.priority,
+                    store_id=store,
+                )  # fmt: skip
             )
         return out
 
@@ -268,10 +279,21 @@ SNAPSHOT_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Account": ("Store_Id__c", ("Health_Score__c", "Health_Band__c", "Health_Updated_At__c")),
     "Risk_Flag__c": (
         "Sync_Key__c",
-        ("Name", "Rule__c", "Severity__c", "Status__c", "Evidence__c", "Opened_At__c", "Resolved_At__c",
-         "Account__c"),
+        (
+            "Name",
+            "Rule__c",
+            "Severity__c",
+            "Status__c",
+            "Evidence__c",
+            "Opened_At__c",
+            "Resolved_At__c",
+            "Account__c",
+        ),
     ),  # fmt: skip
-    "Task": ("Sync_Key__c", ("Subject", "Description", "Status", "Priority", "ActivityDate", "WhatId", "OwnerId")),
+    "Task": (
+        "Sync_Key__c",
+        ("Subject", "Description", "Status", "Priority", "ActivityDate", "WhatId", "OwnerId"),
+    ),
     "Sync_Run__c": ("Run_Key__c", ("Job__c", "Status__c")),
 }
 

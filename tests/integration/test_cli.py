@@ -185,6 +185,29 @@ def test_explain_counts_a_treez_store_pos_feed_as_pos(env: SandboxEnvironment) -
     assert "feed_stale/pos: CLEAR" in text
 
 
+def test_qbr_pack_on_demand_writes_the_pdf_and_uploads_only_changed_figures(
+    env: SandboxEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(env, "run-job", "pull", "--store", STORE) == 0
+    today = env.portfolio.today
+    last = (today.year, (today.month - 1) // 3) if today.month > 3 else (today.year - 1, 4)
+    quarter, title = f"{last[0]}Q{last[1]}", f"QBR pack {STORE} {last[0]}-Q{last[1]}"
+    out = tmp_path / "pack.pdf"
+    capsys.readouterr()
+    assert cli(env, "qbr-pack", STORE, "--quarter", quarter, "--out", str(out)) == 0
+    said = capsys.readouterr().out
+    assert out.read_bytes().startswith(b"%PDF-") and f"Wrote {out}" in said
+    assert "Uploaded version 1 of File" in said and " days" in said  # the coverage is stated
+    versions = [v for v in env.org.records("ContentVersion") if v.get("Title") == title]
+    assert len(versions) == 1 and versions[0]["ContentSize"] == out.stat().st_size
+    before = writes(env)
+    assert cli(env, "qbr-pack", STORE, "--quarter", quarter) == 0
+    assert "Unchanged: version 1" in capsys.readouterr().out and writes(env) == before
+    assert cli(env, "qbr-pack", STORE, "--quarter", "2026-13") == 2
+    assert cli(env, "qbr-pack", "XX-999", "--quarter", quarter) == 2
+    assert "no Salesforce Account" in capsys.readouterr().out
+
+
 def test_plan_json_is_one_envelope_on_stdout_and_logs_are_json_on_stderr(env: SandboxEnvironment) -> None:
     assert cli(env, "run-job", "pull", "--store", STORE) == 0
     proc = run(env, "plan", "account_health", "--json", "--store", STORE)
@@ -289,5 +312,5 @@ def test_messages_for_wrong_arguments(env: SandboxEnvironment) -> None:
     version = subprocess.run([str(CSM_SYNC), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("csm-sync ") and version.stdout.split()[1][0].isdigit()
     helped = subprocess.run([str(CSM_SYNC), "plan", "--help"], capture_output=True, text=True, check=True)
-    assert "one of: " + ", ".join(j for j in RUN_ORDER if j != "pull") in " ".join(helped.stdout.split())
+    assert "one of: " + ", ".join(j for j in RUN_ORDER if j not in ("pull", "qbr_pack")) in " ".join(helped.stdout.split())
     assert "--detailed-exitcode" in helped.stdout

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +21,7 @@ from connectors.base import Runtime
 from connectors.catalog import build_sources, parse_sources
 from connectors.salesforce.auth import Token
 from connectors.salesforce.client import SalesforceClient
-from jobs import registry
+from jobs import qbr_pack, registry
 from jobs.apply import ApplyOptions
 from jobs.compliance import ComplianceJob
 from jobs.expansion import ExpansionJob
@@ -31,6 +33,7 @@ from jobs.renewals import RenewalsJob
 from jobs.snapshots import SnapshotsJob
 from jobs.store import init_schema, make_engine
 from jobs.sync import JobOptions, JobResult, MappingJob, run_job
+from mappings.lifecycle import Quarter
 from mappings.load import load_mapping_set
 from sandbox.portfolio import Portfolio
 from sandbox.salesforce import Org, OrgAdapter
@@ -298,6 +301,68 @@ def _qbr(w: World) -> None:
     _rerun_writes_nothing(w, job)
 
 
+def _pdf(pdf: bytes, tmp: Path) -> tuple[int, str]:
+    """Pages (rendered to PNG by pdftoppm, counted) and the text (pdftotext) of a pack."""
+    (tmp / "pack.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(tmp / "pack.pdf"), str(tmp / "page")], check=True)
+    pages = len(list(tmp.glob("page-*.png")))
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp / "pack.pdf"), "-"], capture_output=True, text=True, check=True
+    )
+    return pages, text.stdout
+
+
+def _qbr_pack(w: World, tmp: Path) -> None:
+    """After the qbr job: a File per account for Q3, the review pointing at it, the figures the same."""
+    cfg = qbr_pack.load(MAPPINGS)
+    apply = ApplyOptions()
+    report = qbr_pack.run_packs(w.engine, w.client, cfg, w.now, "packs-1", apply, stores=list(STORES))
+    by = {(p.store_id, p.quarter): p for p in report.packs}
+    with_data = [s for s in STORES if s != "MA-005"]
+    assert {s for (s, _), p in by.items() if p.status == "uploaded"} >= set(with_data) | {"MSO-1"}
+    assert by[("MA-005", "2026-Q3")].status == "no_data" and report.count("failed") == 0
+    il = by[("IL-001", "2026-Q3")]
+    review = w.records("Quarterly_Review__c")["IL-001:2026-Q3"]
+    assert (review["Pack_File_Id__c"], review["Pack_Version__c"]) == (il.document_id, 1)
+    assert il.figures is not None and review["Pack_Figures_Hash__c"] == il.figures.digest
+    links = w.org.query(
+        f"SELECT LinkedEntityId FROM ContentDocumentLink WHERE ContentDocumentId = '{il.document_id}'"
+    )
+    assert w.accounts["IL-001"] in {ln["LinkedEntityId"] for ln in links}
+    pdf = w.client.download_file(il.version_id)  # what a CSM opens from the Account's Files
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("poppler-utils (pdftoppm, pdftotext) is not installed")
+    pages, text = _pdf(pdf, tmp)
+    assert pages == 4
+    for value in (review["AOV_Online__c"], review["AOV_In_Store__c"]):
+        assert f"${value:,.2f}" in text  # the pack and the record show the same figures
+    assert f"{review['Online_Orders__c']:,.0f}" in text and "covers all 92 days of 2026-Q3" in text
+    assert f"{review['AOV_Lift__c'] / 100:+.0%}" in text
+
+    before, uploads = w.writes(), w.org.stats.snapshot().get("sobject", 0)
+    again = qbr_pack.run_packs(w.engine, w.client, cfg, w.now, "packs-2", apply, stores=list(STORES))
+    assert again.count("uploaded") == 0 and again.count("unchanged") == report.count("uploaded")
+    assert (w.writes(), w.org.stats.snapshot().get("sobject", 0)) == (before, uploads)  # nothing new
+
+    cheaper = cfg.model_copy(update={"roi": cfg.roi.model_copy(update={"budtender_hourly_cost": 30.0})})
+    changed = qbr_pack.run_packs(w.engine, w.client, cheaper, w.now, "packs-3", apply, stores=["IL-001"])
+    il2 = next(p for p in changed.packs if p.store_id == "IL-001")
+    assert (il2.status, il2.document_id, il2.version) == ("uploaded", il.document_id, 2)
+    assert w.records("Quarterly_Review__c")["IL-001:2026-Q3"]["Pack_Version__c"] == 2
+    (tmp / "v2").mkdir()
+    assert "$30.00 per hour" in _pdf(w.client.download_file(il2.version_id), tmp / "v2")[1]
+
+    # On demand, the running quarter of MSO-2 (onboarding: a few weeks of data in two of its states).
+    demand = qbr_pack.run_packs(
+        w.engine, w.client, cfg, w.now, "packs-4", apply, stores=["MSO-2"], quarters=[Quarter(2026, 4)],
+        upload=False, keep_pdf=True,
+    )  # fmt: skip
+    (mso,) = demand.packs
+    assert mso.status == "rendered" and mso.figures is not None and mso.pdf is not None
+    assert mso.figures.coverage.startswith(f"covers {mso.figures.days_covered} of 92 days")
+    assert 0 < mso.figures.days_covered < 92
+
+
 def _expansion(w: World) -> None:
     job = ExpansionJob.build(MAPPINGS)
     w.run(job)
@@ -357,13 +422,14 @@ def _no_none_in_text(w: World) -> None:
     assert seen > 500
 
 
-def test_lifecycle_jobs_on_the_demo_portfolio(world: World) -> None:
+def test_lifecycle_jobs_on_the_demo_portfolio(world: World, tmp_path: Path) -> None:
     # One test, in order: renewals read the flags the earlier jobs opened, and the pull is paid once.
     _onboarding(world)
     _compliance(world)
     _receivables(world)
     _renewals(world)
     _qbr(world)
+    _qbr_pack(world, tmp_path)
     _expansion(world)
     _snapshots(world)
     _health_and_risks(world)

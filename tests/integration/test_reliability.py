@@ -140,7 +140,9 @@ def kill_points(tmp: Path, every: int) -> Iterator[tuple[int, str]]:
         yield at, "after"
 
 
-@pytest.mark.parametrize("every", [pytest.param(4, id="quick"), pytest.param(1, id="every-call", marks=pytest.mark.long)])
+@pytest.mark.parametrize(
+    "every", [pytest.param(4, id="quick"), pytest.param(1, id="every-call", marks=pytest.mark.long)]
+)
 def test_a_kill_at_any_call_resumes_to_the_uninterrupted_end_state(
     tmp_path: Path, reference: dict[str, Any], every: int
 ) -> None:
@@ -194,7 +196,9 @@ def wait_for(proc: subprocess.Popen[str], word: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def drill(tmp_path_factory: pytest.TempPathFactory, tls_material: TLSMaterial, jwt_keys: JwtKeys) -> Iterator[Drill]:
+def drill(
+    tmp_path_factory: pytest.TempPathFactory, tls_material: TLSMaterial, jwt_keys: JwtKeys
+) -> Iterator[Drill]:
     board = Switchboard()
     server = serve(board, tls_material)
     key = tmp_path_factory.mktemp("keys") / "jwt.pem"
@@ -232,7 +236,9 @@ def sigkill_trials(tmp: Path, drill: Drill, reference: dict[str, Any], trials: i
     assert left_work >= max(1, trials // 5), left_work  # kills that really cut a run short
 
 
-@pytest.mark.parametrize("trials", [pytest.param(10, id="10-trials"), pytest.param(100, id="100-trials", marks=pytest.mark.long)])
+@pytest.mark.parametrize(
+    "trials", [pytest.param(10, id="10-trials"), pytest.param(100, id="100-trials", marks=pytest.mark.long)]
+)
 def test_sigkill_of_the_apply_process_at_random_points(
     tmp_path: Path, drill: Drill, reference: dict[str, Any], trials: int
 ) -> None:
@@ -272,7 +278,9 @@ def converge(o: Org, engine: Engine, stores: list[str], runs: int, **options: An
     "seed",
     [*range(1, 4), *(pytest.param(s, marks=pytest.mark.long) for s in range(4, 40))],
 )
-def test_20_percent_faults_converge_within_three_runs(tmp_path: Path, reference: dict[str, Any], seed: int) -> None:
+def test_20_percent_faults_converge_within_three_runs(
+    tmp_path: Path, reference: dict[str, Any], seed: int
+) -> None:
     o, engine, stores = drill_org(tmp_path, "faults")
     o.faults = Faults(unavailable_rate=0.2, lock_rate=0.2, session_expiry_after=5, seed=seed)
     outcomes = converge(o, engine, stores, 3)
@@ -281,7 +289,9 @@ def test_20_percent_faults_converge_within_three_runs(tmp_path: Path, reference:
     assert queued(engine) == []
 
 
-def test_a_failed_bulk_job_keeps_its_records_for_the_next_run(tmp_path: Path, reference: dict[str, Any]) -> None:
+def test_a_failed_bulk_job_keeps_its_records_for_the_next_run(
+    tmp_path: Path, reference: dict[str, Any]
+) -> None:
     o, engine, stores = drill_org(tmp_path, "bulk-failed")
     o.faults = Faults(bulk_failure_rate=1.0)
     first = sync(engine, client_for(o), v2(stores), **DRILL)
@@ -305,7 +315,10 @@ def test_record_errors_in_a_bulk_job_are_matched_back_with_their_message(tmp_pat
     with Session(engine) as s:
         failed = s.exec(select(OutboxEntry).where(OutboxEntry.status == "failed")).all()
     assert {r.key.split(":")[1] for r in failed} == bad
-    assert all(r.error.startswith("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: ") and "Severe" in r.error for r in failed)
+    assert all(
+        r.error.startswith("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: ") and "Severe" in r.error
+        for r in failed
+    )
     assert o.stats.snapshot()["bulk_create"] >= 2
 
 
@@ -333,7 +346,9 @@ def test_a_limit_hit_while_reading_raises_for_the_runner_to_report_partial(tmp_p
     assert queued(engine) == []  # nothing planned, nothing half-sent
 
 
-def test_the_run_budget_stops_cleanly_and_the_next_run_finishes(tmp_path: Path, reference: dict[str, Any]) -> None:
+def test_the_run_budget_stops_cleanly_and_the_next_run_finishes(
+    tmp_path: Path, reference: dict[str, Any]
+) -> None:
     o, engine, stores = drill_org(tmp_path, "budget")
     client = client_for(o, budget_calls=12)
     first = sync(engine, client, v2(stores), **DRILL)

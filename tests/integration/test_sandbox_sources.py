@@ -44,24 +44,32 @@ def test_tls_is_verified_against_the_sandbox_ca(server: RunningServer) -> None:
         requests.get(f"{server.url}/__sandbox/stats", timeout=5)  # the system trust store does not know it
 
 
-def test_platform_menu_and_its_images_over_https(server: RunningServer, app: SourcesApp,
-                                                 session: requests.Session) -> None:
+def test_platform_menu_and_its_images_over_https(
+    server: RunningServer, app: SourcesApp, session: requests.Session
+) -> None:
     creds = app.credentials
-    token = session.post(f"{server.url}/platform/oauth/token", timeout=5, data={
-        "grant_type": "client_credentials",
-        "client_id": creds.platform_client_id,
-        "client_secret": creds.platform_client_secret,
-    }).json()["access_token"]
+    token = session.post(
+        f"{server.url}/platform/oauth/token",
+        timeout=5,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds.platform_client_id,
+            "client_secret": creds.platform_client_secret,
+        },
+    ).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
-    menu = session.get(f"{server.url}/platform/v1/stores/AZ-001/menu?limit=100", headers=headers, timeout=5).json()
+    menu = session.get(
+        f"{server.url}/platform/v1/stores/AZ-001/menu?limit=100", headers=headers, timeout=5
+    ).json()
     assert menu["last_menu_sync_at"]
     statuses = {session.head(item["image_url"], timeout=5).status_code for item in menu["data"]}
     assert statuses == {200, 404}  # the image links lead to this same server, some planted broken
     assert all(item["image_url"].startswith(server.url + "/images/") for item in menu["data"])
 
 
-def test_billing_link_header_leads_back_to_the_server(server: RunningServer, app: SourcesApp,
-                                                      session: requests.Session) -> None:
+def test_billing_link_header_leads_back_to_the_server(
+    server: RunningServer, app: SourcesApp, session: requests.Session
+) -> None:
     headers = {"X-Api-Key": app.credentials.billing_api_key}
     response = session.get(f"{server.url}/billing/v1/invoices?per_page=50", headers=headers, timeout=5)
     pages = 1
@@ -81,8 +89,9 @@ def test_concurrent_pos_pulls_and_counters(server: RunningServer, app: SourcesAp
         with tls.client_session() as s:
             s.auth = (key.location_key, key.integrator_key)
             window = "fromLastModifiedDateUTC=2026-06-14T00:00:00Z&toLastModifiedDateUTC=2026-06-16T00:00:00Z"
-            response = s.get(f"{server.url}/pos/dutchie/reporting/transactions?{window}&IncludeDetail=true",
-                             timeout=10)
+            response = s.get(
+                f"{server.url}/pos/dutchie/reporting/transactions?{window}&IncludeDetail=true", timeout=10
+            )
             response.raise_for_status()
             return len(response.json())
 

@@ -63,7 +63,9 @@ def test_reads_only_the_fields_the_plan_compares_page_by_page(engine: Engine, sf
     seed_stores(engine, sf_org, 90)
     rec = Recording(client_for(sf_org))
     sync(engine, rec, SyntheticJob())  # type: ignore[arg-type]
-    selects = {s.split(" FROM ")[1].split(" ")[0]: s.split(" FROM ")[0].removeprefix("SELECT ") for s in rec.soql}
+    selects = {
+        s.split(" FROM ")[1].split(" ")[0]: s.split(" FROM ")[0].removeprefix("SELECT ") for s in rec.soql
+    }
     assert set(selects["Risk_Flag__c"].split(", ")) == {
         "Id", "Sync_Key__c", "Name", "Rule__c", "Rule_Version__c", "Severity__c", "Status__c", "Evidence__c",
         "Category__c", "Resolved_At__c", "Snoozed_Until__c", "Account__c",
@@ -74,7 +76,9 @@ def test_reads_only_the_fields_the_plan_compares_page_by_page(engine: Engine, sf
     assert sf_org.stats.snapshot()["query_more"] >= 2  # 90 accounts at 40 a page
 
 
-def test_small_plans_use_collections_200_a_call_and_a_rerun_writes_nothing(engine: Engine, sf_org: Org) -> None:
+def test_small_plans_use_collections_200_a_call_and_a_rerun_writes_nothing(
+    engine: Engine, sf_org: Org
+) -> None:
     seed_stores(engine, sf_org, 450)
     client = client_for(sf_org)
     result = sync(engine, client, SyntheticJob())
@@ -97,7 +101,12 @@ def test_large_plans_use_one_bulk_job_per_object_and_null_goes_as_na(engine: Eng
     result = sync(engine, client_for(sf_org), SyntheticJob(version=2), bulk_threshold=100)
     assert result.applied is not None and result.applied.updated == 300 and not result.partial
     stats = sf_org.stats.snapshot()  # 150 Accounts and 150 flags changed; Tasks did not
-    assert (stats["bulk_create"], stats["bulk_upload"], stats["bulk_close"], stats["collections"]) == (2, 2, 2, 0)
+    assert (stats["bulk_create"], stats["bulk_upload"], stats["bulk_close"], stats["collections"]) == (
+        2,
+        2,
+        2,
+        0,
+    )
     assert all(f["Resolved_At__c"] is None for f in sf_org.records("Risk_Flag__c"))  # #N/A cleared them
     accounts = {a["Store_Id__c"]: a for a in sf_org.records("Account")}
     assert all(accounts[s]["Health_Score__c"] == score_of(s, 2) for s in stores)
@@ -140,7 +149,9 @@ def test_record_errors_keep_salesforces_message_die_after_n_attempts_and_show_in
     assert not fixed.partial and len(sf_org.records("Risk_Flag__c")) == 30
 
 
-def test_an_expired_session_costs_one_login_per_call_and_a_dead_one_stops_the_run(engine: Engine, sf_org: Org) -> None:
+def test_an_expired_session_costs_one_login_per_call_and_a_dead_one_stops_the_run(
+    engine: Engine, sf_org: Org
+) -> None:
     seed_stores(engine, sf_org, 30)
     sf_org.faults = Faults(session_expiry_after=2)
     client = client_for(sf_org)
@@ -200,7 +211,11 @@ def test_a_task_a_csm_closed_is_never_reopened_or_edited(engine: Engine, sf_org:
     assert any(k.key == task["Sync_Key__c"] for k in result.plan.kept)
     after = sf_org.get(task["Id"])
     assert after is not None
-    assert (after["Status"], after["Priority"], after["Description"]) == ("Completed", "Normal", "Called the GM myself.")
+    assert (after["Status"], after["Priority"], after["Description"]) == (
+        "Completed",
+        "Normal",
+        "Called the GM myself.",
+    )
     others = [t for t in sf_org.records("Task") if t["Id"] != task["Id"]]
     assert {t["Priority"] for t in others} == {"High"}
     # The condition clears: the open Tasks are completed, the closed one is left exactly as the CSM left it.
@@ -216,7 +231,10 @@ def test_a_new_occurrence_after_resolution_is_a_new_record(engine: Engine, sf_or
     again = sync(engine, client_for(sf_org), SyntheticJob(flagged=frozenset(stores[:1]), period="2026-W12"))
     assert again.plan.counts == {"create": 2, "update": 0, "close": 0}
     flags = {f["Sync_Key__c"]: f["Status__c"] for f in sf_org.records("Risk_Flag__c")}
-    assert flags == {f"syn:{stores[0]}:menu_sync:2026-W10": "Resolved", f"syn:{stores[0]}:menu_sync:2026-W12": "Open"}
+    assert flags == {
+        f"syn:{stores[0]}:menu_sync:2026-W10": "Resolved",
+        f"syn:{stores[0]}:menu_sync:2026-W12": "Open",
+    }
     tasks = {t["Sync_Key__c"]: t["Status"] for t in sf_org.records("Task")}
     assert tasks == {f"syn:{stores[0]}:menu_sync:2026-W10": "Completed",
                      f"syn:{stores[0]}:menu_sync:2026-W12": "Not Started"}  # fmt: skip

@@ -110,7 +110,12 @@ def test_every_run_is_recorded_locally_and_as_a_sync_run(served_org: ServedOrg, 
     (sync_run,) = served_org.org.records("Sync_Run__c")
     assert sync_run["Run_Key__c"] == run.run_id
     assert (sync_run["Job__c"], sync_run["Status__c"]) == ("synthetic", "OK")
-    assert (sync_run["Creates__c"], sync_run["Updates__c"], sync_run["Closes__c"], sync_run["Errors__c"]) == (50, 25, 0, 0)
+    assert (sync_run["Creates__c"], sync_run["Updates__c"], sync_run["Closes__c"], sync_run["Errors__c"]) == (
+        50,
+        25,
+        0,
+        0,
+    )
     assert sync_run["Api_Calls__c"] == rec.api_calls and sync_run["Finished_At__c"] is not None
     assert run.run_id in sync_run["Detail__c"]
 

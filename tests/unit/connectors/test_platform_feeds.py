@@ -50,7 +50,12 @@ def test_streams_split_between_the_feeds_and_each_store() -> None:
     plain = platform()
     assert plain.feed_ref(DIRECTORY) is None
     assert plain.connector(NV).streams == (
-        "analytics_daily", "usage_daily", "orders", "menu_items", "promotions", "brand_msrp",
+        "analytics_daily",
+        "usage_daily",
+        "orders",
+        "menu_items",
+        "promotions",
+        "brand_msrp",
     )
     src = platform({"portfolio_feeds": True})
     ref = src.feed_ref(DIRECTORY)
@@ -80,8 +85,15 @@ def test_feed_rows_parse_in_their_stores_zone_across_pages() -> None:
     out = list(feeds().iter_records("analytics_daily", "2026-11-20T06:00:00Z"))
     assert all(isinstance(r, Record) for r in out)
     nv, mi = out
-    assert (nv.key, nv.store_id, mi.key, mi.store_id) == ("NV-001:2026-11-19", "NV-001", "MI-001:2026-11-19", "MI-001")
-    assert nv.occurred_at.utcoffset() == timedelta(hours=-8) and mi.occurred_at.utcoffset() == timedelta(hours=-5)
+    assert (nv.key, nv.store_id, mi.key, mi.store_id) == (
+        "NV-001:2026-11-19",
+        "NV-001",
+        "MI-001:2026-11-19",
+        "MI-001",
+    )
+    assert nv.occurred_at.utcoffset() == timedelta(hours=-8) and mi.occurred_at.utcoffset() == timedelta(
+        hours=-5
+    )
     assert nv.occurred_at.date() == mi.occurred_at.date() == date(2026, 11, 19)
     assert nv.facts == mi.facts and Fact("online_revenue", 6120.5) in nv.facts
     assert nv.cursor == "2026-11-20T08:00:00Z"
@@ -111,7 +123,11 @@ def test_rows_of_unknown_or_missing_stores_are_rejected_not_raised() -> None:
     assert [(r.key, r.store_id, r.attrs["total"]) for r in good] == [("NV-001:o-1", "NV-001", 86.6)]
     rejected = [r for r in out if isinstance(r, Rejected)]
     assert [(r.stream, r.store_id) for r in rejected] == [
-        ("orders", "XX-999"), ("orders", ""), ("orders", ""), ("orders", "MI-001"), ("orders", ""),
+        ("orders", "XX-999"),
+        ("orders", ""),
+        ("orders", ""),
+        ("orders", "MI-001"),
+        ("orders", ""),
     ]
     assert rejected[0].reason == "store_id: 'XX-999' is not in the store directory"
     assert rejected[1].reason.startswith("store_id: expected an id")

@@ -7,15 +7,29 @@ from mappings.desired import Desired, Guard, Managed
 
 
 def acct(key: str, **fields: object) -> Desired:
-    return Desired("Account", "Store_Id__c", key, fields, touch={"Health_Updated_At__c": "2026-11-23T10:00:00+00:00"},
-                   account_key=key)
+    return Desired(
+        "Account",
+        "Store_Id__c",
+        key,
+        fields,
+        touch={"Health_Updated_At__c": "2026-11-23T10:00:00+00:00"},
+        account_key=key,
+    )
 
 
 def test_missing_record_is_created_with_create_only_and_touch_fields() -> None:
-    d = Desired("Task", "Sync_Key__c", "t1", {"Status": "Not Started"}, create_only={"Subject": "Call"},
-                touch={"X__c": 1})
+    d = Desired(
+        "Task",
+        "Sync_Key__c",
+        "t1",
+        {"Status": "Not Started"},
+        create_only={"Subject": "Call"},
+        touch={"X__c": 1},
+    )
     plan = diff([d], {})
-    assert plan.changes == (Create("Task", "Sync_Key__c", "t1", {"Subject": "Call", "Status": "Not Started", "X__c": 1}),)
+    assert plan.changes == (
+        Create("Task", "Sync_Key__c", "t1", {"Subject": "Call", "Status": "Not Started", "X__c": 1}),
+    )
 
 
 def test_identical_record_plans_nothing_even_with_touch_fields() -> None:
@@ -39,16 +53,22 @@ def test_create_only_fields_are_never_updated() -> None:
 
 
 def test_guard_keeps_a_record_a_person_owns() -> None:
-    d = Desired("Task", "Sync_Key__c", "t1", {"Status": "Not Started"},
-                guards=(Guard("IsClosed", "truthy", why="closed by a CSM"),))
+    d = Desired(
+        "Task",
+        "Sync_Key__c",
+        "t1",
+        {"Status": "Not Started"},
+        guards=(Guard("IsClosed", "truthy", why="closed by a CSM"),),
+    )
     plan = diff([d], {("Task", "t1"): {"Status": "Completed", "IsClosed": True}})
     assert plan.changes == ()
     assert [k.why for k in plan.kept] == ["closed by a CSM"]
 
 
 def test_managed_open_record_no_longer_desired_is_closed_unless_guarded() -> None:
-    m = Managed("Risk_Flag__c", "Sync_Key__c", {"Status__c": "Open"}, {"Status__c": "Resolved"},
-                key_prefix="risk:")
+    m = Managed(
+        "Risk_Flag__c", "Sync_Key__c", {"Status__c": "Open"}, {"Status__c": "Resolved"}, key_prefix="risk:"
+    )
     current = {
         ("Risk_Flag__c", "risk:a"): {"Status__c": "Open"},
         ("Risk_Flag__c", "risk:b"): {"Status__c": "Resolved"},
@@ -62,10 +82,17 @@ def test_managed_open_record_no_longer_desired_is_closed_unless_guarded() -> Non
 
 
 def test_snoozed_flag_is_not_closed() -> None:
-    m = Managed("Risk_Flag__c", "Sync_Key__c", {"Status__c": "Snoozed"}, {"Status__c": "Resolved"},
-                guards=(Guard("Snoozed_Until__c", "ge", "2026-11-23"),))
-    current = {("Risk_Flag__c", "a"): {"Status__c": "Snoozed", "Snoozed_Until__c": "2026-11-30"},
-               ("Risk_Flag__c", "b"): {"Status__c": "Snoozed", "Snoozed_Until__c": "2026-11-01"}}
+    m = Managed(
+        "Risk_Flag__c",
+        "Sync_Key__c",
+        {"Status__c": "Snoozed"},
+        {"Status__c": "Resolved"},
+        guards=(Guard("Snoozed_Until__c", "ge", "2026-11-23"),),
+    )
+    current = {
+        ("Risk_Flag__c", "a"): {"Status__c": "Snoozed", "Snoozed_Until__c": "2026-11-30"},
+        ("Risk_Flag__c", "b"): {"Status__c": "Snoozed", "Snoozed_Until__c": "2026-11-01"},
+    }
     plan = diff([], current, [m])
     assert [c.key for c in plan.changes] == ["b"]
 
@@ -82,16 +109,22 @@ def test_order_is_parent_before_child_then_account_then_key() -> None:
 
 def test_numbers_compare_at_the_fields_scale_so_reruns_stay_quiet() -> None:
     schema = {("Account", "AOV_Online__c"): FieldSpec("currency", 2, None)}
-    plan = diff([acct("NV-1", AOV_Online__c=81.23456)], {("Account", "NV-1"): {"AOV_Online__c": 81.23}}, schema=schema)
+    plan = diff(
+        [acct("NV-1", AOV_Online__c=81.23456)], {("Account", "NV-1"): {"AOV_Online__c": 81.23}}, schema=schema
+    )
     assert plan.changes == ()
-    plan = diff([acct("NV-1", AOV_Online__c=81.239)], {("Account", "NV-1"): {"AOV_Online__c": 81.23}}, schema=schema)
+    plan = diff(
+        [acct("NV-1", AOV_Online__c=81.239)], {("Account", "NV-1"): {"AOV_Online__c": 81.23}}, schema=schema
+    )
     assert plan.changes[0].fields["AOV_Online__c"] == 81.24
 
 
 def test_datetimes_compare_to_the_second_and_empty_equals_none() -> None:
     current = {("Account", "NV-1"): {"Last__c": "2026-11-23T10:00:00.000+0000", "Note__c": None}}
-    plan = diff([Desired("Account", "Store_Id__c", "NV-1", {"Last__c": "2026-11-23T10:00:00+00:00", "Note__c": ""})],
-                current)
+    plan = diff(
+        [Desired("Account", "Store_Id__c", "NV-1", {"Last__c": "2026-11-23T10:00:00+00:00", "Note__c": ""})],
+        current,
+    )
     assert plan.changes == ()
 
 
@@ -128,10 +161,14 @@ def test_plan_data_is_json_ready() -> None:
 
 
 def test_schema_from_describe_reads_scale_and_length() -> None:
-    describe = {"Account": {"fields": [
-        {"name": "AOV_Online__c", "type": "currency", "scale": 2, "length": 0},
-        {"name": "Name", "type": "string", "length": 255, "scale": 0},
-    ]}}
+    describe = {
+        "Account": {
+            "fields": [
+                {"name": "AOV_Online__c", "type": "currency", "scale": 2, "length": 0},
+                {"name": "Name", "type": "string", "length": 255, "scale": 0},
+            ]
+        }
+    }
     schema = schema_from_describe(describe)
     assert schema[("Account", "AOV_Online__c")] == FieldSpec("currency", 2, None)
     assert schema[("Account", "Name")] == FieldSpec("string", None, 255)

@@ -18,9 +18,17 @@ def test_every_configurable_job_is_registered_once() -> None:
 
 @pytest.mark.parametrize(
     ("first", "then"),
-    [("pull", "account_health"), ("onboarding", "account_health"), ("account_health", "snapshots"),
-     ("risk_alerts", "renewals"), ("account_health", "renewals"), ("compliance", "risk_alerts"),
-     ("receivables", "risk_alerts"), ("compliance", "renewals"), ("receivables", "renewals")],
+    [
+        ("pull", "account_health"),
+        ("onboarding", "account_health"),
+        ("account_health", "snapshots"),
+        ("risk_alerts", "renewals"),
+        ("account_health", "renewals"),
+        ("compliance", "risk_alerts"),
+        ("receivables", "risk_alerts"),
+        ("compliance", "renewals"),
+        ("receivables", "renewals"),
+    ],
 )
 def test_inputs_are_written_before_they_are_read(first: str, then: str) -> None:
     assert registry.RUN_ORDER.index(first) < registry.RUN_ORDER.index(then)
@@ -28,7 +36,7 @@ def test_inputs_are_written_before_they_are_read(first: str, then: str) -> None:
 
 def test_every_job_builds_from_the_shipped_mapping_files() -> None:
     jobs = registry.build_all(load_mapping_set())
-    assert [j.name for j in jobs] == [n for n in registry.RUN_ORDER if n != "pull"]
+    assert [j.name for j in jobs] == [n for n in registry.RUN_ORDER if n not in ("pull", "qbr_pack")]
 
 
 def test_unknown_job_lists_the_valid_ones() -> None:

@@ -54,12 +54,16 @@ def test_secret_from_file(tmp_path: Path) -> None:
 
 def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
     text = GOOD.replace('login_url = "https://login.salesforce.com"', 'loginurl = "x"')
-    assert problems(tmp_path, text) == [f'{tmp_path / "config.toml"}: salesforce.loginurl: unknown key (did you mean "login_url"?)']
+    assert problems(tmp_path, text) == [
+        f'{tmp_path / "config.toml"}: salesforce.loginurl: unknown key (did you mean "login_url"?)'
+    ]
 
 
 def test_missing_secret_names_the_variable(tmp_path: Path) -> None:
     (msg,) = problems(tmp_path, GOOD, env={})
-    assert msg.endswith("salesforce.client_secret: environment variable SF_SECRET is not set (client_secret_env)")
+    assert msg.endswith(
+        "salesforce.client_secret: environment variable SF_SECRET is not set (client_secret_env)"
+    )
 
 
 def test_literal_secret_is_refused(tmp_path: Path) -> None:
@@ -82,7 +86,7 @@ def test_out_of_range_number(tmp_path: Path) -> None:
 
 
 def test_unknown_job_lists_valid_ones(tmp_path: Path) -> None:
-    text = GOOD + "\n[jobs.helth]\nschedule = \"* * * * *\"\n"
+    text = GOOD + '\n[jobs.helth]\nschedule = "* * * * *"\n'
     (msg,) = problems(tmp_path, text)
     assert "jobs.helth: unknown job; valid jobs: pull, onboarding, account_health" in msg
 
@@ -105,19 +109,24 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_bad_source_names_the_entry_and_key(tmp_path: Path) -> None:
-    text = GOOD + '''
+    text = (
+        GOOD
+        + """
 [[sources]]
 name = "pos"
 kind = "dutchie_poss"
 base_url = "https://pos.example.com"
-'''
+"""
+    )
     (msg,) = problems(tmp_path, text)
     assert "sources[0] (pos).kind: unknown connector kind 'dutchie_poss'" in msg
     assert "dutchie_pos" in msg
 
 
 def test_source_secret_missing_from_environment(tmp_path: Path) -> None:
-    text = GOOD + '''
+    text = (
+        GOOD
+        + """
 [[sources]]
 name = "billing"
 kind = "rest"
@@ -127,7 +136,8 @@ kind = "api_key_header"
 key_env = "BILLING_KEY"
 [sources.options]
 spec = "billing"
-'''
+"""
+    )
     (msg,) = problems(tmp_path, text)
     assert "BILLING_KEY" in msg and "billing" in msg
 

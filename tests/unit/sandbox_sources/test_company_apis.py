@@ -31,14 +31,22 @@ def _follow_cursor(client: Client, url: str, headers: dict[str, str]) -> list[di
 def test_platform_oauth_client_credentials(client: Client, app: SourcesApp, clock: FakeClock) -> None:
     creds = app.credentials
     assert client.get("/platform/v1/stores").status_code == 401
-    wrong = client.post("/platform/oauth/token", data={"grant_type": "client_credentials",
-                                                        "client_id": creds.platform_client_id,
-                                                        "client_secret": "nope"})
+    wrong = client.post(
+        "/platform/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds.platform_client_id,
+            "client_secret": "nope",
+        },
+    )
     assert wrong.status_code == 401 and wrong.json == {"error": "invalid_client"}
     grant = client.post("/platform/oauth/token", data={"grant_type": "password"})
     assert grant.status_code == 400
-    basic = client.post("/platform/oauth/token", data={"grant_type": "client_credentials"},
-                        auth=(creds.platform_client_id, creds.platform_client_secret))
+    basic = client.post(
+        "/platform/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(creds.platform_client_id, creds.platform_client_secret),
+    )
     assert basic.json["token_type"] == "Bearer" and basic.json["expires_in"] == 3600
     headers = {"Authorization": f"Bearer {basic.json['access_token']}"}
     assert client.get("/platform/v1/stores", headers=headers).status_code == 200
@@ -52,8 +60,19 @@ def test_platform_stores_page_by_cursor(client: Client, app: SourcesApp, portfol
     rows = _follow_cursor(client, "/platform/v1/stores?limit=7", headers)
     assert [r["id"] for r in rows] == [s.id for s in portfolio.stores]
     nv = rows[0]
-    assert set(nv) == {"id", "name", "state", "timezone", "parent_id", "license_number", "pos", "plan",
-                       "onboarding_started_on", "plan_limits", "updated_at"}
+    assert set(nv) == {
+        "id",
+        "name",
+        "state",
+        "timezone",
+        "parent_id",
+        "license_number",
+        "pos",
+        "plan",
+        "onboarding_started_on",
+        "plan_limits",
+        "updated_at",
+    }
     assert nv["pos"] == {"kind": "dutchie_pos", "location_id": app.credentials.dutchie["NV-001"].location_id}
     il = next(r for r in rows if r["id"] == "IL-006")
     assert il["parent_id"] == "MSO-2" and il["onboarding_started_on"] == "2026-05-28"
@@ -66,12 +85,25 @@ def test_platform_daily_analytics_and_usage_since(client: Client, app: SourcesAp
     headers = platform_auth(client, app)
     rows = _follow_cursor(client, "/platform/v1/stores/NV-001/analytics/daily?since=2026-06-10", headers)
     assert [r["date"] for r in rows] == [f"2026-06-{d:02d}" for d in range(10, 17)]
-    assert set(rows[0]) == {"date", "sessions", "carts_created", "checkouts_started", "orders", "revenue",
-                            "updated_at"}
+    assert set(rows[0]) == {
+        "date",
+        "sessions",
+        "carts_created",
+        "checkouts_started",
+        "orders",
+        "revenue",
+        "updated_at",
+    }
     everything = _follow_cursor(client, "/platform/v1/stores/NV-001/analytics/daily?limit=50", headers)
     assert len(everything) == 120
     usage = _follow_cursor(client, "/platform/v1/stores/NV-005/usage/daily?since=2026-06-01", headers)
-    assert len(usage) == 16 and set(usage[0]) == {"date", "logins", "active_users", "menu_edits", "updated_at"}
+    assert len(usage) == 16 and set(usage[0]) == {
+        "date",
+        "logins",
+        "active_users",
+        "menu_edits",
+        "updated_at",
+    }
     assert client.get("/platform/v1/stores/NV-001/usage/daily?since=June", headers=headers).status_code == 400
     assert client.get("/platform/v1/stores/XX-999/usage/daily", headers=headers).status_code == 404
 
@@ -79,7 +111,9 @@ def test_platform_daily_analytics_and_usage_since(client: Client, app: SourcesAp
 def test_platform_orders_updated_since(client: Client, app: SourcesApp, portfolio: Portfolio) -> None:
     headers = platform_auth(client, app)
     since = "2026-06-15T00:00:00Z"
-    rows = _follow_cursor(client, f"/platform/v1/stores/AZ-004/orders?updated_since={since}&limit=40", headers)
+    rows = _follow_cursor(
+        client, f"/platform/v1/stores/AZ-004/orders?updated_since={since}&limit=40", headers
+    )
     assert rows and all(str(r["updated_at"]) >= since for r in rows)
     assert {r["status"] for r in rows} <= {"completed", "canceled"}
     completed = [r for r in rows if r["status"] == "completed"]
@@ -96,8 +130,21 @@ def test_platform_menu_with_sync_time_and_image_links(client: Client, app: Sourc
     first = client.get("/platform/v1/stores/NV-001/menu?limit=20", headers=headers).json
     assert first["last_menu_sync_at"] and first["next_cursor"]
     items = _follow_cursor(client, "/platform/v1/stores/NV-001/menu?limit=20", headers)
-    assert set(items[0]) == {"id", "pos_product_id", "name", "brand", "category", "price", "stock", "visible",
-                             "image_url", "potency", "package_thc_mg", "servings", "updated_at"}
+    assert set(items[0]) == {
+        "id",
+        "pos_product_id",
+        "name",
+        "brand",
+        "category",
+        "price",
+        "stock",
+        "visible",
+        "image_url",
+        "potency",
+        "package_thc_mg",
+        "servings",
+        "updated_at",
+    }
     url = urlsplit(str(items[0]["image_url"]))
     assert url.netloc == "localhost" and url.path.startswith("/images/NV-001/")
     assert client.head(url.path).status_code == 200
@@ -109,8 +156,16 @@ def test_platform_promotions_and_msrp(client: Client, app: SourcesApp) -> None:
     headers = platform_auth(client, app)
     promotions = client.get("/platform/v1/stores/CA-001/promotions", headers=headers).json["data"]
     assert any("BOGO" in p["title"] for p in promotions)
-    assert set(promotions[0]) == {"id", "title", "description", "discount_percent", "starts_on", "ends_on",
-                                  "channels", "updated_at"}
+    assert set(promotions[0]) == {
+        "id",
+        "title",
+        "description",
+        "discount_percent",
+        "starts_on",
+        "ends_on",
+        "channels",
+        "updated_at",
+    }
     msrp = client.get("/platform/v1/brands/Canyon%20Kind/msrp", headers=headers).json
     assert msrp["brand"] == "Canyon Kind" and {"name", "msrp", "tolerance_percent"} == set(msrp["items"][0])
     assert client.get("/platform/v1/brands/Nobody/msrp", headers=headers).status_code == 404
@@ -136,13 +191,34 @@ def test_billing_key_and_link_pagination(client: Client, app: SourcesApp, portfo
         assert parsed.scheme == "http" and parsed.netloc == "localhost"
         url = f"{parsed.path}?{parsed.query}"
     assert sorted(r["id"] for r in rows) == sorted(i.id for i in portfolio.invoices("IL-002"))
-    assert set(rows[0]) == {"id", "store_id", "number", "issued_on", "due_on", "amount", "amount_paid", "status",
-                            "updated_at"}
-    recent = client.get("/billing/v1/payments?store_id=IL-002&updated_since=2026-05-01T00:00:00Z", headers=key).json
+    assert set(rows[0]) == {
+        "id",
+        "store_id",
+        "number",
+        "issued_on",
+        "due_on",
+        "amount",
+        "amount_paid",
+        "status",
+        "updated_at",
+    }
+    recent = client.get(
+        "/billing/v1/payments?store_id=IL-002&updated_since=2026-05-01T00:00:00Z", headers=key
+    ).json
     assert recent and all(str(p["updated_at"]) >= "2026-05-01T00:00:00Z" for p in recent)
     assert {p["status"] for p in recent} >= {"failed"}
-    assert set(recent[0]) == {"id", "invoice_id", "store_id", "amount", "method", "status", "return_code",
-                              "payment_method_changed", "created_at", "updated_at"}
+    assert set(recent[0]) == {
+        "id",
+        "invoice_id",
+        "store_id",
+        "amount",
+        "method",
+        "status",
+        "return_code",
+        "payment_method_changed",
+        "created_at",
+        "updated_at",
+    }
 
 
 def test_billing_links_use_the_public_base_url(portfolio: Portfolio) -> None:
@@ -162,11 +238,16 @@ def test_support_offset_pages_with_total(client: Client, app: SourcesApp, portfo
     rows = list(first["tickets"])
     offset = 5
     while offset < total:
-        rows.extend(client.get(f"/support/api/tickets?store_id=NV-005&offset={offset}&limit=5", headers=token).json[
-            "tickets"])
+        rows.extend(
+            client.get(f"/support/api/tickets?store_id=NV-005&offset={offset}&limit=5", headers=token).json[
+                "tickets"
+            ]
+        )
         offset += 5
     assert len({r["id"] for r in rows}) == total
-    since = client.get("/support/api/tickets?store_id=NV-005&updated_since=2026-06-01T00:00:00Z", headers=token).json
+    since = client.get(
+        "/support/api/tickets?store_id=NV-005&updated_since=2026-06-01T00:00:00Z", headers=token
+    ).json
     assert since["total"] < total and all(t["updated_at"] >= "2026-06-01T00:00:00Z" for t in since["tickets"])
 
 
@@ -177,8 +258,11 @@ def test_nps_query_key_and_page_numbers(client: Client, app: SourcesApp, portfol
     assert first["page"] == 1 and first["pages"] >= 2
     rows = list(first["responses"])
     for page in range(2, first["pages"] + 1):
-        rows.extend(client.get(f"/nps/v2/responses?store_id=MA-004&api_key={key}&per_page=2&page={page}").json[
-            "responses"])
+        rows.extend(
+            client.get(f"/nps/v2/responses?store_id=MA-004&api_key={key}&per_page=2&page={page}").json[
+                "responses"
+            ]
+        )
     assert len(rows) == len(portfolio.nps("MA-004"))
     assert set(rows[0]) == {"id", "store_id", "score", "comment", "responded_at"}
     since = client.get(f"/nps/v2/responses?store_id=MA-004&api_key={key}&since=2026-05-01").json

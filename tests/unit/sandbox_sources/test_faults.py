@@ -43,7 +43,9 @@ def test_error_rate_is_seeded_and_repeatable(client: Client, app: SourcesApp) ->
         app.reset_faults()
         app.set_faults("billing", error_rate=0.5)
         key = {"X-Api-Key": app.credentials.billing_api_key}
-        return [client.get("/billing/v1/invoices?store_id=NV-004", headers=key).status_code for _ in range(20)]
+        return [
+            client.get("/billing/v1/invoices?store_id=NV-004", headers=key).status_code for _ in range(20)
+        ]
 
     first = run()
     assert set(first) == {200, 503} and 4 <= first.count(503) <= 16
@@ -83,19 +85,25 @@ def test_truncated_json_for_one_store(client: Client, app: SourcesApp) -> None:
 def test_malformed_records_are_sprinkled_among_good_ones(client: Client, app: SourcesApp) -> None:
     app.set_faults("dutchie", malformed_stores=["NV-004"])
     window = "fromLastModifiedDateUTC=2026-06-10T00:00:00Z&toLastModifiedDateUTC=2026-06-12T00:00:00Z"
-    rows = client.get(f"/pos/dutchie/reporting/transactions?{window}&IncludeDetail=true",
-                      headers=dutchie_auth(app, "NV-004")).json
+    rows = client.get(
+        f"/pos/dutchie/reporting/transactions?{window}&IncludeDetail=true",
+        headers=dutchie_auth(app, "NV-004"),
+    ).json
     missing_id = [r for r in rows if "transactionId" not in r]
     negative = [r for r in rows if isinstance(r.get("total"), float | int) and r["total"] < 0]
     wrong_type = [r for r in rows if isinstance(r.get("total"), str)]
     assert missing_id and negative and wrong_type
     assert len(missing_id) + len(negative) + len(wrong_type) <= len(rows) // 7 + 1
-    clean = client.get(f"/pos/dutchie/reporting/transactions?{window}", headers=dutchie_auth(app, "NV-005")).json
+    clean = client.get(
+        f"/pos/dutchie/reporting/transactions?{window}", headers=dutchie_auth(app, "NV-005")
+    ).json
     assert all("transactionId" in r and r["total"] > 0 for r in clean)
 
 
 def test_faults_over_http(client: Client, app: SourcesApp) -> None:
-    response = client.post("/__sandbox/faults", json={"*": {"latency_ms": 5}, "treez": {"rate_limit_every": 4}})
+    response = client.post(
+        "/__sandbox/faults", json={"*": {"latency_ms": 5}, "treez": {"rate_limit_every": 4}}
+    )
     assert response.status_code == 200
     assert response.json["dutchie"]["latency_ms"] == 5 and response.json["treez"]["rate_limit_every"] == 4
     refused = client.post("/__sandbox/faults", json={"dutchie": {"latency_ms": 1, "explode": True}})
@@ -113,14 +121,21 @@ def test_tokens_can_be_expired_and_shortened(client: Client, app: SourcesApp) ->
     assert client.post("/__sandbox/tokens/expire", json={"system": "platform"}).status_code == 200
     assert client.get("/platform/v1/stores", headers=headers).status_code == 401
     app.set_faults("platform", token_ttl_seconds=0)
-    short = client.post("/platform/oauth/token", data={
-        "grant_type": "client_credentials",
-        "client_id": app.credentials.platform_client_id,
-        "client_secret": app.credentials.platform_client_secret,
-    })
+    short = client.post(
+        "/platform/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app.credentials.platform_client_id,
+            "client_secret": app.credentials.platform_client_secret,
+        },
+    )
     assert short.json["expires_in"] == 0
-    assert client.get("/platform/v1/stores", headers={"Authorization": f"Bearer {short.json['access_token']}"}
-                      ).status_code == 401
+    assert (
+        client.get(
+            "/platform/v1/stores", headers={"Authorization": f"Bearer {short.json['access_token']}"}
+        ).status_code
+        == 401
+    )
 
 
 def test_stats_count_requests_by_system_and_status(client: Client, app: SourcesApp) -> None:
@@ -146,7 +161,9 @@ def test_concurrent_requests_are_all_counted(app: SourcesApp) -> None:
             with lock:
                 statuses.append(status)
 
-    threads = [threading.Thread(target=worker, args=(sid,)) for sid in ("NV-001", "NV-004", "IL-001", "MI-001")]
+    threads = [
+        threading.Thread(target=worker, args=(sid,)) for sid in ("NV-001", "NV-004", "IL-001", "MI-001")
+    ]
     for t in threads:
         t.start()
     for t in threads:

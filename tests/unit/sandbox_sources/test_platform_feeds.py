@@ -62,12 +62,16 @@ def test_feeds_list_every_stores_rows_once_across_store_boundaries(
 
 def test_feed_filters_by_since_and_updated_since(client: Client, app: SourcesApp) -> None:
     headers = platform_auth(client, app)
-    days = [r for p in _pages(client, "/platform/v1/analytics/daily?since=2026-06-15&limit=500", headers)
-            for r in p]
+    days = [
+        r
+        for p in _pages(client, "/platform/v1/analytics/daily?since=2026-06-15&limit=500", headers)
+        for r in p
+    ]
     assert {r["date"] for r in days} == {"2026-06-15", "2026-06-16"}
     since = "2026-06-16T09:00:00Z"
-    orders = [r for p in _pages(client, f"/platform/v1/orders?updated_since={since}&limit=500", headers)
-              for r in p]
+    orders = [
+        r for p in _pages(client, f"/platform/v1/orders?updated_since={since}&limit=500", headers) for r in p
+    ]
     assert orders and all(str(r["updated_at"]) >= since for r in orders)
     everything = [r for p in _pages(client, "/platform/v1/usage/daily?limit=500", headers) for r in p]
     assert len({r["date"] for r in everything}) == 120  # no since: the whole history
@@ -102,7 +106,10 @@ def test_feeds_refuse_bad_requests_and_ignore_per_store_faults(
     assert client.get("/platform/v1/analytics/daily").status_code == 401
     headers = platform_auth(client, app)
     assert client.get("/platform/v1/usage/daily?cursor=bogus!", headers=headers).status_code == 400
-    assert client.get(f"/platform/v1/orders?cursor={encode_feed_cursor(-1, 0)}", headers=headers).status_code == 400
+    assert (
+        client.get(f"/platform/v1/orders?cursor={encode_feed_cursor(-1, 0)}", headers=headers).status_code
+        == 400
+    )
     assert client.get("/platform/v1/orders?limit=501", headers=headers).status_code == 400
     assert client.get("/platform/v1/analytics/daily?since=June", headers=headers).status_code == 400
     assert client.get("/platform/v1/orders?updated_since=soon", headers=headers).status_code == 400

@@ -12,13 +12,35 @@ from sandbox.sources import SourcesApp
 from .conftest import TODAY, FakeClock, basic, dutchie_auth, treez_auth
 
 DUTCHIE_TRANSACTION_KEYS = {
-    "transactionId", "transactionDate", "transactionType", "orderSource", "orderType", "wasPreOrdered",
-    "isReturn", "isVoid", "subtotal", "totalDiscount", "tax", "total", "totalItems", "customerId", "items",
+    "transactionId",
+    "transactionDate",
+    "transactionType",
+    "orderSource",
+    "orderType",
+    "wasPreOrdered",
+    "isReturn",
+    "isVoid",
+    "subtotal",
+    "totalDiscount",
+    "tax",
+    "total",
+    "totalItems",
+    "customerId",
+    "items",
     "lastModifiedDateUtc",
 }
 TREEZ_TICKET_KEYS = {
-    "ticket_id", "order_source", "type", "order_status", "date_created", "last_updated_at", "sub_total",
-    "discount_total", "tax_total", "total", "items",
+    "ticket_id",
+    "order_source",
+    "type",
+    "order_status",
+    "date_created",
+    "last_updated_at",
+    "sub_total",
+    "discount_total",
+    "tax_total",
+    "total",
+    "items",
 }
 
 
@@ -31,8 +53,10 @@ def _utc(text: str) -> datetime:
 
 def test_dutchie_whoami_needs_the_location_key(client: Client, app: SourcesApp, portfolio: Portfolio) -> None:
     response = client.get("/pos/dutchie/whoami", headers=dutchie_auth(app, "NV-001"))
-    assert response.json == {"LocationId": portfolio.store("NV-001").pos_location_id,
-                             "LocationName": portfolio.store("NV-001").name}
+    assert response.json == {
+        "LocationId": portfolio.store("NV-001").pos_location_id,
+        "LocationName": portfolio.store("NV-001").name,
+    }
     key = app.credentials.dutchie["NV-001"]
     assert client.get("/pos/dutchie/whoami", headers=basic(key.location_key, "")).status_code == 200
     for headers in ({}, basic("nope", ""), basic(key.location_key, "wrong-integrator")):
@@ -41,7 +65,9 @@ def test_dutchie_whoami_needs_the_location_key(client: Client, app: SourcesApp, 
         assert refused.headers["WWW-Authenticate"].startswith("Basic")
 
 
-def test_dutchie_products_page_by_offset_until_empty(client: Client, app: SourcesApp, portfolio: Portfolio) -> None:
+def test_dutchie_products_page_by_offset_until_empty(
+    client: Client, app: SourcesApp, portfolio: Portfolio
+) -> None:
     headers = dutchie_auth(app, "NV-004")
     seen: list[int] = []
     offset = 0
@@ -49,8 +75,17 @@ def test_dutchie_products_page_by_offset_until_empty(client: Client, app: Source
         page = client.get(f"/pos/dutchie/products?offset={offset}&limit=25", headers=headers).json
         if not page:
             break
-        assert set(page[0]) == {"productId", "productName", "sku", "category", "brandName", "recPrice", "imageUrl",
-                                "onlineProduct", "lastModifiedDateUTC"}
+        assert set(page[0]) == {
+            "productId",
+            "productName",
+            "sku",
+            "category",
+            "brandName",
+            "recPrice",
+            "imageUrl",
+            "onlineProduct",
+            "lastModifiedDateUTC",
+        }
         seen.extend(p["productId"] for p in page)
         offset += len(page)
     assert seen == [int(p.pos_id) for p in portfolio.products("NV-004")]
@@ -65,7 +100,9 @@ def test_dutchie_inventory_pages_by_skip_take(client: Client, app: SourcesApp, p
     assert client.get("/pos/dutchie/reporting/inventory?Take=5001", headers=headers).status_code == 400
 
 
-def test_dutchie_transactions_within_the_window(client: Client, app: SourcesApp, portfolio: Portfolio) -> None:
+def test_dutchie_transactions_within_the_window(
+    client: Client, app: SourcesApp, portfolio: Portfolio
+) -> None:
     headers = dutchie_auth(app, "NV-004")
     start, end = "2026-06-10T00:00:00Z", "2026-06-12T00:00:00Z"
     url = f"/pos/dutchie/reporting/transactions?fromLastModifiedDateUTC={start}&toLastModifiedDateUTC={end}"
@@ -85,9 +122,18 @@ def test_dutchie_transactions_within_the_window(client: Client, app: SourcesApp,
 def test_dutchie_refuses_bad_windows(client: Client, app: SourcesApp) -> None:
     headers = dutchie_auth(app, "NV-004")
     base = "/pos/dutchie/reporting/transactions"
-    too_long = f"{base}?fromLastModifiedDateUTC=2026-05-01T00:00:00Z&toLastModifiedDateUTC=2026-06-02T00:00:00Z"
-    backwards = f"{base}?fromLastModifiedDateUTC=2026-06-02T00:00:00Z&toLastModifiedDateUTC=2026-06-01T00:00:00Z"
-    for url in (too_long, backwards, base, f"{base}?fromLastModifiedDateUTC=yesterday&toLastModifiedDateUTC=now"):
+    too_long = (
+        f"{base}?fromLastModifiedDateUTC=2026-05-01T00:00:00Z&toLastModifiedDateUTC=2026-06-02T00:00:00Z"
+    )
+    backwards = (
+        f"{base}?fromLastModifiedDateUTC=2026-06-02T00:00:00Z&toLastModifiedDateUTC=2026-06-01T00:00:00Z"
+    )
+    for url in (
+        too_long,
+        backwards,
+        base,
+        f"{base}?fromLastModifiedDateUTC=yesterday&toLastModifiedDateUTC=now",
+    ):
         response = client.get(url, headers=headers)
         assert response.status_code == 400 and "Message" in response.json
     ok = f"{base}?fromLastModifiedDateUTC=2026-05-01T00:00:00Z&toLastModifiedDateUTC=2026-06-01T00:00:00Z"
@@ -114,22 +160,30 @@ def test_treez_token_flow_and_expiry(client: Client, app: SourcesApp, clock: Fak
     assert expired.status_code == 401 and expired.json["resultCode"] == "FAIL"
     _, fresh = treez_auth(client, app, "AZ-001")
     assert client.get(url, headers=fresh).status_code == 200
-    assert client.get(url, headers={"authorization": fresh["authorization"]}).status_code == 401  # no client_id
+    assert (
+        client.get(url, headers={"authorization": fresh["authorization"]}).status_code == 401
+    )  # no client_id
 
 
 def test_treez_refuses_bad_keys_and_foreign_tokens(client: Client, app: SourcesApp) -> None:
     key = app.credentials.treez["AZ-001"]
-    bad = client.post(f"/pos/treez/v2.0/dispensary/{key.dispensary}/config/api/gettokens",
-                      data={"client_id": key.client_id, "apikey": "wrong"})
+    bad = client.post(
+        f"/pos/treez/v2.0/dispensary/{key.dispensary}/config/api/gettokens",
+        data={"client_id": key.client_id, "apikey": "wrong"},
+    )
     assert bad.status_code == 401
     _, headers = treez_auth(client, app, "AZ-001")
     other = app.credentials.treez["CA-001"]
-    foreign = client.get(f"/pos/treez/v2.0/dispensary/{other.dispensary}/product/product_list",
-                         headers={**headers, "client_id": other.client_id})
+    foreign = client.get(
+        f"/pos/treez/v2.0/dispensary/{other.dispensary}/product/product_list",
+        headers={**headers, "client_id": other.client_id},
+    )
     assert foreign.status_code == 403
 
 
-def test_treez_tickets_newest_first_until_a_short_page(client: Client, app: SourcesApp, portfolio: Portfolio) -> None:
+def test_treez_tickets_newest_first_until_a_short_page(
+    client: Client, app: SourcesApp, portfolio: Portfolio
+) -> None:
     dispensary, headers = treez_auth(client, app, "AZ-004")
     after = "2026-06-13T00:00:00Z"
     tickets: list[dict[str, object]] = []
@@ -147,7 +201,11 @@ def test_treez_tickets_newest_first_until_a_short_page(client: Client, app: Sour
     stamps = [str(t["last_updated_at"]) for t in tickets]
     assert stamps == sorted(stamps, reverse=True) and min(stamps) > after
     assert len({t["ticket_id"] for t in tickets}) == len(tickets)
-    expected = [o for o in portfolio.orders_between("AZ-004", _utc(after), portfolio.now) if o.updated_at > _utc(after)]
+    expected = [
+        o
+        for o in portfolio.orders_between("AZ-004", _utc(after), portfolio.now)
+        if o.updated_at > _utc(after)
+    ]
     assert len(tickets) == len(expected)
     assert {t["order_status"] for t in tickets} == {"COMPLETED", "CANCELED"}
     assert {t["order_source"] for t in tickets} == {"ECOMMERCE", "IN_STORE"}
@@ -155,7 +213,9 @@ def test_treez_tickets_newest_first_until_a_short_page(client: Client, app: Sour
     assert client.get(too_big, headers=headers).status_code == 400
 
 
-def test_treez_stale_store_serves_nothing_recent(client: Client, app: SourcesApp, portfolio: Portfolio) -> None:
+def test_treez_stale_store_serves_nothing_recent(
+    client: Client, app: SourcesApp, portfolio: Portfolio
+) -> None:
     dispensary, headers = treez_auth(client, app, "CA-002")
     after = (TODAY - timedelta(days=7)).isoformat() + "T00:00:00Z"
     url = f"/pos/treez/v2.0/dispensary/{dispensary}/ticket/lastUpdated/after/{after}/page/1/pagesize/50"
@@ -174,8 +234,15 @@ def test_treez_products_in_pages_of_fifty(client: Client, app: SourcesApp, portf
         rows.extend(client.get(url, headers=headers).json["data"]["product_list"])
     assert len(rows) == len(portfolio.products("AZ-001"))
     edible = next(r for r in rows if r["category_type"] == "EDIBLE")
-    assert set(edible) == {"product_id", "category_type", "sellable_quantity", "product_configurable_fields",
-                           "pricing", "e_commerce", "last_updated_at"}
+    assert set(edible) == {
+        "product_id",
+        "category_type",
+        "sellable_quantity",
+        "product_configurable_fields",
+        "pricing",
+        "e_commerce",
+        "last_updated_at",
+    }
     assert edible["product_configurable_fields"]["total_mg_thc"] == 100
     assert any(r["e_commerce"]["hide_from_menu"] for r in rows if r["category_type"] == "EDIBLE")
 
@@ -188,11 +255,21 @@ def test_metrc_receipts_in_a_day_window(client: Client, app: SourcesApp, portfol
     headers = basic(creds.metrc_vendor_key, creds.metrc_user_key)
     license_number = portfolio.store("MI-001").license_number
     start, end = "2026-06-15T00:00:00Z", "2026-06-16T00:00:00Z"
-    url = (f"/metrc/sales/v1/receipts/active?licenseNumber={license_number}"
-           f"&lastModifiedStart={start}&lastModifiedEnd={end}")
+    url = (
+        f"/metrc/sales/v1/receipts/active?licenseNumber={license_number}"
+        f"&lastModifiedStart={start}&lastModifiedEnd={end}"
+    )
     rows = client.get(url, headers=headers).json
-    assert rows and set(rows[0]) == {"Id", "ReceiptNumber", "SalesDateTime", "SalesCustomerType", "TotalPackages",
-                                     "TotalPrice", "IsFinal", "LastModified"}
+    assert rows and set(rows[0]) == {
+        "Id",
+        "ReceiptNumber",
+        "SalesDateTime",
+        "SalesCustomerType",
+        "TotalPackages",
+        "TotalPrice",
+        "IsFinal",
+        "LastModified",
+    }
     assert all(start <= r["LastModified"] <= end for r in rows)
     too_long = url.replace("2026-06-16T00:00:00Z", "2026-06-16T00:00:01Z")
     assert client.get(too_long, headers=headers).status_code == 400

@@ -24,7 +24,9 @@ def _same_weekday_median(p: Portfolio, sid: str, day: date, metric: str) -> floa
     return statistics.median(values)
 
 
-def _category_revenue(p: Portfolio, sid: str, days: list[date], category: str, *, other: bool = False) -> float:
+def _category_revenue(
+    p: Portfolio, sid: str, days: list[date], category: str, *, other: bool = False
+) -> float:
     return sum(
         line.total_price
         for day in days
@@ -142,12 +144,20 @@ def test_history_supports_a_quarterly_review(portfolio: Portfolio) -> None:
 
 
 def test_compliance_violations_are_planted_and_only_there(portfolio: Portfolio) -> None:
-    heavy = [(s.id, m.name) for s in portfolio.stores for m in portfolio.menu(s.id).items
-             if m.package_thc_mg is not None and m.package_thc_mg > 100]
+    heavy = [
+        (s.id, m.name)
+        for s in portfolio.stores
+        for m in portfolio.menu(s.id).items
+        if m.package_thc_mg is not None and m.package_thc_mg > 100
+    ]
     assert len(heavy) == 1 and heavy[0][0] == "NV-002" and heavy[0][1].endswith("200mg")
     banned = re.compile(r"\b(free|bogo)\b", re.IGNORECASE)
-    flagged = [(s.id, p.title) for s in portfolio.stores for p in portfolio.promotions(s.id)
-               if banned.search(f"{p.title} {p.description}")]
+    flagged = [
+        (s.id, p.title)
+        for s in portfolio.stores
+        for p in portfolio.promotions(s.id)
+        if banned.search(f"{p.title} {p.description}")
+    ]
     assert {sid for sid, _ in flagged} == {"CA-001"} and len(flagged) == 2
     msrp = {(brand, i.name): i for brand in portfolio.brands() for i in portfolio.msrp(brand) or ()}
     under = [
@@ -161,24 +171,33 @@ def test_compliance_violations_are_planted_and_only_there(portfolio: Portfolio) 
 
 def test_receivables_trouble_at_one_store(portfolio: Portfolio) -> None:
     overdue = sorted(
-        (TODAY - i.due_on).days for i in portfolio.invoices("IL-002") if i.status == "open" and i.due_on < TODAY
+        (TODAY - i.due_on).days
+        for i in portfolio.invoices("IL-002")
+        if i.status == "open" and i.due_on < TODAY
     )
     assert [d for d in overdue if d >= 25] == pytest.approx([32, 62, 92], abs=3)
     payments = portfolio.payments("IL-002")
     assert any(p.status == "returned" and p.return_code == "R01" and p.method == "ach" for p in payments)
     assert any(p.status == "failed" and p.method == "ach" for p in payments)
-    recent_changes = [p for p in payments if p.payment_method_changed and (TODAY - p.created_at.date()).days <= 100]
+    recent_changes = [
+        p for p in payments if p.payment_method_changed and (TODAY - p.created_at.date()).days <= 100
+    ]
     assert len(recent_changes) >= 3
     for store in portfolio.stores:
         if store.health == "green":
-            assert not [i for i in portfolio.invoices(store.id) if i.status == "open" and i.due_on < TODAY], store.id
+            assert not [i for i in portfolio.invoices(store.id) if i.status == "open" and i.due_on < TODAY], (
+                store.id
+            )
 
 
 def test_expansion_growth_at_the_order_limit(portfolio: Portfolio) -> None:
     def normalised(weeks_back: int) -> float:
         days = [TODAY - timedelta(days=7 * weeks_back + k) for k in range(1, 8)]
-        orders = sum(portfolio.day_summary("MI-002", d).online_orders + portfolio.day_summary("MI-002", d).in_store_orders
-                     for d in days)
+        orders = sum(
+            portfolio.day_summary("MI-002", d).online_orders
+            + portfolio.day_summary("MI-002", d).in_store_orders
+            for d in days
+        )
         return orders / sum(demand_factor(d) for d in days)
 
     assert 1.18 <= normalised(0) / normalised(8) <= 1.45
@@ -200,14 +219,19 @@ def test_health_bands_show_in_the_signals(portfolio: Portfolio) -> None:
     def trend(sid: str) -> float:
         recent = [TODAY - timedelta(days=k) for k in range(1, 29)]
         earlier = [TODAY - timedelta(days=k) for k in range(57, 85)]
-        total = [sum(portfolio.day_summary(sid, d).in_store_orders for d in days) / sum(map(demand_factor, days))
-                 for days in (recent, earlier)]
+        total = [
+            sum(portfolio.day_summary(sid, d).in_store_orders for d in days) / sum(map(demand_factor, days))
+            for days in (recent, earlier)
+        ]
         return total[0] / total[1]
 
     def mean(values: list[float]) -> float:
         return sum(values) / len(values)
 
-    logins = {band: mean([mean([u.logins for u in portfolio.usage(s)[-28:]]) for s in ids]) for band, ids in bands.items()}
+    logins = {
+        band: mean([mean([u.logins for u in portfolio.usage(s)[-28:]]) for s in ids])
+        for band, ids in bands.items()
+    }
     nps = {band: mean([r.score for s in ids for r in portfolio.nps(s)]) for band, ids in bands.items()}
     tickets = {band: mean([len(portfolio.tickets(s)) for s in ids]) for band, ids in bands.items()}
     assert logins["green"] > logins["yellow"] > logins["red"]

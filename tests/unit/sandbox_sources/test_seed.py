@@ -37,7 +37,9 @@ def test_accounts_for_stores_and_msos_but_not_the_unmatched_one(
     assert users[nv2["OwnerId"]]["Title"] == "Account Manager"
 
 
-def test_contracts_and_renewal_opportunities(seeded: tuple[object, dict[str, str]], portfolio: Portfolio) -> None:
+def test_contracts_and_renewal_opportunities(
+    seeded: tuple[object, dict[str, str]], portfolio: Portfolio
+) -> None:
     org, ids = seeded
     by_account = {c["AccountId"]: c for c in org.records("Contract")}  # type: ignore[attr-defined]
     for sid, days in (("MI-003", 30), ("NV-003", 60), ("MA-002", 90)):

@@ -162,13 +162,56 @@ def plan_of(n: int, *, accounts: int = 0, closes: int = 0, updates: int = 0, tas
     """A plan of `n` flag creates (+ Account updates, flag closes, Task creates), in plan order."""
     changes: list[Any] = []
     for i in range(accounts):
-        changes.append(Update("Account", "Store_Id__c", f"S{i:04d}", {"Health_Score__c": i}, {"Health_Score__c": None}, f"S{i:04d}"))
+        changes.append(
+            Update(
+                "Account",
+                "Store_Id__c",
+                f"S{i:04d}",
+                {"Health_Score__c": i},
+                {"Health_Score__c": None},
+                f"S{i:04d}",
+            )
+        )
     for i in range(n):
-        changes.append(Create("Risk_Flag__c", "Sync_Key__c", f"f{i:04d}", {"Status__c": "Open", "Severity__c": "High"}, f"S{i % 7:04d}"))
+        changes.append(
+            Create(
+                "Risk_Flag__c",
+                "Sync_Key__c",
+                f"f{i:04d}",
+                {"Status__c": "Open", "Severity__c": "High"},
+                f"S{i % 7:04d}",
+            )
+        )
     for i in range(updates):
-        changes.append(Update("Risk_Flag__c", "Sync_Key__c", f"u{i:04d}", {"Severity__c": "Low"}, {"Severity__c": "High"}, f"S{i:04d}"))
+        changes.append(
+            Update(
+                "Risk_Flag__c",
+                "Sync_Key__c",
+                f"u{i:04d}",
+                {"Severity__c": "Low"},
+                {"Severity__c": "High"},
+                f"S{i:04d}",
+            )
+        )
     for i in range(closes):
-        changes.append(Close("Risk_Flag__c", "Sync_Key__c", f"c{i:04d}", {"Status__c": "Resolved"}, {"Status__c": "Open"}, f"S{i:04d}"))
+        changes.append(
+            Close(
+                "Risk_Flag__c",
+                "Sync_Key__c",
+                f"c{i:04d}",
+                {"Status__c": "Resolved"},
+                {"Status__c": "Open"},
+                f"S{i:04d}",
+            )
+        )
     for i in range(tasks):
-        changes.append(Create("Task", "Sync_Key__c", f"t{i:04d}", {"Subject": "Call", "Status": "Not Started"}, f"S{i % 7:04d}"))
+        changes.append(
+            Create(
+                "Task",
+                "Sync_Key__c",
+                f"t{i:04d}",
+                {"Subject": "Call", "Status": "Not Started"},
+                f"S{i % 7:04d}",
+            )
+        )
     return Plan(tuple(changes))

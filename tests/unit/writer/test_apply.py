@@ -28,7 +28,9 @@ def opts(**kw: object) -> ApplyOptions:
     return ApplyOptions(**kw)  # type: ignore[arg-type]
 
 
-def apply(engine: Engine, org: FakeOrg, plan: Plan, o: ApplyOptions, run_id: str = "r1", job: str = "j") -> ApplyReport:
+def apply(
+    engine: Engine, org: FakeOrg, plan: Plan, o: ApplyOptions, run_id: str = "r1", job: str = "j"
+) -> ApplyReport:
     q = enqueue(engine, plan, run_id, job, NOW, o)
     report = send(engine, org, q.ids, NOW, o)
     report.skipped_dead = q.skipped_dead
@@ -78,7 +80,9 @@ def test_bulk_above_the_threshold_persists_the_job_id_before_the_upload(engine: 
 
     def check(point: str) -> None:
         if point == "bulk:created":
-            seen.append({str(r.result.get("bulk_job")) for r in outbox(engine) if r.sobject == "Risk_Flag__c"})
+            seen.append(
+                {str(r.result.get("bulk_job")) for r in outbox(engine) if r.sobject == "Risk_Flag__c"}
+            )
 
     org = FakeOrg(raise_on=check)  # type: ignore[arg-type]
     report = apply(engine, org, plan_of(30, accounts=5), opts(bulk_threshold=10))
@@ -88,13 +92,20 @@ def test_bulk_above_the_threshold_persists_the_job_id_before_the_upload(engine: 
 
 
 def test_record_errors_keep_the_message_and_die_after_max_attempts(engine: Engine) -> None:
-    org = FakeOrg(errors=lambda _s, r: "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" if r["Sync_Key__c"] == "f0001" else None)
+    org = FakeOrg(
+        errors=lambda _s, r: (
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" if r["Sync_Key__c"] == "f0001" else None
+        )
+    )
     o = opts(max_attempts=2)
     first = apply(engine, org, plan_of(3), o, run_id="r1")
     assert (first.created, first.failed, first.dead) == (2, 1, 0)
     row = next(r for r in outbox(engine) if r.key == "f0001")
     assert (row.status, row.attempts) == ("failed", 1)
-    assert row.error == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST on f0001"
+    assert (
+        row.error
+        == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST on f0001"
+    )
     again = apply(engine, org, Plan((plan_of(3).changes[1],)), o, run_id="r2")  # same payload replanned
     assert (again.failed, again.dead) == (1, 1)
     third = apply(engine, org, Plan((plan_of(3).changes[1],)), o, run_id="r3")
@@ -138,7 +149,9 @@ def test_a_limit_stops_cleanly_and_leaves_the_rest_queued(engine: Engine) -> Non
 
 
 @pytest.mark.parametrize("point", ["before:collections", "after:collections"])
-def test_a_kill_around_a_collections_call_resumes_without_loss_or_duplicate(engine: Engine, point: str) -> None:
+def test_a_kill_around_a_collections_call_resumes_without_loss_or_duplicate(
+    engine: Engine, point: str
+) -> None:
     plan = plan_of(250, accounts=3, updates=2)
     reference = FakeOrg()
     reference.records.update({("Risk_Flag__c", f"u{i:04d}"): {"Id": f"u{i}"} for i in range(2)})

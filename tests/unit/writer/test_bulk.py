@@ -32,7 +32,9 @@ def csv_text(header: list[str], rows: list[list[str]]) -> str:
 class FakeIngest:
     """Answers the ingest calls like Salesforce: a job completes after `polls` polls."""
 
-    def __init__(self, polls: int = 3, final: str = "JobComplete", fail_keys: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, polls: int = 3, final: str = "JobComplete", fail_keys: frozenset[str] = frozenset()
+    ) -> None:
         self.polls_left = polls
         self.final = final
         self.fail_keys = fail_keys
@@ -42,7 +44,9 @@ class FakeIngest:
         self.upload_error: BaseException | None = None
         self.jobs = 0
 
-    def __call__(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> requests.Response:
+    def __call__(
+        self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any
+    ) -> requests.Response:
         self.calls.append((method, path))
         if method == "POST":
             self.jobs += 1
@@ -61,12 +65,23 @@ class FakeIngest:
         if path.endswith("successfulResults"):
             rows = self._rows()
             done = self.state == "JobComplete"
-            ok = [["001" + r["Sync_Key__c"], "true", *r.values()] for r in rows if done and r["Sync_Key__c"] not in self.fail_keys]
+            ok = [
+                ["001" + r["Sync_Key__c"], "true", *r.values()]
+                for r in rows
+                if done and r["Sync_Key__c"] not in self.fail_keys
+            ]
             return response(text=csv_text(["sf__Id", "sf__Created", *rows[0].keys()], list(reversed(ok))))
         if path.endswith("failedResults"):
             rows = self._rows()
-            bad = [["", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST:Severity: bad value for restricted picklist field: Severe:Severity__c --", *r.values()]
-                   for r in rows if r["Sync_Key__c"] in self.fail_keys]
+            bad = [
+                [
+                    "",
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST:Severity: bad value for restricted picklist field: Severe:Severity__c --",
+                    *r.values(),
+                ]
+                for r in rows
+                if r["Sync_Key__c"] in self.fail_keys
+            ]
             return response(text=csv_text(["sf__Id", "sf__Error", *rows[0].keys()], bad))
         # GET job
         if self.state in ("UploadComplete", "InProgress"):
@@ -74,8 +89,12 @@ class FakeIngest:
             self.state = "InProgress" if self.polls_left > 0 else self.final
         n = len(self._rows()) if self.uploaded else 0
         processed = n if self.state == "JobComplete" else 0
-        body = {"id": "750JOB", "state": self.state, "numberRecordsProcessed": processed,
-                "numberRecordsFailed": len(self.fail_keys) if processed else 0}
+        body = {
+            "id": "750JOB",
+            "state": self.state,
+            "numberRecordsProcessed": processed,
+            "numberRecordsFailed": len(self.fail_keys) if processed else 0,
+        }
         if self.state == "Failed":
             body["errorMessage"] = "InvalidBatch : Field name not found : Bogus__c"
         return response(body=body)
@@ -137,7 +156,9 @@ def test_failed_job_leaves_every_record_not_processed_with_the_job_error() -> No
 
 def test_gives_up_waiting_and_aborts() -> None:
     fake = FakeIngest(polls=10**6)
-    results = BulkJobs(fake, lambda _s: None, max_wait_seconds=3.0).upsert("Risk_Flag__c", "Sync_Key__c", RECORDS)
+    results = BulkJobs(fake, lambda _s: None, max_wait_seconds=3.0).upsert(
+        "Risk_Flag__c", "Sync_Key__c", RECORDS
+    )
     assert ("PATCH", "jobs/ingest/750JOB1") in fake.calls and fake.state == "Aborted"
     assert "gave up waiting" in results[0]["errors"][0]["message"]
     # Counts from before the abort may be stale, so both result files are read.

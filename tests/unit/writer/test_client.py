@@ -59,11 +59,20 @@ def flaky(*failures: Exception) -> Any:
 
 def test_503_and_row_locks_are_retried_with_growing_jittered_waits() -> None:
     c, _, sleeps = client()
-    fn = flaky(err(SalesforceGeneralError, 503, "SERVER_UNAVAILABLE"), err(SalesforceGeneralError, 503, "SERVER_UNAVAILABLE"),
-               err(SalesforceMalformedRequest, 400, "UNABLE_TO_LOCK_ROW"), requests.Timeout("read timed out"))
+    fn = flaky(
+        err(SalesforceGeneralError, 503, "SERVER_UNAVAILABLE"),
+        err(SalesforceGeneralError, 503, "SERVER_UNAVAILABLE"),
+        err(SalesforceMalformedRequest, 400, "UNABLE_TO_LOCK_ROW"),
+        requests.Timeout("read timed out"),
+    )
     assert c.call("x", fn) == "ok"
     assert len(sleeps) == 4
-    assert 0.5 <= sleeps[0] <= 1.5 and 1.0 <= sleeps[1] <= 2.0 and 2.0 <= sleeps[2] <= 3.0 and 4.0 <= sleeps[3] <= 5.0
+    assert (
+        0.5 <= sleeps[0] <= 1.5
+        and 1.0 <= sleeps[1] <= 2.0
+        and 2.0 <= sleeps[2] <= 3.0
+        and 4.0 <= sleeps[3] <= 5.0
+    )
 
 
 def test_retries_are_bounded_and_end_as_unavailable() -> None:
@@ -96,9 +105,16 @@ def test_an_expired_session_is_relogged_exactly_once_per_call() -> None:
 def test_the_daily_limit_stops_without_retrying_but_the_concurrency_limit_is_retried() -> None:
     c, _, sleeps = client()
     with pytest.raises(LimitReached):
-        c.call("x", flaky(err(SalesforceRefusedRequest, 403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")))
+        c.call(
+            "x",
+            flaky(
+                err(SalesforceRefusedRequest, 403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            ),
+        )
     assert sleeps == []
-    concurrent = err(SalesforceRefusedRequest, 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
+    concurrent = err(
+        SalesforceRefusedRequest, 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."
+    )
     assert c.call("y", flaky(concurrent)) == "ok" and len(sleeps) == 1
 
 
@@ -158,7 +174,9 @@ def test_a_bulk_job_is_not_started_without_budget_for_all_of_it(org: Org) -> Non
 
 def test_a_request_refused_whole_fails_each_record_with_its_message(org: Org) -> None:
     c = sandbox_client(org)
-    results = c.upsert_collection("Account", "Store_Id__c", [{"Store_Id__c": "NV-1", "Nope__c": 1}, {"Store_Id__c": "NV-2"}])
+    results = c.upsert_collection(
+        "Account", "Store_Id__c", [{"Store_Id__c": "NV-1", "Nope__c": 1}, {"Store_Id__c": "NV-2"}]
+    )
     assert [r["success"] for r in results] == [False, False]
     assert results[0]["errors"][0]["statusCode"] == "INVALID_FIELD"
     assert "Nope__c" in results[0]["errors"][0]["message"]
@@ -205,7 +223,9 @@ def test_verification_is_never_turned_off(monkeypatch: pytest.MonkeyPatch) -> No
     assert captured.kwargs["verify"] is True
 
 
-def test_two_unanswered_bulk_uploads_mean_salesforce_is_unavailable(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_unanswered_bulk_uploads_mean_salesforce_is_unavailable(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
     c = sandbox_client(org)
     real = requests.Session.request
 
