@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from worker import commands
+from worker.clock import AS_OF_ENV, AsOfError, parse_as_of
 from worker.demo import run_demo
 from worker.runner import ExitCode
 
@@ -37,6 +38,13 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path(os.environ.get("CSM_SYNC_CONFIG", "config.toml")),
         help="config file (default: $CSM_SYNC_CONFIG or ./config.toml)",
+    )
+    p.add_argument(
+        "--as-of",
+        default=os.environ.get(AS_OF_ENV) or None,
+        metavar="TIME",
+        help=f"run as if the clock read TIME (ISO 8601 with offset) and advanced from there; to reproduce a "
+        f"run or the demo on another day, never in production (default: ${AS_OF_ENV}, else the real clock)",
     )
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check config and mapping files, and the mappings against the org")
@@ -75,7 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return int(run_demo(console, seed=args.seed, workdir=args.workdir, serve=args.serve))
     try:
-        app = commands.load_app(args.config)
+        as_of = parse_as_of(args.as_of) if args.as_of else None
+    except AsOfError as exc:
+        console.print(str(exc), markup=False, highlight=False)
+        return int(ExitCode.CONFIG)
+    try:
+        app = commands.load_app(args.config, as_of)
     except commands.ConfigError as exc:
         for problem in exc.problems:
             console.print(problem, markup=False, highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from jobs.sync import JobOptions, JobResult, plan_job
 from jobs.sync import run_job as run_mapping_job
 from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
 from worker.app import App
+from worker.clock import anchored_clock
 from worker.locks import Busy, run_exclusive
 from worker.metrics import write_textfile
 from worker.render import print_plan, status_board
@@ -27,8 +28,11 @@ from worker.settings import ConfigError, load_settings
 __all__ = ["ConfigError", "load_app"]
 
 
-def load_app(path: Path) -> App:
-    return App(load_settings(path))
+def load_app(path: Path, as_of: datetime | None = None) -> App:
+    """The app for a command; `as_of` anchors its clock there (see `anchored_clock`)."""
+    if as_of is None:
+        return App(load_settings(path))
+    return App(load_settings(path), clock=anchored_clock(as_of))
 
 
 def mapping_dir(app: App) -> Path:

@@ -17,6 +17,7 @@ from rich.table import Table
 from jobs.registry import job_names
 from sandbox.environment import SandboxEnvironment
 from worker.app import App
+from worker.clock import AS_OF_ENV, anchored_clock, as_of_text
 from worker.commands import run_one
 from worker.logging import configure
 from worker.runner import ExitCode, Outcome, execute
@@ -55,8 +56,9 @@ def _environment(workdir: Path, seed: int) -> Iterator[SandboxEnvironment]:
 
 def _run_all(console: Console, env: SandboxEnvironment) -> ExitCode:
     settings = load_settings(env.config_path, {})
-    now = env.portfolio.now
-    app = App(settings, environ={}, clock=lambda: now)
+    # The portfolio's clock (its data ends the day before), advancing in real time: the same clock the
+    # commands printed by --serve run on with --as-of, so they see what the demo saw.
+    app = App(settings, environ={}, clock=anchored_clock(env.portfolio.now))
     table = Table(
         title=f"Every job once (portfolio day {env.portfolio.today}, {len(env.portfolio.stores)} stores)"
     )
@@ -193,14 +195,22 @@ def _serve(console: Console, env: SandboxEnvironment) -> None:
         "ca_bundle": str(env.tls.ca_path),
         "config": str(env.config_path),
     }
+    as_of = as_of_text(env.portfolio.now)
+    hints = {**hints, "as_of": as_of}
     console.print_json(json.dumps(hints))
+    base = f"csm-sync --config {env.config_path} --as-of {as_of}"
     console.print(
-        "The sandbox stays up. Try:\n"
-        f"  csm-sync --config {env.config_path} status\n"
-        f"  csm-sync --config {env.config_path} plan account_health\n"
-        f"  csm-sync --config {env.config_path} explain NV-001\n"
+        f"The sandbox stays up. Its data ends the day before {as_of}: run csm-sync on the demo's clock\n"
+        f"with --as-of {as_of} (or export {AS_OF_ENV}={as_of}) to see what the demo saw. Try:\n"
+        f"  {base} status\n"
+        f"  {base} explain NV-001\n"
+        f"  {base} plan account_health\n"
+        f"  {base} run-job risk_alerts      (again: nothing to write)\n"
         "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
-        f"and pass a requests session with verify='{env.tls.ca_path}'. Ctrl-C stops the sandbox."
+        f"and pass a requests session with verify='{env.tls.ca_path}'. Ctrl-C stops the sandbox.",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     try:
         while True:
