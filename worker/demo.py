@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,29 @@ from worker.settings import load_settings
 
 # Enough volume for every planted scenario and baseline, small enough to pull in about a minute.
 DEMO_ORDERS_PER_DAY = 25.0
+DEMO_DAYS = 120
 WRITE_KINDS = ("collections", "sobject", "composite", "bulk_create", "bulk_upload", "bulk_close")
 
 
-def run_demo(console: Console, seed: int = 7, workdir: Path = Path(".demo"), serve: bool = False) -> ExitCode:
-    """Start the sandbox, run every job once, print a summary; exit 0 when every job succeeded."""
+def run_demo(
+    console: Console,
+    seed: int = 7,
+    workdir: Path = Path(".demo"),
+    serve: bool = False,
+    today: date | None = None,
+    days: int = DEMO_DAYS,
+) -> ExitCode:
+    """Start the sandbox, run every job once, print a summary; exit 0 when every job succeeded.
+
+    `today` (default: the real date) only dates the story: the portfolio is the same on every date.
+    """
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     with (workdir / "csm-sync.log").open("w") as log_file:
         configure("info", "json", log_file)
         console.print("Starting the sandbox: Salesforce org and source APIs over HTTPS on 127.0.0.1 …")
-        with _environment(workdir, seed) as env:
+        with _environment(workdir, seed, today, days) as env:
             code = _run_all(console, env)
             _summary(console, env)
             if serve:
@@ -46,8 +58,12 @@ def run_demo(console: Console, seed: int = 7, workdir: Path = Path(".demo"), ser
 
 
 @contextmanager
-def _environment(workdir: Path, seed: int) -> Iterator[SandboxEnvironment]:
-    env = SandboxEnvironment.start(workdir, seed=seed, orders_per_day=DEMO_ORDERS_PER_DAY)
+def _environment(
+    workdir: Path, seed: int, today: date | None, days: int, orders_per_day: float | None = None
+) -> Iterator[SandboxEnvironment]:
+    env = SandboxEnvironment.start(
+        workdir, seed=seed, orders_per_day=orders_per_day or DEMO_ORDERS_PER_DAY, today=today, days=days
+    )
     try:
         yield env
     finally:
@@ -104,6 +120,52 @@ def _writes(env: SandboxEnvironment) -> int:
     return sum(calls.get(k, 0) for k in WRITE_KINDS)
 
 
+BAND_ORDER = ("Green", "Yellow", "Red", "—")
+
+
+def outcome(env: SandboxEnvironment) -> dict[str, Any]:
+    """What the demo ends with, in the terms the README states it (and tests compare across dates)."""
+    org = env.org
+    accounts = {a["Id"]: a for a in org.records("Account")}
+
+    def store(account_id: Any) -> str:
+        a = accounts.get(account_id, {})
+        return str(a.get("Store_Id__c") or a.get("Name") or account_id)
+
+    bands = Counter(a.get("Health_Band__c") or "—" for a in accounts.values() if a.get("Store_Id__c"))
+    tasks = [t for t in org.records("Task") if t.get("Sync_Key__c")]
+    milestones = org.records("Onboarding_Milestone__c")
+    today = str(env.portfolio.today)
+    return {
+        "bands": {b: bands[b] for b in BAND_ORDER if bands[b]},
+        "flags": sorted(
+            (store(f.get("Account__c")), str(f.get("Name")), str(f.get("Severity__c")))
+            for f in org.records("Risk_Flag__c")
+            if f.get("Status__c") == "Open"
+        ),
+        "cases": sorted(
+            (store(c.get("AccountId")), str(c.get("Priority")))
+            for c in org.records("Case")
+            if c.get("Sync_Key__c")
+        ),
+        "renewal_tasks": sorted(
+            (store(t.get("WhatId")), str(t.get("Priority")))
+            for t in tasks
+            if str(t.get("Sync_Key__c")).startswith("renewal:")
+        ),
+        "upsell_tasks": sorted(
+            {store(t.get("WhatId")) for t in tasks if str(t.get("Sync_Key__c")).startswith("expansion:")}
+        ),
+        "milestones": len(milestones),
+        "overdue_milestones": sum(
+            1 for m in milestones if m.get("Status__c") != "Done" and str(m.get("Due_Date__c")) < today
+        ),
+        "snapshots": len(org.records("Health_Snapshot__c")),
+        "qbr_records": len(org.records("Quarterly_Review__c")),
+        "without_account": sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids),
+    }
+
+
 def _summary(console: Console, env: SandboxEnvironment) -> None:
     org = env.org
     accounts = {a["Id"]: a for a in org.records("Account")}
@@ -113,21 +175,8 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         a = accounts.get(account_id, {})
         return str(a.get("Store_Id__c") or a.get("Name") or account_id)
 
-    bands = Counter(a.get("Health_Band__c") or "—" for a in accounts.values() if a.get("Store_Id__c"))
-    console.print(
-        "Accounts by health band: "
-        + ", ".join(
-            f"{b} {n}"
-            for b, n in sorted(
-                bands.items(),
-                key=lambda x: (
-                    ("Green", "Yellow", "Red", "—").index(x[0])
-                    if x[0] in ("Green", "Yellow", "Red", "—")
-                    else 9
-                ),
-            )
-        )
-    )
+    figures = outcome(env)
+    console.print("Accounts by health band: " + ", ".join(f"{b} {n}" for b, n in figures["bands"].items()))
     flags = [f for f in org.records("Risk_Flag__c") if f.get("Status__c") == "Open"]
     ft = Table(title=f"Open risk flags ({len(flags)})", show_lines=True)
     for name in ("account", "flag", "severity", "evidence"):
