@@ -164,6 +164,11 @@ def test_a_stale_feed_raises_data_feed_stale_and_no_sales_drop(ms: MappingSet) -
     assert flag.fields["Name"] == "Data feed stale: pos"
     assert "Newest data: 2026-10-12 21:00 UTC" in flag.fields["Evidence__c"]
     assert json.loads(flag.fields["Evidence_Data__c"])["newest_data"] == "2026-10-12T21:00:00+00:00"
+    assert "Our pulls from it: failing too: see csm-sync status" in flag.fields["Evidence__c"]
+    quiet = store_data(change=feed_stopped, freshness=stale)
+    quiet.last_success["pos"] = NOW - timedelta(minutes=5)  # our pulls succeed: the source is quiet
+    (flag,) = flags(evaluate_account(ms, quiet))
+    assert "Our pulls from it: succeeding: the source itself has sent nothing newer" in flag.fields["Evidence__c"]
     held = {r.instance for r in out.rules if r.status == "held"}
     assert {"menu_sync", "online_sales_drop", "category_drop/edibles"} <= held
     fields = account_fields(out)
