@@ -6,9 +6,9 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.registry import job_names
+from mappings.events import is_excluded
 from sandbox.environment import SandboxEnvironment
+from sandbox.portfolio import catalog
 from worker.app import App
 from worker.clock import AS_OF_ENV, anchored_clock, as_of_text
 from worker.commands import run_one
@@ -27,6 +29,7 @@ from worker.settings import load_settings
 # Enough volume for every planted scenario and baseline, small enough to pull in about a minute.
 DEMO_ORDERS_PER_DAY = 25.0
 DEMO_DAYS = 120
+DEMO_STATES = tuple(sorted(catalog.STATES))  # the states the portfolio's stores are in
 WRITE_KINDS = ("collections", "sobject", "composite", "bulk_create", "bulk_upload", "bulk_close")
 
 
@@ -57,12 +60,29 @@ def run_demo(
     return code
 
 
+def demo_day(today: date, states: Sequence[str]) -> date:
+    """The day the demo's story is dated to: `today`, or the latest day before it that rules can judge.
+
+    The portfolio is the same on every date, but the rules read the calendar: a baseline has nothing to
+    compare a holiday or trade event with (the rules then hold), and a quarter begun today has nothing
+    to review. So the demo steps back to a day whose yesterday is ordinary in every state and that does
+    not open a quarter; the commands `demo --serve` prints follow it with --as-of.
+    """
+    day = today
+    while any(is_excluded(state, day - timedelta(days=1)) for state in states) or (
+        day.month % 3 == 1 and day.day == 1
+    ):
+        day -= timedelta(days=1)
+    return day
+
+
 @contextmanager
 def _environment(
     workdir: Path, seed: int, today: date | None, days: int, orders_per_day: float | None = None
 ) -> Iterator[SandboxEnvironment]:
+    day = demo_day(today or datetime.now(UTC).date(), DEMO_STATES)
     env = SandboxEnvironment.start(
-        workdir, seed=seed, orders_per_day=orders_per_day or DEMO_ORDERS_PER_DAY, today=today, days=days
+        workdir, seed=seed, orders_per_day=orders_per_day or DEMO_ORDERS_PER_DAY, today=day, days=days
     )
     try:
         yield env

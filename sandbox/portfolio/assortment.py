@@ -177,6 +177,8 @@ def _everyday(products: list[Product]) -> None:
         unavailable = [p for p in mine if not p.pos_online or p.pos_stock == 0]
         for p in unavailable[1:]:
             products[p.key] = replace(p, pos_online=True, pos_stock=6 + p.key % 50)
+        if unavailable and not unavailable[0].pos_online and unavailable[0].pos_stock == 0:
+            products[unavailable[0].key] = replace(unavailable[0], pos_online=True)  # one problem, not two
 
 
 def _plant(seed: int, store: Store, products: list[Product], now: datetime) -> list[Product]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from worker.cli import main
 from worker.clock import AsOfError, anchored_clock, as_of_text, parse_as_of
+from worker.demo import DEMO_STATES, demo_day
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,21 @@ def test_a_bad_as_of_exits_2_before_reading_the_config(
     monkeypatch.setenv("CSM_SYNC_AS_OF", "2026-12-04T12:00")
     assert main(["--config", str(missing), "status"]) == 2
     assert "has no UTC offset" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("today", "day"),
+    [
+        (date(2026, 12, 4), date(2026, 12, 4)),  # an ordinary Friday: today
+        (
+            date(2026, 11, 27),
+            date(2026, 11, 25),
+        ),  # Black Friday: yesterday Thanksgiving, before it Green Wednesday
+        (date(2027, 1, 1), date(2026, 12, 31)),  # New Year's Day opens a quarter; yesterday is New Year's Eve
+        (date(2026, 10, 1), date(2026, 9, 30)),  # a quarter begun today has nothing to review yet
+        (date(2026, 12, 26), date(2026, 12, 23)),  # Christmas, Christmas Eve and Dec 23 are no baseline days
+        (date(2027, 3, 15), date(2027, 3, 15)),  # the day after DST starts: ordinary
+    ],
+)
+def test_the_demo_is_dated_to_the_latest_day_the_rules_can_judge(today: date, day: date) -> None:
+    assert demo_day(today, DEMO_STATES) == day
