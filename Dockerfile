@@ -1,17 +1,25 @@
 # csm-sync container: `csm-sync run` (the scheduler) by default; `csm-sync run-job JOB` for one-shot runs.
 # Config and mapping files are mounted at /etc/csm-sync; secrets come from env or files (/run/secrets).
+# Production only: the sandbox (`csm-sync demo`) is a separate distribution and is not installed here.
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-RUN python -m venv /opt/csm-sync
+RUN python -m venv /opt/build && python -m venv /opt/csm-sync
+# Dependencies first, pinned and hash-checked, in their own layer: a source change does not reinstall them.
+COPY requirements/build.lock requirements/prod.lock requirements/
+RUN /opt/build/bin/pip install --require-hashes --no-deps -r requirements/build.lock \
+    && /opt/csm-sync/bin/pip install --require-hashes --no-deps -r requirements/prod.lock
 COPY pyproject.toml README.md ./
 COPY worker worker
 COPY jobs jobs
 COPY mappings mappings
 COPY connectors connectors
-COPY sandbox sandbox
-RUN /opt/csm-sync/bin/pip install . \
+# The wheel is built with the locked setuptools and installed without resolving anything new; `pip check`
+# fails the build if the lock no longer holds what pyproject.toml asks for.
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && /opt/csm-sync/bin/pip install --no-deps --no-index /wheels/csm_sync-*.whl \
+    && /opt/csm-sync/bin/pip check \
     && /opt/csm-sync/bin/csm-sync --help > /dev/null
 
 FROM python:3.11-slim

@@ -49,6 +49,7 @@ class Rejected:
     store_id: str
     payload: Any
     reason: str
+    implausible: bool = False  # well-formed, but its numbers or times are beyond belief: the store is held
 
 
 @dataclass(frozen=True, slots=True)

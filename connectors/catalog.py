@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from connectors import csv_folder, dutchie, metrc, platform, rest, sql, treez
 from connectors.base import Runtime, Source, SourceError, UnknownConnectorError, lookup, registered
+from connectors.bounds import PlausibleError, load_plausible
 from connectors.config import SourceConfig
 
 BUILTIN_MODULES = (
@@ -88,6 +89,10 @@ def parse_sources(
                     rest.resolve_spec(options)
                 except SourceError as exc:
                     problems.append(f"{label}.options.spec: {exc}")
+        try:
+            load_plausible(cfg.limits.plausible_file)
+        except PlausibleError as exc:
+            problems.append(f"{label}.limits.plausible_file: {exc}")
         if check_secrets and cfg.enabled:
             problems.extend(f"{label}.{p}" for p in cfg.auth.problems(env))
         configs.append(cfg)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from connectors.bounds import Limits
 from connectors.paging import PaginationConfig
 
 AuthKind = Literal[
@@ -238,6 +239,7 @@ class SourceConfig(_Model):
     # Also count this source's freshness under another name: two POS vendors, each serving some
     # stores, both stand for the `pos` the mapping files require fresh.
     freshness_as: str = ""
+    limits: Limits = Limits()  # caps on what the source may send (field lengths, page and response sizes)
     options: dict[str, Any] = {}
 
     @field_validator("name")

@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from connectors.base import Runtime, SourceError
+from connectors.bounds import Limits
 from connectors.config import AuthConfig, SourceConfig
 from connectors.paging import Page, PaginationError, Paginator
 from connectors.values import dig
@@ -253,6 +254,11 @@ def build_auth(cfg: AuthConfig, store_id: str, runtime: Runtime) -> Auth:
     raise SourceError(f"auth kind {cfg.kind!r} is specific to its source and cannot be built generically")
 
 
+def _short(path: str, limit: int = 200) -> str:
+    """A path as errors and logs name it: a vendor's megabyte of id must not flood either."""
+    return path if len(path) <= limit else f"{path[:limit]}…({len(path) - limit:,} more characters)"
+
+
 def _first_bytes(resp: requests.Response) -> str:
     return repr(resp.content[:80].decode("utf-8", errors="replace"))
 
@@ -273,8 +279,10 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         headers: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.source = source
+        self.limits = limits or Limits()
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.auth = auth
@@ -308,7 +316,7 @@ class HttpClient:
     ) -> requests.Response:
         """One call with retries on 429/5xx/connection errors; any other 4xx is a SourceError at once."""
         url = self.url(path)
-        where = f"{method} {urlsplit(url).path}"
+        where = f"{method} {_short(urlsplit(url).path)}"
         clock = self.runtime.clock
         start = clock()
         policy = self.retry
@@ -390,7 +398,9 @@ class HttpClient:
                     headers=h,
                     timeout=self.timeout,
                     verify=self.verify,
+                    stream=True,
                 )
+                self._read_capped(resp, where)
             except _TRANSIENT as exc:
                 raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
             except requests.RequestException as exc:
@@ -409,6 +419,36 @@ class HttpClient:
                     f"{self.source}: {where} → {reason} (first bytes: {_first_bytes(resp)})", status
                 )
             return resp
+
+    def _read_capped(self, resp: requests.Response, where: str) -> None:
+        """Read the body as it streams in, refusing it once it passes `limits.response_bytes`.
+
+        The cap counts decoded bytes (a gzip bomb is stopped too); a body over it is never held whole,
+        and the call fails for its store with a SourceError naming the limit (no retry: it would repeat).
+        """
+        limit = self.limits.response_bytes
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            resp.close()
+            raise SourceError(
+                f"{self.source}: {where}: the response declares {int(declared):,} bytes, over the limit "
+                f"of {limit:,} (limits.response_bytes)"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in resp.iter_content(chunk_size=64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise SourceError(
+                        f"{self.source}: {where}: the response passed the limit of {limit:,} bytes "
+                        "while streaming (limits.response_bytes)"
+                    )
+                chunks.append(chunk)
+        except BaseException:
+            resp.close()  # drop the connection: the rest of the body is never read
+            raise
+        resp._content = b"".join(chunks)  # what `resp.content` would have read, now known to be bounded
 
     def decode(self, resp: requests.Response, where: str) -> Any:
         """The JSON body, or a SourceError naming what came instead (an HTML login page, a cut-off body)."""
@@ -454,11 +494,11 @@ class HttpClient:
             headers=headers,
             authenticate=authenticate,
         )
-        return self.decode(resp, f"{method} {urlsplit(resp.url or self.url(path)).path}")
+        return self.decode(resp, f"{method} {_short(urlsplit(resp.url or self.url(path)).path)}")
 
     def get_json(self, path: str, params: Mapping[str, str] | None = None) -> tuple[Any, dict[str, str]]:
         resp = self.request("GET", path, params=params)
-        body = self.decode(resp, f"GET {urlsplit(self.url(path)).path}")
+        body = self.decode(resp, f"GET {_short(urlsplit(self.url(path)).path)}")
         return body, {k.lower(): v for k, v in resp.headers.items()}
 
     def pages(
@@ -471,7 +511,7 @@ class HttpClient:
             raise SourceError(f"{self.source}: GET {path}: {exc}") from None
         while True:
             resp = self.request("GET", req.path, params=req.params)
-            body = self.decode(resp, f"GET {urlsplit(self.url(req.path)).path}")
+            body = self.decode(resp, f"GET {_short(urlsplit(self.url(req.path)).path)}")
             headers = {k.lower(): v for k, v in resp.headers.items()}
             digest = hashlib.blake2b(resp.content, digest_size=16).digest()
             page = Page(body, headers, self.items(body, record_path, req.path), digest)
@@ -479,7 +519,7 @@ class HttpClient:
             try:
                 nxt = paginator.next(req, page)
             except PaginationError as exc:
-                raise SourceError(f"{self.source}: GET {urlsplit(req.path).path}: {exc}") from None
+                raise SourceError(f"{self.source}: GET {_short(urlsplit(req.path).path)}: {exc}") from None
             if nxt is None:
                 return
             req = nxt
@@ -489,16 +529,22 @@ class HttpClient:
             found = dig(body, record_path)
         except KeyError:
             found = None
+        call = f"{self.source}: GET {_short(urlsplit(path).path)}"
         if isinstance(found, list):
+            if len(found) > self.limits.page_items:
+                raise SourceError(
+                    f"{call}: a page of {len(found):,} items, over the limit of {self.limits.page_items:,} "
+                    "(limits.page_items)"
+                )
             return found
         if found is None and record_path and isinstance(body, Mapping):
             raise SourceError(
-                f"{self.source}: GET {urlsplit(path).path}: the response has no list at {record_path!r} "
+                f"{call}: the response has no list at {record_path!r} "
                 f"(keys: {', '.join(sorted(map(str, body))[:8])})"
             )
         got = type(found).__name__
         where = f"at {record_path!r}" if record_path else "as the body"
-        raise SourceError(f"{self.source}: GET {urlsplit(path).path}: expected a list {where}, got {got}")
+        raise SourceError(f"{call}: expected a list {where}, got {got}")
 
 
 class SourceHttp:
@@ -527,6 +573,7 @@ class SourceHttp:
             retry=self.retry,
             limiter=self.limiter,
             headers=headers,
+            limits=self.cfg.limits,
         )
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ from connectors.base import (
     StoreRef,
     register,
 )
+from connectors.bounds import text_problem
 from connectors.config import SourceConfig
 from connectors.http import HttpClient, HttpStatusError, OAuth2ClientCredentials
 from connectors.paging import PaginationConfig, make_paginator
@@ -300,7 +301,7 @@ class PlatformConnector(BaseConnector):
         if held.pages:
             yield from self._menu_sync(held.pages[0].body)
         if held.fingerprint is not None:
-            self._brands = {b for raw in held.raw_items() if (b := _raw_brand(raw))}
+            self._brands = {b for raw in held.raw_items() if self._usable_brand(b := _raw_brand(raw))}
             yield held.fingerprint  # the pull stops here when the menu is as last stored
         brands: set[str] = set()
         for page in held.all_pages():
@@ -314,10 +315,14 @@ class PlatformConnector(BaseConnector):
                     self.tz,
                     now,
                 )
-                if isinstance(out, Record) and out.attrs.get("brand"):
-                    brands.add(str(out.attrs["brand"]))
+                if isinstance(out, Record) and self._usable_brand(brand := str(out.attrs.get("brand") or "")):
+                    brands.add(brand)
                 yield out
         self._brands = brands
+
+    def _usable_brand(self, brand: str) -> bool:
+        """A brand fit to name in a URL: its menu item is quarantined otherwise, so none is fetched."""
+        return bool(brand) and not text_problem(brand, self.source.cfg.limits.name_chars, "brand")
 
     def _menu_sync(self, body: Any) -> Iterator[Item]:
         raw = body.get("last_menu_sync_at") if isinstance(body, Mapping) else None

@@ -190,13 +190,25 @@ def optional_number(value: object, *, what: str, minimum: float | None = 0.0) ->
     return None if value is None else number(value, what=what, minimum=minimum)
 
 
+ID_MAX = 2**63 - 1  # beyond a signed 64-bit integer no vendor keys by it; a bigger one is a corruption
+ID_MAX_CHARS = 4096  # a hard cap; the configured `limits.id_chars` is checked at the boundary
+
+
 def ident(value: object, *, what: str) -> str:
-    """An identifier: a non-empty string or an integer, as a string."""
+    """An identifier: a non-empty string or an integer in 0..2^63-1, as a string.
+
+    An integer outside that range would not round-trip through the vendor's own storage: ids of
+    10^40 are corruption, and such records would merge under one key if they were kept.
+    """
     if isinstance(value, bool):
         raise Invalid(f"{what}: expected an id, got {_show(value)}")
     if isinstance(value, int):
+        if not 0 <= value <= ID_MAX:
+            raise Invalid(f"{what}: id out of range (0 to 2^63-1): {_show(value)}")
         return str(value)
     if isinstance(value, str) and value.strip():
+        if len(value) > ID_MAX_CHARS:
+            raise Invalid(f"{what}: id of {len(value):,} characters, over {ID_MAX_CHARS:,}")
         return value.strip()
     raise Invalid(f"{what}: expected an id, got {_show(value)}")
 

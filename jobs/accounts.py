@@ -150,15 +150,22 @@ def build_account_data(
             elif i - offset >= len(values):
                 values.extend(array("d", bytes(8 * (i - offset + 1 - len(values)))))
             values[i - offset] += value
-        for store_id, source, newest, succeeded in conn.execute(
-            select(fr.c.store_id, fr.c.source, fr.c.newest_data_at, fr.c.last_success_at).where(
-                fr.c.store_id.in_(ids)
-            )
+        held: list[tuple[str, str]] = []
+        for store_id, source, newest, succeeded, implausible in conn.execute(
+            select(
+                fr.c.store_id, fr.c.source, fr.c.newest_data_at, fr.c.last_success_at, fr.c.implausible_at
+            ).where(fr.c.store_id.in_(ids))
         ):
             for name in (source, (freshness_aliases or {}).get(source)):
                 if name:
                     _newest(fresh[store_id], name, _aware(newest))
                     _newest(success[store_id], name, _aware(succeeded))
+                    if implausible is not None:
+                        held.append((store_id, name))
+        # Data quarantined as implausible holds the source stale for the store: a score must never
+        # rise on the rest of a feed that just sent 1e40 sessions.
+        for store_id, name in held:
+            fresh[store_id][name] = success[store_id][name] = None
         if streams:
             for store_id, stream, key, day, attrs in conn.execute(
                 select(sr.c.store_id, sr.c.stream, sr.c.key, sr.c.day, sr.c.attrs).where(

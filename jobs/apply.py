@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from connectors.salesforce.bulk import NOT_PROCESSED
 from connectors.salesforce.client import LimitReached
 from connectors.salesforce.soql import select_in
+from jobs import progress
 from jobs.plan import OBJECT_ORDER, Plan
 from jobs.store import OutboxEntry
 
@@ -246,6 +247,9 @@ def pending_ids(
 
 
 # -- send ------------------------------------------------------------------------------------------
+WRITE_TASK = "Salesforce writes: records"
+
+
 def send(
     engine: Engine, writer: Writer, ids: Sequence[int], now: datetime, opts: ApplyOptions
 ) -> ApplyReport:
@@ -259,6 +263,7 @@ def send(
     rows = _load(engine, ids)
     try:
         rows = _settle(engine, writer, rows, now, opts, report)
+        progress.start(WRITE_TASK, len(rows))
         by_object: dict[str, list[_Row]] = {}
         for r in rows:
             by_object.setdefault(r.sobject, []).append(r)
@@ -268,6 +273,7 @@ def send(
     except opts.stop_on as exc:
         report.stopped = str(exc)
         log.warning("apply_stopped", reason=str(exc))
+    progress.finish(WRITE_TASK)
     report.queued = _count_queued(engine, ids)
     return report
 
@@ -548,6 +554,7 @@ def _mark(
             status=row.status,
         )
     _write(engine, params)
+    progress.advance(WRITE_TASK, len(rows) - len(again))
     return again
 
 

@@ -22,13 +22,13 @@ def fields_to_read(sobject: str, desired: Iterable[Desired], managed: Iterable[M
         if d.sobject == sobject:
             out.add(d.key_field)
             out.update(d.fields)
-            out.update(g.field for g in d.guards)
+            out.update(f for g in d.guards for f in g.reads)
     for m in managed:
         if m.sobject == sobject:
             out.add(m.key_field)
             out.update(m.is_open)
             out.update(m.close_fields)
-            out.update(g.field for g in m.guards)
+            out.update(f for g in m.guards for f in g.reads)
             if m.parent_field:
                 out.add(m.parent_field)
     return out

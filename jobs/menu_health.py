@@ -69,6 +69,8 @@ class StoreMenuHealth:
     out_of_stock: tuple[str, ...]
     last_menu_sync_at: datetime | None
     has_pos_sales: bool
+    # category → "Name (hidden, broken image)" per item unavailable online: what evidence names
+    unavailable_by_category: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def unavailable(self) -> tuple[TopSeller, ...]:
@@ -92,6 +94,9 @@ class StoreMenuHealth:
                 "broken_images": list(self.broken_images[:LIST_LIMIT]),
                 "hidden": list(self.hidden[:LIST_LIMIT]),
                 "out_of_stock": list(self.out_of_stock[:LIST_LIMIT]),
+                "unavailable_by_category": {
+                    c: list(names[:LIST_LIMIT]) for c, names in sorted(self.unavailable_by_category.items())
+                },
             }
         )
         return out
@@ -137,19 +142,24 @@ def assess(
     hidden: list[str] = []
     out_of_stock: list[str] = []
     by_pos_id: dict[str, list[Mapping[str, Any]]] = {}
+    by_category: dict[str, list[str]] = {}
     for item in menu:
         category = str(item.get("category") or "other")
         name = str(item.get("name") or item.get("id") or "")
         add("menu_items", category)
+        why: list[str] = []
         if not item.get("visible", True):
             add("menu_items_hidden", category)
             hidden.append(name)
+            why.append("hidden")
         if _num(item.get("stock")) <= 0:
             add("menu_items_out_of_stock", category)
             out_of_stock.append(name)
+            why.append("out of stock")
         url = str(item.get("image_url") or "")
         status = image_status.get(url, 0) if url else None
         if status != 200:
+            why.append("broken image")
             add("menu_broken_images", category)
             broken.append(
                 {
@@ -160,6 +170,8 @@ def assess(
                     "status": status,
                 }
             )
+        if why:
+            by_category.setdefault(category, []).append(f"{name} ({', '.join(why)})")
         pos_id = str(item.get("pos_product_id") or "")
         if pos_id:
             by_pos_id.setdefault(pos_id, []).append(item)
@@ -212,6 +224,7 @@ def assess(
         tuple(out_of_stock),
         last_menu_sync_at,
         bool(units),
+        {c: tuple(sorted(names)) for c, names in by_category.items()},
     )
 
 

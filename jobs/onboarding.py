@@ -382,7 +382,7 @@ class OnboardingJob(JobBase):
                 listed = "; ".join(f"{v.item}: {v.finding}" for v in found[:5])
                 more = f" (+{len(found) - 5} more)" if len(found) > 5 else ""
                 return "In Progress", None, f"{len(found)} item(s) to fix: {listed}{more}"
-            return "Done", data.today, f"{len(shown)} menu items checked, none breaks the rules"
+            return "Done", data.today, f"{len(shown)} menu items checked, all within the rules"
         return "Not Started", None, "set by the CSM"
 
     def evaluate(self, data: AccountData) -> Sequence[Desired]:

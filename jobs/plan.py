@@ -159,6 +159,8 @@ def diff(
         fields = {f: stored(v, schema.get((d.sobject, f))) for f, v in d.fields.items()}
         have = current.get(ident)
         if have is None:
+            if not d.fields and not d.create_only:
+                continue  # a hold: keeps an existing record from being closed, never creates one
             data = {
                 **{f: stored(v, schema.get((d.sobject, f))) for f, v in d.create_only.items()},
                 **fields,

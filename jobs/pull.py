@@ -33,10 +33,21 @@ from connectors.base import (
     SourceError,
     StoreRef,
 )
+from connectors.bounds import (
+    Checker,
+    Limits,
+    Plausible,
+    PlausibleError,
+    bounded_payload,
+    clean_text,
+    load_plausible,
+    store_problem,
+)
 from connectors.catalog import build_sources, parse_sources
 from connectors.config import SecretError
 from connectors.platform import PlatformOptions
 from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor
+from jobs import progress
 from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, quarantine_rows
 from jobs.store import StoreRow, upsert
 
@@ -46,6 +57,7 @@ DEFAULT_BATCH = 500
 SNAPSHOT_BUFFER = 5_000  # a snapshot up to this size is held to its end, so an unchanged one is skipped
 SNAPSHOT_DIGEST = "digest:"  # a snapshot stream's cursor: the digest of what was last stored
 SNAPSHOT_FINGERPRINT = "raw:"  # or the digest of its raw pages, when its connector fingerprints them
+COLLISION_KEYS = 100_000  # keys of one stream's read watched for two records sharing one key
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,8 @@ class PullReport:
     source_errors: Mapping[str, str] = field(default_factory=dict)
     menu_health_stores: int | None = None  # stores assessed by the menu health pass, when it ran
     writer: Mapping[str, float] = field(default_factory=dict)  # the writer's stats (seconds, groups, …)
+    # Per `source/stream`: received (records and rejects the connector yielded), stored, quarantined.
+    tally: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -113,6 +127,16 @@ class PullReport:
         }
 
     @property
+    def unaccounted(self) -> dict[str, int]:
+        """Streams where stored + quarantined (+ failed with their stream) ≠ received: silent losses."""
+        out = {}
+        for name, t in self.tally.items():
+            missing = t["received"] - t["stored"] - t["quarantined"] - t["failed"]
+            if missing:
+                out[name] = missing
+        return out
+
+    @property
     def partial(self) -> bool:
         return self.status != "ok"
 
@@ -124,6 +148,9 @@ class PullReport:
             out["menu_health_stores"] = self.menu_health_stores
         if self.writer:
             out["writer"] = {k: round(v, 3) for k, v in self.writer.items()}
+        if self.tally:
+            out["streams"] = {name: dict(t) for name, t in sorted(self.tally.items())}
+            out["unaccounted"] = self.unaccounted
         out["failures"] = [
             {"source": o.source, "store": o.store_id, "error": o.error} for o in self.failed[:50]
         ] + [
@@ -259,32 +286,57 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
-def _check(record: Record, directory: Mapping[str, StoreRef]) -> str:
-    """Why a connector's record cannot be stored ("" when it can)."""
-    if record.store_id not in directory:
-        return f"unknown store {record.store_id!r}: not in the store directory"
-    if record.occurred_at.tzinfo is None:
-        return "occurred_at has no time zone"
+@dataclass(frozen=True)
+class Bounds:
+    """A source's caps and the plausible ranges its records are checked against (`connectors.bounds`)."""
+
+    limits: Limits
+    plausible: Plausible
+    checker: Checker
+
+    @classmethod
+    def of(cls, source: Source, now: datetime) -> Bounds:
+        cfg = getattr(source, "cfg", None)
+        limits = getattr(cfg, "limits", None)
+        limits = limits if isinstance(limits, Limits) else Limits()
+        plausible = load_plausible(limits.plausible_file)
+        return cls(limits, plausible, Checker(limits, plausible, now))
+
+
+def _check(record: Record, directory: Mapping[str, StoreRef], bounds: Bounds) -> tuple[str, bool]:
+    """Why a connector's record cannot be stored ("" when it can), and whether it is implausible."""
     if not record.key:
-        return "empty record key"
-    for fact in record.facts:
-        if (
-            not isinstance(fact.value, int | float)
-            or fact.value != fact.value
-            or abs(fact.value) == float("inf")
-        ):
-            return f"fact {fact.metric}: not a finite number"
-    return ""
+        return "empty record key", False
+    if record.occurred_at.tzinfo is None:
+        return "occurred_at has no time zone", False
+    problem = bounds.checker.problem(record)
+    if problem is not None:
+        return problem.reason, problem.implausible
+    if record.store_id not in directory:
+        return f"unknown store {record.store_id!r}: not in the store directory", False
+    return "", False
 
 
-def _unstorable(record: Record, reason: str) -> Rejected:
+def _unstorable(record: Record, reason: str, implausible: bool, limit: int) -> Rejected:
     payload = {
         "key": record.key,
         "occurred_at": record.occurred_at.isoformat(),
         "facts": [[f.metric, f.dimension, f.value] for f in record.facts],
         "attrs": dict(record.attrs),
     }
-    return Rejected(record.stream, record.store_id, payload, reason)
+    store_id = clean_text(record.store_id, 256) if isinstance(record.store_id, str) else ""
+    return Rejected(record.stream, store_id, bounded_payload(payload, limit), reason, implausible)
+
+
+def _bounded(rejected: Rejected, limit: int) -> Rejected:
+    """A connector's reject made storable: payload clipped, reason and store id valid bounded text."""
+    return Rejected(
+        clean_text(str(rejected.stream), 256),
+        clean_text(str(rejected.store_id), 256),
+        bounded_payload(rejected.payload, limit),
+        clean_text(str(rejected.reason), 1000),
+        rejected.implausible,
+    )
 
 
 def _max_cursor(a: str, b: str) -> str:
@@ -306,10 +358,27 @@ class _Run:
     batch_size: int
     clock: Callable[[], float]
     cursors: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)  # by source
+    bounds: dict[str, Bounds] = field(default_factory=dict)  # by source
+    # (source, stream) → received (records and rejects yielded), kept (an unchanged snapshot's records,
+    # stored as they were) and failed (read by a stream that then failed, re-read next time).
+    tally: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    tally_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, source: str, stream: str, **counts: int) -> None:
+        with self.tally_lock:
+            row = self.tally.setdefault((source, stream), {})
+            for name, n in counts.items():
+                row[name] = row.get(name, 0) + n
 
 
 def _pull_stream(
-    run: _Run, source: Source, connector: Any, store: StoreRef, stream: str, touched: set[str]
+    run: _Run,
+    source: Source,
+    connector: Any,
+    store: StoreRef,
+    stream: str,
+    touched: set[str],
+    implausible: set[str],
 ) -> tuple[int, int]:
     """Fetch one stream of one store and queue it for the writer, a batch at a time, cursor last."""
     snapshot = stream in tuple(getattr(connector, "snapshot_streams", ()))
@@ -353,58 +422,100 @@ def _pull_stream(
             written = cursor
 
     fingerprint = ""  # of the snapshot's raw pages, when the connector offers one
-    items = connector.iter_records(stream, since_arg)
-    for item in items:
-        if isinstance(item, Fingerprint) and snapshot:
-            fingerprint = SNAPSHOT_FINGERPRINT + item.value
-            if fingerprint == stored and not run.full_refresh and not unit.rejected:
-                _close(items)  # as last stored, byte for byte: not even parsed
-                if unit.signals:
-                    run.writer.submit(WriteUnit(source.name, stream, store.store_id, signals=unit.signals))
-                return records, rejected
-            digest, limit = None, run.batch_size  # known to have changed: written batch by batch
-            continue
-        if isinstance(item, Record):
-            reason = _check(item, run.directory)
-            if reason:
-                unit.rejected.append(_unstorable(item, reason))
+    parts = 0
+    keys: dict[int, tuple[str, int]] = {}  # hash of key → (cursor, content hash) of the records read
+    bounds = run.bounds.get(source.name) or Bounds.of(source, run.now)
+    clip = bounds.limits.quarantine_bytes
+    try:
+        items = connector.iter_records(stream, since_arg)
+        for item in items:
+            if isinstance(item, Fingerprint) and snapshot:
+                fingerprint = SNAPSHOT_FINGERPRINT + item.value
+                if fingerprint == stored and not run.full_refresh and not unit.rejected:
+                    _close(items)  # as last stored, byte for byte: not even parsed
+                    if unit.signals:
+                        signals = WriteUnit(source.name, stream, store.store_id, signals=unit.signals)
+                        run.writer.submit(signals)
+                    return records, rejected
+                digest, limit = None, run.batch_size  # known to have changed: written batch by batch
+                continue
+            if isinstance(item, Record):
+                if item.stream != stream:
+                    parts += 1  # a further record made of the same item (a ticket's close)
+                reason, wild = _check(item, run.directory, bounds)
+                reason = reason or _collision(keys, item)
+                if reason:
+                    unit.rejected.append(_unstorable(item, reason, wild, clip))
+                    rejected += 1
+                    fingerprint = ""
+                    digest = None  # quarantined: this snapshot is written as read, and read again next time
+                    if wild and item.store_id in run.directory:
+                        implausible.add(item.store_id)
+                else:
+                    unit.records.append(item)
+                    records += 1
+                    seen.add(item.key)
+                    touched.add(item.store_id)
+                    highest = max(highest, item.cursor)
+                    if digest is not None:
+                        digest.update(snapshot_material(item))
+            elif isinstance(item, Rejected):
+                unit.rejected.append(_bounded(item, clip))
                 rejected += 1
-                fingerprint = ""
-            else:
-                unit.records.append(item)
-                records += 1
-                seen.add(item.key)
-                touched.add(item.store_id)
-                highest = max(highest, item.cursor)
-                if digest is not None:
-                    digest.update(snapshot_material(item))
-        elif isinstance(item, Rejected):
-            unit.rejected.append(item)
-            rejected += 1
-            digest = None  # quarantine it: this snapshot is written as read
-            fingerprint = ""  # and read again next time, so its quarantined payloads are seen again
-        elif isinstance(item, Checkpoint):
-            checkpoint = item.cursor
-            flush(checkpoint)
-            continue
-        elif isinstance(item, Signal) and item.store_id in run.directory:
-            unit.signals.append(item)
-        if len(unit) >= limit:
-            digest = None  # too big to hold until its end: written batch by batch
-            flush(None)
-    if fingerprint:
-        flush(fingerprint, last=True)
-        return records, rejected
-    if digest is not None:
-        value = SNAPSHOT_DIGEST + digest.hexdigest()
-        if value == stored:
-            if unit.signals:  # unchanged: only its signals (a menu sync time) are news
-                run.writer.submit(WriteUnit(source.name, stream, store.store_id, signals=unit.signals))
+                if item.implausible and item.store_id in run.directory:
+                    implausible.add(item.store_id)
+                digest = None  # quarantine it: this snapshot is written as read
+                fingerprint = ""  # and read again next time, so its quarantined payloads are seen again
+            elif isinstance(item, Checkpoint):
+                checkpoint = item.cursor
+                flush(checkpoint)
+                continue
+            elif isinstance(item, Signal) and item.store_id in run.directory:
+                unit.signals.append(item)
+            if len(unit) >= limit:
+                digest = None  # too big to hold until its end: written batch by batch
+                flush(None)
+        if fingerprint:
+            flush(fingerprint, last=True)
             return records, rejected
-        flush(value, last=True)
+        if digest is not None:
+            value = SNAPSHOT_DIGEST + digest.hexdigest()
+            if value == stored:
+                if unit.signals:  # unchanged: only its signals (a menu sync time) are news
+                    run.writer.submit(WriteUnit(source.name, stream, store.store_id, signals=unit.signals))
+                run.count(source.name, stream, kept=records)
+                return records, rejected
+            flush(value, last=True)
+            return records, rejected
+        flush(checkpoint if checkpoint is not None else (highest or None), last=True)
         return records, rejected
-    flush(checkpoint if checkpoint is not None else (highest or None), last=True)
-    return records, rejected
+    except BaseException:
+        # What was read but not yet handed on is re-read next time (the cursor stays): not lost, failed.
+        run.count(source.name, stream, failed=len(unit.records) + len(unit.rejected))
+        raise
+    finally:
+        run.count(source.name, stream, received=records + rejected, parts=parts)
+
+
+def _collision(keys: dict[int, tuple[str, int]], record: Record) -> str:
+    """Why a record must not replace one read earlier in the same pull under its key ("" when it may).
+
+    The same record again (overlapping windows) or a later version of it (a newer cursor) replaces
+    it; anything else is two records sharing one id (a vendor's ids collapsed to one value, `n/a` or
+    an overflowed integer), and storing it would merge them under one key without a trace. Memory
+    stays bounded: hashes only, and the first `COLLISION_KEYS` keys of a stream's read.
+    """
+    content = hash((record.occurred_at, record.facts, repr(record.attrs)))
+    key = hash(record.key)
+    previous = keys.get(key)
+    if previous is not None and previous[1] != content and not record.cursor > previous[0]:
+        return (
+            f"key {clean_text(record.key, 200)!r} read twice in one pull with different content and no "
+            "newer cursor: two records share one id"
+        )
+    if previous is not None or len(keys) < COLLISION_KEYS:
+        keys[key] = (record.cursor, content)
+    return ""
 
 
 def _close(items: Iterator[Item]) -> None:
@@ -429,6 +540,7 @@ def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
     rejected = 0
     errors: list[str] = []
     touched: set[str] = set()
+    implausible: set[str] = set()
     try:
         connector = source.connector(store)
         streams = tuple(connector.streams)
@@ -439,7 +551,7 @@ def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
         connector = None
     for stream in streams:
         try:
-            n, r = _pull_stream(run, source, connector, store, stream, touched)
+            n, r = _pull_stream(run, source, connector, store, stream, touched, implausible)
         except Exception as exc:  # recorded per store; the other stores and streams go on
             errors.append(f"{stream}: {_describe(exc)}")
             # A source's own failure is expected news; anything else is a bug, logged with its traceback.
@@ -456,7 +568,10 @@ def _pull_store(run: _Run, source: Source, store: StoreRef) -> StoreOutcome:
         # A feed of every store answered: each store's data from it is current, with or without records;
         # unless the source also pulls each store apart, whose own outcome (an error) must stand.
         touched = set() if store.attrs.get(STORES_PULLED_APART) else touched | set(run.directory)
-    run.writer.submit(StoreMark(source.name, store.store_id, True, error, records, frozenset(touched)))
+    mark = StoreMark(
+        source.name, store.store_id, True, error, records, frozenset(touched), frozenset(implausible)
+    )
+    run.writer.submit(mark)
     seconds = run.clock() - started
     if errors:
         log.warning("pull_store_failed", records=records, rejected=rejected, error=error, **log_ctx)
@@ -485,16 +600,42 @@ def _in_context(fn: Callable[..., Any]) -> Callable[..., Any]:
     return lambda *args: ctx.run(fn, *args)
 
 
+def _screen(
+    run: _Run, source: Source, listed: Sequence[StoreRef | Rejected]
+) -> tuple[list[StoreRef], list[Rejected]]:
+    """A source's listed stores split into those fit for the directory and those quarantined.
+
+    A store id of megabytes would be copied into every key, log line and query of the pull.
+    """
+    bounds = run.bounds.setdefault(source.name, Bounds.of(source, run.now))
+    clip = bounds.limits.quarantine_bytes
+    refs: list[StoreRef] = []
+    bad: list[Rejected] = []
+    for item in listed:
+        if isinstance(item, Rejected):
+            bad.append(_bounded(item, clip))
+            continue
+        reason = store_problem(item, bounds.limits, bounds.plausible)
+        if reason:
+            payload = {"store_id": item.store_id, "name": item.name, "state": item.state, "attrs": item.attrs}
+            bad.append(Rejected("stores", "", bounded_payload(payload, clip), f"store: {reason}"))
+        else:
+            refs.append(item)
+    if source.provides_directory:  # what other sources list is the directory itself, not news
+        run.count(source.name, "stores", received=len(listed), kept=len(refs), quarantined=len(bad))
+    return refs, bad
+
+
 def _list_directory(run: _Run, source: Source, source_errors: dict[str, str]) -> list[StoreRef] | None:
     """The directory source's stores, written to `store` and the run's directory; None when it failed."""
     try:
+        run.bounds[source.name] = Bounds.of(source, run.now)
         listed = list(source.stores(list(run.directory.values())))
     except Exception as exc:  # e.g. the directory API is down: other sources use the stored directory
         source_errors[source.name] = _describe(exc)
         log.error("pull_source_failed", source=source.name, error=_describe(exc))
         return None
-    refs = [s for s in listed if isinstance(s, StoreRef)]
-    bad = [s for s in listed if isinstance(s, Rejected)]
+    refs, bad = _screen(run, source, listed)
     run.store.upsert_stores(source.name, refs)
     run.directory.update({r.store_id: r for r in refs})
     run.store.quarantine(source.name, bad)
@@ -510,6 +651,12 @@ def _pull_source(
     source_errors: dict[str, str],
 ) -> list[StoreOutcome]:
     """One source's stores, `source.concurrency` at a time (its API's limit); `refs` when already listed."""
+    try:
+        run.bounds[source.name] = Bounds.of(source, run.now)
+    except PlausibleError as exc:
+        source_errors[source.name] = str(exc)
+        log.error("pull_source_failed", source=source.name, error=str(exc))
+        return []
     if refs is None:
         try:
             listed = list(source.stores(list(run.directory.values())))
@@ -517,8 +664,7 @@ def _pull_source(
             source_errors[source.name] = _describe(exc)
             log.error("pull_source_failed", source=source.name, error=_describe(exc))
             return []
-        refs = [s for s in listed if isinstance(s, StoreRef)]
-        bad = [s for s in listed if isinstance(s, Rejected)]
+        refs, bad = _screen(run, source, listed)
         run.store.quarantine(source.name, bad)
     if not account_wide:
         refs = [r for r in refs if r.store_id != ALL_STORES]
@@ -527,9 +673,18 @@ def _pull_source(
     if stores is not None:
         refs = [r for r in refs if r.store_id in stores or r.store_id == ALL_STORES]
     run.cursors[source.name] = run.store.cursors(source.name, [r.store_id for r in refs])
+    task = f"pull {source.name}: stores"
+    progress.start(task, len(refs))
+
+    def one(ref: StoreRef) -> StoreOutcome:
+        outcome = _pull_store(run, source, ref)
+        progress.advance(task)
+        return outcome
+
     with ThreadPoolExecutor(max_workers=max(1, source.concurrency), thread_name_prefix=source.name) as pool:
-        futures = [pool.submit(_in_context(_pull_store), run, source, ref) for ref in refs]
+        futures = [pool.submit(_in_context(one), ref) for ref in refs]
         results: list[StoreOutcome] = [f.result() for f in futures]
+    progress.finish(task)
     log.info(
         "pull_source_done",
         source=source.name,
@@ -617,10 +772,36 @@ def _pull(
     run.writer.close()  # everything fetched is stored (or its failure recorded) before the report
     outcomes = [_with_write_errors(o, run.writer) for i in sorted(by_source) for o in by_source[i]]
     report = PullReport(
-        run_id, run.now, clock() - started, tuple(outcomes), source_errors, writer=dict(run.writer.stats)
+        run_id,
+        run.now,
+        clock() - started,
+        tuple(outcomes),
+        source_errors,
+        writer=dict(run.writer.stats),
+        tally=_tally(run),
     )
     log.info("pull_done", run_id=run_id, status=report.status, **report.counts())
+    if report.unaccounted:
+        # Never expected: a record neither stored, quarantined nor failed with its stream is a bug.
+        log.error("pull_records_unaccounted", run_id=run_id, streams=report.unaccounted)
     return report
+
+
+def _tally(run: _Run) -> dict[str, dict[str, int]]:
+    """Per `source/stream`: received = stored (written or unchanged) + quarantined + failed."""
+    out: dict[str, dict[str, int]] = {}
+    keys = set(run.tally) | set(run.writer.tally)
+    for source, stream in sorted(keys):
+        mine, wrote = run.tally.get((source, stream), {}), run.writer.tally.get((source, stream), {})
+        out[f"{source}/{stream}"] = {
+            "received": mine.get("received", 0),
+            "stored": wrote.get("stored", 0) + mine.get("kept", 0),
+            "quarantined": wrote.get("quarantined", 0) + mine.get("quarantined", 0),
+            "failed": wrote.get("failed", 0) + mine.get("failed", 0),
+        }
+        if mine.get("parts"):
+            out[f"{source}/{stream}"]["parts"] = mine["parts"]  # received records that share an item
+    return out
 
 
 def run_pull(

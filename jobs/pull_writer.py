@@ -32,12 +32,14 @@ from sqlalchemy import Connection, and_, delete, select, tuple_
 from sqlmodel import Session, SQLModel
 
 from connectors.base import ALL_STORES, Record, Rejected, Signal, StoreRef
+from connectors.bounds import bounded_payload, clean_text
 from connectors.values import Invalid, json_safe, zone
 from jobs.store import Cursor, Freshness, SourceRecord, upsert
 
 log = structlog.get_logger(__name__)
 
 ERROR_LIMIT = 1000
+QUARANTINE_BYTES = 65_536  # a quarantine row's payload at most, whatever reached the writer
 GROUP_RECORDS = 4000  # records per transaction, at most (a group closes after the item that passes it)
 GROUP_ITEMS = 400  # queued items per transaction, at most
 ANALYZE_MIN_ROWS = 20_000  # records written before statistics are refreshed (PostgreSQL)
@@ -86,6 +88,7 @@ class StoreMark:
     error: str = ""
     records: int = 0
     touched: frozenset[str] = frozenset()  # an all-stores source: the stores it brought data for
+    implausible: frozenset[str] = frozenset()  # stores whose data was quarantined as implausible
 
 
 Item = WriteUnit | StoreMark
@@ -100,6 +103,7 @@ class _Fresh:
     error: str = ""
     records: int | None = None
     newest: datetime | None = None
+    implausible: bool | None = None  # True: hold the store's data from this source; False: release it
 
     def merge(
         self,
@@ -109,8 +113,11 @@ class _Fresh:
         error: str = "",
         records: int | None = None,
         newest: datetime | None = None,
+        implausible: bool | None = None,
     ) -> None:
         self.attempt = self.attempt or attempt
+        if implausible is not None:
+            self.implausible = implausible
         if success is not None:
             self.success, self.error = success, error
         if records is not None:
@@ -177,14 +184,15 @@ def rederive(conn: Connection, source: str, touched: set[tuple[str, date]]) -> N
 def quarantine_rows(
     run_id: str, source: str, rejected: Sequence[Rejected], now: datetime
 ) -> list[dict[str, Any]]:
+    """Quarantine rows, bounded whatever the payload (the pull clips them already, to its source's limit)."""
     return [
         {
             "run_id": run_id,
             "source": source,
-            "stream": r.stream,
-            "store_id": r.store_id,
-            "payload": json_safe(r.payload),
-            "reason": r.reason[:ERROR_LIMIT],
+            "stream": clean_text(str(r.stream), 256),
+            "store_id": clean_text(str(r.store_id), 256),
+            "payload": bounded_payload(json_safe(r.payload), QUARANTINE_BYTES),
+            "reason": clean_text(str(r.reason), ERROR_LIMIT),
             "created_at": now,
         }
         for r in rejected
@@ -218,6 +226,10 @@ class PullWriter:
         self._lock = threading.Lock()
         # What the writer did, for the run ledger: seconds writing, transactions, records written/unchanged.
         self.stats = {"seconds": 0.0, "groups": 0, "written": 0, "unchanged": 0, "analyzed": 0}
+        # (source, stream) → records stored, payloads quarantined, items whose write failed: the
+        # pull checks them against what its connectors yielded (stored + quarantined = received).
+        self.tally: dict[tuple[str, str], dict[str, int]] = {}
+        self._held: set[tuple[str, str]] = set()  # (source, store) marked implausible in this run
         self._analyze = analyze
         self._analyzed_at = 0.0
         self._analyze_every = max(ANALYZE_MIN_ROWS, int(table_rows / 4))
@@ -287,10 +299,21 @@ class PullWriter:
         self._analyze_every = max(ANALYZE_MIN_ROWS, int(self.stats["written"] / 4))
         self.stats["analyzed"] += 1
 
+    def _count(self, group: Sequence[Item], done: bool) -> None:
+        for item in group:
+            if isinstance(item, WriteUnit):
+                row = self.tally.setdefault((item.source, item.stream), {})
+                if done:
+                    row["stored"] = row.get("stored", 0) + len(item.records)
+                    row["quarantined"] = row.get("quarantined", 0) + len(item.rejected)
+                else:
+                    row["failed"] = row.get("failed", 0) + len(item.records) + len(item.rejected)
+
     def _try_group(self, group: list[Item]) -> None:
         try:
             with self._session() as session:
                 self._write(session, group)
+            self._count(group, True)
             return
         except Exception as exc:  # one item may be the cause: retry each alone, keep what fails
             if len(group) == 1:
@@ -301,10 +324,12 @@ class PullWriter:
             try:
                 with self._session() as session:
                     self._write(session, [item])
+                self._count([item], True)
             except Exception as exc:  # recorded against the store; its cursor did not advance
                 self._failed(item, exc)
 
     def _failed(self, item: Item, exc: BaseException) -> None:
+        self._count([item], False)
         what = f"{item.stream}: " if isinstance(item, WriteUnit) else ""
         error = f"{what}storing failed: {type(exc).__name__}: {exc}"[:ERROR_LIMIT]
         with self._lock:
@@ -359,7 +384,24 @@ class PullWriter:
                 if item.store_id == ALL_STORES and not error:
                     for store_id in sorted(item.touched - {ALL_STORES}):
                         fresh.setdefault((item.source, store_id), _Fresh()).merge(attempt=True, success=True)
+                self._hold(item, error, fresh)
         self._freshness(session, fresh)
+
+    def _hold(self, mark: StoreMark, error: str, fresh: dict[tuple[str, str], _Fresh]) -> None:
+        """Hold the stores whose data from this source was implausible; release those pulled clean.
+
+        A store is released only by a pull that read it without error and brought nothing implausible
+        from any part of the source this run (a portfolio feed and the store's own pull both count).
+        """
+        for store_id in sorted(mark.implausible):
+            self._held.add((mark.source, store_id))
+            fresh.setdefault((mark.source, store_id), _Fresh()).merge(implausible=True)
+        if error:
+            return
+        clean = set(mark.touched) if mark.store_id == ALL_STORES else {mark.store_id}
+        for store_id in sorted(clean - mark.implausible - {ALL_STORES}):
+            if (mark.source, store_id) not in self._held:
+                fresh.setdefault((mark.source, store_id), _Fresh()).merge(implausible=False)
 
     def _zone(self, store_id: str) -> tzinfo | None:
         ref = self.directory.get(store_id)
@@ -464,7 +506,14 @@ class PullWriter:
         if not fresh:
             return
         fr = _table("freshness")
-        columns = ("newest_data_at", "last_success_at", "last_attempt_at", "last_error", "records_last_pull")
+        columns = (
+            "newest_data_at",
+            "last_success_at",
+            "last_attempt_at",
+            "last_error",
+            "records_last_pull",
+            "implausible_at",
+        )
         have: dict[tuple[str, str], dict[str, Any]] = {}
         conn = session.connection()
         for chunk in _chunks(sorted(fresh), _IN_CHUNK):
@@ -481,6 +530,7 @@ class PullWriter:
                 "last_attempt_at": None,
                 "last_error": "",
                 "records_last_pull": 0,
+                "implausible_at": None,
             }
             if change.attempt:
                 row["last_attempt_at"] = self.now
@@ -491,6 +541,10 @@ class PullWriter:
                 row["last_error"] = change.error[:ERROR_LIMIT]
             if change.records is not None:
                 row["records_last_pull"] = change.records
+            if change.implausible is True:
+                row["implausible_at"] = self.now
+            elif change.implausible is False:
+                row["implausible_at"] = None
             if change.newest is not None:
                 old = row["newest_data_at"]
                 if old is not None and old.tzinfo is None:

@@ -36,7 +36,7 @@ PREFIX = "receivables:"
 SEVERITY_ORDER = ("Low", "Medium", "High", "Critical")
 PLACEHOLDERS = {
     "past_due_task": ("account", "store", "bucket", "days", "outstanding", "invoices", "oldest"),
-    "payment_task": ("account", "store", "invoice", "amount", "code", "meaning", "method", "on"),
+    "payment_task": ("account", "store", "invoice", "amount", "code", "meaning", "method", "on", "status"),
     "method_task": ("account", "store", "changes", "window_days"),
 }
 
@@ -234,7 +234,7 @@ class ReceivablesJob(JobBase):
     def code(self, p: Payment) -> ReturnCode:
         if p.return_code and p.return_code in self.cfg.return_codes:
             return self.cfg.return_codes[p.return_code]
-        meaning = f"return code {p.return_code}" if p.return_code else "payment failed"
+        meaning = f"return code {p.return_code}" if p.return_code else "no reason given"
         return ReturnCode(meaning=meaning, severity=self.cfg.failed_severity)
 
     def evaluate(self, data: AccountData) -> Sequence[Desired]:
@@ -313,7 +313,8 @@ class ReceivablesJob(JobBase):
                     "store": store,
                     "invoice": p.invoice_id or "?",
                     "amount": money(p.amount),
-                    "code": p.return_code or "none",
+                    "code": p.return_code or "no return code",
+                    "status": p.status or "failed",
                     "meaning": c.meaning,
                     "method": p.method.upper() or "payment",
                     "on": str(p.day),

@@ -13,6 +13,7 @@ from connectors.salesforce.soql import select
 from jobs import compliance, expansion, onboarding, qbr, receivables, renewals, snapshots
 from jobs.accounts import build_account_data, read_accounts, store_directory
 from jobs.current import Reader
+from jobs.names import RUN_ORDER
 from jobs.pull import PullReport, run_pull
 from jobs.sync import JobOptions, MappingJob
 from mappings.context import AccountData
@@ -21,11 +22,21 @@ from mappings.evaluate import AccountOutcome, evaluate_account, flag_attrs, mana
 from mappings.load import MappingSet
 from mappings.rollup import rollup_all
 
-__all__ = ["RUN_ORDER", "PullReport", "UnknownJob", "build", "explain", "job_names", "run_pull"]
+__all__ = [
+    "RUN_ORDER",
+    "PullReport",
+    "UnknownJob",
+    "UnknownStore",
+    "build",
+    "explain",
+    "job_names",
+    "run_pull",
+]
 
 # Fields on an MSO parent that the onboarding job owns; the health roll-up leaves them to it.
 ONBOARDING_ROLLUP_FIELDS = frozenset({"Onboarding_Progress__c", "Locations_Live__c", "Locations_Total__c"})
 RECORD_STREAMS = ("menu_health", "invoices", "payments", "tickets")
+OPEN = ("Open", "Snoozed")  # a flag a CSM snoozed is still an open risk of the account
 
 
 class UnknownJob(KeyError):
@@ -37,21 +48,15 @@ class UnknownJob(KeyError):
         return f"unknown job {self.name!r}; valid jobs: {', '.join(job_names())}"
 
 
-# The order in which one pass over every job sees each job's inputs written: onboarding before the
-# health score (its onboarding component reads the milestones), health and risks before snapshots
-# and renewals (which carry the score and the open risks).
-RUN_ORDER = (
-    "pull",
-    "onboarding",
-    "account_health",
-    "risk_alerts",
-    "snapshots",
-    "renewals",
-    "qbr",
-    "compliance",
-    "receivables",
-    "expansion",
-)
+class UnknownStore(LookupError):
+    """No Salesforce Account carries this store id, so there is nothing to explain."""
+
+    def __init__(self, store: str) -> None:
+        super().__init__(store)
+        self.store = store
+
+    def __str__(self) -> str:
+        return f"store {self.store!r} has no Salesforce Account with Store_Id__c = {self.store!r}"
 
 
 def job_names() -> tuple[str, ...]:
@@ -78,7 +83,20 @@ def _with_menu_attrs(data: AccountData) -> AccountData:
         "menu.out_of_stock": latest.get("out_of_stock", []),
         "menu.last_sync_at": latest.get("last_menu_sync_at"),
     }
+    by_category = latest.get("unavailable_by_category")
+    if isinstance(by_category, Mapping):  # "menu.unavailable.edibles" → ["Name (hidden)", …]
+        attrs.update({f"menu.unavailable.{c}": list(names) for c, names in by_category.items()})
     return dataclasses.replace(data, attrs=attrs)
+
+
+def read_queues(org: Reader) -> dict[str, str]:
+    """The org's queues by API name (DeveloperName) and by label (Name): what `queue:<Name>` names."""
+    out: dict[str, str] = {}
+    for row in org.query(select("Group", ["Id", "Name", "DeveloperName"], "Type = 'Queue'")):
+        for name in (row.get("DeveloperName"), row.get("Name")):
+            if name:
+                out.setdefault(str(name), str(row["Id"]))
+    return out
 
 
 class _MappingSetJob:
@@ -90,6 +108,7 @@ class _MappingSetJob:
         self.ms = ms
         self.history_days = 0
         self._outcomes: list[AccountOutcome] = []
+        self.warnings: list[str] = []  # rule actions that could not be carried out, once each
 
     @property
     def account_fields(self) -> frozenset[str]:
@@ -119,17 +138,20 @@ class _MappingSetJob:
                 store = by_id.get(str(row.get("Account__c")))
                 if store:
                     flags.setdefault(store, []).append(row)
-        queues = {
-            str(r["Name"]): str(r["Id"]) for r in org.query(select("Group", ["Id", "Name"], "Type = 'Queue'"))
-        }
+        queues = read_queues(org)
+        rules = {r.spec.name for r in self.ms.rules}
         for store in accounts:
             extra[store].update(flag_attrs(flags.get(store, [])))
             extra[store]["queues"] = queues
+            others = [f for f in flags.get(store, []) if f.get("Rule__c") not in rules]
+            # open flags raised by compliance, receivables...: Open_Risk_Count__c counts them too
+            extra[store]["other_open_flags"] = sum(1 for f in others if f.get("Status__c") in OPEN)
         for store, attrs in snapshots.read_history(org, accounts, now.date()).items():
             extra.setdefault(store, {}).update(attrs)
         for store, progress in onboarding.read_progress(org, accounts).items():
             extra.setdefault(store, {}).update(progress)
         self._outcomes = []
+        self.warnings = []
         return extra
 
     def outcome(self, data: AccountData, trace: bool = False) -> AccountOutcome:
@@ -174,13 +196,15 @@ class RiskJob(_MappingSetJob):
 
     def evaluate(self, data: AccountData) -> Sequence[Desired]:
         out = self.outcome(data)
+        self.warnings.extend(w for w in out.warnings if w not in self.warnings)
         obj, count_field = self.ms.health_file.object, self.ms.health_file.open_risk_count_field
         result: list[Desired] = []
         for d in out.desired:
             if d.sobject != obj:
                 result.append(d)
-            elif count_field in d.fields:
-                result.append(dataclasses.replace(d, fields={count_field: d.fields[count_field]}, touch={}))
+            elif count_field in d.fields:  # every open flag, whichever job raised it
+                count = d.fields[count_field] + int(data.attrs.get("other_open_flags") or 0)
+                result.append(dataclasses.replace(d, fields={count_field: count}, touch={}))
         return result
 
     def managed(self, now: datetime) -> Sequence[Managed]:
@@ -230,7 +254,7 @@ def explain(
         fields |= job.account_fields
     accounts = read_accounts(org, fields, [store])  # the store and its parent, not the portfolio
     if store not in accounts:
-        raise KeyError(f"store {store!r} has no Salesforce Account with Store_Id__c = {store!r}")
+        raise UnknownStore(store)
     one = {store: accounts[store]}
     extra = health.prepare(org, one, now)
     history = max([opts.history_days] + [getattr(j, "history_days", 0) for j in lifecycle])
@@ -252,8 +276,10 @@ def explain(
     for job in lifecycle:
         explain_fn = getattr(job, "explain", None)
         if explain_fn is not None:
-            try:
-                jobs[job.name] = explain_fn(data)
+            try:  # each job's own inputs from the org (renewals, open risks, milestones), as a run reads them
+                own = job.prepare(org, one, now).get(store) or {}
+                view = dataclasses.replace(data, attrs={**data.attrs, **own}) if own else data
+                jobs[job.name] = explain_fn(view)
             except Exception as exc:  # an explain must never hide the others
                 jobs[job.name] = {"error": f"{type(exc).__name__}: {exc}"}
     return {

@@ -109,7 +109,7 @@ def health_text(account: Mapping[str, Any]) -> str:
 
 def risks_text(risks: Sequence[Mapping[str, Any]]) -> str:
     if not risks:
-        return "none"
+        return "nothing open"
     return "; ".join(
         f"{r.get('Name') or r.get('Rule__c')} ({r.get('Severity__c') or '?'})"
         for r in sorted(risks, key=lambda r: str(r.get("Name") or r.get("Rule__c")))
@@ -222,6 +222,7 @@ class RenewalsJob(JobBase):
                     priority=priority,
                     store_id=data.store_id,
                     reason=f"renewal on {rn.end} inside the {rn.window}-day window",
+                    keep_current=("Description",),
                 )
             )
         return out

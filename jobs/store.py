@@ -13,7 +13,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine
 
 import jobs.store_leases  # noqa: F401 - registers job_lock, job_firing and shard_lease with the schema
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -85,6 +85,9 @@ class Freshness(SQLModel, table=True):
     last_attempt_at: datetime | None = None
     last_error: str = ""
     records_last_pull: int = 0
+    # Set while the source's latest data for the store was quarantined as implausible: the store's
+    # data from this source is held stale (health not scored on it) until a pull brings none.
+    implausible_at: datetime | None = None
 
 
 class Quarantine(SQLModel, table=True):
@@ -158,8 +161,15 @@ def _source_record_digest(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE source_record ADD COLUMN digest VARCHAR NOT NULL DEFAULT ''"))
 
 
+def _freshness_implausible(conn: Connection) -> None:
+    """Version 3: `freshness.implausible_at` (NULL: nothing held)."""
+    if "implausible_at" not in {c["name"] for c in inspect(conn).get_columns("freshness")}:
+        kind = "TIMESTAMP WITHOUT TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(text(f"ALTER TABLE freshness ADD COLUMN implausible_at {kind}"))
+
+
 # Ordered, idempotent migrations after the initial `create_all`; index i brings version i+1 to i+2.
-MIGRATIONS: list[Callable[[Connection], None]] = [_source_record_digest]
+MIGRATIONS: list[Callable[[Connection], None]] = [_source_record_digest, _freshness_implausible]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy import Engine
 
+from jobs import progress
 from jobs.accounts import (
     build_account_data,
     chunks,
@@ -87,11 +88,13 @@ class JobResult:
     resumed: ApplyReport | None = None
     unmatched: list[str] = field(default_factory=list)
     accounts: int = 0
+    warnings: list[str] = field(default_factory=list)  # what the job could not carry out (exit 1)
 
     @property
     def partial(self) -> bool:
         reports = [r for r in (self.applied, self.resumed) if r is not None]
-        return any(r.failed or r.stopped or r.skipped_dead or r.queued for r in reports)
+        left = any(r.failed or r.stopped or r.skipped_dead or r.queued for r in reports)
+        return left or bool(self.warnings)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -100,6 +103,8 @@ class JobResult:
             "accounts": self.accounts,
             "unmatched": self.unmatched,
         }
+        if self.warnings:
+            out["warnings"] = self.warnings
         if self.applied:
             out["applied"] = self.applied.data
         if self.resumed:
@@ -148,6 +153,8 @@ def plan_job(
         log.warning("stores_unmatched", job=job.name, count=len(unmatched), stores=unmatched[:20])
     extra = job.prepare(org, {s: accounts[s] for s in matched}, now)
     desired: list[Desired] = []
+    task = f"plan {job.name}: accounts"
+    progress.start(task, len(matched))
     for chunk in chunks(matched, opts.chunk_size):
         for data in build_account_data(
             engine,
@@ -161,6 +168,8 @@ def plan_job(
             opts.freshness_aliases,
         ):
             desired.extend(job.evaluate(data))
+        progress.advance(task, len(chunk))
+    progress.finish(task)
     desired.extend(job.finalize(accounts, desired, now))
     managed = job.managed(now)
     scope = {str(accounts[s]["Id"]): s for s in matched} if stores is not None else None
@@ -170,7 +179,21 @@ def plan_job(
     schema = schema_from_describe({o: describe(o) for o in objects}) if describe else None
     plan = diff(desired, current, managed, schema)
     log.info("plan_ready", job=job.name, accounts=len(matched), **plan.counts, kept=len(plan.kept))
-    return JobResult(plan=plan, unmatched=unmatched, accounts=len(matched))
+    warnings = list(getattr(job, "warnings", ()))
+    for warning in warnings:
+        log.warning("action_not_carried_out", job=job.name, problem=warning)
+    return JobResult(plan=plan, unmatched=unmatched, accounts=len(matched), warnings=warnings)
+
+
+def safety_refusal(plan: Plan, opts: JobOptions) -> str:
+    """Why the safety check refuses `plan` ('' when it does not): too large a share of existing records
+    would change at once, which is more often a broken mapping or feed than a real change."""
+    if plan.considered < opts.safety_min_records or plan.change_share <= opts.safety_max_change_share:
+        return ""
+    return (
+        f"the plan changes {plan.change_share:.0%} of existing records "
+        f"(limit {opts.safety_max_change_share:.0%})"
+    )
 
 
 def run_job(
@@ -188,15 +211,10 @@ def run_job(
     result = plan_job(engine, org, job, now, opts, describe, stores)
     result.resumed = resumed
     plan = result.plan
-    if (
-        not opts.force
-        and plan.considered >= opts.safety_min_records
-        and plan.change_share > opts.safety_max_change_share
-    ):
+    refusal = safety_refusal(plan, opts)
+    if refusal and not opts.force:
         raise SafetyRefused(
-            f"{job.name}: the plan changes {plan.change_share:.0%} of existing records "
-            f"(limit {opts.safety_max_change_share:.0%}); review it with `csm-sync plan {job.name}` "
-            "and rerun with --force if it is intended"
+            f"{refusal}; review it with `csm-sync plan {job.name}` and rerun with --force if it is intended"
         )
     queued = enqueue(engine, plan, run_id, job.name, now, opts.apply)
     report = send(engine, org, queued.ids, now, opts.apply)

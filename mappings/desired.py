@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-GuardOp = Literal["eq", "ne", "in", "truthy", "ge", "gt"]
+GuardOp = Literal["eq", "ne", "in", "truthy", "ge", "gt", "ne_field"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +24,18 @@ class Guard:
     value: Any = None
     why: str = ""
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The record's fields the guard looks at (`ne_field` compares two of them)."""
+        return (self.field, str(self.value)) if self.op == "ne_field" else (self.field,)
+
     def holds(self, current: Mapping[str, Any]) -> bool:
         have = current.get(self.field)
         if self.op == "truthy":
             return bool(have)
+        if self.op == "ne_field":  # e.g. LastModifiedById ≠ CreatedById: someone else edited it since
+            other = current.get(str(self.value))
+            return have not in (None, "") and other not in (None, "") and not same(have, other)
         if have is None:
             return False
         if self.op == "eq":

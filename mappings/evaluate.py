@@ -15,6 +15,7 @@ from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
 from mappings.expressions import EVALUATION_ERRORS, EvaluationError, Expression
 from mappings.functions import Metrics, parse_time
+from mappings.issues import RISK_FILE
 from mappings.load import CompiledComponent, CompiledRule, MappingSet
 from mappings.templates import render
 
@@ -167,6 +168,8 @@ class AccountOutcome:
     mapping_set: MappingSet = field(repr=False)
     data: AccountData = field(repr=False)
     traced: Explain | None = field(default=None, repr=False)
+    # Rule actions that could not be carried out (a queue the org does not have): the record waits.
+    warnings: tuple[str, ...] = ()
 
     @cached_property
     def explain(self) -> Explain:
@@ -268,7 +271,7 @@ def format_value(value: Any, fmt: str) -> str:
         items = list(value) if isinstance(value, list | tuple) else [value]
         names = [_item_name(x) for x in items[:MAX_LIST_ITEMS]]
         more = len(items) - len(names)
-        return (", ".join(names) if names else "none") + (f" (+{more} more)" if more > 0 else "")
+        return (", ".join(names) if names else "nothing listed") + (f" (+{more} more)" if more > 0 else "")
     return str(value)
 
 
@@ -403,6 +406,7 @@ class _Run:
         self.data = data
         self.trace = trace
         self.errors: list[str] = []
+        self.warnings: list[str] = []
         self.rule_base: dict[str, Any] | None = None  # see _rule_values
         self.as_of: dict[tuple[str, ...], str] = {}  # "data as of" text per requires_fresh list
         self.metrics = Metrics(
@@ -676,16 +680,29 @@ def _yesterday(today_iso: str) -> str:
 
 
 def _owner(r: _Run, owner: str) -> str | None:
+    """The owner Id an action names: an Account user field (else the owner), or a queue of the org."""
     account = r.data.account
     kind, _, name = owner.partition(":")
     if kind == "account":
         return account.get(name) or account.get("OwnerId") or None
     queues = r.data.attrs.get("queues") or {}
     found = queues.get(name) if isinstance(queues, Mapping) else None
-    if found is None:
-        r.errors.append(f'queue "{name}" has no Id in attrs["queues"]; assigned to the account owner')
-        return account.get("OwnerId") or None
-    return str(found)
+    return None if found is None else str(found)
+
+
+def _unresolved(r: _Run, rule: CompiledRule, path: str, owner: str, sobject: str, key: str) -> Desired | None:
+    """A hold for a Task/Case whose queue the org lacks: kept if it exists, not created, and reported.
+
+    Never a fallback to another owner: a Case created for the wrong owner would stay there.
+    """
+    if not owner.startswith("queue:") or _owner(r, owner) is not None:
+        return None
+    name = owner.partition(":")[2]
+    r.warnings.append(
+        f'{r.ms.file_label(RISK_FILE)}: rule "{rule.spec.name}" → {path}: the org has no queue "{name}"; '
+        f"the {sobject} for {r.data.store_id} is not created until the queue exists or the owner is fixed"
+    )
+    return Desired(sobject, KEY_FIELD, key, {}, account_key=r.data.store_id, reason=f"held: no queue {name}")
 
 
 def _records(
@@ -698,9 +715,13 @@ def _records(
     base = _rule_values(r, rule, item, "")
     title = render(spec.title, {**base, **shown})
     values = {**base, **shown, "title": title, "flag_key": key}
+    if spec.case is not None:  # the Task names the Case it refers to (CaseNumber is not known yet)
+        values["case_key"] = ACTIVITY_PREFIX + key
     values["category"] = render(spec.category, values) if spec.category else item
     evidence = _evidence_text(rule, title, values)
     values["evidence"] = evidence
+    if spec.case is not None:
+        values["case_subject"] = render(spec.case.subject, values)[:255]
     reason = f"rule {spec.name} v{spec.version}: {title}"
     snooze = Guard("Snoozed_Until__c", "ge", data.today, why="snoozed by a CSM")
     flag_fields: dict[str, Any] = {
@@ -727,7 +748,19 @@ def _records(
         )
     ]
     closed = Guard("IsClosed", "truthy", why="closed by a person: never reopened")
-    if spec.task is not None:
+    task_hold = (
+        _unresolved(r, rule, "task.owner", spec.task.owner, "Task", ACTIVITY_PREFIX + key)
+        if spec.task
+        else None
+    )
+    case_hold = (
+        _unresolved(r, rule, "case.owner", spec.case.owner, "Case", ACTIVITY_PREFIX + key)
+        if spec.case
+        else None
+    )
+    if task_hold is not None:
+        out.append(task_hold)
+    elif spec.task is not None:
         task = spec.task
         create: dict[str, Any] = {
             "Subject": render(task.subject, values)[:255],
@@ -744,7 +777,9 @@ def _records(
             create["Type"] = task.type
         out.append(Desired("Task", KEY_FIELD, ACTIVITY_PREFIX + key, {}, create, {}, (closed,),
                            data.store_id, reason))  # fmt: skip
-    if spec.case is not None:
+    if case_hold is not None:
+        out.append(case_hold)
+    elif spec.case is not None:
         case = spec.case
         create = {
             "Subject": render(case.subject, values)[:255],
@@ -966,6 +1001,7 @@ def evaluate_account(mapping_set: MappingSet, data: AccountData, *, trace: bool 
         mapping_set=ms,
         data=data,
         traced=traced,
+        warnings=tuple(dict.fromkeys(r.warnings)),
     )
 
 

@@ -25,6 +25,10 @@ OwnerRef = Literal["account:CSM__c", "account:OwnerId"]
 TASK_KEY_FIELD = "Sync_Key__c"
 FLAG_KEY_FIELD = "Sync_Key__c"
 CLOSED_BY_PERSON = Guard("IsClosed", "truthy", why="a person closed this Task; it is never reopened")
+# csm-sync creates its Tasks, so a last editor other than the creator is a person (or their automation).
+EDITED_BY_PERSON = Guard(
+    "LastModifiedById", "ne_field", "CreatedById", why="a person edited this Task; it stays as they left it"
+)
 
 
 # -- file loading ---------------------------------------------------------------------------------
@@ -332,9 +336,14 @@ def task(
     store_id: str = "",
     reason: str = "",
     due: date | None = None,
+    keep_current: Sequence[str] = (),
 ) -> Desired:
     """An upserted Task on the account. Subject, description, due date and owner are set on create only,
-    so a CSM's edits stand; priority is kept in step; a Task a person closed is left alone."""
+    so a CSM's edits stand; priority is kept in step; a Task a person closed is left alone.
+
+    `keep_current` names fields (e.g. "Description") kept in step too while the Task is open and no
+    person has edited it: a renewal Task tells the account's current health, not that of its first day.
+    """
     create_only: dict[str, Any] = {
         "Subject": fill(template.subject, values)[:255],
         "Description": fill(template.description, values),
@@ -347,13 +356,15 @@ def task(
         create_only["OwnerId"] = owner
     if template.type:
         create_only["Type"] = template.type
+    fields: dict[str, Any] = {"Priority": priority or template.priority}
+    fields.update({f: create_only.pop(f) for f in keep_current if f in create_only})
     return Desired(
         sobject="Task",
         key_field=TASK_KEY_FIELD,
         key=key,
-        fields={"Priority": priority or template.priority},
+        fields=fields,
         create_only=create_only,
-        guards=(CLOSED_BY_PERSON,),
+        guards=(CLOSED_BY_PERSON, EDITED_BY_PERSON) if keep_current else (CLOSED_BY_PERSON,),
         account_key=store_id,
         reason=reason,
     )

@@ -56,7 +56,7 @@ BASE_NAMES: dict[str, str] = {
 AUTO_PLACEHOLDERS: frozenset[str] = frozenset(
     {
         "evidence", "title", "rule", "version", "severity", "store_id", "account_name", "state",
-        "today", "window", "baseline", "data_as_of", "flag_key",
+        "today", "window", "baseline", "data_as_of", "flag_key", "case_subject", "case_key",
     }
 )  # fmt: skip
 LITERAL_NOUNS: dict[tuple[str, ...], str] = {
@@ -493,6 +493,7 @@ def _load_health(
         issues.extend(_pydantic_issues(label, "", AccountHealthFile, exc))
         return None
     components: dict[str, Component] = {}
+    invalid: list[tuple[str, Any, ValidationError]] = []
     if not isinstance(components_raw, dict):
         c.add("", "health.components", f"expected a table, got {_show(components_raw)}")
     else:
@@ -502,8 +503,11 @@ def _load_health(
                 components[name] = Component.model_validate(comp_raw)
             except ValidationError as exc:
                 issues.extend(_pydantic_issues(label, where, Component, exc))
+                invalid.append((where, comp_raw, exc))
     _check_params(model.params, c)
     scope = base.with_names({k: _param_type(v) for k, v in model.params.items()})
+    for where, comp_raw, error in invalid:  # the rest of a component with a bad key is checked too
+        _check_other_exprs(comp_raw, {"expr": ("number", "bool")}, error, scope, c, where)
     known_sources = base.sources
     _check_sources_list(model.requires_fresh, known_sources, c, "", "requires_fresh")
     if model.health.requires_fresh is not None:
@@ -597,6 +601,32 @@ def _load_health(
     return model, fields, compiled_components, live, progress
 
 
+RULE_EXPRS: dict[str, tuple[str, ...]] = {
+    "when": ("bool",),
+    "suppress_if": ("bool",),
+    "resolve_when": ("bool",),
+}
+
+
+def _check_other_exprs(
+    raw: Any,
+    exprs: Mapping[str, tuple[str, ...]],
+    exc: ValidationError,
+    scope: Scope,
+    c: _Compiler,
+    where: str,
+) -> None:
+    """Compile the expressions of an entry that failed validation on another key, so one mistake
+    does not hide a second one in the same component or rule until the first is fixed."""
+    if not isinstance(raw, dict):
+        return
+    flagged = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    for key, want in exprs.items():
+        source = raw.get(key)
+        if key not in flagged and isinstance(source, str):
+            c.expr(source, scope, where, key, want=want)
+
+
 def _rule_label(raw: Any, index: int) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
     return f'rule "{name}"' if isinstance(name, str) and name else f"rule #{index + 1}"
@@ -641,6 +671,7 @@ def _load_risk(
             rule = Rule.model_validate(normalized)
         except ValidationError as exc:
             issues.extend(_pydantic_issues(label, where, Rule, exc))
+            _check_other_exprs(rule_raw, RULE_EXPRS, exc, scope, c, where)
             continue
         if rule.name in first_seen:
             c.add(where, "name", f"duplicate rule name (first defined as rule #{first_seen[rule.name] + 1})")

@@ -91,6 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         for name, value in self.headers.items():
             key = name.upper().replace("-", "_")
+            if key == "TRANSFER_ENCODING":
+                # The body is already de-chunked; passed on, the header makes werkzeug read it as empty.
+                continue
             if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                 if key == "CONTENT_TYPE":
                     environ[key] = value

@@ -1,42 +1,58 @@
-"""What each CLI command does, on an App; output through rich, exit codes from the runner."""
+"""What each CLI command does, on an App: results through an Output (text or the JSON envelope)."""
 
 from __future__ import annotations
 
-import json
+import tomllib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 import mappings
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
-from jobs import registry
-from jobs.sync import JobOptions, JobResult, plan_job
+from jobs import progress as job_progress
+from jobs import registry, snapshots
+from jobs.sync import JobOptions, JobResult, plan_job, safety_refusal
 from jobs.sync import run_job as run_mapping_job
 from mappings.load import MappingError, MappingSet, load_mapping_set, validate_against_describe
+from mappings.owners import validate_queues
 from worker.app import App
 from worker.clock import anchored_clock
 from worker.locks import Busy, run_exclusive
+from worker.logging import configure
 from worker.metrics import write_textfile
-from worker.render import print_plan, status_board
+from worker.output import Output
+from worker.progress import LogSink, reporting
+from worker.render import print_board, print_plan, print_run
 from worker.runner import ExitCode, Outcome
-from worker.settings import ConfigError, load_settings
+from worker.settings import ConfigError, Settings, load_settings
+from worker.status import board, rejected_csv, run_detail
 
 __all__ = ["ConfigError", "load_app"]
 
+MAPPING_JOBS = tuple(j for j in registry.job_names() if j != "pull")
+NO_PLAN = (
+    "pull has no plan: it reads the sources into the state store and writes nothing to Salesforce; "
+    "run it with `csm-sync run-job pull`. Jobs with a plan: "
+)
+
 
 def load_app(path: Path, as_of: datetime | None = None) -> App:
-    """The app for a command; `as_of` anchors its clock there (see `anchored_clock`)."""
+    """Settings from `path` (ConfigError listing every problem), with logging set up as they say; `as_of`
+    anchors the app's clock there (see `anchored_clock`)."""
+    settings = load_settings(path)
+    configure(settings.logging.level, settings.logging.format)
     if as_of is None:
-        return App(load_settings(path))
-    return App(load_settings(path), clock=anchored_clock(as_of))
+        return App(settings)
+    return App(settings, clock=anchored_clock(as_of))
 
 
 def mapping_dir(app: App) -> Path:
-    configured = app.settings.sync.mappings_dir
+    return _mapping_dir(app.settings.sync.mappings_dir)
+
+
+def _mapping_dir(configured: str) -> Path:
     return Path(configured) if configured else Path(mappings.__file__).parent
 
 
@@ -44,72 +60,140 @@ def load_mappings(app: App) -> MappingSet:
     return load_mapping_set(mapping_dir(app))
 
 
-def _print_mapping_error(console: Console, exc: MappingError) -> None:
+def _mapping_problems(out: Output, exc: MappingError) -> None:
     for issue in exc.issues:
-        console.print(str(issue), markup=False, highlight=False)
-    console.print(f"{len(exc.issues)} problem(s); nothing was written.", markup=False)
+        out.error(str(issue))
+    out.text(f"{len(exc.issues)} problem(s); nothing was written.")
 
 
-def validate(app: App, console: Console, offline: bool = False) -> ExitCode:
+def _configured_mappings_dir(path: Path) -> str:
+    """`[sync] mappings_dir` from a config that did not validate, so its mapping files are checked too."""
     try:
-        ms = load_mappings(app)
-    except MappingError as exc:
-        _print_mapping_error(console, exc)
-        return ExitCode.CONFIG
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+    sync = raw.get("sync")
+    value = sync.get("mappings_dir", "") if isinstance(sync, dict) else ""
+    return value if isinstance(value, str) else ""
+
+
+def validate(path: Path, out: Output, offline: bool = False) -> ExitCode:
+    """Everything `run` would check, every problem at once: the config (schedules, time zone, state URL,
+    sources, secrets unless `offline`), every mapping file, and (online) each mapped field against the
+    org's describe."""
+    problems: list[str] = []
+    settings: Settings | None = None
     try:
-        jobs = registry.build_all(ms)
+        settings = load_settings(path, check_secrets=not offline)
+        configure(settings.logging.level, settings.logging.format)
+    except ConfigError as exc:
+        problems += exc.problems
+    directory = _mapping_dir(settings.sync.mappings_dir if settings else _configured_mappings_dir(path))
+    ms: MappingSet | None = None
+    jobs: list[Any] = []
+    try:
+        ms = load_mapping_set(directory)
+        jobs = list(registry.build_all(ms))
     except MappingError as exc:
-        _print_mapping_error(console, exc)
-        return ExitCode.CONFIG
-    if not offline:
+        problems += [str(i) for i in exc.issues]
+    checked = False
+    if not problems and not offline and settings is not None and ms is not None:
+        app = App(settings)
         try:
             org = app.org()
             describes = {o: org.describe(o) for o in sorted(ms.objects)}
         except SalesforceUnavailable as exc:
-            console.print(f"Salesforce unavailable, describe check skipped: {exc}", markup=False)
+            out.error(f"Salesforce unavailable, describe check not done: {exc}")
             return ExitCode.UNAVAILABLE
-        issues = validate_against_describe(ms, describes)
-        if issues:
-            for issue in issues:
-                console.print(str(issue), markup=False, highlight=False)
-            console.print(f"{len(issues)} problem(s) against the org; nothing was written.", markup=False)
-            return ExitCode.CONFIG
-    console.print(
+        problems += [str(i) for i in validate_against_describe(ms, describes)]
+        problems += [str(i) for i in validate_queues(ms, registry.read_queues(org))]
+        checked = True
+    out.result = {
+        "config": str(path),
+        "mappings_dir": str(directory),
+        "problems": problems,
+        "mappings": ms.summary if ms is not None else None,
+        "jobs": len(jobs),
+        "describe_checked": checked,
+    }
+    if problems:
+        for p in problems:
+            out.error(p)
+        out.text(f"{len(problems)} problem(s); nothing was written.")
+        return ExitCode.CONFIG
+    assert ms is not None
+    out.text(
         f"OK: {ms.summary}; {len(jobs)} jobs built"
-        + (" (describe check skipped)" if offline else " (checked against the org)")
+        + (" (describe check skipped; secrets not read)" if offline else " (checked against the org)")
     )
     return ExitCode.OK
 
 
 def plan(
-    app: App, console: Console, job: str, as_json: bool = False, stores: Sequence[str] | None = None
-) -> ExitCode:
+    app: App,
+    out: Output,
+    job: str,
+    stores: Sequence[str] | None = None,
+    full: bool = False,
+    detailed_exitcode: bool = False,
+) -> int:
+    """What `job` would write, whether `run-job` would refuse it, and (detailed) 0 none / 2 changes."""
+    if job == "pull":
+        out.error(NO_PLAN + ", ".join(MAPPING_JOBS))
+        return ExitCode.CONFIG
+    if job not in MAPPING_JOBS:
+        out.error(f"unknown job {job!r}; jobs with a plan: {', '.join(MAPPING_JOBS)}")
+        return ExitCode.CONFIG
     try:
         ms = load_mappings(app)
         mjob = registry.build(job, ms)
     except MappingError as exc:
-        _print_mapping_error(console, exc)
-        return ExitCode.CONFIG
-    except registry.UnknownJob as exc:
-        console.print(str(exc), markup=False)
+        _mapping_problems(out, exc)
         return ExitCode.CONFIG
     org = app.org()
+    opts = options_for(app, mjob)
     try:
-        opts = options_for(app, mjob)
-        result = plan_job(app.engine, org, mjob, app.clock(), opts, app.describer(org), stores)
+        preflight(app, org, job, ms)
+        with reporting():
+            result = plan_job(app.engine, org, mjob, app.clock(), opts, app.describer(org), stores)
     except SalesforceUnavailable as exc:
-        console.print(f"Salesforce unavailable: {exc}", markup=False)
+        out.error(f"Salesforce unavailable: {exc}")
         return ExitCode.UNAVAILABLE
-    if as_json:
-        console.print_json(json.dumps({**result.plan.data, "unmatched": result.unmatched}, default=str))
-    else:
-        print_plan(console, result.plan, job, result.unmatched)
+    except MappingError as exc:
+        _mapping_problems(out, exc)
+        return ExitCode.CONFIG
+    refusal = safety_refusal(result.plan, opts)
+    out.result = {
+        "job": job,
+        **result.plan.data,
+        "unmatched": result.unmatched,
+        "safety": {
+            "would_refuse": bool(refusal),
+            "reason": refusal,
+            "change_share": round(result.plan.change_share, 4),
+            "limit": opts.safety_max_change_share,
+            "min_records": opts.safety_min_records,
+            "considered": result.plan.considered,
+        },
+    }
+    if not out.as_json:
+        print_plan(out.console, result.plan, job, result.unmatched, full=full)
+    if result.unmatched:
+        out.warnings.append(f"{len(result.unmatched)} store(s) have no Salesforce Account (Store_Id__c)")
+    if refusal:
+        out.warn(
+            f"run-job {job} would refuse this plan: {refusal}. Review it; `csm-sync run-job {job} --force` "
+            "applies it anyway."
+        )
+    if detailed_exitcode and result.plan.changes:
+        out.status = "changes"
+        return 2
     return ExitCode.OK
 
 
 def run_job(
     app: App,
-    console: Console,
+    out: Output,
     job: str,
     force: bool = False,
     full_refresh: bool = False,
@@ -118,19 +202,37 @@ def run_job(
     backfill: tuple[date, date] | None = None,
 ) -> ExitCode:
     if job not in registry.job_names():
-        console.print(str(registry.UnknownJob(job)), markup=False)
+        out.error(str(registry.UnknownJob(job)))
+        return ExitCode.CONFIG
+    if backfill is not None and (problem := backfill_problem(job, backfill)):
+        out.error(problem)
         return ExitCode.CONFIG
     try:  # one run of a job at a time, across processes and machines (the job lock in the state store)
-        result = run_exclusive(
-            app, job, lambda run_id: run_one(app, job, run_id, force, full_refresh, since, stores)
-        )
+        with reporting():
+            result = run_exclusive(
+                app,
+                job,
+                lambda run_id: run_one(app, job, run_id, force, full_refresh, since, stores, backfill),
+            )
     except Busy as exc:
-        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        console.print(f"{job}: exit {int(ExitCode.BUSY)} (busy)", markup=False)
+        out.error(str(exc))
+        out.result = {"job": job}
         return ExitCode.BUSY
     write_textfile(app)
-    summarise(console, job, result.exit_code, result.outcome, result.error)
+    summarise(out, job, result.run_id, result.exit_code, result.outcome, result.error)
     return result.exit_code
+
+
+def backfill_problem(job: str, days: tuple[date, date]) -> str:
+    """Why `--from/--to` cannot be run for `job` ('' when it can): only snapshots backfill."""
+    if job != "snapshots":
+        return f"--from/--to: only the snapshots job backfills a range, not {job}"
+    start, end = days
+    if end < start:
+        return f"--from/--to: the range ends ({end}) before it starts ({start}); fix --to"
+    if (end - start).days + 1 > snapshots.MAX_BACKFILL_DAYS:
+        return f"--from/--to: at most {snapshots.MAX_BACKFILL_DAYS} days can be backfilled at once"
+    return ""
 
 
 def run_one(
@@ -168,6 +270,7 @@ def run_one(
     if backfill is not None and hasattr(mjob, "backfill"):
         mjob = mjob.backfill(*backfill)
     org: SalesforceClient = app.org()
+    preflight(app, org, job, ms)
     result: JobResult = run_mapping_job(
         app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), app.describer(org), stores
     )
@@ -182,6 +285,24 @@ def run_one(
     )
 
 
+# Jobs that evaluate the admin's account_health.toml / risk_rules.toml (snapshots score with it).
+MAPPING_SET_JOBS = frozenset({"account_health", "risk_alerts", "snapshots"})
+
+
+def preflight(app: App, org: SalesforceClient, job: str, ms: MappingSet) -> None:
+    """Check the mapping set against the (cached) describe before the run reads or writes anything.
+
+    A misspelled field must be a config error naming its file and key (exit 2, nothing written), not
+    a query Salesforce rejects halfway through a run.
+    """
+    if job not in MAPPING_SET_JOBS:
+        return
+    describe = app.describer(org)
+    issues = validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
+    if issues:
+        raise MappingError(issues)
+
+
 def options_for(app: App, job: object, force: bool = False) -> JobOptions:
     """The run's options, with the history the job needs (QBR compares quarters, backfills reach back)."""
     opts = app.job_options(force)
@@ -192,48 +313,118 @@ def options_for(app: App, job: object, force: bool = False) -> JobOptions:
     return replace(opts, history_days=max(opts.history_days, need))
 
 
-def summarise(console: Console, job: str, code: ExitCode, outcome: Outcome | None, error: str) -> None:
+def _counts_lines(job: str, counts: dict[str, Any]) -> list[str]:
+    """A run's counts as a person reads them: what was read (pull) or planned and written."""
+    if job == "pull":
+        keys = ("stores", "records", "rejected", "failed_stores")
+        lines = [", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys if k in counts)]
+        failures = counts.get("failures") or []
+        lines += [f"  {f['source']} {f['store'] or '(all stores)'}: {f['error']}" for f in failures[:20]]
+        if len(failures) > 20:
+            lines.append(f"  … {len(failures) - 20} more (csm-sync status --run RUN_ID --json)")
+        return lines
+    plan_counts = counts.get("plan") or {}
+    planned = ", ".join(f"{plan_counts.get(k, 0)} to {k}" for k in ("create", "update", "close"))
+    lines = [f"planned {planned} over {counts.get('accounts', 0)} accounts"]
+    for part in ("applied", "resumed"):
+        done = counts.get(part) or {}
+        sent_keys = ("created", "updated", "closed", "failed", "dead", "queued")
+        shown = ", ".join(f"{k} {done[k]}" for k in sent_keys if done.get(k))
+        if part == "applied" or shown:
+            label = "written" if part == "applied" else "left by an earlier run, now sent"
+            lines.append(
+                f"{label}: {shown or 'nothing'}"
+                + (f" (stopped: {done['stopped']})" if done.get("stopped") else "")
+            )
+    return lines
+
+
+def summarise(
+    out: Output, job: str, run_id: str, code: ExitCode, outcome: Outcome | None, error: str
+) -> None:
+    out.result = {
+        "job": job,
+        "run_id": run_id,
+        "counts": outcome.counts if outcome is not None else {},
+        "api_calls": outcome.api_calls if outcome is not None else 0,
+        "error": error,
+    }
     if error:
-        console.print(f"{job}: {error}", markup=False, highlight=False)
+        out.error(f"{job}: {error}")
     if outcome is not None:
-        counts: dict[str, Any] = outcome.counts
-        console.print(f"{job}: " + json.dumps(counts, default=str), markup=False, highlight=False)
+        for line in _counts_lines(job, outcome.counts):
+            out.text(f"{job}: {line}" if not line.startswith("  ") else line)
+        for warning in outcome.counts.get("warnings", ()):
+            out.warn(f"{job}: warning: {warning}")
         if outcome.api_calls:
-            console.print(f"{job}: {outcome.api_calls} Salesforce API calls", markup=False)
-    console.print(f"{job}: exit {int(code)} ({code.name.lower()})", markup=False)
+            out.text(f"{job}: {outcome.api_calls} Salesforce API calls")
+    out.text(f"{job}: run {run_id}, exit {int(code)} ({code.name.lower()})")
 
 
-def run_scheduler(app: App, console: Console) -> ExitCode:
+def run_scheduler(app: App, out: Output) -> ExitCode:
     from worker.scheduler import serve  # noqa: PLC0415 - only the long-running mode needs APScheduler
 
-    return serve(app, console)
+    job_progress.install(LogSink())  # every scheduled run logs its progress (its pool threads share it)
+    try:
+        return serve(app, out.console)
+    finally:
+        job_progress.install(None)
 
 
-def status(app: App, console: Console) -> ExitCode:
-    status_board(console, app.engine, app.clock())
+def status(
+    app: App,
+    out: Output,
+    job: str | None = None,
+    run: str | None = None,
+    csv: bool = False,
+    limit: int = 15,
+) -> ExitCode:
+    """The status board, or (`run`) one run's record and every record rejected in it."""
+    if job is not None and job not in registry.job_names():
+        out.error(str(registry.UnknownJob(job)))
+        return ExitCode.CONFIG
+    if csv and run is None:
+        out.error("--csv exports one run's rejected records: give --run RUN_ID (see `csm-sync status`)")
+        return ExitCode.CONFIG
+    if run is None:
+        out.result = board(app.engine, app.clock(), app.settings.metrics.stale_hours, job, limit)
+        if not out.as_json:
+            print_board(out.console, out.result)
+        return ExitCode.OK
+    detail = run_detail(app.engine, run)
+    if detail is None or (job is not None and detail["run"]["job"] != job):
+        of = f" of job {job}" if job else ""
+        out.error(f"no run {run!r}{of} in the run ledger; `csm-sync status` lists recent runs")
+        return ExitCode.CONFIG
+    out.result = detail
+    if csv and not out.as_json:
+        out.stream.write(rejected_csv(detail["rejected"]))
+    elif not out.as_json:
+        print_run(out.console, detail)
     return ExitCode.OK
 
 
-def explain(app: App, console: Console, store: str, as_json: bool = False) -> ExitCode:
+def explain(app: App, out: Output, store: str) -> ExitCode:
     try:
         ms = load_mappings(app)
     except MappingError as exc:
-        _print_mapping_error(console, exc)
+        _mapping_problems(out, exc)
         return ExitCode.CONFIG
     org = app.org()
     try:
         trace = registry.explain(app.engine, org, ms, store, app.clock(), app.job_options())
     except SalesforceUnavailable as exc:
-        console.print(f"Salesforce unavailable: {exc}", markup=False)
+        out.error(f"Salesforce unavailable: {exc}")
         return ExitCode.UNAVAILABLE
-    except KeyError as exc:
-        console.print(str(exc).strip("'\""), markup=False)
+    except registry.UnknownStore as exc:
+        out.error(f"{exc}; `csm-sync status` shows the stores each source has")
         return ExitCode.CONFIG
-    if as_json:
-        console.print_json(json.dumps(trace, default=str))
-    else:
-        console.print(trace["text"], markup=False, highlight=False)
+    out.result = trace
+    if not out.as_json:
+        from rich.json import JSON  # noqa: PLC0415
+
+        out.text(trace["text"])
         for name, inputs in trace["jobs"].items():
-            console.print(f"\n[bold]{name}[/bold]")
-            console.print_json(json.dumps(inputs, default=str))
+            out.print(f"\n[bold]{name}[/bold]")
+            out.print(JSON.from_data(inputs, default=str))
     return ExitCode.OK

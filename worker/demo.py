@@ -4,37 +4,47 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.json import JSON
 from rich.table import Table
 
 from jobs.registry import job_names
 from mappings.events import is_excluded
-from sandbox.environment import SandboxEnvironment
-from sandbox.portfolio import catalog
 from worker.app import App
 from worker.clock import AS_OF_ENV, anchored_clock, as_of_text
 from worker.commands import run_one
 from worker.logging import configure
+from worker.output import Output
+from worker.progress import progress_line, reporting
 from worker.runner import ExitCode, Outcome, execute
 from worker.settings import load_settings
+
+if TYPE_CHECKING:  # the sandbox is a separate distribution (`csm-sync[sandbox]`), absent from production
+    from sandbox.environment import SandboxEnvironment
+
+SANDBOX_MODULES = ("sandbox", "werkzeug", "trustme")
+SANDBOX_MISSING = (
+    "csm-sync demo needs the sandbox, which this installation does not include (it is kept out of the "
+    "production image). Install it with: pip install 'csm-sync[sandbox]'  (in a clone: make demo)"
+)
 
 # Enough volume for every planted scenario and baseline, small enough to pull in about a minute.
 DEMO_ORDERS_PER_DAY = 25.0
 DEMO_DAYS = 120
-DEMO_STATES = tuple(sorted(catalog.STATES))  # the states the portfolio's stores are in
 WRITE_KINDS = ("collections", "sobject", "composite", "bulk_create", "bulk_upload", "bulk_close")
 
 
 def run_demo(
-    console: Console,
+    out: Output,
     seed: int = 7,
     workdir: Path = Path(".demo"),
     serve: bool = False,
@@ -43,20 +53,30 @@ def run_demo(
 ) -> ExitCode:
     """Start the sandbox, run every job once, print a summary; exit 0 when every job succeeded.
 
-    `today` (default: the real date) only dates the story: the portfolio is the same on every date.
+    The runs' log events go to a file in `workdir`; what the demo shows is progress (bars on a
+    terminal, a line every few seconds otherwise) and the summary. `today` (default: the real date)
+    only dates the story: the portfolio is the same on every date (see `demo_day`).
     """
+    if not sandbox_installed():
+        print(SANDBOX_MISSING, file=sys.stderr)
+        out.errors.append(SANDBOX_MISSING)
+        return ExitCode.CONFIG
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    console = out.console
     with (workdir / "csm-sync.log").open("w") as log_file:
         configure("info", "json", log_file)
-        console.print("Starting the sandbox: Salesforce org and source APIs over HTTPS on 127.0.0.1 …")
+        out.text("Starting the sandbox: Salesforce org and source APIs over HTTPS on 127.0.0.1 …")
         with _environment(workdir, seed, today, days) as env:
-            code = _run_all(console, env)
-            _summary(console, env)
+            code = _run_all(out, env)
+            if not out.as_json:
+                _summary(console, env)
             if serve:
-                _serve(console, env)
-    console.print(f"Logs: {workdir / 'csm-sync.log'}  ·  config: {workdir / 'config.toml'}")
+                _serve(out, env)
+    out.result["logs"] = str(workdir / "csm-sync.log")
+    out.result["config"] = str(workdir / "config.toml")
+    out.text(f"Logs: {workdir / 'csm-sync.log'}  ·  config: {workdir / 'config.toml'}")
     return code
 
 
@@ -76,11 +96,25 @@ def demo_day(today: date, states: Sequence[str]) -> date:
     return day
 
 
+def sandbox_installed() -> bool:
+    """Whether the sandbox distribution and its own dependencies can be imported."""
+    try:
+        import sandbox.environment  # noqa: F401, PLC0415 - imported only where the demo needs it
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in SANDBOX_MODULES:
+            return False
+        raise
+    return True
+
+
 @contextmanager
 def _environment(
     workdir: Path, seed: int, today: date | None, days: int, orders_per_day: float | None = None
 ) -> Iterator[SandboxEnvironment]:
-    day = demo_day(today or datetime.now(UTC).date(), DEMO_STATES)
+    from sandbox.environment import SandboxEnvironment  # noqa: PLC0415 - see sandbox_installed
+    from sandbox.portfolio import catalog  # noqa: PLC0415
+
+    day = demo_day(today or datetime.now(UTC).date(), sorted(catalog.STATES))  # the portfolio's states
     env = SandboxEnvironment.start(
         workdir, seed=seed, orders_per_day=orders_per_day or DEMO_ORDERS_PER_DAY, today=day, days=days
     )
@@ -90,7 +124,7 @@ def _environment(
         env.stop()
 
 
-def _run_all(console: Console, env: SandboxEnvironment) -> ExitCode:
+def _run_all(out: Output, env: SandboxEnvironment) -> ExitCode:
     settings = load_settings(env.config_path, {})
     # The portfolio's clock (its data ends the day before), advancing in real time: the same clock the
     # commands printed by --serve run on with --as-of, so they see what the demo saw.
@@ -101,9 +135,12 @@ def _run_all(console: Console, env: SandboxEnvironment) -> ExitCode:
     for name in ("job", "exit", "created", "updated", "closed", "failed", "API calls", "seconds"):
         table.add_column(name)
     worst = ExitCode.OK
+    runs: list[dict[str, Any]] = []
     for job in job_names():
         started = time.monotonic()
-        result = execute(app, job, _body(app, job))
+        out.text(f"{job} …")
+        with reporting(lambda *a: out.note("  " + progress_line(*a))):
+            result = execute(app, job, _body(app, job))
         worst = max(worst, result.exit_code)
         counts: Mapping[str, Any] = (result.outcome.counts if result.outcome else {}).get("applied", {})
         if job == "pull" and result.outcome is not None:
@@ -119,15 +156,25 @@ def _run_all(console: Console, env: SandboxEnvironment) -> ExitCode:
             str(result.outcome.api_calls if result.outcome else 0),
             f"{time.monotonic() - started:.1f}",
         )
+        runs.append(
+            {
+                "job": job,
+                "run_id": result.run_id,
+                "exit_code": int(result.exit_code),
+                "counts": result.outcome.counts if result.outcome else {},
+                "api_calls": result.outcome.api_calls if result.outcome else 0,
+                "error": result.error,
+            }
+        )
         if result.error:
-            console.print(f"[yellow]{job}: {result.error}[/yellow]")
-    console.print(table)
+            out.warn(f"{job}: {result.error}")
+    out.print(table)
     before = _writes(env)
     execute(app, "risk_alerts", lambda run_id: run_one(app, "risk_alerts", run_id))
     execute(app, "account_health", lambda run_id: run_one(app, "account_health", run_id))
-    console.print(
-        f"Rerun of account_health and risk_alerts with nothing changed: {_writes(env) - before} write calls."
-    )
+    rerun = _writes(env) - before
+    out.text(f"Rerun of account_health and risk_alerts with nothing changed: {rerun} write calls.")
+    out.result.update({"runs": runs, "rerun_write_calls": rerun, "stores": len(env.portfolio.stores)})
     return worst
 
 
@@ -257,7 +304,10 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
     )
 
 
-def _serve(console: Console, env: SandboxEnvironment) -> None:
+_SF_QUERY_HINT = "  sf data query -o sandbox -q 'SELECT Name, Health_Band__c FROM Account'\n"
+
+
+def _serve(out: Output, env: SandboxEnvironment) -> None:
     hints = {
         "salesforce": env.org_server.url,
         "sources": env.sources_server.url,
@@ -266,9 +316,16 @@ def _serve(console: Console, env: SandboxEnvironment) -> None:
     }
     as_of = as_of_text(env.portfolio.now)
     hints = {**hints, "as_of": as_of}
-    console.print_json(json.dumps(hints))
+    out.result["sandbox"] = hints
+    out.send_envelope(ExitCode.OK)  # with --json: now, so a script can read it while the sandbox serves
+    out.print(JSON(json.dumps(hints)))
+    sf_cli = (
+        "Salesforce CLI (docs/salesforce.md), with a session token of the sandbox org:\n"
+        f"  export NODE_EXTRA_CA_CERTS={env.tls.ca_path} SF_ACCESS_TOKEN='{env.org.login()}'\n"
+        f"  sf org login access-token --instance-url {env.org_server.url} --alias sandbox --no-prompt\n"
+    ) + _SF_QUERY_HINT
     base = f"csm-sync --config {env.config_path} --as-of {as_of}"
-    console.print(
+    out.text(
         f"The sandbox stays up. Its data ends the day before {as_of}: run csm-sync on the demo's clock\n"
         f"with --as-of {as_of} (or export {AS_OF_ENV}={as_of}) to see what the demo saw. Try:\n"
         f"  {base} status\n"
@@ -276,13 +333,11 @@ def _serve(console: Console, env: SandboxEnvironment) -> None:
         f"  {base} plan account_health\n"
         f"  {base} run-job risk_alerts      (again: nothing to write)\n"
         "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
-        f"and pass a requests session with verify='{env.tls.ca_path}'. Ctrl-C stops the sandbox.",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        f"and pass a requests session with verify='{env.tls.ca_path}'.\n"
+        f"{sf_cli}Ctrl-C stops the sandbox."
     )
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        console.print("Stopping the sandbox.")
+        out.text("Stopping the sandbox.")

@@ -10,7 +10,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import structlog
 from apscheduler.events import (
@@ -23,12 +23,12 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from worker import metrics
 from worker.app import App
+from worker.cron import cron_trigger, schedule_problem, zone_problem
 from worker.locks import Busy, owner_id, run_exclusive
 from worker.runner import ExitCode, Outcome
 from worker.settings import ConfigError, Settings
@@ -40,71 +40,12 @@ log = structlog.get_logger(__name__)
 BodyFor = Callable[[str], ShardBody]
 
 
-CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab numbering: 0 (and 7) is Sunday
-
-
-def _weekday(token: str) -> int:
-    t = token.strip().lower()
-    if t[:3] in CRON_WEEKDAYS and len(t) >= 3:
-        return CRON_WEEKDAYS.index(t[:3])
-    if t.isdigit() and 0 <= int(t) <= 7:
-        return int(t)
-    raise ValueError(f"day of week {token!r}: use 0-7 (0 and 7 are Sunday) or sun-sat")
-
-
-def crontab_weekdays(field: str) -> str:
-    """A crontab day-of-week field in APScheduler 3 terms, which counts from Monday (0) not Sunday (0).
-
-    Spelled out as day names, so "1-5" still means Monday to Friday and "0" or "7" still Sunday.
-    """
-    if field.strip() == "*":
-        return "*"
-    days: set[int] = set()
-    for item in field.split(","):
-        base, _, step_text = item.partition("/")
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"day of week {item!r}: the step must be at least 1")
-        if base == "*":
-            first, last = 0, 6
-        elif "-" in base:
-            a, b = base.split("-", 1)
-            first, last = _weekday(a), _weekday(b)
-            if first > last:
-                raise ValueError(f"day of week {item!r}: the range runs backwards")
-        else:
-            first = _weekday(base)
-            last = 6 if step_text else first
-        days.update(d % 7 for d in range(first, last + 1, step))
-    return ",".join(CRON_WEEKDAYS[d] for d in sorted(days))
-
-
-def cron_trigger(expr: str, timezone: str) -> CronTrigger:
-    """A standard five-field crontab expression (minute hour day month weekday) as a trigger."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"expected 5 fields, got {len(fields)}")
-    minute, hour, day, month, weekday = fields
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=crontab_weekdays(weekday),
-        timezone=timezone,
-    )
-
-
 def build_triggers(settings: Settings) -> dict[str, BaseTrigger]:
     """One cron trigger per enabled job with a schedule; every bad schedule reported at once."""
     tz = settings.scheduler.timezone
     problems: list[str] = []
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            [f'scheduler.timezone: "{tz}" is not an IANA time zone (e.g. "UTC", "America/Denver")']
-        ) from None
+    if zone := zone_problem(tz):
+        raise ConfigError([zone])
     triggers: dict[str, BaseTrigger] = {}
     for name, job in sorted(settings.jobs.items()):
         if not job.enabled or not job.schedule.strip():
@@ -112,10 +53,7 @@ def build_triggers(settings: Settings) -> dict[str, BaseTrigger]:
         try:
             triggers[name] = cron_trigger(job.schedule, tz)
         except ValueError as exc:
-            problems.append(
-                f'jobs.{name}.schedule: "{job.schedule}" is not a cron expression '
-                f'(minute hour day month weekday, e.g. "*/15 * * * *"): {exc}'
-            )
+            problems.append(schedule_problem(name, job.schedule, exc))
     if problems:
         raise ConfigError(problems)
     return triggers

@@ -13,19 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from connectors.catalog import SourceConfigError, parse_sources
 from connectors.config import SecretError, resolve_secret
+from jobs.names import RUN_ORDER
 
-JOB_NAMES = (
-    "pull",
-    "account_health",
-    "risk_alerts",
-    "snapshots",
-    "onboarding",
-    "renewals",
-    "qbr",
-    "compliance",
-    "receivables",
-    "expansion",
-)
+JOB_NAMES = RUN_ORDER
 
 
 class ConfigError(Exception):
@@ -37,7 +27,8 @@ class ConfigError(Exception):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: TOML has types, so "no" is not a bool and "30" not a number; a mistake is reported.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class SecretRef(_Model):
@@ -134,7 +125,7 @@ class Settings(_Model):
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
     jobs: dict[str, JobSettings] = {}
-    sources: tuple[dict[str, Any], ...] = ()  # validated by connectors.catalog.parse_sources
+    sources: Annotated[tuple[dict[str, Any], ...], Field(strict=False)] = ()  # checked by parse_sources
 
     @model_validator(mode="after")
     def _known_jobs(self) -> Settings:
@@ -150,8 +141,14 @@ class Settings(_Model):
 _SECRET_KEYS = {("salesforce", "private_key"), ("salesforce", "client_secret")}
 
 
-def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate a config file; raise ConfigError listing every problem with file and key."""
+def load_settings(
+    path: Path, environ: Mapping[str, str] | None = None, *, check_secrets: bool = True
+) -> Settings:
+    """Read and validate a config file; raise ConfigError listing every problem with file and key.
+
+    `check_secrets=False` (validate --offline) checks where each secret comes from but reads none:
+    the secrets are then placeholders, and the settings are for checking only.
+    """
     environ = os.environ if environ is None else environ
     try:
         raw = tomllib.loads(path.read_text())
@@ -159,27 +156,88 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError([f"{path}: no such config file (copy config.example.toml to start)"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
-    return settings_from_dict(raw, str(path), environ)
+    return settings_from_dict(raw, str(path), environ, check_secrets=check_secrets)
 
 
-def settings_from_dict(raw: dict[str, Any], origin: str, environ: Mapping[str, str]) -> Settings:
+def settings_from_dict(
+    raw: dict[str, Any], origin: str, environ: Mapping[str, str], *, check_secrets: bool = True
+) -> Settings:
+    """Every problem at once: secrets, types and ranges, schedules, time zone, state URL, sources."""
     problems: list[str] = []
-    raw = _resolve_secrets(raw, origin, environ, problems)
-    if problems:
-        raise ConfigError(problems)
+    raw = _resolve_secrets(raw, origin, environ, problems, check_secrets)
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([_describe(origin, err, raw) for err in exc.errors()]) from None
-    try:
-        parse_sources(settings.sources, origin, environ)
-    except SourceConfigError as exc:
-        raise ConfigError(exc.problems) from None
+        problems += [_describe(origin, err, raw) for err in exc.errors()]
+    problems += [f"{origin}: {p}" for p in _runtime_problems(raw)]
+    sources = raw.get("sources", ())
+    if isinstance(sources, list | tuple) and all(isinstance(x, dict) for x in sources):
+        try:
+            parse_sources(sources, origin, environ, check_secrets=check_secrets)
+        except SourceConfigError as exc:
+            problems += exc.problems
+    if problems or settings is None:
+        raise ConfigError(problems)
     return settings
 
 
+STATE_DRIVERS = ("sqlite", "postgresql", "postgresql+psycopg")
+
+
+def _runtime_problems(raw: Mapping[str, Any]) -> list[str]:
+    """What `run` would refuse that types alone do not catch: the time zone, each job's cron schedule,
+    and a state URL SQLAlchemy can use (SQLite or PostgreSQL)."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - settings load fast for `--help`
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
+    from worker.cron import check_schedule, zone_problem  # noqa: PLC0415 - APScheduler
+
+    out: list[str] = []
+    scheduler = raw.get("scheduler")
+    tz = scheduler.get("timezone", "UTC") if isinstance(scheduler, dict) else "UTC"
+    if isinstance(tz, str) and (zone := zone_problem(tz)):
+        out.append(zone)
+    jobs = raw.get("jobs")
+    for name, job in sorted(jobs.items()) if isinstance(jobs, dict) else ():
+        schedule = job.get("schedule", "") if isinstance(job, dict) else ""
+        if isinstance(schedule, str) and (
+            problem := check_schedule(name, schedule, tz if isinstance(tz, str) else "UTC")
+        ):
+            out.append(problem)
+    state = raw.get("state")
+    url = state.get("url") if isinstance(state, dict) else None
+    if isinstance(url, str):
+        try:
+            driver = make_url(url).drivername
+        except ArgumentError:
+            driver = ""
+        if driver not in STATE_DRIVERS:
+            out.append(
+                f'state.url: "{_safe_url(url)}" is not a state store URL: use '
+                '"sqlite:///path/to/csm-sync.db" or "postgresql://user@host:5432/db" '
+                "(the password from PGPASSWORD, not the URL)"
+            )
+    return out
+
+
+def _safe_url(url: str) -> str:
+    """A URL fit for an error message: any password replaced."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url if "@" not in url else "***"
+
+
 def _resolve_secrets(
-    raw: dict[str, Any], origin: str, environ: Mapping[str, str], problems: list[str]
+    raw: dict[str, Any],
+    origin: str,
+    environ: Mapping[str, str],
+    problems: list[str],
+    check_secrets: bool = True,
 ) -> dict[str, Any]:
     """Turn `<key>_env` / `<key>_file` into the secret; refuse a secret written into the file itself."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
@@ -194,11 +252,14 @@ def _resolve_secrets(
             )
             continue
         ref = SecretRef(env=table.pop(f"{key}_env", ""), file=table.pop(f"{key}_file", ""))
-        if ref.env or ref.file:
+        if (ref.env or ref.file) and not check_secrets:
+            table[key] = SecretStr("")  # declared, not read: enough to check the rest of the config
+        elif ref.env or ref.file:
             try:
                 table[key] = ref.resolve(key, environ)
             except ValueError as exc:
                 problems.append(f"{origin}: {section}.{exc}")
+                table[key] = SecretStr("")  # reported above; not again as missing
     return out
 
 
@@ -221,7 +282,16 @@ def _describe(origin: str, err: Any, raw: dict[str, Any]) -> str:
         return f"{origin}: {msg}" if not section else f"{origin}: {section}: {msg}"
     got = err.get("input")
     shown = f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""
-    return f"{origin}: {where}: {msg}{shown}"
+    type_hint = _TYPE_HINTS.get(err["type"], "") if isinstance(got, str) else ""
+    return f"{origin}: {where}: {msg}{shown}{type_hint}"
+
+
+# TOML has types: a quoted value is text, so say how to write the value the key wants.
+_TYPE_HINTS = {
+    "bool_type": "; write true or false, without quotes",
+    "int_type": "; write a whole number, without quotes",
+    "float_type": "; write a number, without quotes",
+}
 
 
 def _at(raw: dict[str, Any], loc: list[str]) -> Any:

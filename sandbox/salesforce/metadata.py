@@ -39,8 +39,9 @@ class MetadataError(ValueError):
 
 
 def default_metadata_root() -> Path:
-    """The repository's `salesforce/` directory, found relative to this package."""
-    return Path(__file__).resolve().parents[2] / "salesforce"
+    """The SFDX tree shipped with the sandbox: `sandbox/metadata`, a link to the repository's `salesforce/`
+    in a clone and a copy of it in an installed wheel, so the demo works from either."""
+    return (Path(__file__).resolve().parents[1] / "metadata").resolve()
 
 
 def load_schema(root: Path) -> Schema:

@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 from sandbox.salesforce import composite
 from sandbox.salesforce.auth import ConnectedApp, OAuthError, Sessions, grant
 from sandbox.salesforce.bulk import BulkIngest
+from sandbox.salesforce.catalog import Catalog, load_catalog
 from sandbox.salesforce.errors import ApiError, not_found
 from sandbox.salesforce.faults import Dice, Faults
 from sandbox.salesforce.ids import IdMinter
@@ -68,6 +69,7 @@ class Org:
         faults: Faults | None = None,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        catalog: Catalog | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be positive")
@@ -79,12 +81,19 @@ class Org:
         self.stats = CallStats()
         self._lock = threading.RLock()
         self._ids = IdMinter()
-        self.org_id = self._ids.mint("00D")
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self._dice = Dice(faults or Faults())
-        self._sessions = Sessions(self.org_id)
         self.store = Store(schema, self._ids, self._clock)
+        organization = schema.get("Organization")
+        about = {"Name": "csm-sync sandbox", "InstanceName": "SBX1", "OrganizationType": "Enterprise Edition"}
+        # The org's own record comes first, so its id is the org id every token and identity URL names.
+        self.org_id = (
+            self._ids.mint("00D")
+            if organization is None
+            else self.store.create(organization, about, system=True)
+        )
+        self._sessions = Sessions(self.org_id)
         self._cursors = Cursors(self._ids)
         self.bulk = BulkIngest(self.store, self._ids, self._clock, lambda: self._dice, bulk_polls_to_complete)
         self._engine = QueryEngine(self.store, lambda: self._clock().date())
@@ -97,6 +106,7 @@ class Org:
             page_size=lambda: self.page_size,
             limits=self.limits,
             composite=lambda call: composite.run(call, self._rest.dispatch, self.store.atomic),
+            catalog=catalog,
         )
         user = self.schema.get("User")
         assert user is not None
@@ -116,7 +126,14 @@ class Org:
     @classmethod
     def from_metadata(cls, root: Path | None = None, **options: Any) -> Org:
         """An org whose custom schema is read from the SFDX tree (default: the repository's `salesforce/`)."""
-        return cls(load_schema(root or default_metadata_root()), **options)
+        root = root or default_metadata_root()
+        schema = load_schema(root)
+        return cls(schema, catalog=load_catalog(root, schema), **options)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The list views, reports and dashboards read from the metadata (empty for a bare schema)."""
+        return self._rest.catalog
 
     # -- faults, sessions, limits ----------------------------------------------------------------
 
@@ -182,10 +199,20 @@ class Org:
         with self._lock:
             return self.store.load(self._object(sobject), rows)
 
-    def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> None:
-        """Edits a record as a person in the org would (a CSM closing a Task, snoozing a flag)."""
+    def update(
+        self, sobject: str, record_id: str, fields: Mapping[str, Any], *, as_user: str | None = None
+    ) -> None:
+        """Edits a record as a person in the org would (a CSM closing a Task, snoozing a flag).
+
+        `as_user` (a User Id) is stamped as LastModifiedById, as when that CSM saves the record.
+        """
         with self._lock:
-            self.store.update(self._object(sobject), record_id, fields, system=True)
+            acting = self.store.acting_user
+            self.store.acting_user = as_user or acting
+            try:
+                self.store.update(self._object(sobject), record_id, fields, system=True)
+            finally:
+                self.store.acting_user = acting
 
     def delete(self, record_id: str) -> None:
         with self._lock:
@@ -238,6 +265,8 @@ class Org:
             if request.method != "POST":
                 return Reply(405, {"error": "invalid_request", "error_description": "must use HTTP POST"})
             return self._token(request, base_url)
+        if path.rstrip("/") == "/services/oauth2/userinfo" or path.startswith("/id/"):
+            return self._identity(request, path, base_url)
         if path.rstrip("/") == "/services/data":
             return Reply(
                 200, [{"label": label, "url": f"/services/data/v{v}", "version": v} for v, label in _VERSIONS]
@@ -283,6 +312,72 @@ class Org:
                 "token_type": "Bearer",
                 "issued_at": issued_at,
                 "signature": base64.b64encode(digest).decode(),
+            },
+        )
+
+    def _identity(self, request: Request, path: str, base_url: str) -> Reply:
+        """OpenID Connect userinfo and the identity URL a token response names, for the bearer's own user.
+
+        The Salesforce CLI's `sf org login access-token` asks userinfo who the token belongs to.
+        """
+        self.stats.count("identity")
+        try:
+            user_id = self._sessions.authenticate(request.headers.get("Authorization"), None)
+        except ApiError:
+            return Reply(403, "Bad_OAuth_Token", content_type="text/plain")
+        with self._lock:
+            found = self.store.get(user_id)
+        assert found is not None
+        user = found[1]
+        if path.startswith("/id/") and path.rstrip("/") != f"/id/{self.org_id}/{user_id}":
+            return Reply(403, "Bad_Id", content_type="text/plain")
+        version = _VERSIONS[-1][0]
+        urls = {
+            name: f"{base_url}/services/data/v{version}/{suffix}"
+            for name, suffix in (
+                ("rest", ""),
+                ("sobjects", "sobjects/"),
+                ("query", "query/"),
+                ("limits", "limits/"),
+                ("custom_domain", ""),
+            )
+        }
+        urls["custom_domain"] = base_url
+        common = {
+            "email": user["Email"],
+            "organization_id": self.org_id,
+            "urls": urls,
+            "active": bool(user["IsActive"]),
+            "user_type": "STANDARD",
+            "language": "en_US",
+            "locale": "en_US",
+            "utcOffset": 0,
+        }
+        if path.startswith("/id/"):
+            return Reply(
+                200,
+                common
+                | {
+                    "id": f"{base_url}/id/{self.org_id}/{user_id}",
+                    "user_id": user_id,
+                    "username": user["Username"],
+                    "display_name": user["Name"],
+                    "first_name": user.get("FirstName"),
+                    "last_name": user["LastName"],
+                },
+            )
+        return Reply(
+            200,
+            common
+            | {
+                "sub": f"{base_url}/id/{self.org_id}/{user_id}",
+                "user_id": user_id,
+                "preferred_username": user["Username"],
+                "name": user["Name"],
+                "given_name": user.get("FirstName"),
+                "family_name": user["LastName"],
+                "email_verified": True,
+                "zoneinfo": "GMT",
             },
         )
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from sandbox.salesforce import describe, sobject_collections
+from sandbox.salesforce import analytics, describe, sobject_collections
 from sandbox.salesforce.bulk import RESULT_KINDS, BulkIngest
+from sandbox.salesforce.catalog import Catalog
 from sandbox.salesforce.errors import ApiError, RecordError, not_found
 from sandbox.salesforce.faults import Dice
 from sandbox.salesforce.ids import normalize_id
 from sandbox.salesforce.query import Cursors, batch_size
-from sandbox.salesforce.schema import FieldDef, ObjectDef
+from sandbox.salesforce.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef
 from sandbox.salesforce.soql.engine import QueryEngine
 from sandbox.salesforce.soql.errors import SoqlError
 from sandbox.salesforce.store import MultipleMatches, Record, Store
@@ -124,6 +125,7 @@ class RestApi:
         page_size: Callable[[], int],
         limits: Callable[[], dict[str, Any]],
         composite: Callable[[Call], Reply],
+        catalog: Catalog | None = None,
     ) -> None:
         self._store = store
         self._schema = store.schema
@@ -134,6 +136,7 @@ class RestApi:
         self._page_size = page_size
         self._limits = limits
         self._composite = composite
+        self.catalog = catalog or Catalog()
         self.user_id = ""
         get, post, patch, delete, put = "GET", "POST", "PATCH", "DELETE", "PUT"
         self.routes = [
@@ -145,6 +148,18 @@ class RestApi:
             self._route({get}, ("queryAll", "{locator}"), "query_more", self._query_more),
             self._route({get}, ("sobjects",), "describe", self._global_describe),
             self._route({get}, ("sobjects", "{sobject}", "describe"), "describe", self._describe),
+            self._route({get}, ("sobjects", "{sobject}", "listviews"), "listviews", self._list_views),
+            self._route({get}, ("sobjects", "{sobject}", "listviews", "{id}"), "listviews", self._list_view),
+            self._route(
+                {get}, ("sobjects", "{sobject}", "listviews", "{id}", "{what}"), "listviews", self._list_view
+            ),
+            self._route({get}, ("analytics", "reports"), "analytics", self._reports),
+            self._route({get, post}, ("analytics", "reports", "{id}"), "analytics", self._run_report),
+            self._route(
+                {get}, ("analytics", "reports", "{id}", "describe"), "analytics", self._describe_report
+            ),
+            self._route({get}, ("analytics", "dashboards"), "analytics", self._dashboards),
+            self._route({get}, ("analytics", "dashboards", "{id}"), "analytics", self._run_dashboard),
             self._route({get, post}, ("sobjects", "{sobject}"), "sobject", self._sobject),
             self._route({get, patch, delete}, ("sobjects", "{sobject}", "{id}"), "sobject", self._record),
             self._route(
@@ -218,7 +233,7 @@ class RestApi:
 
     def _resources(self, call: Call, _: dict[str, str]) -> Reply:
         base = f"/services/data/v{call.version}"
-        names = ("sobjects", "query", "queryAll", "limits", "composite", "jobs")
+        names = ("sobjects", "query", "queryAll", "limits", "composite", "jobs", "analytics")
         return Reply(200, {name: f"{base}/{name}" for name in names})
 
     def _object(self, name: str) -> ObjectDef:
@@ -241,6 +256,8 @@ class RestApi:
         if not source.strip():
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
         endpoint = call.segments[0]
+        if call.args.get("columns", "").lower() == "true":
+            return Reply(200, self._query_columns(source))
         try:
             result = self._engine.run(
                 source, include_deleted=endpoint.lower() == "queryall", version=call.version
@@ -252,8 +269,93 @@ class RestApi:
             200, self._cursors.first_page(result.total_size, result.records, size, call.version, endpoint)
         )
 
+    def _query_columns(self, source: str) -> dict[str, Any]:
+        """What `query?columns=true` answers: the columns a query selects, relationships nested."""
+        try:
+            obj, selected = self._engine.columns(source)
+        except SoqlError as err:
+            raise ApiError(400, err.code, err.render(source)) from err
+        top: list[dict[str, Any]] = []
+        for bound in selected:
+            level = top
+            for hop in bound.hops:
+                name = hop.relationship_name or hop.name
+                join = next((c for c in level if c["columnName"] == name and c["apexType"] is None), None)
+                if join is None:
+                    join = _column(name, None) | {"joinColumns": []}
+                    level.append(join)
+                level = join["joinColumns"]
+            level.append(_column(bound.field.name, bound.field))
+        return {
+            "columnMetadata": top,
+            "entityName": obj.name,
+            "groupBy": False,
+            "idSelected": any(not b.hops and b.field.name == "Id" for b in selected),
+            "keyPrefix": obj.key_prefix,
+        }
+
     def _query_more(self, call: Call, params: dict[str, str]) -> Reply:
         return Reply(200, self._cursors.next_page(params["locator"], call.version))
+
+    # -- list views and analytics ------------------------------------------------------------------
+
+    def _rows(self, call: Call) -> analytics.Query:
+        def run(soql: str) -> list[dict[str, Any]]:
+            return self._engine.run(soql, include_deleted=False, version=call.version).records
+
+        return run
+
+    def _list_views(self, call: Call, params: dict[str, str]) -> Reply:
+        obj = self._object(params["sobject"])
+        views = [
+            analytics.list_view_summary(v, call.version)
+            for v in self.catalog.list_views
+            if v.sobject == obj.name
+        ]
+        return Reply(200, {"done": True, "listviews": views, "nextRecordsUrl": None, "size": len(views),
+                           "sobjectType": obj.name})  # fmt: skip
+
+    def _list_view(self, call: Call, params: dict[str, str]) -> Reply:
+        obj = self._object(params["sobject"])
+        view = analytics.find(self.catalog, "listview", params["id"])
+        if view.sobject != obj.name:
+            raise not_found()
+        what = params.get("what")
+        if what is None:
+            return Reply(200, analytics.list_view_summary(view, call.version))
+        if what == "describe":
+            return Reply(200, analytics.list_view_describe(self._schema, view, self.user_id))
+        if what != "results":
+            raise not_found()
+        limit, offset = _bounded(call.args.get("limit"), 25, 2000), _bounded(call.args.get("offset"), 0, 2000)
+        return Reply(
+            200,
+            analytics.list_view_results(self._schema, view, self._rows(call), self.user_id, limit, offset),
+        )
+
+    def _reports(self, call: Call, _: dict[str, str]) -> Reply:
+        return Reply(200, [analytics.report_summary(r, call.version) for r in self.catalog.reports])
+
+    def _run_report(self, call: Call, params: dict[str, str]) -> Reply:
+        report = analytics.find(self.catalog, "report", params["id"])
+        details = call.args.get("includeDetails", "false").lower() == "true"
+        if call.method == "POST" and call.body:
+            body = self._body(call)
+            # A POST may narrow the report with its own filters, as the Analytics API allows.
+            report = analytics.with_filters(report, body.get("reportMetadata") or {})
+        return Reply(200, analytics.run_report(self._schema, report, self._rows(call), details))
+
+    def _describe_report(self, call: Call, params: dict[str, str]) -> Reply:
+        report = analytics.find(self.catalog, "report", params["id"])
+        return Reply(200, {"reportMetadata": analytics.report_metadata(report),
+                           "reportTypeMetadata": {"type": report.report_type.name + "__c"}})  # fmt: skip
+
+    def _dashboards(self, call: Call, _: dict[str, str]) -> Reply:
+        return Reply(200, [analytics.dashboard_summary(d, call.version) for d in self.catalog.dashboards])
+
+    def _run_dashboard(self, call: Call, params: dict[str, str]) -> Reply:
+        dashboard = analytics.find(self.catalog, "dashboard", params["id"])
+        return Reply(200, analytics.run_dashboard(self._schema, dashboard, self._rows(call), call.version))
 
     # -- single records --------------------------------------------------------------------------
 
@@ -409,3 +511,41 @@ class RestApi:
         if kind is None:
             raise not_found()
         return Reply(200, self._bulk.results(params["job"], kind), content_type=CSV_TYPE)
+
+
+def _bounded(raw: str | None, default: int, maximum: int) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise ApiError(400, "INVALID_QUERY_PARAMETER_VALUE", f"{raw!r} is not a non-negative integer")
+    return min(int(raw), maximum)
+
+
+_APEX_TYPES = {
+    "double": "Double",
+    "currency": "Decimal",
+    "percent": "Decimal",
+    "int": "Integer",
+    "boolean": "Boolean",
+    "date": "Date",
+    "datetime": "Datetime",
+    "id": "Id",
+    "reference": "Id",
+}
+
+
+def _column(name: str, f: FieldDef | None) -> dict[str, Any]:
+    return {
+        "aggregate": False,
+        "apexType": None if f is None else _APEX_TYPES.get(f.type, "String"),
+        "booleanType": f is not None and f.type == "boolean",
+        "columnName": name,
+        "custom": name.endswith(("__c", "__r")),
+        "displayName": name,
+        "foreignKeyName": None,
+        "insertable": f is not None and f.createable,
+        "joinColumns": [],
+        "numberType": f is not None and f.type in NUMBER_TYPES,
+        "textType": f is not None and f.type in TEXT_TYPES,
+        "updatable": f is not None and f.updateable,
+    }

@@ -147,6 +147,31 @@ CLOSED_CASE_STATUSES = frozenset({"Closed"})
 CLOSED_STAGES = frozenset({"Closed Won", "Closed Lost"})
 
 
+def _organization() -> ObjectDef:
+    """The org itself: one read-only record the Salesforce CLI reads after every login."""
+    obj = _object(
+        "Organization",
+        "Organization",
+        "Organizations",
+        "00D",
+        None,
+        [
+            text("Name", "Name", 80, nillable=False, name_field=True),
+            text("InstanceName", "Instance Name", 5),
+            FieldDef(
+                "IsSandbox", "Is Sandbox", "boolean", nillable=False, defaulted_on_create=True, default=False
+            ),
+            FieldDef("TrialExpirationDate", "Trial Expiration Date", "datetime"),
+            text("NamespacePrefix", "Namespace Prefix", 15),
+            picklist(
+                "OrganizationType", "Edition", ("Developer Edition", "Enterprise Edition"), restricted=False
+            ),
+        ],
+    )
+    obj.createable = obj.updateable = obj.deletable = False
+    return obj
+
+
 def standard_objects() -> list[ObjectDef]:
     """A fresh copy each call: metadata adds custom fields to these objects per org."""
     return [
@@ -216,6 +241,7 @@ def standard_objects() -> list[ObjectDef]:
                 reference("ManagerId", "Manager ID", ("User",), "Manager"),
             ],
         ),
+        _organization(),
         _object(
             "Group",
             "Group",

@@ -56,6 +56,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     store_id: str | None = None  # the store this answer is about: store-scoped faults key on it
     records: list[Any] | None = None  # the list inside `body` that malformed-record faults spoil
+    single: bool = False  # the body is one record (`records` holds it alone): a mutation replaces it
+    endpoint: str = ""  # the handler that answered, for the served-records counts
 
 
 class SystemApp:
@@ -102,6 +104,7 @@ class SystemApp:
             return Response(dumps(body), exc.code or 500, headers, mimetype="application/json")
         if isinstance(reply, Response):
             return reply
+        reply.endpoint = str(endpoint)
         return self.render(reply)
 
     def render(self, reply: Reply) -> Response:
@@ -115,7 +118,9 @@ class SystemApp:
             return Response(HTML_PAGE, 200, mimetype="text/html")
         if store is not None and reply.records is not None and store in faults.malformed_stores:
             sprinkle_malformed(reply.records)
-        body = dumps(reply.body)
+        if reply.records is not None:
+            self.ctx.board.mutate(self.system, reply.records, reply.endpoint)
+        body = dumps(reply.records[0] if reply.single and reply.records else reply.body)
         if store is not None and store in faults.truncated_stores:
             body = truncate(body)
         return Response(body, reply.status, reply.headers, mimetype="application/json")

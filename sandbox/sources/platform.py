@@ -291,14 +291,13 @@ class PlatformApp(SystemApp):
         items = self.ctx.portfolio.msrp(brand)
         if items is None:
             raise self.error(404, f"no MSRP list for brand {brand!r}")
-        return Reply(
-            {
-                "brand": brand,
-                "items": [
-                    {"name": i.name, "msrp": i.msrp, "tolerance_percent": i.tolerance_percent} for i in items
-                ],
-            }
-        )
+        body = {
+            "brand": brand,
+            "items": [
+                {"name": i.name, "msrp": i.msrp, "tolerance_percent": i.tolerance_percent} for i in items
+            ],
+        }
+        return Reply(body, records=[body], single=True)
 
 
 def _analytics_row(a: AnalyticsDay) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import structlog
-from rich.console import Console
 
 from worker import demo
 from worker.logging import configure
+from worker.output import Output
 from worker.runner import ExitCode
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def run_demo_on(
     configure("warning", "json", io.StringIO())
     try:
         with demo._environment(tmp / str(today), 7, today, days, orders) as env:
-            assert demo._run_all(Console(file=io.StringIO()), env) == ExitCode.OK
+            assert demo._run_all(Output("demo", stream=io.StringIO()), env) == ExitCode.OK
             return demo.outcome(env)
     finally:
         structlog.reset_defaults()

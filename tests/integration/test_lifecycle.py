@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,7 @@ from connectors.base import Runtime
 from connectors.catalog import build_sources, parse_sources
 from connectors.salesforce.auth import Token
 from connectors.salesforce.client import SalesforceClient
+from jobs import registry
 from jobs.apply import ApplyOptions
 from jobs.compliance import ComplianceJob
 from jobs.expansion import ExpansionJob
@@ -29,6 +31,7 @@ from jobs.renewals import RenewalsJob
 from jobs.snapshots import SnapshotsJob
 from jobs.store import init_schema, make_engine
 from jobs.sync import JobOptions, JobResult, MappingJob, run_job
+from mappings.load import load_mapping_set
 from sandbox.portfolio import Portfolio
 from sandbox.salesforce import Org, OrgAdapter
 from sandbox.seed import seed_org
@@ -243,6 +246,28 @@ def _renewals(w: World) -> None:
         assert t["WhatId"] == w.accounts[store] and t["OwnerId"] == w.account(store)["CSM__c"]
     mi3 = next(t for k, t in tasks.items() if ":MI-003:" in k)
     assert "Health: 31 (Red), declining" in mi3["Description"] and "AOV online $" in mi3["Description"]
+    assert "Menu shows potency in the wrong unit" not in mi3["Description"]
+    _rerun_writes_nothing(w, job)
+
+    # The story moves on: MI-003 and NV-003 get a new finding from another job. NV-003's CSM has already
+    # written their own notes into the Task: it stays as they left it; MI-003's follows the account.
+    nv3 = next(t for k, t in tasks.items() if ":NV-003:" in k)
+    csm = str(w.account("NV-003")["CSM__c"])
+    w.org.update("Task", nv3["Id"], {"Description": "Met the owner; renewing."}, as_user=csm)
+    for store in ("MI-003", "NV-003"):
+        w.org.insert("Risk_Flag__c", {"Name": "Menu shows potency in the wrong unit", "Status__c": "Open",
+                                      "Rule__c": "compliance:mi-potency-unit", "Severity__c": "Critical",
+                                      "Sync_Key__c": f"compliance:{store}:mi-potency-unit:item-1",
+                                      "Account__c": w.accounts[store]})  # fmt: skip
+    moved = w.run(job)
+    assert [(c.op, c.key.split(":")[1], sorted(c.fields)) for c in moved.plan.changes] == [
+        ("update", "MI-003", ["Description"])
+    ]
+    assert [k.key.split(":")[1] for k in moved.plan.kept] == ["NV-003"]
+    tasks = w.records("Task", "renewal:")
+    mi3 = next(t for k, t in tasks.items() if ":MI-003:" in k)
+    assert "Menu shows potency in the wrong unit (Critical)" in mi3["Description"]
+    assert next(t for k, t in tasks.items() if ":NV-003:" in k)["Description"] == "Met the owner; renewing."
     _rerun_writes_nothing(w, job)
 
 
@@ -301,6 +326,37 @@ def _snapshots(w: World) -> None:
     assert len(w.records("Health_Snapshot__c")) == 7 * len(STORES)
 
 
+def _health_and_risks(w: World) -> None:
+    ms = load_mapping_set(MAPPINGS)
+    for name in ("account_health", "risk_alerts"):
+        w.run(registry.build(name, ms))
+    for store in STORES:  # Open_Risk_Count__c counts every open flag, whichever job raised it
+        acct = w.account(store)
+        flags = [f for f in w.org.records("Risk_Flag__c") if f["Account__c"] == acct["Id"]]
+        assert acct["Open_Risk_Count__c"] == sum(f["Status__c"] in ("Open", "Snoozed") for f in flags), store
+    assert w.account("IL-002")["Open_Risk_Count__c"] >= 2  # its billing flags
+
+
+ARTEFACT = re.compile(r"\b(None|none|null|NaN|nan)\b")
+
+
+def _no_none_in_text(w: World) -> None:
+    """Every text a CSM reads, on every record the jobs wrote: no None, null or NaN leaked into it."""
+    seen = 0
+    for sobject in ("Account", "Risk_Flag__c", "Task", "Case", "Health_Snapshot__c", "Onboarding_Milestone__c",
+                    "Quarterly_Review__c"):  # fmt: skip
+        for rec in w.org.records(sobject):
+            for name, value in rec.items():
+                if not isinstance(value, str) or name.endswith("Id") or name == "Id":
+                    continue
+                if value.lstrip().startswith(("{", "[")):
+                    continue  # machine-readable JSON (Components__c), not prose
+                prose = "\n".join(line for line in value.splitlines() if not line.startswith("Values: "))
+                seen += 1
+                assert not ARTEFACT.search(prose), f"{sobject}.{name}: {prose!r}"
+    assert seen > 500
+
+
 def test_lifecycle_jobs_on_the_demo_portfolio(world: World) -> None:
     # One test, in order: renewals read the flags the earlier jobs opened, and the pull is paid once.
     _onboarding(world)
@@ -310,4 +366,6 @@ def test_lifecycle_jobs_on_the_demo_portfolio(world: World) -> None:
     _qbr(world)
     _expansion(world)
     _snapshots(world)
+    _health_and_risks(world)
+    _no_none_in_text(world)
     assert world.now.tzinfo is not None and world.now.astimezone(UTC).date() >= TODAY - timedelta(days=1)

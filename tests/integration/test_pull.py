@@ -325,6 +325,6 @@ def test_fact_values_that_cannot_be_stored_are_quarantined(tmp_path: Path) -> No
     naive = Record("transactions", "NV-001:y", "NV-001", datetime(2026, 11, 20, 10), "", ())
     pull(engine, [DIRECTORY, MemorySource("pos", {"NV-001": {"transactions": [bad, naive]}})], NOW)
     assert sorted(r["reason"] for r in rows(engine, "quarantine")) == [
-        "fact revenue: not a finite number",
+        "fact revenue: not a finite number (nan)",
         "occurred_at has no time zone",
     ]

@@ -160,6 +160,14 @@ def test_menu_health_flags_top_sellers_with_pos_stock_that_shoppers_cannot_buy(t
         ("Grape Tincture", None),
     }
     assert sorted(head.calls) == ["https://img.example.com/gone.png", "https://img.example.com/ok.png"]
+    # evidence names the items per category, with why each is unavailable online
+    assert attrs["unavailable_by_category"] == {
+        "edibles": ["Midnight Berry Gummies (out of stock)"],
+        "flower": ["Blue Dream 3.5g (hidden, broken image)"],
+        "tinctures": ["Grape Tincture (broken image)"],
+        "vapes": [attrs["unavailable_by_category"]["vapes"][0]],
+    }
+    assert attrs["unavailable_by_category"]["vapes"][0].endswith("(out of stock)")
 
 
 def test_image_checks_are_cached_per_url_per_day_and_reruns_replace_the_day(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, text
 
+from connectors.base import Record
 from connectors.memory import MemorySource
 from jobs import pull_writer
 from jobs.pull import pull
@@ -42,3 +43,19 @@ def test_a_small_pull_leaves_statistics_to_autovacuum(pg_engine: Engine) -> None
     pos = MemorySource("pos", {"NV-001": {"transactions": sales("NV-001", 3)}})
     report = pull(engine, [DIRECTORY, pos], NOW)
     assert report.writer["analyzed"] == 0 and report.writer["written"] == 3
+
+
+def test_invalid_unicode_in_one_record_costs_that_record_only_on_postgresql(pg_engine: Engine) -> None:
+    good = sales("NV-001", 4)
+    bad = [
+        Record("transactions", "NV-001:s", "NV-001", NOW, good[0].cursor, (), {"name": "Blue \ud800 Dream"}),
+        Record("transactions", "NV-001:\x00", "NV-001", NOW, good[0].cursor, (), {}),
+        Record("transactions", "NV-001:n", "NV-001", NOW, good[0].cursor, (), {"note": "a\x00b"}),
+    ]
+    pos = MemorySource("pos", {"NV-001": {"transactions": [*good[:2], *bad, *good[2:]]}})
+    report = pull(pg_engine, [DIRECTORY, pos], NOW)
+    assert report.status == "ok", report.summary()
+    assert report.tally["pos/transactions"] == {"received": 7, "stored": 4, "quarantined": 3, "failed": 0}
+    assert len(rows(pg_engine, "source_record", "WHERE source = 'pos'")) == 4
+    reasons = sorted(r["reason"] for r in rows(pg_engine, "quarantine"))
+    assert all("invalid Unicode" in r for r in reasons), reasons

@@ -85,6 +85,14 @@ class QueryEngine:
             return Result(len(rows), [])
         return Result(len(rows), [self._project(obj, r, selected, version) for r in rows])
 
+    def columns(self, source: str) -> tuple[ObjectDef, list[Bound]]:
+        """The queried object and its selected fields, bound to the schema (the `columns=true` form)."""
+        query = parse(source)
+        obj = self._schema.get(query.sobject)
+        if obj is None:
+            raise SoqlError("INVALID_TYPE", _NO_OBJECT.format(name=query.sobject), query.sobject_pos)
+        return obj, self._select(obj, query)
+
     # -- binding ---------------------------------------------------------------------------------
 
     def _select(self, obj: ObjectDef, query: Query) -> list[Bound]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 import structlog
@@ -46,3 +47,31 @@ def test_level_filters_debug() -> None:
     structlog.get_logger("t").info("quiet")
     structlog.get_logger("t").warning("loud")
     assert "quiet" not in out.getvalue() and "loud" in out.getvalue()
+
+
+def test_every_command_logs_as_the_config_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_app (every command but demo) applies [logging]: level and format, on stderr not stdout."""
+    from worker.commands import load_app  # noqa: PLC0415
+
+    config = tmp_path / "config.toml"
+    base = (
+        '[state]\nurl = "sqlite:///x.db"\n[salesforce]\nauth = "client_credentials"\nclient_id = "a"\n'
+        'client_secret_env = "CSM_SYNC_TEST_SECRET"\n'
+    )
+    config.write_text(base + '[logging]\nlevel = "warning"\nformat = "json"\n')
+    monkeypatch.setenv("CSM_SYNC_TEST_SECRET", "test-secret-value")
+    load_app(config)
+    log = structlog.get_logger("t")
+    log.info("quiet_event")
+    log.warning("loud_event", store="NV-001")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert json.loads(line)["event"] == "loud_event"
+    config.write_text(base + '[logging]\nlevel = "debug"\nformat = "console"\n')
+    load_app(config)
+    log.debug("chatty_event", n=1)
+    err = capsys.readouterr().err
+    assert "chatty_event" in err and not err.startswith("{")

@@ -84,7 +84,7 @@ def test_out_of_range_number(tmp_path: Path) -> None:
 def test_unknown_job_lists_valid_ones(tmp_path: Path) -> None:
     text = GOOD + "\n[jobs.helth]\nschedule = \"* * * * *\"\n"
     (msg,) = problems(tmp_path, text)
-    assert "jobs.helth: unknown job; valid jobs: pull, account_health" in msg
+    assert "jobs.helth: unknown job; valid jobs: pull, onboarding, account_health" in msg
 
 
 def test_jwt_needs_username_and_key(tmp_path: Path) -> None:
@@ -130,3 +130,47 @@ spec = "billing"
 '''
     (msg,) = problems(tmp_path, text)
     assert "BILLING_KEY" in msg and "billing" in msg
+
+
+def test_everything_run_would_refuse_is_reported_at_once(tmp_path: Path) -> None:
+    """A bad schedule, time zone, state URL and strictly-typed values: every one, each with its key."""
+    text = (
+        GOOD.replace('url = "sqlite:///var/x.db"', 'url = "mysql://csm@db/x"')
+        .replace('schedule = "0 * * * *"', 'schedule = "every 15 minutes"')
+        .replace(
+            'client_id = "3MVG9-app"', 'client_id = "3MVG9-app"\nwrite_sync_runs = "no"\nmax_attempts = "5"'
+        )
+        + '\n[scheduler]\ntimezone = "Mars/Olympus"\n'
+    )
+    found = problems(tmp_path, text)
+    where = str(tmp_path / "config.toml")
+    assert all(p.startswith(where) for p in found), found
+    joined = "\n".join(found)
+    assert 'jobs.account_health.schedule: "every 15 minutes" is not a cron expression' in joined
+    assert 'scheduler.timezone: "Mars/Olympus" is not an IANA time zone' in joined
+    assert 'state.url: "mysql://csm@db/x" is not a state store URL' in joined
+    assert "salesforce.write_sync_runs: Input should be a valid boolean (got 'no')" in joined
+    assert "salesforce.max_attempts: Input should be a valid integer (got '5')" in joined
+    assert len(found) == 5
+
+
+def test_state_url_password_is_not_echoed(tmp_path: Path) -> None:
+    text = GOOD.replace('url = "sqlite:///var/x.db"', 'url = "mongodb://csm:hunter2@db/x"')
+    (msg,) = problems(tmp_path, text)
+    assert "hunter2" not in msg and "state.url" in msg
+
+
+def test_whole_numbers_are_accepted_where_decimals_are_expected(tmp_path: Path) -> None:
+    s = load_settings(
+        write(tmp_path, GOOD + "\n[sync]\noutbox_max_age_hours = 12\n"), {"SF_SECRET": "x-secret"}
+    )
+    assert s.sync.outbox_max_age_hours == 12.0
+
+
+def test_offline_check_needs_no_secret_but_still_refuses_an_inline_one(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, GOOD), {}, check_secrets=False)
+    assert s.salesforce.client_secret is not None
+    inline = GOOD.replace('client_secret_env = "SF_SECRET"', 'client_secret = "hunter2"')
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, inline), {}, check_secrets=False)
+    assert "secrets may not be written in the config file" in info.value.problems[0]

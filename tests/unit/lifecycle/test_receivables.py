@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -75,11 +76,26 @@ def test_returned_and_failed_payments_are_followed_up_until_made_good() -> None:
     out = {d.key: d for d in JOB.evaluate(store(invoices, payments))}
     t = out["receivables:IL-002:payment:p1"]
     assert t.fields["Priority"] == "High"  # R02: account closed
-    assert t.create_only["Subject"] == "Billing follow-up: ACH payment for invoice 1 R02 (account closed)"
+    assert (
+        t.create_only["Subject"] == "Billing follow-up: ACH payment for invoice 1 returned (account closed)"
+    )
+    assert t.create_only["Description"].startswith(
+        "The ACH payment of $500.00 made on 2026-11-03 for our invoice 1 returned: account closed (R02)."
+    )
     assert "receivables:IL-002:payment:p2" not in out  # a later payment succeeded
     f = out["receivables:IL-002:payment_failed"]
     assert f.fields["Severity__c"] == "High"
     assert "returned (R02: account closed)" in f.fields["Evidence__c"]
+
+
+def test_a_failed_payment_without_a_return_code_reads_as_text_not_as_none() -> None:
+    out = {d.key: d for d in JOB.evaluate(store([invoice("1", 40)], [payment("p1", "1", 3, "failed")]))}
+    t = out["receivables:IL-002:payment:p1"]
+    subject, description = t.create_only["Subject"], t.create_only["Description"]
+    assert subject == "Billing follow-up: ACH payment for invoice 1 failed (no reason given)"
+    assert "failed: no reason given (no return code)." in description
+    for text in (subject, description, out["receivables:IL-002:payment_failed"].fields["Evidence__c"]):
+        assert not re.search(r"\b(none|null)\b", text, re.IGNORECASE), text
 
 
 def test_a_failed_payment_on_an_invoice_since_paid_is_cleared() -> None:

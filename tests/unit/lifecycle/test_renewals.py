@@ -56,7 +56,7 @@ def test_no_task_outside_the_windows() -> None:
 def test_the_description_carries_health_risks_and_roi() -> None:
     risks = [{"Name": "Menu sync failure", "Rule__c": "menu_sync", "Severity__c": "High"}]
     (t,) = JOB.evaluate(store(30, risks=risks))
-    text = t.create_only["Description"]
+    text = t.fields["Description"]  # kept current while the Task is open and untouched
     assert "Health: 32 (Green), declining (-6 in 7 days)" in text
     assert "Open risks: Menu sync failure (High)" in text
     assert ("ROI, last 90 days: AOV online $70.00 vs in-store $54.00 (+30%); online share 25% of 3,600 orders; "
@@ -77,6 +77,20 @@ def test_a_task_a_csm_closed_is_never_reopened() -> None:
     (t,) = JOB.evaluate(store(60, "Red"))
     plan = diff([t], {("Task", t.key): {"Priority": "Normal", "IsClosed": True, "Status": "Completed"}})
     assert plan.changes == () and plan.kept[0].why.startswith("a person closed this Task")
+
+
+def test_the_description_follows_the_account_until_a_person_edits_the_task() -> None:
+    (before,) = JOB.evaluate(store(60))
+    (after,) = JOB.evaluate(store(60, "Red", [{"Name": "Invoices 90+ days past due", "Severity__c": "Critical"}]))
+    ours = {"Description": before.fields["Description"], "Priority": "Normal", "IsClosed": False,
+            "CreatedById": "005INT", "LastModifiedById": "005INT"}  # fmt: skip
+    (change,) = diff([after], {("Task", after.key): ours}).changes
+    assert change.op == "update" and set(change.fields) == {"Description", "Priority"}
+    assert "Open risks: Invoices 90+ days past due (Critical)" in change.fields["Description"]
+    assert "Open risks: nothing open" in before.fields["Description"]
+    edited = {**ours, "Description": "Spoke to the owner: renewing at the same plan.", "LastModifiedById": "005CSM"}
+    plan = diff([after], {("Task", after.key): edited})
+    assert plan.changes == () and plan.kept[0].why.startswith("a person edited this Task")
 
 
 def test_renewals_are_idempotent() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from mappings.describe import validate_against_describe
 from mappings.load import MappingSet, load_mapping_set
+from mappings.owners import validate_queues
 
 
 def f(name: str, type_: str = "string", **kw: Any) -> dict[str, Any]:
@@ -215,3 +216,13 @@ def test_the_shipped_metadata_matches_the_shipped_mappings(ms: MappingSet) -> No
         for n in ("Account", "Risk_Flag__c", "Task", "Case")
     }
     assert messages(ms, describe) == []
+
+
+def test_validate_names_every_rule_action_whose_queue_the_org_lacks() -> None:
+    ms = load_mapping_set()
+    assert validate_queues(ms, {"Menu_Engineering", "Menu Engineering"}) == []
+    (issue,) = validate_queues(ms, {"Menu Engineering", "Support"})
+    assert str(issue).startswith(
+        'mappings/risk_rules.toml: rule "menu_sync" → case.owner: the org has no queue'
+    )
+    assert '"Menu_Engineering"' in issue.message and "Support" in issue.message

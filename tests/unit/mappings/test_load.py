@@ -107,15 +107,18 @@ task = { subject = "S", priority = "Soon" }
     with pytest.raises(MappingError) as caught:
         load_mapping_set(d)
     messages = [str(i) for i in caught.value.issues]
-    # the structural error stops the rule before its expressions are compiled...
+    # a structural error does not hide the rule's expression problems...
     assert messages == [
-        'mappings/risk_rules.toml: rule "many" → task.priority: "Soon" is not a Task priority (High, Normal, Low)'
+        'mappings/risk_rules.toml: rule "many" → task.priority: "Soon" is not a Task priority (High, Normal, Low)',
+        'mappings/risk_rules.toml: rule "many" → when: unknown function "wow_chnage"; did you mean "wow_change"?',
+        'mappings/risk_rules.toml: rule "many" → when: unknown source "poss"; did you mean "pos"? '
+        "(known: billing, menu_sync, metrc, nps, platform, pos, support)",
     ]
     fixed = risk.replace('"Soon"', '"Low"')
     d2 = mapping_dir(tmp_path / "again", risk_rules=fixed)
     with pytest.raises(MappingError) as caught:
         load_mapping_set(d2)
-    # ...and once it parses, every expression and template problem in it is listed
+    # ...and once it parses, its template problems are listed as well
     assert [str(i) for i in caught.value.issues] == [
         'mappings/risk_rules.toml: rule "many" → when: unknown function "wow_chnage"; did you mean "wow_change"?',
         'mappings/risk_rules.toml: rule "many" → when: unknown source "poss"; did you mean "pos"? '

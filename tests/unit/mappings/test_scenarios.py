@@ -31,7 +31,7 @@ from .builders import (
 SYNC_20H_AGO = {**fresh(), "menu_sync": NOW - timedelta(hours=20)}
 MENU_ATTRS = {
     "menu.top_sellers_unavailable": ["Blue Dream 3.5g", "Wyld Elderberry Gummies", "Stiiizy OG Pod"],
-    "queues": {"Engineering": "00G000000000ENGAAA"},
+    "queues": {"Menu_Engineering": "00G000000000ENGAAA"},
 }
 WEEK = "2026-W42"  # the ISO week of yesterday, 14 Oct 2026
 
@@ -99,6 +99,28 @@ def test_menu_sync_failure_raises_one_flag_a_case_and_a_task_and_no_generic_drop
     assert account_fields(out)["Open_Risk_Count__c"] == 1
 
 
+def test_the_menu_sync_task_names_its_engineering_case(ms: MappingSet) -> None:
+    out = evaluate_account(ms, store_data(change=menu_sync_failure, freshness=SYNC_20H_AGO, attrs=MENU_ATTRS))
+    (case,) = records(out, "Case")
+    (task,) = records(out, "Task")
+    assert f'Case "{case.create_only["Subject"]}" (key {case.key})' in task.create_only["Description"]
+
+
+def test_a_queue_the_org_lacks_holds_the_case_and_says_so(ms: MappingSet) -> None:
+    attrs = {**MENU_ATTRS, "queues": {"Support": "00G000000000SUPAAA"}}
+    out = evaluate_account(ms, store_data(change=menu_sync_failure, freshness=SYNC_20H_AGO, attrs=attrs))
+    (case,) = records(out, "Case")
+    assert case.fields == {} and case.create_only == {}  # a hold: never created for another owner
+    (warning,) = out.warnings
+    assert 'rule "menu_sync" → case.owner: the org has no queue "Menu_Engineering"' in warning
+    assert warning.startswith("mappings/risk_rules.toml: ")
+    plan = diff(out.desired, {}, managed(ms, NOW))
+    assert [c.sobject for c in plan.changes if c.sobject == "Case"] == []  # not created
+    assert len(flags(out)) == 1 and len(records(out, "Task")) == 1  # the flag and the CSM's Task go ahead
+    current = {("Case", case.key): {"Status": "New", "IsClosed": False}}
+    assert [c for c in diff(out.desired, current, managed(ms, NOW)).changes if c.sobject == "Case"] == []
+
+
 def test_menu_sync_needs_the_menu_to_be_behind(ms: MappingSet) -> None:
     # the same collapse with a menu that synced five minutes ago is not a menu sync failure
     out = evaluate_account(ms, store_data(change=menu_sync_failure, attrs=MENU_ATTRS))
@@ -107,7 +129,10 @@ def test_menu_sync_needs_the_menu_to_be_behind(ms: MappingSet) -> None:
 
 # -- 2. category drop -----------------------------------------------------------------------------
 def test_category_drop_names_the_category_and_the_likely_cause(ms: MappingSet) -> None:
-    out = evaluate_account(ms, store_data(change=category_drop))
+    unavailable = ["Wyld Gummies (broken image)", "Kiva Bar (hidden, broken image)"]
+    out = evaluate_account(
+        ms, store_data(change=category_drop, attrs={"menu.unavailable.edibles": unavailable})
+    )
     (flag,) = flags(out)
     assert flag.fields["Name"] == "Category drop: edibles"
     assert flag.fields["Category__c"] == "edibles"
@@ -117,6 +142,9 @@ def test_category_drop_names_the_category_and_the_likely_cause(ms: MappingSet) -
     assert "edibles" in task.create_only["Subject"]
     assert "broken product images" in task.create_only["Subject"]
     assert "3 hidden, 0 out of stock, 5 with broken images" in task.create_only["Description"]
+    affected = "Wyld Gummies (broken image), Kiva Bar (hidden, broken image)"
+    assert f"with broken images): {affected}." in task.create_only["Description"]
+    assert f"Affected items: {affected}" in flag.fields["Evidence__c"]
     assert task.create_only["OwnerId"] == "005000000000CSMAAA"
     assert not records(out, "Case")
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.portfolio import catalog
 from worker.cli import main
 from worker.clock import AsOfError, anchored_clock, as_of_text, parse_as_of
-from worker.demo import DEMO_STATES, demo_day
+from worker.demo import demo_day
 
 
 @pytest.mark.parametrize(
@@ -71,4 +72,4 @@ def test_a_bad_as_of_exits_2_before_reading_the_config(
     ],
 )
 def test_the_demo_is_dated_to_the_latest_day_the_rules_can_judge(today: date, day: date) -> None:
-    assert demo_day(today, DEMO_STATES) == day
+    assert demo_day(today, sorted(catalog.STATES)) == day

@@ -20,9 +20,10 @@ from structlog.testing import capture_logs
 
 from jobs.store import RunRecord
 from worker.app import App
+from worker.cron import crontab_weekdays
 from worker.locks import JobLock
 from worker.runner import ExitCode, Outcome
-from worker.scheduler import Scheduler, build_triggers, crontab_weekdays, fire_key, scheduled_time, serve
+from worker.scheduler import Scheduler, build_triggers, fire_key, scheduled_time, serve
 from worker.settings import ConfigError
 from worker.shards import ShardBody, ShardTask
 

@@ -81,7 +81,10 @@ def test_permission_set_grants_every_grantable_custom_field() -> None:
         expected.add(f"{'Task' if obj == 'Activity' else obj}.{path.name.split('.')[0]}")
     assert set(granted) == expected
     # A CSM owns the override: the integration may read it, never write it.
-    assert {k for k, v in granted.items() if v != "true"} == {"Account.Health_Override__c"}
+    assert {k for k, v in granted.items() if v != "true"} == {
+        "Account.Health_Override__c",
+        "Account.Health_Override_Reason__c",
+    }
     objects = {op.findtext("md:object", namespaces=NS) for op in perm.findall("md:objectPermissions", NS)}
     assert {"Risk_Flag__c", "Health_Snapshot__c", "Onboarding_Milestone__c", "Quarterly_Review__c",
             "Sync_Run__c", "Account", "Case"} <= objects  # fmt: skip

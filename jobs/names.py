@@ -1,0 +1,21 @@
+"""The jobs by name, in the order one pass over every job runs them (no imports: the CLI's help reads it).
+
+Onboarding comes before the health score (its onboarding component reads the milestones); every job
+that raises flags (compliance, receivables, then risk_alerts, whose Open_Risk_Count__c counts them all)
+before those that read the flags and the score from Salesforce (snapshots, renewals).
+"""
+
+from __future__ import annotations
+
+RUN_ORDER = (
+    "pull",
+    "onboarding",
+    "account_health",
+    "compliance",
+    "receivables",
+    "risk_alerts",
+    "snapshots",
+    "renewals",
+    "qbr",
+    "expansion",
+)
