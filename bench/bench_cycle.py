@@ -5,7 +5,9 @@ process with latency added to every call: 50 ms per source call, 100 ms per Sale
 replica is a process running the jobs in order as `csm-sync run` does on PostgreSQL: one firing per
 job, its stores split into shards the replicas claim under leases. Every scenario starts from a fresh
 sandbox and a fresh PostgreSQL schema, so both do the same work. Prints wall time per job and in
-total, and each replica's peak RSS after every job (so the job that raised it shows).
+total, and each replica's peak RSS after every job (so the job that raised it shows). Three cycles: the
+first firing, the next a minute later, and one an hour later on unchanged sources, whose Salesforce
+writes must be zero (nothing written may depend on the wall clock).
 
 Run: `.venv/bin/python bench/bench_cycle.py [--stores 10000] [--replicas 1,3] [--days 14]`
 (needs PostgreSQL at CSM_SYNC_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/test).
@@ -24,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,10 @@ from jobs.store import make_engine  # noqa: E402
 
 PG_URL = os.environ.get("CSM_SYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IMAGE_CHECKS = 32  # menu health's image checks in flight (the platform's default image_check_concurrency)
-CYCLES = ("cold", "warm")  # the first firing of every job, then the next (incremental pull, warm caches)
+# The first firing of every job, then the next a minute later (incremental pull, warm caches), then one
+# an hour later on the same source data: the clock moves, nothing else, so its writes must be zero.
+CYCLES = ("cold", "warm", "hour")
+CLOCK = {"cold": timedelta(0), "warm": timedelta(minutes=1), "hour": timedelta(hours=1)}
 WRITE_KINDS = ("collections", "composite", "sobject", "bulk_create", "bulk_upload", "bulk_close")
 
 
@@ -119,7 +124,8 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
     scheduler = settings.scheduler.model_copy(update={"shards": args["shards"], "poll_seconds": 0.2})
     settings = settings.model_copy(update={"sources": sources, "scheduler": scheduler})
     now = datetime.fromisoformat(info["now"])
-    app = App(settings, environ={}, clock=lambda: now)
+    offset = [timedelta(0)]  # each cycle's clock: CLOCK[cycle] after the sandbox's now
+    app = App(settings, environ={}, clock=lambda: now + offset[0])
     assert app.engine  # the schema, before the clock starts
     body_for = default_body(app)
     for cycle, go in zip(CYCLES, gos, strict=True):
@@ -127,6 +133,7 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
         roles: dict[str, str] = {}
         peaks: dict[str, float] = {}
         go.wait()
+        offset[0] = CLOCK[cycle]
         began, cpu_began = time.time(), cpu_seconds()
         profiler = cProfile.Profile() if args.get("profile") else None
         if profiler:
@@ -175,7 +182,7 @@ def drop_schema(schema: str) -> None:
 
 
 def scenario(replicas: int, args: dict[str, Any]) -> dict[str, Any]:
-    """A fresh sandbox and schema; the cold cycle (first pull, empty Salesforce), then the warm one."""
+    """A fresh sandbox and schema; the cold cycle (first pull, empty Salesforce), the warm one, an hour on."""
     ctx = mp.get_context("spawn")
     schema, url = fresh_schema()
     cycles: dict[str, dict[str, Any]] = {}
@@ -289,7 +296,9 @@ def main() -> None:
 def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any], a: Any) -> None:
     """One cycle's table (seconds per job), totals, calls and the bound the sources' latency sets."""
     runs = [r["cycles"][cycle] for r in results]
-    print(f"\n== {cycle} cycle" + (" (first pull, empty org)" if cycle == "cold" else " (next firing)"))
+    what = {"cold": "first pull, empty org", "warm": "next firing, clock +1 min",
+            "hour": "clock +1 h, sources unchanged: writes must be 0"}[cycle]  # fmt: skip
+    print(f"\n== {cycle} cycle ({what})")
     print(f"{'job':<16}" + "".join(f"{str(r['replicas']) + ' replica(s) s, peak MB':>32}" for r in results))
     for job in args["jobs"]:
         cells = []

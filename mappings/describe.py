@@ -210,6 +210,7 @@ def _check_risk(c: _Check, ms: MappingSet) -> None:
     status_f = c.field(RISK_FILE, "", "", flag, "Status__c", create=True, update=True, kind="text")
     c.picklist(RISK_FILE, "", "", status_f, flag, ("Open", "Resolved"), "flags open and resolve with these")
     evidence_f = c.field(RISK_FILE, "", "", flag, "Evidence__c", create=True, update=True, kind="text")
+    data_f = c.field(RISK_FILE, "", "", flag, "Evidence_Data__c", create=True, update=True, kind="text")
     cat_f = c.field(RISK_FILE, "", "", flag, "Category__c", create=True, update=True, kind="text")
     c.field(RISK_FILE, "", "", flag, "Opened_At__c", create=True, kind="datetime")
     c.field(RISK_FILE, "", "", flag, "Resolved_At__c", update=True, kind="datetime")
@@ -221,6 +222,13 @@ def _check_risk(c: _Check, ms: MappingSet) -> None:
             "",
             "",
             f"{flag}.Evidence__c holds only {evidence_f['length']} characters; use a long text",
+        )
+    if data_f is not None and int(data_f.get("length") or 0) and int(data_f["length"]) < 2000:
+        c.add(
+            RISK_FILE,
+            "",
+            "",
+            f"{flag}.Evidence_Data__c holds only {data_f['length']} characters; use a long text",
         )
 
     has_task = any(r.spec.task is not None for r in rules)

@@ -22,6 +22,8 @@ from mappings.templates import render
 FLAG_OBJECT = "Risk_Flag__c"
 KEY_FIELD = "Sync_Key__c"
 ACTIVITY_PREFIX = "risk:"  # Task and Case keys: "risk:<flag key>", so the risk job owns exactly these
+EVIDENCE_FIELD = "Evidence__c"  # the evidence as a CSM reads it
+EVIDENCE_DATA_FIELD = "Evidence_Data__c"  # the same values as JSON, for reports and integrations
 MAX_LIST_ITEMS = 10
 _VALUES_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # json.dumps would build one per call
 BANDS = ("Green", "Yellow", "Red")
@@ -241,12 +243,13 @@ def format_value(value: Any, fmt: str) -> str:
             fmt = "text"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if fmt in ("number", "int", "pct", "change", "money", "hours"):
+    numeric_age = fmt == "age" and isinstance(value, int | float)  # not yet turned into its time (explain)
+    if fmt in ("number", "int", "pct", "change", "money", "hours") or numeric_age:
         if not isinstance(value, int | float):
             return str(value)
         v = float(value)
         if math.isinf(v):
-            return "never" if fmt == "hours" and v > 0 else ("∞" if v > 0 else "-∞")
+            return "never" if fmt in ("hours", "age") and v > 0 else ("∞" if v > 0 else "-∞")
         if fmt == "int":
             return f"{round(v):,}"
         if fmt == "number":
@@ -258,7 +261,7 @@ def format_value(value: Any, fmt: str) -> str:
         if fmt == "money":
             return f"${v:,.2f}"
         return f"{v:.1f} h"
-    if fmt == "datetime":
+    if fmt in ("datetime", "age"):  # an age is shown as the time it is measured from (see age_since)
         t = value if isinstance(value, datetime) else parse_time(value)
         return _show_time(t) if isinstance(t, datetime) else str(value)
     if fmt == "date":
@@ -270,6 +273,20 @@ def format_value(value: Any, fmt: str) -> str:
         more = len(items) - len(names)
         return (", ".join(names) if names else "nothing listed") + (f" (+{more} more)" if more > 0 else "")
     return str(value)
+
+
+def age_since(hours: Any, now: datetime) -> Any:
+    """An age in hours (from `freshness`) as the time it is measured from, to the second.
+
+    The age grows with the clock and the time does not: written as the time, a flag whose data did not
+    change is not rewritten by the next run. Unknown ages (None, NaN) stay as they are; inf is "never".
+    """
+    if not isinstance(hours, int | float) or isinstance(hours, bool) or math.isnan(hours):
+        return hours
+    if math.isinf(hours):
+        return None if hours > 0 else hours
+    since = now - timedelta(hours=float(hours))
+    return datetime.fromtimestamp(round(since.timestamp()), UTC)
 
 
 def _jsonable(v: Any) -> Any:
@@ -645,12 +662,14 @@ def _evidence(
         except EVALUATION_ERRORS as exc:
             r.note(ev.expr, exc, "rule", rule.name, "evidence", ev.name)
             value = None
+        if ev.format == "age":
+            value = age_since(value, r.data.now)
         raw[ev.name] = value
-        shown[ev.name] = format_value(value, ev.format)
+        shown[ev.name] = "never" if value is None and ev.format == "age" else format_value(value, ev.format)
     return raw, shown, r.calls()
 
 
-def _evidence_text(rule: CompiledRule, title: str, values: Mapping[str, str], raw: Mapping[str, Any]) -> str:
+def _evidence_text(rule: CompiledRule, title: str, values: Mapping[str, str]) -> str:
     lines = [f"{title} — severity {rule.spec.severity}"]
     lines += [f"{ev.label}: {values[ev.name]}" for ev in rule.evidence]
     lines += [
@@ -659,9 +678,13 @@ def _evidence_text(rule: CompiledRule, title: str, values: Mapping[str, str], ra
         *([f"Baseline: {values['baseline']}"] if rule.uses_baseline else []),
         f"Data as of: {values['data_as_of']}",
         f"Rule: {rule.name} v{rule.spec.version}",
-        "Values: " + _VALUES_JSON.encode(_jsonable(raw)),
     ]
     return "\n".join(lines)
+
+
+def evidence_data(raw: Mapping[str, Any]) -> str:
+    """The evidence values as JSON (sorted keys, floats to 6 places): the same data gives the same text."""
+    return _VALUES_JSON.encode(_jsonable(raw))
 
 
 def _yesterday(today_iso: str) -> str:
@@ -707,7 +730,7 @@ def _records(
     if spec.case is not None:  # the Task names the Case it refers to (CaseNumber is not known yet)
         values["case_key"] = ACTIVITY_PREFIX + key
     values["category"] = render(spec.category, values) if spec.category else item
-    evidence = _evidence_text(rule, title, values, raw)
+    evidence = _evidence_text(rule, title, values)
     values["evidence"] = evidence
     if spec.case is not None:
         values["case_subject"] = render(spec.case.subject, values)[:255]
@@ -719,7 +742,8 @@ def _records(
         "Rule_Version__c": str(spec.version),
         "Severity__c": spec.severity,
         "Status__c": "Open",
-        "Evidence__c": evidence,
+        EVIDENCE_FIELD: evidence,
+        EVIDENCE_DATA_FIELD: evidence_data(raw),
         "Category__c": values["category"],
         "Resolved_At__c": None,
     }

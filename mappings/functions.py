@@ -83,6 +83,10 @@ def _spec(name: str, params: str, returns: str, doc: str, **kw: Any) -> Function
     return FunctionSpec(name, tuple(parsed), returns, doc, **kw)
 
 
+# Functions whose value moves with the run's clock (not only with the data or the store's day): a value
+# written to Salesforce from them would differ on every run, so evidence shows them as a time (format "age").
+CLOCK_FUNCTIONS: frozenset[str] = frozenset({"freshness"})
+
 SPECS: dict[str, FunctionSpec] = {
     s.name: s
     for s in (
@@ -128,6 +132,9 @@ SPECS: dict[str, FunctionSpec] = {
               source_param="source"),
         _spec("last_success", "source", "datetime", "The source's last successful pull (None: never).",
               source_param="source"),
+        _spec("pulling", "source", "bool",
+              "Whether the source's last successful pull is within its stale_after_hours: a stale feed "
+              "whose pulls succeed is a quiet source, not a broken connection.", source_param="source"),
         _spec("stale_after", "source", "number", "The source's stale_after_hours from sources.toml.",
               source_param="source"),
         _spec("sources", "", "list", "The sources this store is connected to."),
@@ -492,6 +499,12 @@ class Metrics:
 
     def last_success(self, source: str) -> datetime | None:
         return self.data.last_success.get(source)
+
+    def pulling(self, source: str) -> bool:
+        when = self.data.last_success.get(source)
+        if when is None:
+            return False
+        return (self.data.now - when).total_seconds() / 3600.0 <= self.stale_after(source)
 
     def sources(self) -> list[str]:
         return sorted(self.data.freshness)

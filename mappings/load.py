@@ -26,7 +26,7 @@ from mappings.expressions import (
     did_you_mean,
     namespace,
 )
-from mappings.functions import KNOWN_METRICS, SPECS
+from mappings.functions import CLOCK_FUNCTIONS, KNOWN_METRICS, SPECS
 from mappings.issues import FILES, HEALTH_FILE, RISK_FILE, SOURCES_FILE, MappingError, MappingIssue
 from mappings.schema import (
     FIELD_NAME,
@@ -742,7 +742,13 @@ def _compile_rule(
             c.add(where, path, f'"{name}" is filled in automatically; choose another evidence name')
             continue
         compiled = c.expr(item.expr, rule_scope, where, path)
-        if compiled is not None:
+        clocked = sorted(CLOCK_FUNCTIONS & compiled.functions) if compiled is not None else []
+        if clocked and item.format != "age":
+            c.add(where, f"{path}.format",
+                  f"{clocked[0]}() is measured from the run's clock, so the flag would be rewritten on every "
+                  'run; set format = "age" (written as the time it is measured from) '
+                  "or show the time itself (last_data, last_success)")  # fmt: skip
+        elif compiled is not None:
             label = item.label or name.replace("_", " ").capitalize()
             evidence.append(CompiledEvidence(name, label, item.format, compiled))
     _check_sources_list(rule.requires_fresh, scope.sources, c, where, "requires_fresh", var)

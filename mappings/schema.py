@@ -14,7 +14,7 @@ TaskPriority = Literal["High", "Normal", "Low"]
 CasePriority = Literal["High", "Medium", "Low"]
 Period = Literal["day", "week", "month", "quarter", "once"]
 EvidenceFormat = Literal[
-    "auto", "number", "int", "pct", "change", "money", "hours", "datetime", "date", "list", "text"
+    "auto", "number", "int", "pct", "change", "money", "hours", "age", "datetime", "date", "list", "text"
 ]
 
 OWNER_PATTERN = re.compile(r"^(account:[A-Za-z][A-Za-z0-9_]*|queue:[A-Za-z][A-Za-z0-9_]*)$")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.names import MAPPING_JOBS, RUN_ORDER
+from worker.clock import AS_OF_ENV, AsOfError, parse_as_of
 
 if TYPE_CHECKING:
     from worker.output import Output
@@ -72,6 +73,13 @@ def parser() -> argparse.ArgumentParser:
         help="config file (default: $CSM_SYNC_CONFIG or ./config.toml)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON envelope on stdout (any command)")
+    p.add_argument(
+        "--as-of",
+        default=os.environ.get(AS_OF_ENV) or None,
+        metavar="TIME",
+        help=f"run as if the clock read TIME (ISO 8601 with offset) and advanced from there; to reproduce a "
+        f"run or the demo on another day, never in production (default: ${AS_OF_ENV}, else the real clock)",
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--json",
@@ -171,10 +179,15 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
     from worker import commands  # noqa: PLC0415
     from worker.runner import ExitCode  # noqa: PLC0415
 
+    try:
+        as_of = parse_as_of(args.as_of) if args.as_of else None
+    except AsOfError as exc:
+        out.error(str(exc))
+        return int(ExitCode.CONFIG)
     if args.command == "validate":
         return int(commands.validate(args.config, out, offline=args.offline))
     try:
-        app = commands.load_app(args.config)
+        app = commands.load_app(args.config, as_of)
     except commands.ConfigError as exc:
         for problem in exc.problems:
             out.error(problem)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from mappings.load import (
 )
 from mappings.owners import validate_queues
 from worker.app import App
+from worker.clock import anchored_clock
 from worker.locks import Busy, run_exclusive
 from worker.logging import configure
 from worker.metrics import write_textfile
@@ -47,11 +48,14 @@ NO_PLAN = (
 )
 
 
-def load_app(path: Path) -> App:
-    """Settings from `path` (ConfigError listing every problem), with logging set up as they say."""
+def load_app(path: Path, as_of: datetime | None = None) -> App:
+    """Settings from `path` (ConfigError listing every problem), with logging set up as they say; `as_of`
+    anchors the app's clock there (see `anchored_clock`)."""
     settings = load_settings(path)
     configure(settings.logging.level, settings.logging.format)
-    return App(settings)
+    if as_of is None:
+        return App(settings)
+    return App(settings, clock=anchored_clock(as_of))
 
 
 def mapping_dir(app: App) -> Path:

@@ -7,8 +7,9 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,9 @@ from rich.json import JSON
 from rich.table import Table
 
 from jobs.registry import job_names
+from mappings.events import is_excluded
 from worker.app import App
+from worker.clock import AS_OF_ENV, anchored_clock, as_of_text
 from worker.commands import run_one
 from worker.logging import configure
 from worker.output import Output
@@ -36,14 +39,23 @@ SANDBOX_MISSING = (
 
 # Enough volume for every planted scenario and baseline, small enough to pull in about a minute.
 DEMO_ORDERS_PER_DAY = 25.0
+DEMO_DAYS = 120
 WRITE_KINDS = ("collections", "sobject", "composite", "bulk_create", "bulk_upload", "bulk_close")
 
 
-def run_demo(out: Output, seed: int = 7, workdir: Path = Path(".demo"), serve: bool = False) -> ExitCode:
+def run_demo(
+    out: Output,
+    seed: int = 7,
+    workdir: Path = Path(".demo"),
+    serve: bool = False,
+    today: date | None = None,
+    days: int = DEMO_DAYS,
+) -> ExitCode:
     """Start the sandbox, run every job once, print a summary; exit 0 when every job succeeded.
 
     The runs' log events go to a file in `workdir`; what the demo shows is progress (bars on a
-    terminal, a line every few seconds otherwise) and the summary.
+    terminal, a line every few seconds otherwise) and the summary. `today` (default: the real date)
+    only dates the story: the portfolio is the same on every date (see `demo_day`).
     """
     if not sandbox_installed():
         print(SANDBOX_MISSING, file=sys.stderr)
@@ -56,7 +68,7 @@ def run_demo(out: Output, seed: int = 7, workdir: Path = Path(".demo"), serve: b
     with (workdir / "csm-sync.log").open("w") as log_file:
         configure("info", "json", log_file)
         out.text("Starting the sandbox: Salesforce org and source APIs over HTTPS on 127.0.0.1 …")
-        with _environment(workdir, seed) as env:
+        with _environment(workdir, seed, today, days) as env:
             code = _run_all(out, env)
             if not out.as_json:
                 _summary(console, env)
@@ -66,6 +78,22 @@ def run_demo(out: Output, seed: int = 7, workdir: Path = Path(".demo"), serve: b
     out.result["config"] = str(workdir / "config.toml")
     out.text(f"Logs: {workdir / 'csm-sync.log'}  ·  config: {workdir / 'config.toml'}")
     return code
+
+
+def demo_day(today: date, states: Sequence[str]) -> date:
+    """The day the demo's story is dated to: `today`, or the latest day before it that rules can judge.
+
+    The portfolio is the same on every date, but the rules read the calendar: a baseline has nothing to
+    compare a holiday or trade event with (the rules then hold), and a quarter begun today has nothing
+    to review. So the demo steps back to a day whose yesterday is ordinary in every state and that does
+    not open a quarter; the commands `demo --serve` prints follow it with --as-of.
+    """
+    day = today
+    while any(is_excluded(state, day - timedelta(days=1)) for state in states) or (
+        day.month % 3 == 1 and day.day == 1
+    ):
+        day -= timedelta(days=1)
+    return day
 
 
 def sandbox_installed() -> bool:
@@ -80,10 +108,16 @@ def sandbox_installed() -> bool:
 
 
 @contextmanager
-def _environment(workdir: Path, seed: int) -> Iterator[SandboxEnvironment]:
+def _environment(
+    workdir: Path, seed: int, today: date | None, days: int, orders_per_day: float | None = None
+) -> Iterator[SandboxEnvironment]:
     from sandbox.environment import SandboxEnvironment  # noqa: PLC0415 - see sandbox_installed
+    from sandbox.portfolio import catalog  # noqa: PLC0415
 
-    env = SandboxEnvironment.start(workdir, seed=seed, orders_per_day=DEMO_ORDERS_PER_DAY)
+    day = demo_day(today or datetime.now(UTC).date(), sorted(catalog.STATES))  # the portfolio's states
+    env = SandboxEnvironment.start(
+        workdir, seed=seed, orders_per_day=orders_per_day or DEMO_ORDERS_PER_DAY, today=day, days=days
+    )
     try:
         yield env
     finally:
@@ -92,8 +126,9 @@ def _environment(workdir: Path, seed: int) -> Iterator[SandboxEnvironment]:
 
 def _run_all(out: Output, env: SandboxEnvironment) -> ExitCode:
     settings = load_settings(env.config_path, {})
-    now = env.portfolio.now
-    app = App(settings, environ={}, clock=lambda: now)
+    # The portfolio's clock (its data ends the day before), advancing in real time: the same clock the
+    # commands printed by --serve run on with --as-of, so they see what the demo saw.
+    app = App(settings, environ={}, clock=anchored_clock(env.portfolio.now))
     table = Table(
         title=f"Every job once (portfolio day {env.portfolio.today}, {len(env.portfolio.stores)} stores)"
     )
@@ -160,6 +195,52 @@ def _writes(env: SandboxEnvironment) -> int:
     return sum(calls.get(k, 0) for k in WRITE_KINDS)
 
 
+BAND_ORDER = ("Green", "Yellow", "Red", "—")
+
+
+def outcome(env: SandboxEnvironment) -> dict[str, Any]:
+    """What the demo ends with, in the terms the README states it (and tests compare across dates)."""
+    org = env.org
+    accounts = {a["Id"]: a for a in org.records("Account")}
+
+    def store(account_id: Any) -> str:
+        a = accounts.get(account_id, {})
+        return str(a.get("Store_Id__c") or a.get("Name") or account_id)
+
+    bands = Counter(a.get("Health_Band__c") or "—" for a in accounts.values() if a.get("Store_Id__c"))
+    tasks = [t for t in org.records("Task") if t.get("Sync_Key__c")]
+    milestones = org.records("Onboarding_Milestone__c")
+    today = str(env.portfolio.today)
+    return {
+        "bands": {b: bands[b] for b in BAND_ORDER if bands[b]},
+        "flags": sorted(
+            (store(f.get("Account__c")), str(f.get("Name")), str(f.get("Severity__c")))
+            for f in org.records("Risk_Flag__c")
+            if f.get("Status__c") == "Open"
+        ),
+        "cases": sorted(
+            (store(c.get("AccountId")), str(c.get("Priority")))
+            for c in org.records("Case")
+            if c.get("Sync_Key__c")
+        ),
+        "renewal_tasks": sorted(
+            (store(t.get("WhatId")), str(t.get("Priority")))
+            for t in tasks
+            if str(t.get("Sync_Key__c")).startswith("renewal:")
+        ),
+        "upsell_tasks": sorted(
+            {store(t.get("WhatId")) for t in tasks if str(t.get("Sync_Key__c")).startswith("expansion:")}
+        ),
+        "milestones": len(milestones),
+        "overdue_milestones": sum(
+            1 for m in milestones if m.get("Status__c") != "Done" and str(m.get("Due_Date__c")) < today
+        ),
+        "snapshots": len(org.records("Health_Snapshot__c")),
+        "qbr_records": len(org.records("Quarterly_Review__c")),
+        "without_account": sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids),
+    }
+
+
 def _summary(console: Console, env: SandboxEnvironment) -> None:
     org = env.org
     accounts = {a["Id"]: a for a in org.records("Account")}
@@ -169,21 +250,8 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         a = accounts.get(account_id, {})
         return str(a.get("Store_Id__c") or a.get("Name") or account_id)
 
-    bands = Counter(a.get("Health_Band__c") or "—" for a in accounts.values() if a.get("Store_Id__c"))
-    console.print(
-        "Accounts by health band: "
-        + ", ".join(
-            f"{b} {n}"
-            for b, n in sorted(
-                bands.items(),
-                key=lambda x: (
-                    ("Green", "Yellow", "Red", "—").index(x[0])
-                    if x[0] in ("Green", "Yellow", "Red", "—")
-                    else 9
-                ),
-            )
-        )
-    )
+    figures = outcome(env)
+    console.print("Accounts by health band: " + ", ".join(f"{b} {n}" for b, n in figures["bands"].items()))
     flags = [f for f in org.records("Risk_Flag__c") if f.get("Status__c") == "Open"]
     ft = Table(title=f"Open risk flags ({len(flags)})", show_lines=True)
     for name in ("account", "flag", "severity", "evidence"):
@@ -282,6 +350,8 @@ def _serve(out: Output, env: SandboxEnvironment) -> None:
         "ca_bundle": str(env.tls.ca_path),
         "config": str(env.config_path),
     }
+    as_of = as_of_text(env.portfolio.now)
+    hints = {**hints, "as_of": as_of}
     out.result["sandbox"] = hints
     out.send_envelope(ExitCode.OK)  # with --json: now, so a script can read it while the sandbox serves
     out.print(JSON(json.dumps(hints)))
@@ -290,13 +360,15 @@ def _serve(out: Output, env: SandboxEnvironment) -> None:
         f"  export NODE_EXTRA_CA_CERTS={env.tls.ca_path} SF_ACCESS_TOKEN='{env.org.login()}'\n"
         f"  sf org login access-token --instance-url {env.org_server.url} --alias sandbox --no-prompt\n"
     ) + _SF_QUERY_HINT
+    base = f"csm-sync --config {env.config_path} --as-of {as_of}"
     out.text(
-        "The sandbox stays up. Try:\n"
-        f"  csm-sync --config {env.config_path} status\n"
-        f"  csm-sync --config {env.config_path} plan account_health\n"
-        f"  csm-sync --config {env.config_path} explain NV-001\n"
-        f"  csm-sync --config {env.config_path} qbr-pack MSO-1 --quarter {_last_quarter(env)} "
-        "--out pack.pdf\n"
+        f"The sandbox stays up. Its data ends the day before {as_of}: run csm-sync on the demo's clock\n"
+        f"with --as-of {as_of} (or export {AS_OF_ENV}={as_of}) to see what the demo saw. Try:\n"
+        f"  {base} status\n"
+        f"  {base} explain NV-001\n"
+        f"  {base} plan account_health\n"
+        f"  {base} run-job risk_alerts      (again: nothing to write)\n"
+        f"  {base} qbr-pack MSO-1 --quarter {_last_quarter(env)} --out pack.pdf\n"
         "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
         f"and pass a requests session with verify='{env.tls.ca_path}'.\n"
         f"{sf_cli}Ctrl-C stops the sandbox.",

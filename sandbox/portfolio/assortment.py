@@ -169,7 +169,21 @@ def _by_rank(products: list[Product], category: str) -> list[Product]:
     return sorted((p for p in products if p.category == category), key=lambda p: -p.weight)
 
 
+def _everyday(products: list[Product]) -> None:
+    """At most one item of a category unavailable online (hidden or out of stock): everyday noise. More
+    is a story (a category drop), and only the stores that plant one may tell it."""
+    for category in catalog.CATEGORIES:
+        mine = (p for p in products if p.category == category)
+        unavailable = [p for p in mine if not p.pos_online or p.pos_stock == 0]
+        for p in unavailable[1:]:
+            products[p.key] = replace(p, pos_online=True, pos_stock=6 + p.key % 50)
+        if unavailable and not unavailable[0].pos_online and unavailable[0].pos_stock == 0:
+            products[unavailable[0].key] = replace(unavailable[0], pos_online=True)  # one problem, not two
+
+
 def _plant(seed: int, store: Store, products: list[Product], now: datetime) -> list[Product]:
+    if store.scenario != "category_drop_edibles":
+        _everyday(products)
     if store.scenario == "category_drop_edibles":
         edibles = _by_rank(products, "edibles")
         changed = now - timedelta(days=7, hours=8)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.portfolio import catalog
 from sandbox.portfolio.model import Contract, Invoice, NpsResponse, Payment, Store, Ticket, UsageDay
-from sandbox.portfolio.seasons import add_months, rng, utc_midnight
+from sandbox.portfolio.seasons import REFERENCE_TODAY, add_months, reference_day, rng, utc_midnight
 
 UTC = ZoneInfo("UTC")
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -25,8 +25,9 @@ def usage_days(seed: int, store: Store, days: Sequence[date], now: datetime) -> 
     for day in days:
         if day < start:
             continue
-        r = rng(seed, "usage", store.id, day)
-        weekend = day.weekday() >= 5
+        on = reference_day(day, days[-1] + timedelta(days=1))
+        r = rng(seed, "usage", store.id, on)
+        weekend = on.weekday() >= 5
         setting_up = store.onboarding_started_on is not None and (day - store.onboarding_started_on).days < 30
         if setting_up or store.scenario == "expansion_growth":
             low, high, edits = (6, 12, (2, 8)) if weekend else (10, 20, (4, 14))
@@ -45,9 +46,12 @@ def usage_days(seed: int, store: Store, days: Sequence[date], now: datetime) -> 
     return tuple(out)
 
 
-def _local(store: Store, day: date, hour: float) -> datetime:
-    moment = datetime.combine(day, time(0), ZoneInfo(store.timezone)) + timedelta(hours=hour)
-    return moment.astimezone(UTC)
+def _local(store: Store, day: date, hour: float, today: date) -> datetime:
+    """`hour` of the store's local `day`, at the UTC offset its reference-calendar day has: the time
+    before `today` is then the same on every date (a DST change moves the local hour, never the day)."""
+    ref = datetime.combine(reference_day(day, today), time(12), ZoneInfo(store.timezone))
+    offset = ref.utcoffset() or timedelta(0)
+    return datetime.combine(day, time(0), UTC) + timedelta(hours=hour) - offset
 
 
 PLANTED_TICKETS: dict[str, tuple[str, Priority, TicketStatus, float]] = {
@@ -91,7 +95,7 @@ def tickets(seed: int, store: Store, days: Sequence[date], now: datetime) -> tup
             )
         else:
             priority = r.choice(("low", "normal"))
-        opened = _local(store, day, r.uniform(9, 18))
+        opened = _local(store, day, r.uniform(9, 18), days[-1] + timedelta(days=1))
         if opened >= now:
             continue
         stuck = store.health == "red" and trouble and r.random() < 0.4
@@ -116,10 +120,11 @@ def nps_responses(seed: int, store: Store, days: Sequence[date], now: datetime) 
         store.health
     ]
     out: list[NpsResponse] = []
+    today = days[-1] + timedelta(days=1)
     block_start = max(days[0], store.live_on + timedelta(days=7))
     while block_start <= days[-1]:
         for _ in range(r.randint(1, 3)):
-            when = _local(store, block_start + timedelta(days=r.randint(0, 29)), r.uniform(9, 20))
+            when = _local(store, block_start + timedelta(days=r.randint(0, 29)), r.uniform(9, 20), today)
             score = r.choice(scores)
             if when >= now:
                 continue
@@ -149,6 +154,50 @@ def _at(day: date, hour: int) -> datetime:
 
 
 def billing(
+    seed: int, store: Store, contract: Contract, today: date, now: datetime, first_day: date
+) -> Billing:
+    """Monthly invoices (net 30) and their payments, drawn on the reference calendar and dated back
+    from `today` (seasons.REFERENCE_TODAY): days past due are the same on every date the demo runs."""
+    shift = today - REFERENCE_TODAY
+    # The contract as it would stand on the reference calendar. A new location's contract starts the day
+    # its onboarding did, so its start is as many days back; any other ends as many days ahead and starts
+    # the term's calendar months before that end.
+    if contract.start_date == store.onboarding_started_on:
+        start = contract.start_date - shift
+    else:
+        start = add_months(contract.end_date - shift + timedelta(days=1), -contract.term_months)
+    ref = _billing(
+        seed, store, replace(contract, start_date=start), REFERENCE_TODAY, now - shift, first_day - shift
+    )
+    ids: dict[str, str] = {}
+    invoices = []
+    for inv in ref.invoices:
+        issued = inv.issued_on + shift
+        ids[inv.id] = f"inv-{store.id}-{issued:%Y%m%d}"
+        invoices.append(
+            replace(
+                inv,
+                id=ids[inv.id],
+                number=f"INV-{issued:%Y%m%d}-{store.index:05d}",
+                issued_on=issued,
+                due_on=inv.due_on + shift,
+                updated_at=inv.updated_at + shift,
+            )
+        )
+    payments = [
+        replace(
+            p,
+            id=f"pay-{ids[p.invoice_id][4:]}-{p.id.rsplit('-', 1)[1]}",
+            invoice_id=ids[p.invoice_id],
+            created_at=p.created_at + shift,
+            updated_at=p.updated_at + shift,
+        )
+        for p in ref.payments
+    ]
+    return Billing(tuple(invoices), tuple(payments))
+
+
+def _billing(
     seed: int, store: Store, contract: Contract, today: date, now: datetime, first_day: date
 ) -> Billing:
     """Monthly invoices (net 30) and their payments; the receivables store's story is written by hand."""

@@ -206,7 +206,9 @@ class Portfolio:
             return ()
         plan = self._book(store_id).sales.plan
         return tuple(
-            sales.analytics_day(self.seed, store, plan.get(day), self.day_summary(store_id, day), self.now)
+            sales.analytics_day(
+                self.seed, store, plan.get(day), self.day_summary(store_id, day), self.now, self.today
+            )
             for day in self.history
             if day >= store.live_on
         )

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.portfolio import catalog
 from sandbox.portfolio.model import AnalyticsDay, DaySummary, Line, Order, Product, Receipt, Store
-from sandbox.portfolio.seasons import HOUR_WEIGHTS, demand_factor, rng, utc_midnight
+from sandbox.portfolio.seasons import HOUR_WEIGHTS, demand_factor, reference_day, rng, utc_midnight
 
 UTC = ZoneInfo("UTC")
 EPOCH = date(2020, 1, 1)
@@ -51,7 +51,8 @@ def expected_orders(store: Store, day: date, today: date, orders_per_day: float)
     """Expected completed (online, in-store) orders before noise and planted incidents."""
     if store.sales_start is None or day < store.sales_start:
         return 0.0, 0.0
-    base = orders_per_day * store.size * demand_factor(day) * trend_factor(store, day, today)
+    demand = demand_factor(reference_day(day, today))
+    base = orders_per_day * store.size * demand * trend_factor(store, day, today)
     since_start = (day - store.sales_start).days
     if store.onboarding_started_on and since_start < 14:
         base *= 0.45 + 0.55 * since_start / 14  # a new location ramps up over two weeks
@@ -82,7 +83,7 @@ def build_plan(
         online_e, in_store_e = expected_orders(store, day, today, orders_per_day)
         if online_e == 0 and in_store_e == 0:
             continue
-        r = rng(seed, "plan", store.id, day)
+        r = rng(seed, "plan", store.id, reference_day(day, today))
         online = max(0, round(online_e * r.gauss(1, 0.06))) if online_e else 0
         in_store = max(0, round(in_store_e * r.gauss(1, 0.06)))
         if store.live_on == day:
@@ -167,7 +168,7 @@ def make_orders(
     if plan is None or not book.products:
         return ()
     store = book.store
-    r = rng(book.seed, "orders", store.id, day)
+    r = rng(book.seed, "orders", store.id, reference_day(day, book.today))
     rand = r.random
     tz = ZoneInfo(store.timezone)
     offset = datetime.combine(day, time(12), tz).utcoffset() or timedelta(0)
@@ -350,10 +351,10 @@ def summarize(day: date, orders: Sequence[Order]) -> DaySummary:
 
 
 def analytics_day(
-    seed: int, store: Store, plan: DayPlan | None, summary: DaySummary, now: datetime
+    seed: int, store: Store, plan: DayPlan | None, summary: DaySummary, now: datetime, today: date
 ) -> AnalyticsDay:
     """The platform's funnel for a day: traffic follows the baseline, orders are the real ones."""
-    r = rng(seed, "analytics", store.id, summary.day)
+    r = rng(seed, "analytics", store.id, reference_day(summary.day, today))
     baseline = max(plan.online_baseline if plan else 0, summary.online_orders, 1)
     sessions = round(baseline / store.conversion * r.gauss(1, 0.05))
     carts = round(baseline / (1 - store.abandonment) * r.gauss(1, 0.05))

@@ -72,6 +72,19 @@ def demand_factor(day: date) -> float:
     return WEEKDAY_FACTOR[day.weekday()] * event_factor(day)
 
 
+# The demo tells the same story on every date it runs. Demand, noise and the monthly billing cycle are
+# drawn on a reference calendar ending on REFERENCE_TODAY and dated back from the run's `today`: the
+# Nth day before today has the same orders whatever the date. Its weeks therefore follow the reference
+# weekdays, and the 120 days before REFERENCE_TODAY hold no retail event (events stay modelled for
+# longer histories). Weekday, holiday, month or quarter start and DST weekends change nothing.
+REFERENCE_TODAY = date(2026, 10, 15)
+
+
+def reference_day(day: date, today: date) -> date:
+    """The reference calendar's day for `day` of a portfolio whose last day is `today - 1`."""
+    return REFERENCE_TODAY - (today - day)
+
+
 def add_months(day: date, months: int) -> date:
     """Calendar month arithmetic with Salesforce's clamping (Jan 31 + 1 month = Feb 28/29)."""
     index = day.year * 12 + day.month - 1 + months

@@ -74,8 +74,10 @@ def test_menu_sync_failure_raises_one_flag_a_case_and_a_task_and_no_generic_drop
     assert "Online orders vs baseline: \u221274%" in evidence
     assert "Affected top sellers: Blue Dream 3.5g, Wyld Elderberry Gummies, Stiiizy OG Pod" in evidence
     assert "Last successful menu sync: 2026-10-14 13:00 UTC" in evidence
-    values = json.loads(evidence.rsplit("Values: ", 1)[1])  # the numbers, machine-readable
+    assert "Values:" not in evidence and "{" not in evidence  # text a CSM reads; the numbers have their field
+    values = json.loads(flag.fields["Evidence_Data__c"])
     assert values["online_baseline"] == 35.0 and values["top_sellers_unavailable"] == 4.0
+    assert values["last_menu_sync"] == "2026-10-14T13:00:00+00:00"
 
     (case,) = records(out, "Case")
     assert case.key == f"risk:NV-001:menu_sync:{WEEK}"
@@ -188,7 +190,13 @@ def test_a_stale_feed_raises_data_feed_stale_and_no_sales_drop(ms: MappingSet) -
     out = evaluate_account(ms, store_data(change=feed_stopped, freshness=stale))
     (flag,) = flags(out)
     assert flag.fields["Name"] == "Data feed stale: pos"
-    assert "Time since the newest data: 60.0 h" in flag.fields["Evidence__c"]
+    assert "Newest data: 2026-10-12 21:00 UTC" in flag.fields["Evidence__c"]
+    assert json.loads(flag.fields["Evidence_Data__c"])["newest_data"] == "2026-10-12T21:00:00+00:00"
+    assert "Our pulls from it: failing too: see csm-sync status" in flag.fields["Evidence__c"]
+    quiet = store_data(change=feed_stopped, freshness=stale)
+    quiet.last_success["pos"] = NOW - timedelta(minutes=5)  # our pulls succeed: the source is quiet
+    (flag,) = flags(evaluate_account(ms, quiet))
+    assert "Our pulls from it: succeeding: the source itself has sent nothing newer" in flag.fields["Evidence__c"]
     held = {r.instance for r in out.rules if r.status == "held"}
     assert {"menu_sync", "online_sales_drop", "category_drop/edibles"} <= held
     fields = account_fields(out)
@@ -413,3 +421,46 @@ def test_a_feed_that_never_delivered_is_stale_once_onboarding_is_done(
     attrs = {} if progress is None else {"onboarding_progress": progress}
     out = evaluate_account(ms, store_data(freshness=never, attrs=attrs))
     assert [f.fields["Name"] for f in flags(out)] == (["Data feed stale: pos"] if fires else [])
+
+
+# -- the wall clock -------------------------------------------------------------------------------
+@pytest.mark.parametrize("later", [timedelta(minutes=1), timedelta(hours=1), timedelta(hours=9)])
+def test_what_a_rule_writes_does_not_move_with_the_clock(ms: MappingSet, later: timedelta) -> None:
+    """Same data, a later run (same store day): every flag, Task and Case is desired exactly as before."""
+    stale = {**fresh(), "pos": NOW - timedelta(hours=60)}
+    cases = [
+        dict(change=menu_sync_failure, freshness=SYNC_20H_AGO, attrs=MENU_ATTRS),
+        dict(freshness=stale),
+        dict(change=category_drop, freshness=fresh()),  # the same data times, whatever the clock
+    ]
+    for kw in cases:
+        first = evaluate_account(ms, store_data(now=NOW, **kw))  # type: ignore[arg-type]
+        again = evaluate_account(ms, store_data(now=NOW + later, **kw))  # type: ignore[arg-type]
+        assert flags(first), kw
+        for a, b in zip(first.desired, again.desired, strict=True):
+            if a.sobject == "Account":
+                continue  # Health_Updated_At__c is a touch: sent only with another change
+            assert (a.key, dict(a.fields)) == (b.key, dict(b.fields))
+            assert {k: v for k, v in a.create_only.items() if k != "Opened_At__c"} == {
+                k: v for k, v in b.create_only.items() if k != "Opened_At__c"
+            }
+
+
+def test_an_age_in_evidence_is_written_as_the_time_it_is_measured_from(tmp_path: Path) -> None:
+    ms = mapping_dir_with(
+        tmp_path,
+        '[[rules]]\nname = "sync_late"\ntitle = "Menu sync late"\nseverity = "Low"\n'
+        "when = 'freshness(\"menu_sync\") > 4'\n"
+        "evidence = { since = { expr = 'freshness(\"menu_sync\")', label = \"Menu not synced since\", "
+        'format = "age" } }\n',
+    )
+    texts = set()
+    for later in (timedelta(0), timedelta(minutes=7), timedelta(hours=3)):
+        (flag,) = flags(evaluate_account(ms, store_data(now=NOW + later, freshness=SYNC_20H_AGO)))
+        assert "Menu not synced since: 2026-10-14 13:00 UTC" in flag.fields["Evidence__c"]
+        assert json.loads(flag.fields["Evidence_Data__c"]) == {"since": "2026-10-14T13:00:00+00:00"}
+        texts.add((flag.fields["Evidence__c"], flag.fields["Evidence_Data__c"]))
+    assert len(texts) == 1
+    never = {**fresh(), "menu_sync": None}
+    (flag,) = flags(evaluate_account(ms, store_data(freshness=never)))
+    assert "Menu not synced since: never" in flag.fields["Evidence__c"]

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from sandbox.portfolio import SCENARIOS, Portfolio
-from sandbox.portfolio.seasons import demand_factor
+from sandbox.portfolio.seasons import demand_factor, reference_day
 
 from .conftest import TODAY
 
@@ -198,7 +198,7 @@ def test_expansion_growth_at_the_order_limit(portfolio: Portfolio) -> None:
             + portfolio.day_summary("MI-002", d).in_store_orders
             for d in days
         )
-        return orders / sum(demand_factor(d) for d in days)
+        return orders / sum(demand_factor(reference_day(d, TODAY)) for d in days)
 
     assert 1.18 <= normalised(0) / normalised(8) <= 1.45
     last_30 = sum(_online(portfolio, "MI-002", TODAY - timedelta(days=k)) for k in range(1, 31))
