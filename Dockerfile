@@ -13,6 +13,7 @@ RUN /opt/build/bin/pip install --require-hashes --no-deps -r requirements/build.
 COPY pyproject.toml README.md ./
 COPY worker worker
 COPY jobs jobs
+COPY state state
 COPY mappings mappings
 COPY connectors connectors
 # The wheel is built with the locked setuptools and installed without resolving anything new; `pip check`

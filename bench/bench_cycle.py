@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jobs.registry import job_names  # noqa: E402
-from jobs.store import make_engine  # noqa: E402
+from state.engine import make_engine  # noqa: E402
 
 PG_URL = os.environ.get("CSM_SYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IMAGE_CHECKS = 32  # menu health's image checks in flight (the platform's default image_check_concurrency)

@@ -35,11 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from connectors.base import Runtime
 from connectors.catalog import build_sources, parse_sources
 from jobs.pull import PullReport, pull
-from jobs.store import init_schema, make_engine
 from sandbox.portfolio import Portfolio
 from sandbox.server import RunningServer, serve
 from sandbox.sources import SourcesApp, build_app
 from sandbox.tls import TLSMaterial
+from state.engine import make_engine
+from state.migrations import init_schema
 
 TODAY = date(2026, 6, 17)
 SYSTEM_SOURCE = {s: s for s in ("platform", "dutchie", "treez", "metrc", "billing", "support", "nps")}

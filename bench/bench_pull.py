@@ -23,11 +23,12 @@ from connectors.base import Runtime, StoreRef
 from connectors.catalog import build_sources, parse_sources
 from connectors.memory import MemorySource
 from jobs.pull import pull
-from jobs.store import init_schema, make_engine
 from sandbox.portfolio import Portfolio
 from sandbox.server import serve
 from sandbox.sources import build_app
 from sandbox.tls import TLSMaterial
+from state.engine import make_engine
+from state.migrations import init_schema
 
 TODAY = date(2026, 6, 17)
 

@@ -29,9 +29,10 @@ from connectors.salesforce.auth import ClientCredentials
 from connectors.salesforce.client import SalesforceClient, make_session
 from jobs import qbr_pack
 from jobs.apply import ApplyOptions
-from jobs.store import init_schema, make_engine
 from mappings.lifecycle import Quarter
 from sandbox.salesforce import ConnectedApp, Org, OrgAdapter
+from state.engine import make_engine
+from state.migrations import init_schema
 from worker.logging import configure
 
 TARGET_SECONDS = 0.5

@@ -37,10 +37,12 @@ from connectors.salesforce.auth import JwtBearer  # noqa: E402
 from connectors.salesforce.client import SalesforceClient  # noqa: E402
 from jobs.apply import ApplyOptions  # noqa: E402
 from jobs.current import Reader  # noqa: E402
-from jobs.store import StoreRow, init_schema, make_engine  # noqa: E402
 from jobs.sync import JobOptions, run_job  # noqa: E402
 from mappings.context import AccountData  # noqa: E402
 from mappings.desired import Desired, Managed  # noqa: E402
+from state.engine import make_engine  # noqa: E402
+from state.migrations import init_schema  # noqa: E402
+from state.tables import StoreRow  # noqa: E402
 
 NOW = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
 PAGE = 2000  # SOQL page size

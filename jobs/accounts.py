@@ -16,9 +16,9 @@ from sqlmodel import Session, SQLModel, col
 from connectors.salesforce.soql import IN_CHUNK, select_in
 from connectors.salesforce.soql import select as soql_select
 from jobs.current import Reader
-from jobs.store import StoreRow
 from mappings.context import AccountData
 from mappings.series import DaySeries
+from state.tables import StoreRow
 
 QUERY_PAGE = 2_000  # records per page of a Salesforce query (its default batch size)
 STREAM_ROWS = 5_000  # rows fetched at a time when reading a chunk's facts and records

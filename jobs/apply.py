@@ -20,7 +20,7 @@ from connectors.salesforce.client import LimitReached
 from connectors.salesforce.soql import select_in
 from jobs import progress
 from jobs.plan import OBJECT_ORDER, Plan
-from jobs.store import OutboxEntry
+from state.tables import OutboxEntry
 
 log = structlog.get_logger(__name__)
 OUTBOX: Table = OutboxEntry.__table__  # type: ignore[attr-defined]

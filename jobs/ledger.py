@@ -15,7 +15,7 @@ from sqlmodel import Session
 from connectors import redact
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, send
 from jobs.plan import Create, Plan
-from jobs.store import RunRecord
+from state.tables import RunRecord
 
 log = structlog.get_logger(__name__)
 

@@ -19,8 +19,8 @@ from connectors.images import HeadFn, ImageChecker, check_all
 from connectors.platform import IMAGE_CHECK_CONCURRENCY
 from connectors.values import Invalid, dimension, json_safe, zone
 from jobs.pull_writer import rederive
-from jobs.store import SourceRecord, upsert
-from jobs.store_menu import ImageCheck
+from state.engine import upsert
+from state.tables import ImageCheck, SourceRecord
 
 log = structlog.get_logger(__name__)
 

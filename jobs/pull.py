@@ -50,7 +50,8 @@ from connectors.platform import PlatformOptions
 from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor
 from jobs import progress
 from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, quarantine_rows
-from jobs.store import StoreRow, upsert
+from state.engine import upsert
+from state.tables import StoreRow
 
 log = structlog.get_logger(__name__)
 

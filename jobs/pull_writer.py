@@ -35,7 +35,8 @@ from connectors import redact
 from connectors.base import ALL_STORES, Record, Rejected, Signal, StoreRef
 from connectors.bounds import bounded_payload, clean_text
 from connectors.values import Invalid, json_safe, zone
-from jobs.store import Cursor, Freshness, SourceRecord, upsert
+from state.engine import upsert
+from state.tables import Cursor, Freshness, SourceRecord
 
 log = structlog.get_logger(__name__)
 

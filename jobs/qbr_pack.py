@@ -33,9 +33,9 @@ from jobs.current import Reader
 from jobs.plan import diff
 from jobs.qbr import KEY_FIELD, OBJECT
 from jobs.qbr_figures import PackFigures, QbrPackFile, TopProduct
-from jobs.store import StoreRow
 from mappings.desired import Desired
 from mappings.lifecycle import Quarter, mapping_dir
+from state.tables import StoreRow
 
 log = structlog.get_logger(__name__)
 

@@ -17,8 +17,9 @@ from connectors.config import SECRET_NAMES, SecretError, per_store_secrets
 from connectors.salesforce.auth import Authenticator, ClientCredentials, JwtBearer
 from connectors.salesforce.client import LimitReached, SalesforceClient
 from jobs.apply import ApplyOptions
-from jobs.store import init_schema, make_engine
 from jobs.sync import JobOptions
+from state.engine import make_engine
+from state.migrations import init_schema
 from worker.logging import register_secrets
 from worker.settings import Settings
 

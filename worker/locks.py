@@ -14,9 +14,9 @@ import structlog
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from jobs import leases
-from jobs.leases import LockState
-from jobs.store import RunRecord
+from state import leases
+from state.leases import LockState
+from state.tables import RunRecord
 from worker.app import App
 from worker.runner import Outcome, RunResult, execute
 

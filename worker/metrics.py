@@ -16,8 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, and_, func, select
 
-from jobs.store import Freshness, OutboxEntry, Quarantine, RunRecord
-from jobs.store_leases import JobLock, ShardLease
+from state.tables import Freshness, JobLock, OutboxEntry, Quarantine, RunRecord, ShardLease
 from worker.app import App
 
 log = structlog.get_logger(__name__)

@@ -18,9 +18,9 @@ from connectors.salesforce.auth import SigningKeyError
 from connectors.salesforce.client import LimitReached, SalesforceUnavailable
 from jobs import ledger
 from jobs.apply import Writer
-from jobs.store import RunRecord
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
+from state.tables import RunRecord
 from worker.app import App
 from worker.settings import ConfigError, signing_key_problem
 
@@ -100,7 +100,7 @@ def execute(app: App, job: str, body: Callable[[str], Outcome]) -> RunResult:
         rec.finished_at = app.clock()
         rec.status = status
         rec.exit_code = int(code)
-        rec.error = error[:4000]  # redacted as it is stored (jobs/store.py), like the log line below
+        rec.error = error[:4000]  # redacted as it is stored (state/tables.py), like the log line below
         if outcome is not None:
             rec.counts = outcome.counts
             rec.api_calls, rec.api_used, rec.api_max = outcome.api_calls, outcome.api_used, outcome.api_max

@@ -16,12 +16,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from connectors.salesforce.client import SalesforceUnavailable
-from jobs import leases
-from jobs.leases import ShardClaim
 from jobs.pull import refresh_directory
-from jobs.store import RunRecord, StoreRow
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
+from state import leases
+from state.leases import ShardClaim
+from state.tables import RunRecord, StoreRow
 from worker.app import App
 from worker.locks import Busy, Heartbeat, JobLock, heartbeat_interval, lock_ttl, owner_id
 from worker.runner import ExitCode, Outcome, RunResult, execute

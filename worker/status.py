@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from jobs.store import Cursor, Freshness, OutboxEntry, Quarantine, RunRecord
+from state.tables import Cursor, Freshness, OutboxEntry, Quarantine, RunRecord
 from worker.metrics import status_lines
 
 REJECTED = ("failed", "dead")  # outbox rows Salesforce refused: retried next run, dead after max_attempts

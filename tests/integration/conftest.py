@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from jobs.store import init_schema, make_engine
+from state.engine import make_engine
+from state.migrations import init_schema
 from tests.integration.org_fixtures import (  # noqa: F401 - fixtures are found by name
     engine,
     jwt_keys,

@@ -26,7 +26,6 @@ from connectors.salesforce.auth import ClientCredentials, JwtBearer
 from connectors.salesforce.client import SalesforceClient, make_session
 from jobs.apply import ApplyOptions
 from jobs.current import Reader
-from jobs.store import StoreRow, init_schema, make_engine
 from jobs.sync import JobOptions, JobResult, run_job
 from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
@@ -34,6 +33,9 @@ from mappings.lifecycle import CLOSED_BY_PERSON, TaskTemplate, flag, task
 from sandbox.salesforce import INTEGRATION_USERNAME, ConnectedApp, Faults, Org, OrgAdapter
 from sandbox.server import RunningServer, serve
 from sandbox.tls import TLSMaterial
+from state.engine import make_engine
+from state.migrations import init_schema
+from state.tables import StoreRow
 
 NOW = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)  # a Wednesday
 BASE = "https://sandbox.local"

@@ -20,8 +20,10 @@ from sqlmodel import Session, select
 
 import mappings
 from jobs.names import RUN_ORDER
-from jobs.store import OutboxEntry, RunRecord, init_schema, make_engine
 from sandbox.environment import SandboxEnvironment
+from state.engine import make_engine
+from state.migrations import init_schema
+from state.tables import OutboxEntry, RunRecord
 from worker import commands
 from worker.cli import main
 from worker.logging import configure

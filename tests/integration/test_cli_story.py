@@ -15,8 +15,9 @@ from sqlmodel import Session, select
 
 import mappings
 from jobs.registry import job_names
-from jobs.store import RunRecord, make_engine
 from sandbox.environment import SandboxEnvironment
+from state.engine import make_engine
+from state.tables import RunRecord
 from worker.cli import main
 
 pytestmark = pytest.mark.integration

@@ -31,7 +31,6 @@ from jobs.qbr import QbrJob
 from jobs.receivables import ReceivablesJob
 from jobs.renewals import RenewalsJob
 from jobs.snapshots import SnapshotsJob
-from jobs.store import init_schema, make_engine
 from jobs.sync import JobOptions, JobResult, MappingJob, run_job
 from mappings.lifecycle import Quarter
 from mappings.load import load_mapping_set
@@ -41,6 +40,8 @@ from sandbox.seed import seed_org
 from sandbox.server import serve
 from sandbox.sources import build_app
 from sandbox.tls import TLSMaterial
+from state.engine import make_engine
+from state.migrations import init_schema
 from tests.integration.test_pull_sandbox import configs
 
 pytestmark = pytest.mark.integration

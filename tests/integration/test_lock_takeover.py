@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from jobs.store import RunRecord, init_schema, make_engine
+from state.engine import make_engine
+from state.migrations import init_schema
+from state.tables import RunRecord
 from tests.integration.test_scale_out_pg import fresh_schema
 from worker.locks import Busy, JobLock
 
@@ -27,7 +29,8 @@ HOLDER = """
 import sys, time
 from datetime import UTC, datetime, timedelta
 from sqlmodel import Session
-from jobs.store import RunRecord, make_engine
+from state.engine import make_engine
+from state.tables import RunRecord
 from worker.locks import JobLock
 
 engine = make_engine(sys.argv[1])

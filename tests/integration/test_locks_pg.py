@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import Engine
 
-from jobs import leases
+from state import leases
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 T = TypeVar("T")

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from jobs.store import init_schema, make_engine
 from sandbox.portfolio import Portfolio
 from sandbox.server import RunningServer, serve
 from sandbox.sources import SourcesApp, build_app
 from sandbox.tls import TLSMaterial
+from state.engine import make_engine
+from state.migrations import init_schema
 from tests.integration.test_pull_sandbox import TODAY, configs
 
 pytestmark = pytest.mark.integration

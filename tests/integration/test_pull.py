@@ -14,7 +14,8 @@ from sqlalchemy import Engine, text
 from connectors.base import Checkpoint, Fact, Record, Rejected, Signal, SourceError, StoreRef
 from connectors.memory import MemoryConnector, MemorySource
 from jobs.pull import PullReport, pull
-from jobs.store import init_schema, make_engine
+from state.engine import make_engine
+from state.migrations import init_schema
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,8 @@ from connectors.memory import MemorySource
 from jobs import pull_writer
 from jobs.pull import pull
 from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, record_digest
-from jobs.store import SCHEMA_VERSION, init_schema, make_engine
+from state.engine import make_engine
+from state.migrations import SCHEMA_VERSION, init_schema
 from tests.integration.test_pull import AZ, DIRECTORY, NOW, NV, cursor, facts, rows, sale, sales, state
 
 pytestmark = pytest.mark.integration

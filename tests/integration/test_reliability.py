@@ -27,11 +27,12 @@ from sqlmodel import Session, select
 
 from connectors.salesforce.auth import ClientCredentials
 from connectors.salesforce.client import LimitReached, SalesforceClient, SalesforceUnavailable, make_session
-from jobs.store import OutboxEntry, make_engine
 from jobs.sync import JobResult
 from sandbox.salesforce import Faults, Org, OrgAdapter
 from sandbox.server import serve
 from sandbox.tls import TLSMaterial
+from state.engine import make_engine
+from state.tables import OutboxEntry
 from tests.integration.org_fixtures import (
     BASE,
     CONSUMER_KEY,

@@ -32,7 +32,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from jobs.store import StoreRow, init_schema, make_engine
+from state.engine import make_engine
+from state.migrations import init_schema
+from state.tables import StoreRow
 from worker.app import App
 from worker.logging import configure
 from worker.runner import Outcome

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from jobs import accounts as accounts_module
-from jobs.store import init_schema, make_engine
 from jobs.sync import run_job
+from state.engine import make_engine
+from state.migrations import init_schema
 from tests.integration.org_fixtures import (
     NOW,
     ServedOrg,

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
-from jobs.store import OutboxEntry
 from sandbox.salesforce import Faults, Org
+from state.tables import OutboxEntry
 from tests.integration.org_fixtures import (
     NOW,
     SyntheticJob,

@@ -13,9 +13,9 @@ from sqlmodel import Session, select
 
 from connectors.salesforce.client import SalesforceUnavailable
 from jobs import ledger
-from jobs.store import OutboxEntry, RunRecord
 from jobs.sync import run_job
 from sandbox.salesforce import INTEGRATION_USERNAME
+from state.tables import OutboxEntry, RunRecord
 from tests.integration.org_fixtures import (
     CONSUMER_KEY,
     NOW,

@@ -8,8 +8,10 @@ from pathlib import Path
 from sqlmodel import Session
 
 from jobs.accounts import build_account_data
-from jobs.store import MetricFact, init_schema, make_engine
 from mappings.series import DaySeries
+from state.engine import make_engine
+from state.migrations import init_schema
+from state.tables import MetricFact
 
 NOW = datetime(2026, 10, 15, 9, 0, tzinfo=UTC)
 TODAY = NOW.date()

@@ -23,8 +23,8 @@ from jobs.qbr_figures import (
 )
 from jobs.qbr_pack import Unit, units
 from jobs.qbr_render import render
-from jobs.store import StoreRow
 from mappings.lifecycle import FileError, Quarter
+from state.tables import StoreRow
 
 from .builders import MAPPINGS
 from .pack_data import PRODUCTS, Q3, pack_store

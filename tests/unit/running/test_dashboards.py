@@ -18,7 +18,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session
 
-from jobs.store_leases import ShardLease
+from state.tables import ShardLease
 from tests.unit.running.conftest import Clock
 from tests.unit.running.test_metrics import seed
 from worker.app import App

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from jobs import leases
-from jobs.store import RunRecord
 from jobs.sync import SafetyRefused
+from state import leases
+from state.tables import RunRecord
 from worker.app import App
 from worker.locks import JobLock
 from worker.runner import ExitCode, Outcome

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from jobs import leases
+from state import leases
 from worker.app import App
 
 T0 = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)

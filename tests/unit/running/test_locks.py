@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from jobs import leases
-from jobs.store import RunRecord
+from state import leases
+from state.tables import RunRecord
 from tests.unit.running.conftest import Clock
 from worker.app import App
 from worker.locks import Busy, Heartbeat, JobLock, run_exclusive

@@ -13,7 +13,7 @@ from rich.console import Console
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
-from jobs.store import Freshness, OutboxEntry, Quarantine, RunRecord
+from state.tables import Freshness, OutboxEntry, Quarantine, RunRecord
 from tests.unit.running.conftest import Clock
 from worker.app import App
 from worker.locks import JobLock

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from jobs.pull import PullReport
-from jobs.store import StoreRow
+from state.tables import StoreRow
 from worker import commands, shards
 from worker.app import App
 from worker.scheduler import default_body

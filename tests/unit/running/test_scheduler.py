@@ -18,7 +18,7 @@ from rich.console import Console
 from sqlmodel import Session, select
 from structlog.testing import capture_logs
 
-from jobs.store import RunRecord
+from state.tables import RunRecord
 from worker.app import App
 from worker.cron import crontab_weekdays
 from worker.locks import JobLock

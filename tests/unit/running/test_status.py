@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from jobs.store import OutboxEntry, Quarantine, RunRecord
+from state.tables import OutboxEntry, Quarantine, RunRecord
 from worker.app import App
 from worker.output import Output
 from worker.status import board, rejected_csv, run_detail

@@ -14,7 +14,9 @@ from sqlmodel import Session, select
 
 from connectors.salesforce.bulk import NOT_PROCESSED
 from jobs.plan import Close, Create, Plan, Update
-from jobs.store import OutboxEntry, init_schema, make_engine
+from state.engine import make_engine
+from state.migrations import init_schema
+from state.tables import OutboxEntry
 
 NOW = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from connectors.salesforce.client import LimitReached
 from jobs.apply import ApplyOptions, ApplyReport, enqueue, pending_ids, prune, send
 from jobs.plan import Create, Plan
-from jobs.store import OutboxEntry
+from state.tables import OutboxEntry
 
 from .fakes import NOW, FakeOrg, Killed, engine_at, outbox, plan_of, statuses
 

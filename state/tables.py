@@ -1,20 +1,14 @@
-"""The local state store: SQLModel tables for records, metrics, cursors, runs, the outbox and quarantine."""
+"""Every table of the state database: records, metrics, cursors, runs, outbox, quarantine, leases, caches."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Engine, Index, event, inspect, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-from sqlmodel import Field, Session, SQLModel, create_engine
+from sqlalchemy import JSON, Column, Index, event
+from sqlmodel import Field, SQLModel
 
-import jobs.store_leases  # noqa: F401 - registers job_lock, job_firing and shard_lease with the schema
 from connectors import redact
-
-SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -165,80 +159,56 @@ class SchemaInfo(SQLModel, table=True):
     version: int = 0
 
 
-def _source_record_digest(conn: Connection) -> None:
-    """Version 2: `source_record.digest` (empty on old rows: their next pull rewrites them once)."""
-    if "digest" not in {c["name"] for c in inspect(conn).get_columns("source_record")}:
-        conn.execute(text("ALTER TABLE source_record ADD COLUMN digest VARCHAR NOT NULL DEFAULT ''"))
+class JobLock(SQLModel, table=True):
+    """At most one run of a job at a time, across processes and machines, until `expires_at`."""
+
+    __tablename__ = "job_lock"
+    name: str = Field(primary_key=True)
+    owner: str  # host:pid:uuid of the holding process
+    acquired_at: datetime
+    expires_at: datetime  # renewed by the holder's heartbeat; past it, anyone may take the lock over
+    heartbeat_at: datetime
+    run_id: str = ""  # the run the holder records, so a taken-over run can be marked lost
 
 
-def _freshness_implausible(conn: Connection) -> None:
-    """Version 3: `freshness.implausible_at` (NULL: nothing held)."""
-    if "implausible_at" not in {c["name"] for c in inspect(conn).get_columns("freshness")}:
-        kind = "TIMESTAMP WITHOUT TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
-        conn.execute(text(f"ALTER TABLE freshness ADD COLUMN implausible_at {kind}"))
+class JobFiring(SQLModel, table=True):
+    """One scheduled firing of a job, shared by every replica whose scheduler fired at the same time."""
+
+    __tablename__ = "job_firing"
+    job: str = Field(primary_key=True)
+    fire_key: str = Field(primary_key=True)  # the scheduled fire time, UTC ISO, identical on every replica
+    owner: str  # the replica that opened the firing and records its run
+    state: str = "opening"  # opening | open | done | skipped
+    run_id: str = ""
+    shards: int = 0
+    note: str = ""
+    created_at: datetime
+    updated_at: datetime
 
 
-# Ordered, idempotent migrations after the initial `create_all`; index i brings version i+1 to i+2.
-MIGRATIONS: list[Callable[[Connection], None]] = [_source_record_digest, _freshness_implausible]
+class ShardLease(SQLModel, table=True):
+    """One shard of one firing: claimed by a replica with a lease it renews while it works."""
+
+    __tablename__ = "shard_lease"
+    __table_args__ = (Index("ix_shard_lease_state", "job", "fire_key", "state"),)
+    job: str = Field(primary_key=True)
+    fire_key: str = Field(primary_key=True)
+    shard: int = Field(primary_key=True)
+    stores: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    owner: str = ""
+    state: str = "pending"  # pending | running | done
+    attempts: int = 0  # claims so far; more than one means a lease expired and was taken over
+    expires_at: datetime | None = None
+    heartbeat: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
+class ImageCheck(SQLModel, table=True):
+    """The HTTP status of an image URL on a day (0 = unreachable); anything but 200 counts as broken."""
 
-
-def make_engine(url: str) -> Engine:
-    """An engine for any SQLAlchemy URL; SQLite gets WAL and a busy timeout so readers never block writers."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def init_schema(engine: Engine) -> int:
-    """Create missing tables and apply pending migrations; safe to call on every start and concurrently."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # Serialise concurrent starts of several replicas.
-            conn.execute(text("SELECT pg_advisory_xact_lock(7263001)"))
-        SQLModel.metadata.create_all(conn)
-        row = conn.execute(text("SELECT version FROM schema_info WHERE id = 1")).first()
-        version = row[0] if row else 0
-        if row is None:
-            conn.execute(text("INSERT INTO schema_info (id, version) VALUES (1, :v)"), {"v": 1})
-            version = 1
-        for i in range(version - 1, len(MIGRATIONS)):
-            MIGRATIONS[i](conn)
-        target = 1 + len(MIGRATIONS)
-        if version != target:
-            conn.execute(text("UPDATE schema_info SET version = :v WHERE id = 1"), {"v": target})
-        return target
-
-
-def upsert(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO UPDATE on the model's primary key, for SQLite and PostgreSQL alike."""
-    if not rows:
-        return
-    table = model.__table__  # type: ignore[attr-defined]
-    pk = [c.name for c in table.primary_key.columns]
-    dialect = session.get_bind().dialect.name
-    insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert_fn(table)
-    update_cols = {c: stmt.excluded[c] for c in rows[0] if c not in pk}
-    stmt = (
-        stmt.on_conflict_do_update(index_elements=pk, set_=update_cols)
-        if update_cols
-        else (stmt.on_conflict_do_nothing(index_elements=pk))
-    )
-    for chunk in _chunks(rows, 500):
-        session.execute(stmt, list(chunk))
-
-
-def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
+    __tablename__ = "image_check"
+    url: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    status: int = 0
+    checked_at: datetime

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from jobs.store_leases import JobFiring, JobLock, ShardLease
+from state.tables import JobFiring, JobLock, ShardLease
 
 LOCK = JobLock.__table__  # type: ignore[attr-defined]
 FIRING = JobFiring.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""The state database: the only package that knows its tables and queries."""

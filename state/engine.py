@@ -1,0 +1,55 @@
+"""The state database's engine, the one dialect-aware upsert, the types callers hold (not SQLAlchemy's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, SQLModel, create_engine
+
+__all__ = ["Connection", "Engine", "Session", "make_engine", "upsert"]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for any SQLAlchemy URL; SQLite gets WAL and a busy timeout so readers never block writers."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def upsert(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO UPDATE on the model's primary key, for SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    pk = [c.name for c in table.primary_key.columns]
+    dialect = session.get_bind().dialect.name
+    insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_fn(table)
+    update_cols = {c: stmt.excluded[c] for c in rows[0] if c not in pk}
+    stmt = (
+        stmt.on_conflict_do_update(index_elements=pk, set_=update_cols)
+        if update_cols
+        else (stmt.on_conflict_do_nothing(index_elements=pk))
+    )
+    for chunk in _chunks(rows, 500):
+        session.execute(stmt, list(chunk))
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
