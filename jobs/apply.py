@@ -10,9 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine, Table, bindparam, delete
-from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
 
 from connectors import redact
 from connectors.salesforce.bulk import NOT_PROCESSED
@@ -20,27 +17,17 @@ from connectors.salesforce.client import LimitReached
 from connectors.salesforce.soql import select_in
 from jobs import progress
 from jobs.plan import OBJECT_ORDER, Plan
-from state.tables import OutboxEntry
+from state import outbox
+from state.engine import Engine
+from state.outbox import DEAD, FAILED, PENDING, SENDING, SENT, OutboxRow
 
 log = structlog.get_logger(__name__)
-OUTBOX: Table = OutboxEntry.__table__  # type: ignore[attr-defined]
 
 COLLECTION_SIZE = 200
 LOCK_RETRY_ROUNDS = 3
 RETRIABLE_RECORD_ERRORS = frozenset({"UNABLE_TO_LOCK_ROW"})
 BULK_JOB_ROWS = 100_000  # rows per Bulk job; bounds one upload well under Salesforce's 100 MB
 BULK_JOB_BYTES = 60_000_000  # estimated payload bytes per Bulk job
-
-# Outbox row states. `sending`: handed to Salesforce and not yet marked, so possibly applied.
-PENDING, SENDING, SENT, FAILED, DEAD, SUPERSEDED = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "dead",
-    "superseded",
-)
-QUEUED = (PENDING, SENDING)
 
 
 class Writer(Protocol):
@@ -119,26 +106,6 @@ class ApplyOptions:
     keep_settled: timedelta = timedelta(days=14)  # sent and superseded rows kept this long, then pruned
 
 
-@dataclass
-class _Row:
-    """An outbox row as apply carries it between calls (no ORM session held across network calls)."""
-
-    id: int
-    status: str
-    sobject: str
-    key_field: str
-    key: str
-    op: str
-    payload: dict[str, Any]
-    attempts: int
-    result: dict[str, Any]
-    error: str = ""
-
-    @property
-    def account(self) -> str:
-        return str(self.result.get("account", ""))
-
-
 # -- enqueue ---------------------------------------------------------------------------------------
 def enqueue(
     engine: Engine, plan: Plan, run_id: str, job: str, now: datetime, opts: ApplyOptions
@@ -153,63 +120,24 @@ def enqueue(
     report = ApplyReport()
     if not plan.changes:
         return report
-    objects = sorted({c.sobject for c in plan.changes})
-    with Session(engine) as s:
-        # Open rows are few in steady state (sent and superseded ones are not read), so one query.
-        # Only this job's: another job writing other fields of the same record keeps its own row.
-        previous: dict[tuple[str, str], list[OutboxEntry]] = {}
-        for old in s.exec(
-            select(OutboxEntry).where(
-                col(OutboxEntry.status).in_((*QUEUED, FAILED, DEAD)),
-                col(OutboxEntry.sobject).in_(objects),
-                OutboxEntry.job == job,
-            )
-        ).all():
-            previous.setdefault((old.sobject, old.key), []).append(old)
-        rows: list[dict[str, Any]] = []
-        for seq, change in enumerate(plan.changes):
+    rows = [
+        outbox.NewRow(
+            seq=seq,
+            sobject=change.sobject,
+            key_field=change.key_field,
+            key=change.key,
+            op=change.op,
             # No configured secret reaches the outbox or the org, whatever a mapping put in a field.
-            payload = {
+            payload={
                 k: redact.known(v) if isinstance(v, str) else v
                 for k, v in {**change.fields, change.key_field: change.key}.items()
-            }
-            attempts = 0
-            skip = False
-            for old in previous.get((change.sobject, change.key), ()):
-                if old.status == DEAD and old.payload == payload:
-                    skip = True
-                    continue
-                if old.status in (FAILED, DEAD) and old.payload == payload:
-                    attempts = max(attempts, old.attempts)
-                old.status, old.updated_at = SUPERSEDED, now
-                s.add(old)
-                report.superseded += 1
-            if skip:
-                report.skipped_dead += 1
-                continue
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "seq": seq,
-                    "job": job,
-                    "sobject": change.sobject,
-                    "key_field": change.key_field,
-                    "key": change.key,
-                    "op": change.op,
-                    "payload": payload,
-                    "status": PENDING,
-                    "attempts": attempts,
-                    "result": {"account": change.account_key},
-                    "error": "",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        s.flush()
-        if rows:
-            inserted = s.execute(OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True), rows)
-            report.ids = [int(i) for i in inserted.scalars().all()]
-        s.commit()
+            },
+            account=change.account_key,
+        )
+        for seq, change in enumerate(plan.changes)
+    ]
+    done = outbox.enqueue(engine, rows, run_id, job, now)
+    report.ids, report.superseded, report.skipped_dead = done.ids, done.superseded, done.skipped_dead
     log.info("outbox_enqueued", rows=len(report.ids), superseded=report.superseded, dead=report.skipped_dead)
     return report
 
@@ -228,27 +156,7 @@ def pending_ids(
     A resume is scoped to its job and skips its own run id, because the shards of one run may be
     sending their rows on other replicas at this moment.
     """
-    with Session(engine) as s:
-        q = select(OutboxEntry).where(col(OutboxEntry.status).in_(QUEUED))
-        if run_id:
-            q = q.where(OutboxEntry.run_id == run_id)
-        if job is not None:
-            q = q.where(OutboxEntry.job == job)
-        if exclude_run is not None:
-            q = q.where(OutboxEntry.run_id != exclude_run)
-        rows = s.exec(q.order_by(col(OutboxEntry.id))).all()
-        keep: list[int] = []
-        for r in rows:
-            created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=now.tzinfo)
-            if run_id is None and now - created > opts.outbox_max_age:
-                # Too old to trust: the next plan re-derives it from current state instead.
-                r.status, r.error, r.updated_at = SUPERSEDED, "expired before it could be sent", now
-                s.add(r)
-            else:
-                assert r.id is not None
-                keep.append(r.id)
-        s.commit()
-        return keep
+    return outbox.queued_ids(engine, run_id, now, opts.outbox_max_age, job, exclude_run)
 
 
 # -- send ------------------------------------------------------------------------------------------
@@ -265,11 +173,11 @@ def send(
     overwrite create-only fields a person may have changed since, or reopen a Task they closed).
     """
     report = ApplyReport()
-    rows = _load(engine, ids)
+    rows = outbox.load(engine, ids)
     try:
         rows = _settle(engine, writer, rows, now, opts, report)
         progress.start(WRITE_TASK, len(rows))
-        by_object: dict[str, list[_Row]] = {}
+        by_object: dict[str, list[OutboxRow]] = {}
         for r in rows:
             by_object.setdefault(r.sobject, []).append(r)
         for sobject in sorted(by_object, key=_object_rank):
@@ -279,7 +187,7 @@ def send(
         report.stopped = redact.error(exc, with_type=False)
         log.warning("apply_stopped", reason=str(exc))
     progress.finish(WRITE_TASK)
-    report.queued = _count_queued(engine, ids)
+    report.queued = outbox.count_queued(engine, ids)
     return report
 
 
@@ -287,68 +195,22 @@ def _object_rank(sobject: str) -> tuple[int, str]:
     return (OBJECT_ORDER.index(sobject) if sobject in OBJECT_ORDER else len(OBJECT_ORDER), sobject)
 
 
-def _load(engine: Engine, ids: Sequence[int]) -> list[_Row]:
-    """The queued rows among `ids`, read as plain tuples (ORM objects cost more than the call)."""
-    t = OUTBOX
-    cols = (
-        t.c.id,
-        t.c.status,
-        t.c.sobject,
-        t.c.key_field,
-        t.c.key,
-        t.c.op,
-        t.c.payload,
-        t.c.attempts,
-        t.c.result,
-    )
-    out: list[_Row] = []
-    with engine.connect() as conn:
-        for i in range(0, len(ids), 5000):
-            chunk = list(ids[i : i + 5000])
-            q = sa_select(*cols).where(t.c.id.in_(chunk), t.c.status.in_(QUEUED))
-            out.extend(
-                _Row(
-                    r.id,
-                    r.status,
-                    r.sobject,
-                    r.key_field,
-                    r.key,
-                    r.op,
-                    dict(r.payload),
-                    r.attempts,
-                    dict(r.result),
-                )
-                for r in conn.execute(q)
-            )
-    return sorted(out, key=lambda r: r.id)
-
-
-def _count_queued(engine: Engine, ids: Sequence[int]) -> int:
-    n = 0
-    with Session(engine) as s:
-        for i in range(0, len(ids), 5000):
-            chunk = list(ids[i : i + 5000])
-            n += len(
-                s.exec(
-                    select(OutboxEntry.id).where(
-                        col(OutboxEntry.id).in_(chunk), col(OutboxEntry.status).in_(QUEUED)
-                    )
-                ).all()
-            )
-    return n
-
-
 def _settle(
-    engine: Engine, writer: Writer, rows: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
-) -> list[_Row]:
+    engine: Engine,
+    writer: Writer,
+    rows: list[OutboxRow],
+    now: datetime,
+    opts: ApplyOptions,
+    report: ApplyReport,
+) -> list[OutboxRow]:
     """The rows still to send once in-flight rows of an interrupted run are accounted for."""
     inflight = [r for r in rows if r.status == SENDING]
     if not inflight:
         return rows
     log.info("outbox_settle", rows=len(inflight))
     todo = [r for r in rows if r.status != SENDING]
-    ambiguous: list[_Row] = []
-    jobs: dict[str, list[_Row]] = {}
+    ambiguous: list[OutboxRow] = []
+    jobs: dict[str, list[OutboxRow]] = {}
     for r in inflight:
         job_id = r.result.get("bulk_job")
         if job_id:
@@ -378,7 +240,7 @@ def _settle(
     return sorted(todo, key=lambda r: r.id)
 
 
-def _existing(writer: Writer, rows: Sequence[_Row]) -> dict[tuple[str, str], str]:
+def _existing(writer: Writer, rows: Sequence[OutboxRow]) -> dict[tuple[str, str], str]:
     """(sobject, key) -> Id of the records among `rows` that exist in Salesforce."""
     by_object: dict[tuple[str, str], list[str]] = {}
     for r in rows:
@@ -392,7 +254,12 @@ def _existing(writer: Writer, rows: Sequence[_Row]) -> dict[tuple[str, str], str
 
 
 def _send_object(
-    engine: Engine, writer: Writer, group: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
+    engine: Engine,
+    writer: Writer,
+    group: list[OutboxRow],
+    now: datetime,
+    opts: ApplyOptions,
+    report: ApplyReport,
 ) -> None:
     """All rows of one object: Bulk above the threshold, else Collections; locked rows retried in rounds.
 
@@ -401,7 +268,7 @@ def _send_object(
     """
     todo = group
     for round_no in range(opts.lock_retry_rounds + 1):
-        retry: list[_Row] = []
+        retry: list[OutboxRow] = []
         if len(todo) > opts.bulk_threshold:
             for chunk in _bulk_chunks(todo):
                 retry += _send_bulk(engine, writer, chunk, now, opts, report)
@@ -423,8 +290,8 @@ def _send_object(
     log.warning("record_lock_gave_up", sobject=group[0].sobject, rows=len(retry))
 
 
-def _bulk_chunks(rows: list[_Row]) -> Iterable[list[_Row]]:
-    chunk: list[_Row] = []
+def _bulk_chunks(rows: list[OutboxRow]) -> Iterable[list[OutboxRow]]:
+    chunk: list[OutboxRow] = []
     size = 0
     for r in rows:
         weight = 16 + sum(len(str(v)) + 4 for v in r.payload.values())
@@ -438,8 +305,13 @@ def _bulk_chunks(rows: list[_Row]) -> Iterable[list[_Row]]:
 
 
 def _send_collection(
-    engine: Engine, writer: Writer, batch: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
-) -> list[_Row]:
+    engine: Engine,
+    writer: Writer,
+    batch: list[OutboxRow],
+    now: datetime,
+    opts: ApplyOptions,
+    report: ApplyReport,
+) -> list[OutboxRow]:
     _set_sending(engine, batch, now)
     sobject, key_field = batch[0].sobject, batch[0].key_field
     results = writer.upsert_collection(sobject, key_field, [r.payload for r in batch])
@@ -447,8 +319,13 @@ def _send_collection(
 
 
 def _send_bulk(
-    engine: Engine, writer: Writer, rows: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
-) -> list[_Row]:
+    engine: Engine,
+    writer: Writer,
+    rows: list[OutboxRow],
+    now: datetime,
+    opts: ApplyOptions,
+    report: ApplyReport,
+) -> list[OutboxRow]:
     sobject, key_field = rows[0].sobject, rows[0].key_field
 
     def on_job(job_id: str) -> None:
@@ -459,7 +336,9 @@ def _send_bulk(
     return _mark(engine, rows, results, now, opts, report)
 
 
-def _set_sending(engine: Engine, rows: Sequence[_Row], now: datetime, bulk_job: str | None = None) -> None:
+def _set_sending(
+    engine: Engine, rows: Sequence[OutboxRow], now: datetime, bulk_job: str | None = None
+) -> None:
     params = []
     for r in rows:
         r.status = SENDING
@@ -467,10 +346,10 @@ def _set_sending(engine: Engine, rows: Sequence[_Row], now: datetime, bulk_job: 
         if bulk_job:
             r.result["bulk_job"] = bulk_job
         params.append({"id": r.id, "status": SENDING, "result": r.result, "updated_at": now})
-    _write(engine, params)
+    outbox.write(engine, params)
 
 
-def _requeue(engine: Engine, rows: Sequence[_Row], now: datetime) -> None:
+def _requeue(engine: Engine, rows: Sequence[OutboxRow], now: datetime) -> None:
     params = []
     for r in rows:
         r.status = PENDING
@@ -478,28 +357,19 @@ def _requeue(engine: Engine, rows: Sequence[_Row], now: datetime) -> None:
         params.append(
             {"id": r.id, "status": PENDING, "result": r.result, "error": r.error[:4000], "updated_at": now}
         )
-    _write(engine, params)
-
-
-def _write(engine: Engine, params: list[dict[str, Any]]) -> None:
-    """One executemany UPDATE by primary key, committed: a kill after it keeps every row's state."""
-    if not params:
-        return
-    stmt = OUTBOX.update().where(OUTBOX.c.id == bindparam("row_id"))
-    with engine.begin() as conn:
-        conn.execute(stmt, [{"row_id": p["id"], **{k: v for k, v in p.items() if k != "id"}} for p in params])
+    outbox.write(engine, params)
 
 
 def _mark(
     engine: Engine,
-    rows: Sequence[_Row],
+    rows: Sequence[OutboxRow],
     results: Sequence[dict[str, Any]],
     now: datetime,
     opts: ApplyOptions,
     report: ApplyReport,
     *,
     resend_unprocessed: bool = False,
-) -> list[_Row]:
+) -> list[OutboxRow]:
     """Write each row's result (one commit for the batch); returns the rows to try again now.
 
     Locked rows (and, when collecting an interrupted run's Bulk job, rows it never processed) are
@@ -508,7 +378,7 @@ def _mark(
     """
     if len(results) != len(rows):
         raise RuntimeError(f"{rows[0].sobject}: {len(results)} results for {len(rows)} records")
-    again: list[_Row] = []
+    again: list[OutboxRow] = []
     params: list[dict[str, Any]] = []
     for row, res in zip(rows, results, strict=True):
         errors = list(res.get("errors") or [])
@@ -560,7 +430,7 @@ def _mark(
             attempts=row.attempts,
             status=row.status,
         )
-    _write(engine, params)
+    outbox.write(engine, params)
     progress.advance(WRITE_TASK, len(rows) - len(again))
     return again
 
@@ -580,25 +450,7 @@ def prune(engine: Engine, now: datetime, keep: timedelta) -> int:
     A daily snapshot job alone settles tens of thousands of rows a day: without this the outbox grows
     for ever, and `enqueue` never needs settled rows.
     """
-    cutoff = now - keep
-    with Session(engine) as s:
-        result = s.execute(
-            delete(OutboxEntry).where(
-                col(OutboxEntry.status).in_((SENT, SUPERSEDED)), col(OutboxEntry.updated_at) < cutoff
-            )
-        )
-        s.commit()
-    removed = int(getattr(result, "rowcount", 0) or 0)
+    removed = outbox.prune(engine, now, keep)
     if removed:
-        log.info("outbox_pruned", rows=removed, before=cutoff.isoformat())
+        log.info("outbox_pruned", rows=removed, before=(now - keep).isoformat())
     return removed
-
-
-def outbox_summary(engine: Engine) -> dict[str, int]:
-    """Rows by status: what `status` shows and the metrics endpoint exports."""
-    with Session(engine) as s:
-        rows: Iterable[str] = s.exec(select(OutboxEntry.status)).all()
-    out: dict[str, int] = {}
-    for status in rows:
-        out[status] = out.get(status, 0) + 1
-    return out

@@ -18,8 +18,8 @@ from connectors.base import Fact
 from connectors.images import HeadFn, ImageChecker, check_all
 from connectors.platform import IMAGE_CHECK_CONCURRENCY
 from connectors.values import Invalid, dimension, json_safe, zone
-from jobs.pull_writer import rederive
 from state.engine import upsert
+from state.pull_writer import rederive
 from state.tables import ImageCheck, SourceRecord
 
 log = structlog.get_logger(__name__)

@@ -9,15 +9,12 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, func, select, text
-from sqlmodel import Session, SQLModel
 
 from connectors import redact
 from connectors.base import (
@@ -47,11 +44,11 @@ from connectors.bounds import (
 from connectors.catalog import build_sources, parse_sources
 from connectors.config import SecretError
 from connectors.platform import PlatformOptions
-from connectors.values import Invalid, cursor_time, iso_utc, json_safe, shift_cursor
+from connectors.values import Invalid, cursor_time, iso_utc, shift_cursor
 from jobs import progress
-from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, quarantine_rows
-from state.engine import upsert
-from state.tables import StoreRow
+from state.engine import Engine
+from state.pull_store import PullStore
+from state.pull_writer import PullWriter, StoreMark, WriteUnit
 
 log = structlog.get_logger(__name__)
 
@@ -179,115 +176,6 @@ class PullReport:
         return "\n".join(lines)
 
 
-def _table(name: str) -> Any:
-    return SQLModel.metadata.tables[name]
-
-
-class _Store:
-    """The pull's reads and its directory writes; on SQLite one writer at a time (threads would only
-    trade SQLITE_BUSY). Records, facts, cursors and freshness go through the `PullWriter`."""
-
-    def __init__(self, engine: Engine, run_id: str, now: datetime) -> None:
-        self.engine = engine
-        self.run_id = run_id
-        self.now = now
-        self._lock: threading.Lock | None = threading.Lock() if engine.dialect.name == "sqlite" else None
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        if self._lock is not None:
-            self._lock.acquire()
-        try:
-            with Session(self.engine) as session, session.begin():
-                yield session
-        finally:
-            if self._lock is not None:
-                self._lock.release()
-
-    def directory(self) -> dict[str, StoreRef]:
-        table = _table("store")
-        with Session(self.engine) as session:
-            rows = session.connection().execute(select(table)).mappings()
-            return {
-                r["store_id"]: StoreRef(
-                    r["store_id"], r["name"], r["state"], r["timezone"], dict(r["attrs"] or {})
-                )
-                for r in rows
-            }
-
-    def listed(self, source: str, directory: Mapping[str, StoreRef]) -> list[StoreRef]:
-        """The stores of `source`'s latest stored listing (a store it no longer lists is left out)."""
-        table = _table("store")
-        latest = select(func.max(table.c.seen_at)).where(table.c.source == source).scalar_subquery()
-        query = select(table.c.store_id).where(table.c.source == source, table.c.seen_at == latest)
-        with Session(self.engine) as session:
-            ids = sorted(row[0] for row in session.connection().execute(query))
-        return [directory[i] for i in ids if i in directory]
-
-    def upsert_stores(self, source: str, refs: Sequence[StoreRef]) -> None:
-        rows = [
-            {
-                "store_id": r.store_id,
-                "name": r.name,
-                "state": r.state,
-                "timezone": r.timezone,
-                "source": source,
-                "attrs": json_safe(dict(r.attrs)),
-                "seen_at": self.now,
-            }
-            for r in refs
-        ]
-        with self.session() as session:
-            upsert(session, StoreRow, rows)
-
-    def analyzer(self) -> Callable[[], None] | None:
-        """On PostgreSQL, a function refreshing the statistics of the tables the pull grows."""
-        if self.engine.dialect.name != "postgresql":
-            return None
-
-        def analyze() -> None:
-            with self.engine.connect() as conn:
-                conn.execute(text("ANALYZE source_record, metric_fact"))
-                conn.commit()
-
-        return analyze
-
-    def records_estimate(self) -> int:
-        """PostgreSQL's estimate of stored records as of the last ANALYZE (0 when never analyzed)."""
-        if self.engine.dialect.name != "postgresql":
-            return 0
-        with self.engine.connect() as conn:
-            query = text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('source_record')")
-            found = conn.execute(query).scalar()
-        return max(0, int(found or 0))
-
-    def cursors(self, source: str, store_ids: Sequence[str]) -> dict[tuple[str, str], str]:
-        """The stored cursors of a source's stores, (stream, store) → value, read once per pull."""
-        table = _table("cursor")
-        out: dict[tuple[str, str], str] = {}
-        with Session(self.engine) as session:
-            conn = session.connection()
-            for chunk in _chunks(sorted(store_ids), 500):
-                query = select(table.c.stream, table.c.store_id, table.c.value).where(
-                    table.c.source == source, table.c.store_id.in_(chunk)
-                )
-                out.update(
-                    {(stream, store): str(value or "") for stream, store, value in conn.execute(query)}
-                )
-        return out
-
-    def quarantine(self, source: str, rejected: Sequence[Rejected]) -> None:
-        if rejected:
-            with self.session() as session:
-                rows = quarantine_rows(self.run_id, source, rejected, self.now)
-                session.connection().execute(_table("quarantine").insert(), rows)
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 @dataclass(frozen=True)
 class Bounds:
     """A source's caps and the plausible ranges its records are checked against (`connectors.bounds`)."""
@@ -351,7 +239,7 @@ def _max_cursor(a: str, b: str) -> str:
 
 @dataclass
 class _Run:
-    store: _Store
+    store: PullStore
     writer: PullWriter
     directory: dict[str, StoreRef]
     now: datetime
@@ -724,7 +612,7 @@ def pull(
     """
     run_id = run_id or f"pull-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     started = clock()
-    reads = _Store(engine, run_id, now)
+    reads = PullStore(engine, run_id, now)
     directory = reads.directory()
     writer = PullWriter(
         reads.session, run_id, now, directory, analyze=reads.analyzer(), table_rows=reads.records_estimate()
@@ -886,7 +774,7 @@ def refresh_directory(
     """
     env = environ if environ is not None else Runtime().env
     sources = build_sources(parse_sources(raw_sources, "config", env), Runtime(env=env, now=lambda: now))
-    reads = _Store(engine, f"directory-{uuid.uuid4().hex[:6]}", now)
+    reads = PullStore(engine, f"directory-{uuid.uuid4().hex[:6]}", now)
     directory = reads.directory()
     writer = PullWriter(reads.session, reads.run_id, now, directory)
     run = _Run(reads, writer, directory, now, False, None, DEFAULT_BATCH, time.perf_counter)

@@ -7,10 +7,29 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, SQLModel, create_engine
 
-__all__ = ["Connection", "Engine", "Session", "make_engine", "upsert"]
+__all__ = ["Connection", "Engine", "Session", "is_state_url", "make_engine", "safe_url", "upsert"]
+
+STATE_DRIVERS = ("sqlite", "postgresql", "postgresql+psycopg")
+
+
+def is_state_url(url: str) -> bool:
+    """Whether `url` names a database the state can live in (SQLite or PostgreSQL)."""
+    try:
+        return make_url(url).drivername in STATE_DRIVERS
+    except ArgumentError:
+        return False
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for an error message: any password replaced."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url if "@" not in url else "***"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

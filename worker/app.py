@@ -10,15 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-
 from connectors.catalog import parse_sources
 from connectors.config import SECRET_NAMES, SecretError, per_store_secrets
 from connectors.salesforce.auth import Authenticator, ClientCredentials, JwtBearer
 from connectors.salesforce.client import LimitReached, SalesforceClient
 from jobs.apply import ApplyOptions
 from jobs.sync import JobOptions
-from state.engine import make_engine
+from state.engine import Engine, make_engine
 from state.migrations import init_schema
 from worker.logging import register_secrets
 from worker.settings import Settings

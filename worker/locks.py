@@ -11,12 +11,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Engine
-from sqlmodel import Session
 
-from state import leases
+from state import leases, runs
+from state.engine import Engine
 from state.leases import LockState
-from state.tables import RunRecord
 from worker.app import App
 from worker.runner import Outcome, RunResult, execute
 
@@ -136,18 +134,12 @@ class JobLock:
 
 def mark_lost(engine: Engine, previous: LockState, now: datetime) -> None:
     """A run whose process died keeps `running` in the ledger; say what happened to it instead."""
-    with Session(engine) as s:
-        rec = s.get(RunRecord, previous.run_id)
-        if rec is None or rec.status != "running":
-            return
-        rec.status = "failed"
-        rec.finished_at = now
-        rec.error = (
-            f"lost: {previous.owner} stopped renewing the job lock (expired "
-            f"{previous.expires_at:%Y-%m-%d %H:%M:%S}Z); the outbox resumes what it left"
-        )
-        s.add(rec)
-        s.commit()
+    error = (
+        f"lost: {previous.owner} stopped renewing the job lock (expired "
+        f"{previous.expires_at:%Y-%m-%d %H:%M:%S}Z); the outbox resumes what it left"
+    )
+    if not runs.mark_lost(engine, previous.run_id, now, error):
+        return
     log.warning("run_marked_lost", lost_run=previous.run_id, previous_owner=previous.owner)
 
 

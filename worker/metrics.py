@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,158 +13,15 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, start_http_server, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, and_, func, select
 
-from state.tables import Freshness, JobLock, OutboxEntry, Quarantine, RunRecord, ShardLease
+from state.engine import Engine
+from state.status import Snapshot, job_locks, read_snapshot
 from worker.app import App
 
 log = structlog.get_logger(__name__)
 
 PREFIX = "csm_sync"
-RUN = RunRecord.__table__  # type: ignore[attr-defined]
-OUTBOX = OutboxEntry.__table__  # type: ignore[attr-defined]
-FRESH = Freshness.__table__  # type: ignore[attr-defined]
-QUARANTINE = Quarantine.__table__  # type: ignore[attr-defined]
-LOCK = JobLock.__table__  # type: ignore[attr-defined]
-SHARD = ShardLease.__table__  # type: ignore[attr-defined]
-
 FAILED_STATUSES = ("failed", "refused")  # the run wrote nothing it meant to (exit 2, 3, 4, or lost)
-# Where a run's counts keep what it wrote: a mapping job's applied and resumed outbox rows.
-WRITTEN = {"create": "created", "update": "updated", "close": "closed"}
-
-
-def _ts(t: datetime | None) -> float | None:
-    if t is None:
-        return None
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
-
-
-@dataclass
-class Snapshot:
-    """Everything the metrics say, read in one pass so a scrape is consistent and cheap to cache."""
-
-    runs: list[tuple[str, str, int]]  # job, status, count
-    written: list[tuple[str, str, int]]  # job, op, records
-    write_failures: list[tuple[str, int]]
-    pulled: list[tuple[str, int, int]]  # job, records, rejected
-    api_calls: list[tuple[str, int]]
-    api_used: int | None
-    api_max: int | None
-    last_success: list[tuple[str, float]]
-    last_run: list[tuple[str, float, int | None, str]]  # job, finished, exit code, status
-    outbox: list[tuple[str, int]]
-    freshness: list[tuple[str, int, int, float | None]]  # source, stores, stale, max age seconds
-    quarantined: int
-    locks: list[tuple[str, int]]  # job, 1 if held and not expired
-    shards: list[tuple[str, int]]  # state, count (firings not yet done)
-
-
-def read_snapshot(engine: Engine, now: datetime, stale_seconds: float) -> Snapshot:
-    c = RUN.c.counts
-    with engine.connect() as conn:
-        runs = [
-            (j, s, int(n))
-            for j, s, n in conn.execute(
-                select(RUN.c.job, RUN.c.status, func.count()).group_by(RUN.c.job, RUN.c.status)
-            )
-        ]
-        sums = [
-            func.coalesce(func.sum(c[(part, field)].as_integer()), 0)
-            for field in WRITTEN.values()
-            for part in ("applied", "resumed")
-        ]
-        fail = [
-            func.coalesce(func.sum(c[(part, "failed")].as_integer()), 0) for part in ("applied", "resumed")
-        ]
-        pulled = [func.coalesce(func.sum(c[(k,)].as_integer()), 0) for k in ("records", "rejected")]
-        written: list[tuple[str, str, int]] = []
-        write_failures: list[tuple[str, int]] = []
-        pulls: list[tuple[str, int, int]] = []
-        for row in conn.execute(select(RUN.c.job, *sums, *fail, *pulled).group_by(RUN.c.job)):
-            job, values = row[0], [int(v or 0) for v in row[1:]]
-            if not any(values[:8]):
-                pulls.append((job, values[8], values[9]))
-                continue  # a job that never wrote to Salesforce (pull) gets no write series
-            for i, op in enumerate(WRITTEN):
-                written.append((job, op, values[2 * i] + values[2 * i + 1]))
-            write_failures.append((job, values[6] + values[7]))
-            pulls.append((job, values[8], values[9]))
-        api_calls = [
-            (j, int(n or 0))
-            for j, n in conn.execute(select(RUN.c.job, func.sum(RUN.c.api_calls)).group_by(RUN.c.job))
-        ]
-        latest_api = conn.execute(
-            select(RUN.c.api_used, RUN.c.api_max)
-            .where(RUN.c.api_max.is_not(None))
-            .order_by(RUN.c.finished_at.desc())
-            .limit(1)
-        ).first()
-        last_success = [
-            (j, _ts(t) or 0.0)
-            for j, t in conn.execute(
-                select(RUN.c.job, func.max(RUN.c.finished_at)).where(RUN.c.status == "ok").group_by(RUN.c.job)
-            )
-        ]
-        newest = (
-            select(RUN.c.job, func.max(RUN.c.finished_at).label("at"))
-            .where(RUN.c.finished_at.is_not(None))
-            .group_by(RUN.c.job)
-            .subquery()
-        )
-        last_run_rows = [
-            (j, _ts(t) or 0.0, code, status)
-            for j, t, code, status in conn.execute(
-                select(RUN.c.job, RUN.c.finished_at, RUN.c.exit_code, RUN.c.status).join(
-                    newest, and_(RUN.c.job == newest.c.job, RUN.c.finished_at == newest.c.at)
-                )
-            )
-        ]
-        last_run = list({r[0]: r for r in reversed(last_run_rows)}.values())  # one per job, even on a tie
-        outbox = [
-            (s, int(n))
-            for s, n in conn.execute(select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status))
-        ]
-        fresh = conn.execute(select(FRESH.c.source, FRESH.c.newest_data_at)).all()
-        quarantined = int(conn.execute(select(func.count()).select_from(QUARANTINE)).scalar_one())
-        locks = [
-            (name, int((_ts(exp) or 0) > now.timestamp()))
-            for name, exp in conn.execute(select(LOCK.c.name, LOCK.c.expires_at))
-        ]
-        shards = [
-            (s, int(n))
-            for s, n in conn.execute(
-                select(SHARD.c.state, func.count()).where(SHARD.c.state != "done").group_by(SHARD.c.state)
-            )
-        ]
-    by_source: dict[str, list[float | None]] = {}
-    for source, t in fresh:
-        age = None if t is None else now.timestamp() - (_ts(t) or 0.0)
-        by_source.setdefault(source, []).append(age)
-    freshness = [
-        (
-            source,
-            len(ages),
-            sum(1 for a in ages if a is None or a > stale_seconds),
-            max((a for a in ages if a is not None), default=None),
-        )
-        for source, ages in sorted(by_source.items())
-    ]
-    return Snapshot(
-        runs=runs,
-        written=written,
-        write_failures=write_failures,
-        pulled=pulls,
-        api_calls=api_calls,
-        api_used=latest_api[0] if latest_api else None,
-        api_max=latest_api[1] if latest_api else None,
-        last_success=last_success,
-        last_run=last_run,
-        outbox=outbox,
-        freshness=freshness,
-        quarantined=quarantined,
-        locks=locks,
-        shards=shards,
-    )
 
 
 def _name(name: str) -> str:
@@ -406,10 +262,8 @@ def status_lines(engine: Engine, now: datetime, stale_hours: float = 24.0) -> li
                 for j in jobs
             )
         )
-    with engine.connect() as conn:
-        locks = conn.execute(select(LOCK).order_by(LOCK.c.name)).all()
-    for lock in locks:
-        expires = lock.expires_at if lock.expires_at.tzinfo else lock.expires_at.replace(tzinfo=UTC)
+    for lock in job_locks(engine):
+        expires = lock.expires_at
         state = "running" if expires > now else "stale lock (its process stopped; the next run takes it over)"
         run = f", run {lock.run_id}" if lock.run_id else ""
         lines.append(f"{lock.name}: {state}: {lock.owner}{run}, lock until {expires:%Y-%m-%d %H:%M:%SZ}")

@@ -9,9 +9,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 
 from jobs.plan import Plan
+from state.engine import Engine
 from worker.status import board
 
 MAX_CELL = 60

@@ -11,7 +11,6 @@ from enum import IntEnum
 from typing import Any
 
 import structlog
-from sqlmodel import Session
 
 from connectors import redact
 from connectors.salesforce.auth import SigningKeyError
@@ -20,7 +19,7 @@ from jobs import ledger
 from jobs.apply import Writer
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
-from state.tables import RunRecord
+from state import runs
 from worker.app import App
 from worker.settings import ConfigError, signing_key_problem
 
@@ -65,9 +64,7 @@ def execute(app: App, job: str, body: Callable[[str], Outcome]) -> RunResult:
     """Run `body(run_id)` with the run recorded before and after, whatever happens inside."""
     run_id = new_run_id()
     started = app.clock()
-    with Session(app.engine) as s:
-        s.add(RunRecord(id=run_id, job=job, started_at=started, host=socket.gethostname()))
-        s.commit()
+    runs.start(app.engine, run_id, job, started, socket.gethostname())
     structlog.contextvars.bind_contextvars(run_id=run_id, job=job)
     outcome: Outcome | None = None
     error = ""
@@ -94,18 +91,17 @@ def execute(app: App, job: str, body: Callable[[str], Outcome]) -> RunResult:
         ExitCode.REFUSED: "refused",
         ExitCode.BUSY: "busy",
     }.get(code, "failed")
-    with Session(app.engine) as s:
-        rec = s.get(RunRecord, run_id)
-        assert rec is not None
-        rec.finished_at = app.clock()
-        rec.status = status
-        rec.exit_code = int(code)
-        rec.error = error[:4000]  # redacted as it is stored (state/tables.py), like the log line below
-        if outcome is not None:
-            rec.counts = outcome.counts
-            rec.api_calls, rec.api_used, rec.api_max = outcome.api_calls, outcome.api_used, outcome.api_max
-        s.add(rec)
-        s.commit()
+    # The error is redacted as it is stored, like the log line below.
+    runs.finish(
+        app.engine,
+        run_id,
+        app.clock(),
+        status,
+        int(code),
+        error,
+        outcome.counts if outcome is not None else None,
+        (outcome.api_calls, outcome.api_used, outcome.api_max) if outcome is not None else None,
+    )
     log_fn = log.info if code == ExitCode.OK else log.warning
     log_fn("run_finished", status=status, exit_code=int(code), error=error[:500] or None)
     if app.settings.salesforce.write_sync_runs:

@@ -198,15 +198,10 @@ def settings_from_dict(
     return settings
 
 
-STATE_DRIVERS = ("sqlite", "postgresql", "postgresql+psycopg")
-
-
 def _runtime_problems(raw: Mapping[str, Any]) -> list[str]:
     """What `run` would refuse that types alone do not catch: the time zone, each job's cron schedule,
     and a state URL SQLAlchemy can use (SQLite or PostgreSQL)."""
-    from sqlalchemy.engine import make_url  # noqa: PLC0415 - settings load fast for `--help`
-    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
-
+    from state.engine import is_state_url, safe_url  # noqa: PLC0415 - settings load fast for `--help`
     from worker.cron import check_schedule, zone_problem  # noqa: PLC0415 - APScheduler
 
     out: list[str] = []
@@ -223,29 +218,13 @@ def _runtime_problems(raw: Mapping[str, Any]) -> list[str]:
             out.append(problem)
     state = raw.get("state")
     url = state.get("url") if isinstance(state, dict) else None
-    if isinstance(url, str):
-        try:
-            driver = make_url(url).drivername
-        except ArgumentError:
-            driver = ""
-        if driver not in STATE_DRIVERS:
-            out.append(
-                f'state.url: "{_safe_url(url)}" is not a state store URL: use '
-                '"sqlite:///path/to/csm-sync.db" or "postgresql://user@host:5432/db" '
-                "(the password from PGPASSWORD, not the URL)"
-            )
+    if isinstance(url, str) and not is_state_url(url):
+        out.append(
+            f'state.url: "{safe_url(url)}" is not a state store URL: use '
+            '"sqlite:///path/to/csm-sync.db" or "postgresql://user@host:5432/db" '
+            "(the password from PGPASSWORD, not the URL)"
+        )
     return out
-
-
-def _safe_url(url: str) -> str:
-    """A URL fit for an error message: any password replaced."""
-    from sqlalchemy.engine import make_url  # noqa: PLC0415
-    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url if "@" not in url else "***"
 
 
 def _resolve_secrets(
@@ -295,11 +274,9 @@ def _describe(origin: str, err: Any, raw: dict[str, Any]) -> str:
     loc = [str(p) for p in err["loc"]]
     where = ".".join(loc)
     if err["type"] == "extra_forbidden":
-        parent = _at(raw, loc[:-1])
         siblings = _field_names(loc[:-1])
         hint = difflib.get_close_matches(loc[-1], siblings, n=1)
         suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
-        del parent
         return f"{origin}: {where}: unknown key{suggestion}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
@@ -320,13 +297,6 @@ _TYPE_HINTS = {
     "int_type": "; write a whole number, without quotes",
     "float_type": "; write a number, without quotes",
 }
-
-
-def _at(raw: dict[str, Any], loc: list[str]) -> Any:
-    node: Any = raw
-    for part in loc:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
 
 
 def _field_names(loc: list[str]) -> list[str]:

@@ -12,16 +12,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine
-from sqlmodel import Session, select
 
 from connectors.salesforce.client import SalesforceUnavailable
 from jobs.pull import refresh_directory
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
-from state import leases
+from state import leases, runs
+from state.engine import Engine
 from state.leases import ShardClaim
-from state.tables import RunRecord, StoreRow
+from state.pull_store import directory
+from state.tables import RunRecord
 from worker.app import App
 from worker.locks import Busy, Heartbeat, JobLock, heartbeat_interval, lock_ttl, owner_id
 from worker.runner import ExitCode, Outcome, RunResult, execute
@@ -46,6 +46,12 @@ ShardBody = Callable[[ShardTask], Outcome]
 
 
 # -- assignment (pure) ----------------------------------------------------------------------------
+
+
+def _left_unrecorded(rec: RunRecord) -> bool:
+    """The owner finished recording the run with shards left (else it is still recording it, or
+    recorded every shard already)."""
+    return rec.finished_at is not None and bool(rec.counts.get("shards", {}).get("left"))
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -74,9 +80,9 @@ def assign(groups: Mapping[str, str], shards: int) -> list[list[str]]:
 
 def store_groups(engine: Engine) -> dict[str, str]:
     """The store directory as store id -> group: the MSO parent when the directory names one."""
-    with Session(engine) as s:
-        rows = s.exec(select(StoreRow)).all()
-    return {r.store_id: str(r.attrs.get("parent_id") or r.store_id) for r in rows}
+    return {
+        store_id: str(ref.attrs.get("parent_id") or store_id) for store_id, ref in directory(engine).items()
+    }
 
 
 def job_groups(app: App, job: str) -> dict[str, str]:
@@ -243,19 +249,22 @@ class Firing:
     def _complete_late(self, run_id: str) -> None:
         """The owner stopped (SIGTERM) before the others finished: record the whole firing in its run."""
         summary = self._summary()
-        with Session(self.engine) as s:
-            rec = s.get(RunRecord, run_id)
-            if rec is None or rec.finished_at is None or not rec.counts.get("shards", {}).get("left"):
-                return  # the owner is still recording it, or recorded every shard already
-            rec.counts = summary.outcome.counts
-            rec.status = STATUS.get(summary.code, "failed")
-            rec.exit_code = int(summary.code)
-            rec.error = summary.error
-            rec.api_calls = summary.outcome.api_calls
-            rec.api_used, rec.api_max = summary.outcome.api_used, summary.outcome.api_max
-            rec.finished_at = self.app.clock()
-            s.add(rec)
-            s.commit()
+        out = summary.outcome
+        if not runs.finish(
+            self.engine,
+            run_id,
+            self.app.clock(),
+            STATUS.get(summary.code, "failed"),
+            int(summary.code),
+            summary.error,
+            out.counts,
+            (out.api_calls, out.api_used, out.api_max),
+            # unless the owner is still recording it, or recorded every shard already
+            only_if=lambda rec: (
+                rec.finished_at is not None and bool(rec.counts.get("shards", {}).get("left"))
+            ),
+        ):
+            return
         log.info(
             "run_completed_by_replicas",
             status=STATUS.get(summary.code, "failed"),

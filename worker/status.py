@@ -13,13 +13,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
-
-from state.tables import Cursor, Freshness, OutboxEntry, Quarantine, RunRecord
+from state import status as state_status
+from state.engine import Engine
+from state.tables import Freshness, OutboxEntry, RunRecord
 from worker.metrics import status_lines
 
-REJECTED = ("failed", "dead")  # outbox rows Salesforce refused: retried next run, dead after max_attempts
 REJECTED_COLUMNS = ("kind", "object", "key", "op", "status", "attempts", "error_code", "error")
 
 
@@ -72,21 +70,10 @@ def board(
     engine: Engine, now: datetime, stale_hours: float = 24.0, job: str | None = None, limit: int = 15
 ) -> dict[str, Any]:
     """The status board as data: what `status` prints, and what `status --json` returns."""
-    with Session(engine) as s:
-        q = select(RunRecord)
-        if job:
-            q = q.where(RunRecord.job == job)
-        runs = s.exec(q.order_by(col(RunRecord.started_at).desc()).limit(max(1, limit))).all()
-        outbox = dict(s.exec(select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status)).all())
-        dq = select(OutboxEntry).where(col(OutboxEntry.status).in_(REJECTED))
-        if job:
-            dq = dq.where(OutboxEntry.job == job)
-        dead = s.exec(dq.order_by(col(OutboxEntry.updated_at).desc()).limit(20)).all()
-        fresh = s.exec(select(Freshness)).all()
-        cursors = s.exec(select(func.count()).select_from(Cursor)).one()
-        quarantined = s.exec(select(func.count()).select_from(Quarantine)).one()
+    found = state_status.board(engine, job, limit)
+    runs, dead = found.runs, found.rejected
     by_source: dict[str, list[Freshness]] = {}
-    for f in fresh:
+    for f in found.freshness:
         by_source.setdefault(f.source, []).append(f)
     sources = []
     for source, rows in sorted(by_source.items()):
@@ -121,9 +108,9 @@ def board(
         ],
         "freshness": sources,
         "stale_hours": stale_hours,
-        "outbox": {str(k): int(v) for k, v in sorted(outbox.items())},
-        "cursors": int(cursors),
-        "quarantined": int(quarantined),
+        "outbox": found.outbox,
+        "cursors": found.cursors,
+        "quarantined": found.quarantined,
         "notes": status_lines(engine, now, stale_hours),
         "rejected": [rejected_data(d) for d in dead],
     }
@@ -135,18 +122,10 @@ def run_detail(engine: Engine, run_id: str) -> dict[str, Any] | None:
     Rejected records are the outbox rows the run enqueued that Salesforce refused (still failed, or
     dead after max_attempts) and, for a pull, the source records quarantined with their reason.
     """
-    with Session(engine) as s:
-        run = s.get(RunRecord, run_id)
-        if run is None:
-            return None
-        entries = s.exec(
-            select(OutboxEntry)
-            .where(OutboxEntry.run_id == run_id, col(OutboxEntry.status).in_(REJECTED))
-            .order_by(col(OutboxEntry.sobject), col(OutboxEntry.key))
-        ).all()
-        quarantine = s.exec(
-            select(Quarantine).where(Quarantine.run_id == run_id).order_by(col(Quarantine.id))
-        ).all()
+    rows = state_status.run_rows(engine, run_id)
+    if rows is None:
+        return None
+    run, entries, quarantine = rows.run, rows.rejected, rows.quarantined
     rejected = [rejected_data(e) for e in entries]
     rejected += [
         {

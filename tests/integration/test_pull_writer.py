@@ -16,9 +16,9 @@ from sqlmodel import Session
 
 from connectors.base import Record, Signal, StoreRef
 from connectors.memory import MemorySource
-from jobs import pull_writer
+from state import pull_writer
 from jobs.pull import pull
-from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, record_digest
+from state.pull_writer import PullWriter, StoreMark, WriteUnit, record_digest
 from state.engine import make_engine
 from state.migrations import SCHEMA_VERSION, init_schema
 from tests.integration.test_pull import AZ, DIRECTORY, NOW, NV, cursor, facts, rows, sale, sales, state

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 
 from connectors.base import Record
 from connectors.memory import MemorySource
-from jobs import pull_writer
+from state import pull_writer
 from jobs.pull import pull
 from tests.integration.test_pull import DIRECTORY, NOW, facts, rows, sales
 
