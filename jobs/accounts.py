@@ -5,19 +5,18 @@ from __future__ import annotations
 import math
 from array import array
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from sqlalchemy import Engine, func, select
-from sqlmodel import Session, SQLModel, col
 
 from connectors.salesforce.soql import IN_CHUNK, select_in
 from connectors.salesforce.soql import select as soql_select
 from jobs.current import Reader
 from mappings.context import AccountData
 from mappings.series import DaySeries
+from state import facts
+from state.engine import Engine
 from state.tables import StoreRow
 
 QUERY_PAGE = 2_000  # records per page of a Salesforce query (its default batch size)
@@ -75,25 +74,6 @@ def scoped_read(shard: int, portfolio: int) -> bool:
     return math.ceil(shard / IN_CHUNK) + 1 < math.ceil(portfolio / QUERY_PAGE)
 
 
-def store_directory(engine: Engine, stores: Collection[str] | None = None) -> dict[str, StoreRow]:
-    """The directory's rows: all of them, or only `stores` (a shard need not hold the portfolio's)."""
-    with Session(engine) as s:
-        if stores is None:
-            return {r.store_id: r for r in s.scalars(select(StoreRow))}
-        out: dict[str, StoreRow] = {}
-        for chunk in chunks(sorted(stores), 500):
-            out.update(
-                (r.store_id, r) for r in s.scalars(select(StoreRow).where(col(StoreRow.store_id).in_(chunk)))
-            )
-        return out
-
-
-def store_count(engine: Engine) -> int:
-    """Stores in the directory: the portfolio a shard is part of."""
-    with Session(engine) as s:
-        return int(s.connection().execute(select(func.count()).select_from(StoreRow)).scalar() or 0)
-
-
 def local_today(now: datetime, timezone: str) -> date:
     try:
         return now.astimezone(ZoneInfo(timezone)).date()
@@ -128,15 +108,8 @@ def build_account_data(
     success: dict[str, dict[str, datetime | None]] = defaultdict(dict)
     records: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     ids = list(store_ids)
-    mf, fr, sr = (SQLModel.metadata.tables[t] for t in ("metric_fact", "freshness", "source_record"))
-    # Columns, not ORM entities, streamed: an entity costs many times its row and the session keeps them all.
-    with Session(engine) as s:
-        conn = s.connection().execution_options(yield_per=STREAM_ROWS)
-        for store_id, metric, dimension, day, value in conn.execute(
-            select(mf.c.store_id, mf.c.metric, mf.c.dimension, mf.c.day, mf.c.value).where(
-                mf.c.store_id.in_(ids), mf.c.day >= start
-            )
-        ):
+    with facts.reading(engine, yield_per=STREAM_ROWS) as reads:
+        for store_id, metric, dimension, day, value in reads.facts(ids, start):
             i = day.toordinal() - base
             by_key = cells[store_id]
             cell = by_key.get((metric, dimension))
@@ -151,11 +124,7 @@ def build_account_data(
                 values.extend(array("d", bytes(8 * (i - offset + 1 - len(values)))))
             values[i - offset] += value
         held: list[tuple[str, str]] = []
-        for store_id, source, newest, succeeded, implausible in conn.execute(
-            select(
-                fr.c.store_id, fr.c.source, fr.c.newest_data_at, fr.c.last_success_at, fr.c.implausible_at
-            ).where(fr.c.store_id.in_(ids))
-        ):
+        for store_id, source, newest, succeeded, implausible in reads.freshness(ids):
             for name in (source, (freshness_aliases or {}).get(source)):
                 if name:
                     _newest(fresh[store_id], name, _aware(newest))
@@ -167,12 +136,8 @@ def build_account_data(
         for store_id, name in held:
             fresh[store_id][name] = success[store_id][name] = None
         if streams:
-            for store_id, stream, key, day, attrs in conn.execute(
-                select(sr.c.store_id, sr.c.stream, sr.c.key, sr.c.day, sr.c.attrs).where(
-                    sr.c.store_id.in_(ids), sr.c.stream.in_(list(streams))
-                )
-            ):
-                records[store_id][stream].append({**(attrs or {}), "_key": key, "_day": day.isoformat()})
+            for store_id, stream, key, day, attrs in reads.records(ids, streams):
+                records[store_id][stream].append({**attrs, "_key": key, "_day": day.isoformat()})
     out: list[AccountData] = []
     for sid in ids:
         row = directory.get(sid)

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine
-from sqlmodel import Session
 
 from connectors import redact
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, send
 from jobs.plan import Create, Plan
+from state import runs
+from state.engine import Engine
 from state.tables import RunRecord
 
 log = structlog.get_logger(__name__)
@@ -98,13 +98,12 @@ def publish(
     and the job's next run resumes it: the ledger is written exactly once, late rather than never.
     """
     opts = opts or ApplyOptions()
-    with Session(engine) as s:
-        run = s.get(RunRecord, run_id)
-        if run is None:
-            log.warning("sync_run_not_recorded", run_id=run_id, error="no such run")
-            return None
-        fields = sync_run_fields(run)
-        job = run.job
+    run = runs.get(engine, run_id)
+    if run is None:
+        log.warning("sync_run_not_recorded", run_id=run_id, error="no such run")
+        return None
+    fields = sync_run_fields(run)
+    job = run.job
     plan = Plan((Create(SYNC_RUN, RUN_KEY, run_id, fields, reason="run ledger"),))
     try:
         queued = enqueue(engine, plan, run_id, job, now, opts)

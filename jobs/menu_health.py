@@ -11,16 +11,14 @@ from itertools import groupby
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, select
-from sqlmodel import Session, SQLModel
 
 from connectors.base import Fact
 from connectors.images import HeadFn, ImageChecker, check_all
 from connectors.platform import IMAGE_CHECK_CONCURRENCY
 from connectors.values import Invalid, dimension, json_safe, zone
-from state.engine import upsert
-from state.pull_writer import rederive
-from state.tables import ImageCheck, SourceRecord
+from state import facts, image_checks
+from state import stores as store_directory
+from state.engine import Engine
 
 log = structlog.get_logger(__name__)
 
@@ -237,30 +235,13 @@ class MenuHealthReport:
     seconds: float = 0.0
 
 
-def _table(name: str) -> Any:
-    return SQLModel.metadata.tables[name]
-
-
 def _image_statuses(
     engine: Engine, urls: Collection[str], day: date, now: datetime, head: HeadFn, concurrency: int
 ) -> tuple[dict[str, int], int]:
-    table = _table("image_check")
-    known: dict[str, int] = {}
-    with Session(engine) as session:
-        for chunk in _chunks(sorted(urls), 500):
-            rows = session.connection().execute(
-                select(table.c.url, table.c.status).where(table.c.day == day, table.c.url.in_(chunk))
-            )
-            known.update({r[0]: int(r[1]) for r in rows})
+    known = image_checks.known(engine, urls, day)
     missing = [u for u in urls if u not in known]
     fresh = check_all(missing, head, concurrency)
-    if fresh:
-        with Session(engine) as session, session.begin():
-            upsert(
-                session,
-                ImageCheck,
-                [{"url": u, "day": day, "status": s, "checked_at": now} for u, s in fresh.items()],
-            )
+    image_checks.record(engine, fresh, day, now)
     return {**known, **fresh}, len(fresh)
 
 
@@ -292,10 +273,8 @@ def run_menu_health(
     """
     started = clock()
     run_id = run_id or f"menu-health-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    ImageCheck.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
-    st = _table("store")
-    with Session(engine) as session:
-        directory = {r[0]: r[1] for r in session.connection().execute(select(st.c.store_id, st.c.timezone))}
+    image_checks.ensure_table(engine)
+    directory: dict[str, str | None] = dict(store_directory.timezones(engine))
     wanted = [s for s in sorted(directory) if stores is None or s in stores]
     checker = None
     if head is None:
@@ -334,24 +313,15 @@ def _menus(
     engine: Engine, stores: Sequence[str], menu_source: str
 ) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, datetime]]:
     """These stores' menu items and last menu syncs (500 stores to a query)."""
-    sr, fr = _table("source_record"), _table("freshness")
     menus: dict[str, list[Mapping[str, Any]]] = {}
     syncs: dict[str, datetime] = {}
-    with Session(engine) as session:
-        conn = session.connection()
+    with facts.reading(engine) as reads:
         for chunk in _chunks(stores, 500):
-            for store_id, attrs in conn.execute(
-                select(sr.c.store_id, sr.c.attrs).where(
-                    sr.c.source == menu_source, sr.c.stream == "menu_items", sr.c.store_id.in_(chunk)
-                )
-            ):
-                menus.setdefault(store_id, []).append(attrs or {})
-            for store_id, newest in conn.execute(
-                select(fr.c.store_id, fr.c.newest_data_at).where(
-                    fr.c.source == MENU_SYNC, fr.c.store_id.in_(chunk)
-                )
-            ):
-                syncs[store_id] = newest
+            for store_id, _, _, _, attrs in reads.records(chunk, ("menu_items",), sources=(menu_source,)):
+                menus.setdefault(store_id, []).append(attrs)
+            for store_id, _, newest, _, _ in reads.freshness(chunk, MENU_SYNC):
+                if newest is not None:
+                    syncs[store_id] = newest
     return menus, syncs
 
 
@@ -376,7 +346,6 @@ def _assess_group(
     """
     if not stores:
         return []
-    sr = _table("source_record")
     zones: dict[str, tzinfo] = {}
     today: dict[str, date] = {}
     for store_id in stores:
@@ -388,9 +357,9 @@ def _assess_group(
                 zones[tz_name] = UTC
         today[store_id] = now.astimezone(zones[tz_name]).date()
     first_day = {s: d - timedelta(days=window_days - 1) for s, d in today.items()}
-    pos_filter = [sr.c.source != menu_source, sr.c.source != SOURCE]
-    if pos_sources is not None:
-        pos_filter = [sr.c.source.in_(sorted(pos_sources))]
+    pos: dict[str, Any] = (
+        {"not_sources": (menu_source, SOURCE)} if pos_sources is None else {"sources": pos_sources}
+    )
 
     stocks: dict[str, list[Mapping[str, Any]]] = {}  # the current chunk's POS stock rows, by store
     assessed: dict[str, StoreMenuHealth] = {}
@@ -402,32 +371,25 @@ def _assess_group(
         stock = stocks.get(store_id, [])
         return assess(store_id, today[store_id], menus[store_id], sales, stock, statuses, sync, top_n)
 
-    with Session(engine) as session:
-        conn = session.connection()
+    with facts.reading(engine, yield_per=SALES_BATCH) as reads:
         for chunk in _chunks(stores, 500):
             stocks.clear()
-            for store_id, attrs in conn.execute(
-                select(sr.c.store_id, sr.c.attrs)
-                .where(sr.c.store_id.in_(chunk), sr.c.stream == "inventory", *pos_filter)
-                .order_by(sr.c.store_id, sr.c.day)
+            for store_id, _, _, _, attrs in reads.records(
+                chunk, ("inventory",), by_store_and_day=True, **pos
             ):
-                stocks.setdefault(store_id, []).append(attrs or {})
+                stocks.setdefault(store_id, []).append(attrs)
             # Windows start on different days across time zones: read from the earliest start and
             # drop each store's rows before its own. Ordered by store, so a store's rows are adjacent.
-            rows = conn.execute(
-                select(sr.c.store_id, sr.c.day, sr.c.attrs)
-                .where(
-                    sr.c.store_id.in_(chunk),
-                    sr.c.stream == "transactions",
-                    sr.c.day >= min(first_day[s] for s in chunk),
-                    *pos_filter,
-                )
-                .order_by(sr.c.store_id, sr.c.day),
-                execution_options={"yield_per": SALES_BATCH},
+            rows = reads.records(
+                chunk,
+                ("transactions",),
+                since=min(first_day[s] for s in chunk),
+                by_store_and_day=True,
+                **pos,
             )
             for store_id, store_rows in groupby(rows, key=lambda r: str(r[0])):
                 since = first_day[store_id]
-                assessed[store_id] = assess_one(store_id, [r[2] or {} for r in store_rows if r[1] >= since])
+                assessed[store_id] = assess_one(store_id, [r[4] for r in store_rows if r[3] >= since])
             for store_id in chunk:
                 if store_id not in assessed:  # no sales in the window
                     assessed[store_id] = assess_one(store_id, [])
@@ -447,36 +409,19 @@ def _write(
     engine: Engine, healths: Sequence[StoreMenuHealth], now: datetime, window_days: int, top_n: int
 ) -> None:
     """Upsert the stores' derived records for their days and rebuild their facts in one transaction."""
-    sr = _table("source_record")
-    keys = {f"{h.store_id}:{h.day.isoformat()}": h for h in healths}
-    touched = {(h.store_id, h.day) for h in healths}
-    with Session(engine) as session, session.begin():
-        conn = session.connection()
-        for chunk in _chunks(sorted(keys), 500):
-            touched.update(
-                (r[0], r[1])
-                for r in conn.execute(
-                    select(sr.c.store_id, sr.c.day).where(
-                        sr.c.source == SOURCE, sr.c.stream == STREAM, sr.c.key.in_(chunk)
-                    )
-                )
-            )
-        upsert(
-            session,
-            SourceRecord,
-            [
-                {
-                    "source": SOURCE,
-                    "stream": STREAM,
-                    "key": key,
-                    "store_id": health.store_id,
-                    "day": health.day,
-                    "occurred_at": now.astimezone(UTC),
-                    "facts": [[f.metric, f.dimension, f.value] for f in health.facts()],
-                    "attrs": health.attrs(now, window_days, top_n),
-                    "pulled_at": now,
-                }
-                for key, health in keys.items()
-            ],
-        )
-        rederive(conn, SOURCE, touched)
+    facts.replace_derived(
+        engine,
+        SOURCE,
+        STREAM,
+        {
+            f"{health.store_id}:{health.day.isoformat()}": {
+                "store_id": health.store_id,
+                "day": health.day,
+                "occurred_at": now.astimezone(UTC),
+                "facts": [[f.metric, f.dimension, f.value] for f in health.facts()],
+                "attrs": health.attrs(now, window_days, top_n),
+                "pulled_at": now,
+            }
+            for health in healths
+        },
+    )

@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine, select
-from sqlmodel import Session, SQLModel
 
 from connectors.salesforce.client import LimitReached, SalesforceUnavailable
 from connectors.salesforce.soql import select as soql_select
 from connectors.salesforce.soql import select_in
 from jobs import qbr_figures
-from jobs.accounts import build_account_data, read_accounts, store_directory
+from jobs.accounts import build_account_data, read_accounts
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, send
 from jobs.current import Reader
 from jobs.plan import diff
@@ -35,6 +33,9 @@ from jobs.qbr import KEY_FIELD, OBJECT
 from jobs.qbr_figures import PackFigures, QbrPackFile, TopProduct
 from mappings.desired import Desired
 from mappings.lifecycle import Quarter, mapping_dir
+from state import facts
+from state import stores as store_directory
+from state.engine import Engine
 from state.tables import StoreRow
 
 log = structlog.get_logger(__name__)
@@ -135,22 +136,12 @@ def top_products(
     engine: Engine, stores: Sequence[str], start: date, end: date, limit: int
 ) -> dict[str, list[TopProduct]]:
     """Per store: products by line revenue over [start, end] from the POS transactions, named."""
-    sr = SQLModel.metadata.tables["source_record"]
     sales: dict[str, dict[str, list[float]]] = defaultdict(dict)  # store -> product -> [rev, units, online]
     cats: dict[tuple[str, str], str] = {}
-    with Session(engine) as s:
-        conn = s.connection().execution_options(yield_per=5_000)
-        rows = conn.execute(
-            select(sr.c.store_id, sr.c.attrs).where(
-                sr.c.store_id.in_(list(stores)),
-                sr.c.stream == "transactions",
-                sr.c.day >= start,
-                sr.c.day <= end,
-            )
-        )
-        for store_id, attrs in rows:
-            online = (attrs or {}).get("channel") == "online"
-            for item in (attrs or {}).get("items") or ():
+    with facts.reading(engine) as reads:
+        for store_id, _, _, _, attrs in reads.records(stores, ("transactions",), since=start, until=end):
+            online = attrs.get("channel") == "online"
+            for item in attrs.get("items") or ():
                 if not isinstance(item, Mapping):
                     continue
                 pid = str(item.get("product_id") or "")
@@ -166,7 +157,7 @@ def top_products(
             sid: sorted(products.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
             for sid, products in sales.items()
         }
-        names = _product_names(conn, sr, best)
+        names = _product_names(reads, best)
     return {
         sid: [
             TopProduct(
@@ -183,17 +174,13 @@ def top_products(
 
 
 def _product_names(
-    conn: Any, sr: Any, best: Mapping[str, Sequence[tuple[str, Any]]]
+    reads: facts.Reads, best: Mapping[str, Sequence[tuple[str, Any]]]
 ) -> dict[tuple[str, str], str]:
     wanted = {(sid, pid) for sid, rows in best.items() for pid, _ in rows}
     if not wanted:
         return {}
     out: dict[tuple[str, str], str] = {}
-    q = select(sr.c.store_id, sr.c.attrs).where(
-        sr.c.store_id.in_(sorted(best)), sr.c.stream.in_(PRODUCT_STREAMS)
-    )
-    for store_id, attrs in conn.execute(q):
-        a = attrs or {}
+    for store_id, _, _, _, a in reads.records(sorted(best), PRODUCT_STREAMS):
         name = str(a.get("name") or "").strip()
         for pid in (a.get("product_id"), a.get("pos_product_id")):
             if name and pid and (store_id, str(pid)) in wanted:
@@ -337,7 +324,7 @@ def run_packs(
     report = PackReport()
     on_demand = quarters is not None
     qs = list(quarters) if quarters is not None else quarters_for(cfg, now.date())
-    directory = store_directory(engine)
+    directory = store_directory.rows(engine)
     todo = units(directory, stores)
     if stores is not None:
         known = {u.key for u in todo}

@@ -7,11 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
 from connectors.salesforce.soql import select
 from jobs import compliance, expansion, onboarding, qbr, qbr_pack, receivables, renewals, snapshots
-from jobs.accounts import build_account_data, read_accounts, store_directory
+from jobs.accounts import build_account_data, read_accounts
 from jobs.current import Reader
 from jobs.names import RUN_ORDER
 from jobs.pull import PullReport, run_pull
@@ -21,6 +19,8 @@ from mappings.desired import Desired, Managed
 from mappings.evaluate import AccountOutcome, evaluate_account, flag_attrs, managed
 from mappings.load import MappingSet
 from mappings.rollup import rollup_all
+from state import stores as store_directory
+from state.engine import Engine
 
 __all__ = [
     "RUN_ORDER",
@@ -268,7 +268,7 @@ def explain(
         engine,
         [store],
         accounts,
-        store_directory(engine),
+        store_directory.rows(engine),
         now,
         history,
         streams,

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Engine
 
 from jobs import progress
 from jobs.accounts import (
@@ -16,14 +15,14 @@ from jobs.accounts import (
     chunks,
     read_accounts,
     scoped_read,
-    store_count,
-    store_directory,
 )
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, prune, send
 from jobs.current import Reader, read_current
 from jobs.plan import Plan, diff, schema_from_describe
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
+from state import stores as store_directory
+from state.engine import Engine
 
 log = structlog.get_logger(__name__)
 
@@ -143,8 +142,8 @@ def plan_job(
     stores: Sequence[str] | None = None,
 ) -> JobResult:
     """Everything up to the plan: no write call is made."""
-    directory = store_directory(engine, stores)
-    scoped = stores is not None and scoped_read(len(stores), store_count(engine))
+    directory = store_directory.rows(engine, stores)
+    scoped = stores is not None and scoped_read(len(stores), store_directory.count(engine))
     accounts = read_accounts(org, job.account_fields, list(stores or ()) if scoped else None)
     wanted = sorted(stores if stores is not None else directory)
     matched = [s for s in wanted if s in accounts]

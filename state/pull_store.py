@@ -14,22 +14,10 @@ from sqlmodel import Session, SQLModel
 
 from connectors.base import Rejected, StoreRef
 from connectors.values import json_safe
+from state import stores as store_directory
 from state.engine import upsert
 from state.pull_writer import quarantine_rows
 from state.tables import StoreRow
-
-
-def directory(engine: Engine) -> dict[str, StoreRef]:
-    """The store directory: every store any source has listed, by id."""
-    table = _table("store")
-    with Session(engine) as session:
-        rows = session.connection().execute(select(table)).mappings()
-        return {
-            r["store_id"]: StoreRef(
-                r["store_id"], r["name"], r["state"], r["timezone"], dict(r["attrs"] or {})
-            )
-            for r in rows
-        }
 
 
 def _table(name: str) -> Any:
@@ -58,7 +46,7 @@ class PullStore:
                 self._lock.release()
 
     def directory(self) -> dict[str, StoreRef]:
-        return directory(self.engine)
+        return store_directory.refs(self.engine)
 
     def listed(self, source: str, directory: Mapping[str, StoreRef]) -> list[StoreRef]:
         """The stores of `source`'s latest stored listing (a store it no longer lists is left out)."""

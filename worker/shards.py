@@ -18,9 +18,9 @@ from jobs.pull import refresh_directory
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
 from state import leases, runs
+from state import stores as store_directory
 from state.engine import Engine
 from state.leases import ShardClaim
-from state.pull_store import directory
 from state.tables import RunRecord
 from worker.app import App
 from worker.locks import Busy, Heartbeat, JobLock, heartbeat_interval, lock_ttl, owner_id
@@ -80,9 +80,8 @@ def assign(groups: Mapping[str, str], shards: int) -> list[list[str]]:
 
 def store_groups(engine: Engine) -> dict[str, str]:
     """The store directory as store id -> group: the MSO parent when the directory names one."""
-    return {
-        store_id: str(ref.attrs.get("parent_id") or store_id) for store_id, ref in directory(engine).items()
-    }
+    refs = store_directory.refs(engine)
+    return {store_id: str(ref.attrs.get("parent_id") or store_id) for store_id, ref in refs.items()}
 
 
 def job_groups(app: App, job: str) -> dict[str, str]:
