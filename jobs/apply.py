@@ -19,7 +19,8 @@ from jobs import progress
 from jobs.plan import OBJECT_ORDER, Plan
 from state import outbox
 from state.engine import Engine
-from state.outbox import DEAD, FAILED, PENDING, SENDING, SENT, OutboxRow
+from state.outbox import DEAD, FAILED, PENDING, SENDING, SENT
+from state.outbox import OutboxRow as _Row
 
 log = structlog.get_logger(__name__)
 
@@ -150,12 +151,8 @@ def pending_ids(
     job: str | None = None,
     exclude_run: str | None = None,
 ) -> list[int]:
-    """Rows waiting to be sent (or sent without an answer): this run's, or (run_id None) those an
-    interrupted run left behind, optionally of one job and not of the run `exclude_run`.
-
-    A resume is scoped to its job and skips its own run id, because the shards of one run may be
-    sending their rows on other replicas at this moment.
-    """
+    """`state.outbox.queued_ids` with the options' age limit. A resume is scoped to its job and skips
+    its own run id, because the shards of one run may be sending their rows on other replicas now."""
     return outbox.queued_ids(engine, run_id, now, opts.outbox_max_age, job, exclude_run)
 
 
@@ -177,7 +174,7 @@ def send(
     try:
         rows = _settle(engine, writer, rows, now, opts, report)
         progress.start(WRITE_TASK, len(rows))
-        by_object: dict[str, list[OutboxRow]] = {}
+        by_object: dict[str, list[_Row]] = {}
         for r in rows:
             by_object.setdefault(r.sobject, []).append(r)
         for sobject in sorted(by_object, key=_object_rank):
@@ -196,21 +193,16 @@ def _object_rank(sobject: str) -> tuple[int, str]:
 
 
 def _settle(
-    engine: Engine,
-    writer: Writer,
-    rows: list[OutboxRow],
-    now: datetime,
-    opts: ApplyOptions,
-    report: ApplyReport,
-) -> list[OutboxRow]:
+    engine: Engine, writer: Writer, rows: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
+) -> list[_Row]:
     """The rows still to send once in-flight rows of an interrupted run are accounted for."""
     inflight = [r for r in rows if r.status == SENDING]
     if not inflight:
         return rows
     log.info("outbox_settle", rows=len(inflight))
     todo = [r for r in rows if r.status != SENDING]
-    ambiguous: list[OutboxRow] = []
-    jobs: dict[str, list[OutboxRow]] = {}
+    ambiguous: list[_Row] = []
+    jobs: dict[str, list[_Row]] = {}
     for r in inflight:
         job_id = r.result.get("bulk_job")
         if job_id:
@@ -240,7 +232,7 @@ def _settle(
     return sorted(todo, key=lambda r: r.id)
 
 
-def _existing(writer: Writer, rows: Sequence[OutboxRow]) -> dict[tuple[str, str], str]:
+def _existing(writer: Writer, rows: Sequence[_Row]) -> dict[tuple[str, str], str]:
     """(sobject, key) -> Id of the records among `rows` that exist in Salesforce."""
     by_object: dict[tuple[str, str], list[str]] = {}
     for r in rows:
@@ -254,12 +246,7 @@ def _existing(writer: Writer, rows: Sequence[OutboxRow]) -> dict[tuple[str, str]
 
 
 def _send_object(
-    engine: Engine,
-    writer: Writer,
-    group: list[OutboxRow],
-    now: datetime,
-    opts: ApplyOptions,
-    report: ApplyReport,
+    engine: Engine, writer: Writer, group: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
 ) -> None:
     """All rows of one object: Bulk above the threshold, else Collections; locked rows retried in rounds.
 
@@ -268,7 +255,7 @@ def _send_object(
     """
     todo = group
     for round_no in range(opts.lock_retry_rounds + 1):
-        retry: list[OutboxRow] = []
+        retry: list[_Row] = []
         if len(todo) > opts.bulk_threshold:
             for chunk in _bulk_chunks(todo):
                 retry += _send_bulk(engine, writer, chunk, now, opts, report)
@@ -290,8 +277,8 @@ def _send_object(
     log.warning("record_lock_gave_up", sobject=group[0].sobject, rows=len(retry))
 
 
-def _bulk_chunks(rows: list[OutboxRow]) -> Iterable[list[OutboxRow]]:
-    chunk: list[OutboxRow] = []
+def _bulk_chunks(rows: list[_Row]) -> Iterable[list[_Row]]:
+    chunk: list[_Row] = []
     size = 0
     for r in rows:
         weight = 16 + sum(len(str(v)) + 4 for v in r.payload.values())
@@ -305,13 +292,8 @@ def _bulk_chunks(rows: list[OutboxRow]) -> Iterable[list[OutboxRow]]:
 
 
 def _send_collection(
-    engine: Engine,
-    writer: Writer,
-    batch: list[OutboxRow],
-    now: datetime,
-    opts: ApplyOptions,
-    report: ApplyReport,
-) -> list[OutboxRow]:
+    engine: Engine, writer: Writer, batch: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
+) -> list[_Row]:
     _set_sending(engine, batch, now)
     sobject, key_field = batch[0].sobject, batch[0].key_field
     results = writer.upsert_collection(sobject, key_field, [r.payload for r in batch])
@@ -319,13 +301,8 @@ def _send_collection(
 
 
 def _send_bulk(
-    engine: Engine,
-    writer: Writer,
-    rows: list[OutboxRow],
-    now: datetime,
-    opts: ApplyOptions,
-    report: ApplyReport,
-) -> list[OutboxRow]:
+    engine: Engine, writer: Writer, rows: list[_Row], now: datetime, opts: ApplyOptions, report: ApplyReport
+) -> list[_Row]:
     sobject, key_field = rows[0].sobject, rows[0].key_field
 
     def on_job(job_id: str) -> None:
@@ -336,9 +313,7 @@ def _send_bulk(
     return _mark(engine, rows, results, now, opts, report)
 
 
-def _set_sending(
-    engine: Engine, rows: Sequence[OutboxRow], now: datetime, bulk_job: str | None = None
-) -> None:
+def _set_sending(engine: Engine, rows: Sequence[_Row], now: datetime, bulk_job: str | None = None) -> None:
     params = []
     for r in rows:
         r.status = SENDING
@@ -349,7 +324,7 @@ def _set_sending(
     outbox.write(engine, params)
 
 
-def _requeue(engine: Engine, rows: Sequence[OutboxRow], now: datetime) -> None:
+def _requeue(engine: Engine, rows: Sequence[_Row], now: datetime) -> None:
     params = []
     for r in rows:
         r.status = PENDING
@@ -362,14 +337,14 @@ def _requeue(engine: Engine, rows: Sequence[OutboxRow], now: datetime) -> None:
 
 def _mark(
     engine: Engine,
-    rows: Sequence[OutboxRow],
+    rows: Sequence[_Row],
     results: Sequence[dict[str, Any]],
     now: datetime,
     opts: ApplyOptions,
     report: ApplyReport,
     *,
     resend_unprocessed: bool = False,
-) -> list[OutboxRow]:
+) -> list[_Row]:
     """Write each row's result (one commit for the batch); returns the rows to try again now.
 
     Locked rows (and, when collecting an interrupted run's Bulk job, rows it never processed) are
@@ -378,7 +353,7 @@ def _mark(
     """
     if len(results) != len(rows):
         raise RuntimeError(f"{rows[0].sobject}: {len(results)} results for {len(rows)} records")
-    again: list[OutboxRow] = []
+    again: list[_Row] = []
     params: list[dict[str, Any]] = []
     for row, res in zip(rows, results, strict=True):
         errors = list(res.get("errors") or [])

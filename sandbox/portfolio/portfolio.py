@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time as clock
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -260,20 +259,3 @@ class Portfolio:
     @staticmethod
     def msrp(brand: str) -> tuple[MsrpItem, ...] | None:
         return assortment.msrp_lists().get(brand)
-
-    # --- whole portfolio ----------------------------------------------------------------------
-    def materialize(self) -> dict[str, float]:
-        """Derive every record once (for timing and smoke tests); returns counts and seconds taken."""
-        started = clock.perf_counter()
-        counts = {"stores": 0, "orders": 0, "products": 0, "tickets": 0, "invoices": 0}
-        for store in self.stores:
-            counts["stores"] += 1
-            counts["products"] += len(self.products(store.id))
-            for day in self.history:
-                counts["orders"] += len(self.orders(store.id, day))
-            self.analytics(store.id)
-            self.usage(store.id)
-            counts["tickets"] += len(self.tickets(store.id))
-            self.nps(store.id)
-            counts["invoices"] += len(self.invoices(store.id))
-        return {**counts, "seconds": round(clock.perf_counter() - started, 3)}

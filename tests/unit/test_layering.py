@@ -1,4 +1,5 @@
-"""The layering rule, read from the imports: worker → jobs → {mappings, connectors}; pure code does no I/O."""
+"""The layering rule, read from the imports: worker → jobs → {state, mappings, connectors}; only state/ talks
+to the state database; pure code does no I/O."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = ("worker", "jobs", "mappings", "connectors", "sandbox")
+OURS = ("worker", "jobs", "state", "mappings", "connectors", "sandbox")
 FORBIDDEN = {
-    "mappings": {"worker", "jobs", "connectors", "sandbox"},
-    "connectors": {"worker", "jobs", "mappings", "sandbox"},
+    "mappings": {"worker", "jobs", "state", "connectors", "sandbox"},
+    "connectors": {"worker", "jobs", "state", "mappings", "sandbox"},
+    "state": {"worker", "jobs", "mappings", "sandbox"},  # it stores connectors' records, nothing above
     "jobs": {"worker", "sandbox"},
-    "sandbox": {"worker", "jobs", "mappings", "connectors"},
+    "sandbox": {"worker", "jobs", "state", "mappings", "connectors"},
 }
+DB_LIBS = {"sqlmodel", "sqlalchemy"}
+# A source connector reading a customer's SQL database: not the state.
+DB_ELSEWHERE = {"connectors/sql.py"}
 IO_LIBS = {"requests", "sqlmodel", "sqlalchemy", "simple_salesforce", "werkzeug", "psycopg"}
 PURE_FILES = ["jobs/plan.py"]
 
@@ -44,6 +49,18 @@ def test_package_imports_respect_the_layers(package: str) -> None:
     assert bad == {}
 
 
+def test_only_the_state_package_talks_to_the_state_database() -> None:
+    assert modules("state"), "no state package found"
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(imports(p) & DB_LIBS)
+        for package in OURS
+        if package != "state"
+        for p in modules(package)
+        if imports(p) & DB_LIBS and str(p.relative_to(ROOT)) not in DB_ELSEWHERE
+    }
+    assert offenders == {}
+
+
 def test_pure_modules_do_no_io_and_read_no_clock() -> None:
     pure = [*modules("mappings"), *(ROOT / f for f in PURE_FILES)]
     assert pure, "no pure modules found"
@@ -60,5 +77,6 @@ def test_pure_modules_do_no_io_and_read_no_clock() -> None:
 
 def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "x.py"
-    bad.write_text("import requests\nfrom jobs.store import x\n")
-    assert imports(bad) == {"requests", "jobs"}
+    bad.write_text("import requests\nfrom state.tables import x\nfrom sqlalchemy.orm import Session\n")
+    assert imports(bad) == {"requests", "state", "sqlalchemy"}
+    assert imports(bad) & DB_LIBS == {"sqlalchemy"}
