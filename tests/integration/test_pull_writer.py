@@ -16,11 +16,11 @@ from sqlmodel import Session
 
 from connectors.base import Record, Signal, StoreRef
 from connectors.memory import MemorySource
-from state import pull_writer
 from jobs.pull import pull
-from state.pull_writer import PullWriter, StoreMark, WriteUnit, record_digest
+from state import pull_writer
 from state.engine import make_engine
 from state.migrations import SCHEMA_VERSION, init_schema
+from state.pull_writer import PullWriter, StoreMark, WriteUnit, record_digest
 from tests.integration.test_pull import AZ, DIRECTORY, NOW, NV, cursor, facts, rows, sale, sales, state
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ from sqlalchemy import Engine, text
 
 from connectors.base import Record
 from connectors.memory import MemorySource
-from state import pull_writer
 from jobs.pull import pull
+from state import pull_writer
 from tests.integration.test_pull import DIRECTORY, NOW, facts, rows, sales
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

@@ -17,7 +17,17 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the Dockerfile copies into its build stage, plus the sandbox distribution and the metadata it ships.
-CONTEXT = ("pyproject.toml", "README.md", "worker", "jobs", "mappings", "connectors", "sandbox", "salesforce")
+CONTEXT = (
+    "pyproject.toml",
+    "README.md",
+    "worker",
+    "jobs",
+    "state",
+    "mappings",
+    "connectors",
+    "sandbox",
+    "salesforce",
+)
 UV = Path(sys.executable).parent / "uv"
 
 PROBE = """
@@ -86,13 +96,14 @@ def test_the_production_wheel_holds_no_sandbox(wheels: dict[str, Path]) -> None:
     assert {f.split("/")[0] for f in files if not f.startswith("csm_sync-")} == {
         "worker",
         "jobs",
+        "state",
         "mappings",
         "connectors",
     }
     # The data files the code reads at run time come along: mapping files, source specs, plausible ranges.
     data = {
         p.relative_to(ROOT).as_posix()
-        for package in ("worker", "jobs", "mappings", "connectors")
+        for package in ("worker", "jobs", "state", "mappings", "connectors")
         for p in (ROOT / package).rglob("*.toml")
         if "build" not in p.parts
     }
@@ -117,7 +128,7 @@ def test_the_sandbox_wheel_ships_the_metadata_it_reads(wheels: dict[str, Path]) 
     assert expected <= files, sorted(expected - files)[:5]
     assert "sandbox/metadata/sfdx-project.json" in files
     assert {"sandbox/environment.py", "sandbox/salesforce/soql/engine.py"} <= files
-    assert not [f for f in files if f.startswith(("worker/", "jobs/", "connectors/", "mappings/"))]
+    assert not [f for f in files if f.startswith(("worker/", "jobs/", "state/", "connectors/", "mappings/"))]
     assert {r.split(">")[0].split("[")[0] for r in requires(wheels["csm-sync-sandbox"])} >= {
         "werkzeug",
         "trustme",

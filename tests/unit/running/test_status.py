@@ -82,3 +82,27 @@ def test_board_filters_by_job_and_status_command_renders_without_cutting(make_ap
     assert commands.status(app, out, run="r1", job="pull") == 2
     assert "no run 'r1' of job pull" in stream.getvalue()
     assert commands.status(app, Output("status", False, io.StringIO()), csv=True) == 2
+
+
+def test_status_and_the_metrics_count_the_outbox_alike(make_app: Callable[..., App]) -> None:
+    from state import outbox  # noqa: PLC0415
+    from worker.metrics import registry_for  # noqa: PLC0415
+
+    app = make_app(Clock(NOW))
+    seed(app)
+    with Session(app.engine) as s:
+        for seq, status in enumerate(("pending", "pending", "superseded")):
+            s.add(OutboxEntry(run_id="r2", seq=seq, job="account_health", sobject="Account",
+                              key_field="Store_Id__c", key=f"S-{seq}", op="update", status=status))  # fmt: skip
+        s.commit()
+    expected = {"dead": 1, "failed": 2, "pending": 2, "sent": 1, "superseded": 1}
+    assert outbox.summary(app.engine) == expected
+    assert board(app.engine, NOW)["outbox"] == expected
+    registry = registry_for(app, cache_seconds=0)
+    exported = {
+        sample.labels["status"]: sample.value
+        for family in registry.collect()
+        if family.name == "csm_sync_outbox_rows"
+        for sample in family.samples
+    }
+    assert exported == expected
