@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -11,7 +11,19 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, SQLModel, create_engine
 
-__all__ = ["Connection", "Engine", "Session", "is_state_url", "make_engine", "safe_url", "upsert"]
+__all__ = [
+    "Connection",
+    "Engine",
+    "Session",
+    "chunks",
+    "is_state_url",
+    "make_engine",
+    "safe_url",
+    "table",
+    "upsert",
+]
+
+T = TypeVar("T")
 
 STATE_DRIVERS = ("sqlite", "postgresql", "postgresql+psycopg")
 
@@ -65,10 +77,16 @@ def upsert(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any
         if update_cols
         else (stmt.on_conflict_do_nothing(index_elements=pk))
     )
-    for chunk in _chunks(rows, 500):
+    for chunk in chunks(rows, 500):
         session.execute(stmt, list(chunk))
 
 
-def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` in slices of `size`: one IN list or executemany batch each."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def table(name: str) -> Any:
+    """A table by name, for column-level statements (no ORM entity per row)."""
+    return SQLModel.metadata.tables[name]

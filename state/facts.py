@@ -12,17 +12,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
-from state.engine import upsert
+from state.engine import table, upsert
 from state.pull_writer import rederive
 from state.tables import SourceRecord
 
 STREAM_ROWS = 5_000  # rows fetched at a time
-
-
-def _table(name: str) -> Any:
-    return SQLModel.metadata.tables[name]
 
 
 class Reads:
@@ -33,7 +29,7 @@ class Reads:
 
     def facts(self, stores: Sequence[str], since: date) -> Iterator[tuple[str, str, str, date, float]]:
         """(store, metric, dimension, day, value) of the stores' daily facts from `since`."""
-        mf = _table("metric_fact")
+        mf = table("metric_fact")
         q = select(mf.c.store_id, mf.c.metric, mf.c.dimension, mf.c.day, mf.c.value).where(
             mf.c.store_id.in_(list(stores)), mf.c.day >= since
         )
@@ -44,7 +40,7 @@ class Reads:
         self, stores: Sequence[str], source: str | None = None
     ) -> Iterator[tuple[str, str, datetime | None, datetime | None, datetime | None]]:
         """(store, source, newest data, last success, implausible since), of every source or one."""
-        fr = _table("freshness")
+        fr = table("freshness")
         q = select(
             fr.c.store_id, fr.c.source, fr.c.newest_data_at, fr.c.last_success_at, fr.c.implausible_at
         ).where(fr.c.store_id.in_(list(stores)))
@@ -66,7 +62,7 @@ class Reads:
     ) -> Iterator[tuple[str, str, str, date, dict[str, Any]]]:
         """(store, stream, key, day, attrs) of the stores' records of `streams`, optionally of some
         sources (or not of others) and days; ordered by store then day if asked (a store's adjacent)."""
-        sr = _table("source_record")
+        sr = table("source_record")
         q = select(sr.c.store_id, sr.c.stream, sr.c.key, sr.c.day, sr.c.attrs).where(
             sr.c.store_id.in_(list(stores)), sr.c.stream.in_(sorted(streams))
         )
@@ -96,7 +92,7 @@ def replace_derived(
 ) -> None:
     """Upsert a job's derived records (key -> store_id, day, occurred_at, facts, attrs, pulled_at) and
     rebuild the source's facts of every (store, day) they touch, before or after, in one transaction."""
-    sr = _table("source_record")
+    sr = table("source_record")
     touched = {(r["store_id"], r["day"]) for r in records.values()}
     keys = sorted(records)
     with Session(engine) as session, session.begin():

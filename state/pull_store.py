@@ -7,21 +7,16 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine, func, select, text
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from connectors.base import Rejected, StoreRef
 from connectors.values import json_safe
 from state import stores as store_directory
-from state.engine import upsert
+from state.engine import chunks, table, upsert
 from state.pull_writer import quarantine_rows
 from state.tables import StoreRow
-
-
-def _table(name: str) -> Any:
-    return SQLModel.metadata.tables[name]
 
 
 class PullStore:
@@ -50,9 +45,9 @@ class PullStore:
 
     def listed(self, source: str, directory: Mapping[str, StoreRef]) -> list[StoreRef]:
         """The stores of `source`'s latest stored listing (a store it no longer lists is left out)."""
-        table = _table("store")
-        latest = select(func.max(table.c.seen_at)).where(table.c.source == source).scalar_subquery()
-        query = select(table.c.store_id).where(table.c.source == source, table.c.seen_at == latest)
+        st = table("store")
+        latest = select(func.max(st.c.seen_at)).where(st.c.source == source).scalar_subquery()
+        query = select(st.c.store_id).where(st.c.source == source, st.c.seen_at == latest)
         with Session(self.engine) as session:
             ids = sorted(row[0] for row in session.connection().execute(query))
         return [directory[i] for i in ids if i in directory]
@@ -96,13 +91,13 @@ class PullStore:
 
     def cursors(self, source: str, store_ids: Sequence[str]) -> dict[tuple[str, str], str]:
         """The stored cursors of a source's stores, (stream, store) → value, read once per pull."""
-        table = _table("cursor")
+        cur = table("cursor")
         out: dict[tuple[str, str], str] = {}
         with Session(self.engine) as session:
             conn = session.connection()
-            for chunk in _chunks(sorted(store_ids), 500):
-                query = select(table.c.stream, table.c.store_id, table.c.value).where(
-                    table.c.source == source, table.c.store_id.in_(chunk)
+            for chunk in chunks(sorted(store_ids), 500):
+                query = select(cur.c.stream, cur.c.store_id, cur.c.value).where(
+                    cur.c.source == source, cur.c.store_id.in_(chunk)
                 )
                 out.update(
                     {(stream, store): str(value or "") for stream, store, value in conn.execute(query)}
@@ -113,9 +108,4 @@ class PullStore:
         if rejected:
             with self.session() as session:
                 rows = quarantine_rows(self.run_id, source, rejected, self.now)
-                session.connection().execute(_table("quarantine").insert(), rows)
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+                session.connection().execute(table("quarantine").insert(), rows)

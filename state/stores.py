@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from connectors.base import StoreRef
+from state.engine import chunks
 from state.tables import StoreRow
 
 _IN_CHUNK = 500
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def rows(engine: Engine, stores: Collection[str] | None = None) -> dict[str, StoreRow]:
@@ -24,7 +20,7 @@ def rows(engine: Engine, stores: Collection[str] | None = None) -> dict[str, Sto
         if stores is None:
             return {r.store_id: r for r in s.scalars(select(StoreRow))}
         out: dict[str, StoreRow] = {}
-        for chunk in _chunks(sorted(stores), _IN_CHUNK):
+        for chunk in chunks(sorted(stores), _IN_CHUNK):
             out.update(
                 (r.store_id, r) for r in s.scalars(select(StoreRow).where(col(StoreRow.store_id).in_(chunk)))
             )
