@@ -236,7 +236,10 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
             1 for m in milestones if m.get("Status__c") != "Done" and str(m.get("Due_Date__c")) < today
         ),
         "snapshots": len(org.records("Health_Snapshot__c")),
-        "qbr_records": len(org.records("Quarterly_Review__c")),
+        # the last complete quarter's: how many quarters the history reaches depends on the date
+        "qbr_records": sum(
+            1 for r in org.records("Quarterly_Review__c") if r.get("Quarter__c") == _last_quarter(env)
+        ),
         "without_account": sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids),
     }
 
@@ -306,7 +309,8 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
     )
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
-        f"QBR records: {len(org.records('Quarterly_Review__c'))} · "
+        f"QBR records: {len(org.records('Quarterly_Review__c'))} "
+        f"({figures['qbr_records']} for {_last_quarter(env)}, the last complete quarter) · "
         f"Stores without a Salesforce Account (reported, not dropped): "
         + ", ".join(sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids))
     )
