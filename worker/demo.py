@@ -74,6 +74,8 @@ def run_demo(
                 _summary(console, env)
             if serve:
                 _serve(out, env)
+            else:
+                out.text(CONSOLE_HINT)
     out.result["logs"] = str(workdir / "csm-sync.log")
     out.result["config"] = str(workdir / "config.toml")
     out.text(f"Logs: {workdir / 'csm-sync.log'}  ·  config: {workdir / 'config.toml'}")
@@ -343,8 +345,22 @@ def _packs_line(org: Any, store: Callable[[Any], str]) -> str:
 _SF_QUERY_HINT = "  sf data query -o sandbox -q 'SELECT Name, Health_Band__c FROM Account'\n"
 
 
+CONSOLE_HINT = "csm-sync demo --serve also serves the CSM console (dashboard, list views, Account 360)."
+
+
 def _serve(out: Output, env: SandboxEnvironment) -> None:
+    from sandbox.console import serve_console  # noqa: PLC0415 - see sandbox_installed
+
+    console = serve_console(env.org_server.url, env.org.login, env.tls, env.portfolio.today)
+    try:
+        _serve_until_stopped(out, env, console.url)
+    finally:
+        console.stop()
+
+
+def _serve_until_stopped(out: Output, env: SandboxEnvironment, console_url: str) -> None:
     hints = {
+        "console": console_url,
         "salesforce": env.org_server.url,
         "sources": env.sources_server.url,
         "ca_bundle": str(env.tls.ca_path),
@@ -362,6 +378,8 @@ def _serve(out: Output, env: SandboxEnvironment) -> None:
     ) + _SF_QUERY_HINT
     base = f"csm-sync --config {env.config_path} --as-of {as_of}"
     out.text(
+        f"CSM console (what a CSM sees in Lightning, read from the org's APIs): {console_url}/\n"
+        f"  Account 360 of a store: {console_url}/accounts/NV-001\n"
         f"The sandbox stays up. Its data ends the day before {as_of}: run csm-sync on the demo's clock\n"
         f"with --as-of {as_of} (or export {AS_OF_ENV}={as_of}) to see what the demo saw. Try:\n"
         f"  {base} status\n"
