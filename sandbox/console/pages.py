@@ -17,7 +17,7 @@ header{background:#032d60;color:#fff;padding:10px 24px;display:flex;gap:24px;ali
 header a{color:#fff;text-decoration:none}header h1{font-size:18px;margin:0}
 main{padding:16px 24px;display:grid;grid-template-columns:repeat(12,1fr);gap:12px}
 section{background:#fff;border-radius:6px;padding:12px 14px;box-shadow:0 1px 2px #0002;grid-column:span 4}
-section.wide{grid-column:span 12}section.half{grid-column:span 6}
+section.wide{grid-column:span 12}section.half{grid-column:span 6}section.two{grid-column:span 8}
 h2{font-size:15px;margin:0 0 8px}table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:3px 6px;border-bottom:1px solid #e5e5e5;vertical-align:top}
 th{color:#444;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -51,6 +51,14 @@ def number(value: Any, digits: int = 0) -> str:
     if isinstance(value, int | float):
         return f"{value:,.{digits}f}"
     return str(value)
+
+
+def money(value: Any, digits: int) -> str:
+    return "—" if value is None or value == "" else "$" + number(value, digits)
+
+
+def percent(value: Any) -> str:
+    return "—" if value is None or value == "" else number(value, 1) + "%"
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], table_id: str, numeric: set[int]) -> str:
@@ -217,13 +225,13 @@ def account_page(view: Account360, today: date, start: date) -> str:
     )
     kpis = [
         ("Online orders (7 days)", number(a.get("Online_Orders_7d__c"))),
-        ("Online revenue (7 days)", "$" + number(a.get("Online_Revenue_7d__c"))),
+        ("Online revenue (7 days)", money(a.get("Online_Revenue_7d__c"), 0)),
         (
             "AOV online / in store",
-            f"${number(a.get('AOV_Online__c'), 2)} / ${number(a.get('AOV_In_Store__c'), 2)}",
+            f"{money(a.get('AOV_Online__c'), 2)} / {money(a.get('AOV_In_Store__c'), 2)}",
         ),
-        ("Online conversion", number(a.get("Online_Conversion__c"), 1) + "%"),
-        ("Cart abandonment", number(a.get("Cart_Abandonment__c"), 1) + "%"),
+        ("Online conversion", percent(a.get("Online_Conversion__c"))),
+        ("Cart abandonment", percent(a.get("Cart_Abandonment__c"))),
     ]
     kpi = "<section><h2>KPIs</h2>" + _table(("Figure", "Value"), kpis, "kpis", {1}) + "</section>"
     flags = "".join(
@@ -234,7 +242,7 @@ def account_page(view: Account360, today: date, start: date) -> str:
         for f in view.flags
     )
     flag_section = (
-        f"<section class='half'><h2>Open risk flags ({len(view.flags)})</h2><table id='flags'>"
+        f"<section class='two'><h2>Open risk flags ({len(view.flags)})</h2><table id='flags'>"
         f"<thead><tr><th>Severity</th><th>Flag</th><th>Evidence</th></tr></thead><tbody>{flags}"
         "</tbody></table></section>"
     )
@@ -309,7 +317,7 @@ def account_page(view: Account360, today: date, start: date) -> str:
         for r in view.reviews
     ]
     qbr = (
-        "<section><h2>Quarterly review figures</h2>"
+        "<section class='two'><h2>Quarterly review figures</h2>"
         + _table(
             (
                 "Quarter",
