@@ -93,7 +93,7 @@ def _component(i: int, c: Component) -> str:
     total = "".join(
         f"<td class='num'>{escape(number(v, 1 if v is not None and v % 1 else 0))}</td>" for v in c.total
     )
-    wide = " class='half'" if c.kind == "Table" else ""
+    wide = " class='two'" if len(c.measures) > 4 else " class='half'" if c.kind == "Table" else ""
     return (
         f"<section{wide} id='component-{i}' data-kind='{escape(c.kind)}'><h2>{escape(c.header)}</h2>"
         f"<table><thead><tr><th></th>{head}<th></th></tr></thead><tbody>{''.join(rows)}</tbody>"
