@@ -185,6 +185,11 @@ def _run_all(out: Output, env: SandboxEnvironment) -> ExitCode:
     rerun = _writes(env) - before
     out.text(f"Rerun of account_health and risk_alerts with nothing changed: {rerun} write calls.")
     out.result.update({"runs": runs, "rerun_write_calls": rerun, "stores": len(env.portfolio.stores)})
+    out.result["briefs"] = {
+        "emails": len(env.org.messages.emails),
+        "chatter_posts": len(env.org.messages.posts),
+        "slack_messages": len(env.sources.slack.messages),
+    }
     return worst
 
 
@@ -313,6 +318,26 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         + ", ".join(sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids))
     )
     console.print(_packs_line(org, store))
+    console.print(briefs_line(env))
+    emails = env.org.messages.emails
+    if emails:  # the fullest brief, as its CSM reads it
+        brief = max(emails, key=lambda e: (len(e["body"].splitlines()), e["to"]))
+        head = f"To: {', '.join(brief['to'])}\nSubject: {brief['subject']}"
+        console.print(f"{head}\n\n{brief['body']}", markup=False, highlight=False)
+
+
+def briefs_line(env: SandboxEnvironment) -> str:
+    """The morning briefs the digest job sent: what the org and the Slack stand-in recorded."""
+    emails, posts = env.org.messages.emails, env.org.messages.posts
+    slack = env.sources.slack.messages
+    to = sorted({a for e in emails for a in e["to"]})
+    line = (
+        f"Morning briefs (digest): {len(emails)} emails through emailSimple and {len(posts)} Chatter posts "
+        f"to {len(to)} CSMs, {len(slack)} copies to the Slack channel"
+    )
+    if emails:
+        line += f"; e.g. to {emails[0]['to'][0]}: “{emails[0]['subject']}”"
+    return line
 
 
 def _last_quarter(env: SandboxEnvironment) -> str:
@@ -345,7 +370,10 @@ def _packs_line(org: Any, store: Callable[[Any], str]) -> str:
 _SF_QUERY_HINT = "  sf data query -o sandbox -q 'SELECT Name, Health_Band__c FROM Account'\n"
 
 
-CONSOLE_HINT = "csm-sync demo --serve also serves the CSM console (dashboard, list views, Account 360)."
+CONSOLE_HINT = (
+    "See it as a CSM would: csm-sync demo --serve also serves the CSM console (dashboard, list views, "
+    "Account 360) and shows each CSM's morning brief."
+)
 
 
 def _serve(out: Output, env: SandboxEnvironment) -> None:
@@ -387,6 +415,7 @@ def _serve_until_stopped(out: Output, env: SandboxEnvironment, console_url: str)
         f"  {base} plan account_health\n"
         f"  {base} run-job risk_alerts      (again: nothing to write)\n"
         f"  {base} qbr-pack MSO-1 --quarter {_last_quarter(env)} --out pack.pdf\n"
+        f"  {base} run-job digest           (the morning briefs: once a day, so nothing new today)\n"
         "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
         f"and pass a requests session with verify='{env.tls.ca_path}'.\n"
         f"{sf_cli}Ctrl-C stops the sandbox.",
