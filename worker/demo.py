@@ -148,6 +148,10 @@ def _run_all(out: Output, env: SandboxEnvironment) -> ExitCode:
         if job == "pull" and result.outcome is not None:
             pulled = result.outcome.counts
             counts = {"created": pulled.get("records", "—")}
+        if job == "digest" and result.outcome is not None:  # briefs sent, not records
+            sent = result.outcome.counts
+            failed = sent.get("failed", 0) + sent.get("unconfirmed", 0)
+            counts = {"created": sent.get("sent", 0), "failed": failed}
         if job == "qbr_pack" and result.outcome is not None:
             packs = result.outcome.counts
             records = packs.get("records", {})
