@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 NAME = "digest"
 FIRST_BRIEF_LOOKBACK = timedelta(hours=24)  # a CSM's first brief covers the day before it
 BASELINE_DAYS = 7  # a first brief compares with the latest health snapshot of the week before today
+RESOLVED_DAYS = 35  # resolved flags are read this far back (a month of briefs), not the account's history
 
 
 class Org(Protocol):
@@ -105,6 +106,8 @@ def read_books(org: Org, today: date, renewal_days: int) -> tuple[dict[str, Csm]
         ["Account__c", "Name", "Severity__c", "Category__c", "Status__c", "Opened_At__c", "Resolved_At__c"],
         "Account__c",
         ids,
+        "Status__c != 'Resolved' OR Resolved_At__c >= {start}",
+        start=datetime.combine(today - timedelta(days=RESOLVED_DAYS), time.min, tzinfo=UTC),
     )
     for f in _rows(org, list(flags)):
         books[owner[str(f["Account__c"])]].flags.append(f)
@@ -217,9 +220,8 @@ def run_digest(
             book.baseline = {k: (v[0], str(v[1])) for k, v in prev.seen.items()}
             since = prev.sent_at or prev.claimed_at
         else:
-            book.baseline = {
-                k: v for k, v in baseline.items() if any(str(a["Id"]) == k for a in book.accounts)
-            }
+            mine = {str(a["Id"]) for a in book.accounts}
+            book.baseline = {k: v for k, v in baseline.items() if k in mine}
             since = now - FIRST_BRIEF_LOOKBACK
         brief = compose(csm, book, cfg, today, since)
         if not digest_sent.claim(engine, csm_id, today, run_id, now):
