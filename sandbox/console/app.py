@@ -61,9 +61,11 @@ class ConsoleApp:
 
     def _list_views(self, request: Request) -> str:
         user = request.args.get("as") or None
-        return pages.list_views_page(
-            views.list_views(self.api.as_user(user)), self.today, user or "the integration user"
-        )
+        try:
+            found = views.list_views(self.api.as_user(user))
+        except ValueError:  # the org has no such active user to sign in as
+            return pages.not_found_page(f"No active user {user}", self.today)
+        return pages.list_views_page(found, self.today, user or "the integration user")
 
     def _accounts(self, request: Request) -> str:
         return pages.accounts_page(views.stores(self.api), self.today)

@@ -53,6 +53,7 @@ def test_unknown_pages_and_stores(org: Org) -> None:
     client = _client(org)
     assert client.get("/nowhere").status_code == 404
     assert "No Account has Store_Id__c XX-1" in client.get("/accounts/XX-1").get_data(as_text=True)
+    assert "No active user nobody@x.test" in client.get("/list-views?as=nobody@x.test").get_data(as_text=True)
 
 
 def test_trend_places_points_by_day_and_score() -> None:
