@@ -375,8 +375,8 @@ _SF_QUERY_HINT = "  sf data query -o sandbox -q 'SELECT Name, Health_Band__c FRO
 
 
 CONSOLE_HINT = (
-    "See it as a CSM would: csm-sync demo --serve also serves the CSM console (dashboard, list views, "
-    "Account 360) and shows each CSM's morning brief."
+    "See it as a CSM would: csm-sync demo --serve also serves the CSM console (the Client Health "
+    "dashboard, list views, an Account 360 per store); the morning briefs above are what each CSM received."
 )
 
 
