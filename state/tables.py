@@ -212,3 +212,24 @@ class ImageCheck(SQLModel, table=True):
     day: date = Field(primary_key=True)
     status: int = 0
     checked_at: datetime
+
+
+class DigestSent(SQLModel, table=True):
+    """One CSM's brief of one day: claimed (`sending`) before the send, then `sent` or `failed`.
+
+    A claim whose send never reported back (the process died mid-call) stays `sending` and is not
+    sent again: a brief is sent at most once a day; a known failure (`failed`) is retried next run.
+    """
+
+    __tablename__ = "digest_sent"
+    csm_id: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    state: str = "sending"  # sending | sent | failed
+    run_id: str = ""
+    channel: str = ""  # email | chatter, plus +slack when it also went to Slack
+    subject: str = ""
+    claimed_at: datetime
+    sent_at: datetime | None = None
+    error: str = ""
+    # What the brief saw of each account (Id → [score, band]): the next brief's baseline.
+    seen: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
