@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import Engine
 
 from connectors import slack
-from jobs import digest, digest_brief, digest_sent
+from jobs import digest, digest_brief
 from jobs.digest_brief import DigestFile
 from sandbox.salesforce import Org
 from sandbox.server import serve
 from sandbox.slack import SlackWebhook
 from sandbox.tls import TLSMaterial
+from state import digest_sent
 from tests.integration.org_fixtures import ServedOrg, state_engine
 
 pytestmark = pytest.mark.integration
