@@ -35,7 +35,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check worker jobs mappings connectors sandbox
+	$(BIN)/ruff format --check worker jobs mappings connectors configfiles sandbox
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

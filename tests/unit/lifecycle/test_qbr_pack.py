@@ -162,7 +162,7 @@ def test_the_mapping_file_is_checked_like_the_others(tmp_path: Path) -> None:
         load(bad)
     text = "\n".join(str(i) for i in info.value.issues)
     assert "mappings/qbr_pack.toml" in text and "roi.phone_order_share" in text
-    assert "roi.budtender_hourly_cost" in text and "pack.top_product" in text
+    assert "roi.budtender_hourly_cost" in text and 'pack: unknown key "top_product"' in text
     assert load(MAPPINGS / "qbr_pack.toml") == QbrPackFile(
         roi=RoiAssumptions(), pack=CFG.pack
     )  # the shipped file states the defaults
