@@ -7,6 +7,14 @@ all can use it.
 
 from configfiles.issues import FileIssue, FileProblems
 from configfiles.toml import read_toml
-from configfiles.translate import did_you_mean, pydantic_issues
+from configfiles.translate import did_you_mean, item_label, keyed_issue, pydantic_issues
 
-__all__ = ["FileIssue", "FileProblems", "did_you_mean", "pydantic_issues", "read_toml"]
+__all__ = [
+    "FileIssue",
+    "FileProblems",
+    "did_you_mean",
+    "item_label",
+    "keyed_issue",
+    "pydantic_issues",
+    "read_toml",
+]

@@ -182,6 +182,14 @@ def message(err: Mapping[str, Any], nouns: Mapping[tuple[str, ...], str] = {}) -
     return str(err.get("msg", "invalid")).removeprefix("Value error, "), ""
 
 
+def keyed_issue(file: str, text: str, *, where: str = "", path: str = "") -> FileIssue:
+    """An issue from a check's message that may start with its key ("client_id: required")."""
+    keyed = _KEYED.match(text)
+    if keyed is None:
+        return FileIssue(file, where, path, text)
+    return FileIssue(file, where, ".".join(p for p in (path, keyed.group(1)) if p), keyed.group(2))
+
+
 def pydantic_issues(
     file: str,
     errors: ValidationError | Iterable[Mapping[str, Any]],
@@ -215,11 +223,10 @@ def pydantic_issues(
             continue
         at, path = _place(raw, loc, where)
         problem, fix = message(err, nouns)
-        keyed = _KEYED.match(problem) if err.get("type") == "value_error" else None
-        if keyed:  # a check of the whole table that names its key: "client_id: required"
-            path = ".".join(p for p in (path, keyed.group(1)) if p)
-            problem = keyed.group(2)
-        out.append(FileIssue(file, at, path, problem, fix))
+        if err.get("type") == "value_error":  # a check of a whole table may name its key
+            out.append(keyed_issue(file, problem, where=at, path=path))
+        else:
+            out.append(FileIssue(file, at, path, problem, fix))
     return unique_issues(out)
 
 

@@ -143,7 +143,7 @@ def test_bad_config_exits_2_naming_file_and_key(
     )
     assert cli(env, "status", config=config) == 2
     out = capsys.readouterr().out
-    assert f"{config}: salesforce.timeout_secs: unknown key" in out.replace("\n", "")
+    assert f'{config}: salesforce: unknown key "timeout_secs" — did you mean "timeout_seconds"?' in out.replace("\n", "")
 
 
 def test_secret_from_the_environment_never_reaches_the_logs(
@@ -285,7 +285,7 @@ def test_validate_reports_config_and_mapping_problems_at_once(env: SandboxEnviro
     data = envelope(proc)
     assert proc.returncode == 2 and data["status"] == "config"
     found = "\n".join(data["errors"])
-    assert "salesforce.write_sync_runs" in found and "(got 'no')" in found
+    assert 'salesforce.write_sync_runs: expected true or false, got "no" — write true or false, without quotes' in found
     assert 'jobs.pull.schedule: "every 15 minutes" is not a cron expression' in found
     assert "risk_rules.toml" in found and "Urgent" in found
     human = run(env, "validate", config=config)

@@ -55,7 +55,7 @@ def test_secret_from_file(tmp_path: Path) -> None:
 def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
     text = GOOD.replace('login_url = "https://login.salesforce.com"', 'loginurl = "x"')
     assert problems(tmp_path, text) == [
-        f'{tmp_path / "config.toml"}: salesforce.loginurl: unknown key (did you mean "login_url"?)'
+        f'{tmp_path / "config.toml"}: salesforce: unknown key "loginurl" — did you mean "login_url"?'
     ]
 
 
@@ -76,13 +76,13 @@ def test_literal_secret_is_refused(tmp_path: Path) -> None:
 def test_bad_value_names_key_and_expected(tmp_path: Path) -> None:
     text = GOOD.replace('auth = "client_credentials"', 'auth = "password"')
     (msg,) = problems(tmp_path, text)
-    assert "salesforce.auth: Input should be 'jwt' or 'client_credentials' (got 'password')" in msg
+    assert 'salesforce.auth: "password" is not a Salesforce auth flow (jwt, client_credentials)' in msg
 
 
 def test_out_of_range_number(tmp_path: Path) -> None:
     text = GOOD + "\n[sync]\nsafety_max_change_share = 3\n"
     (msg,) = problems(tmp_path, text)
-    assert "sync.safety_max_change_share: Input should be less than or equal to 1 (got 3)" in msg
+    assert "sync.safety_max_change_share: must be at most 1, got 3" in msg
 
 
 def test_unknown_job_lists_valid_ones(tmp_path: Path) -> None:
@@ -99,13 +99,16 @@ def test_jwt_needs_username_and_key(tmp_path: Path) -> None:
 
 def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
     (msg,) = problems(tmp_path, "[salesforce\n")
-    assert msg.startswith(f"{tmp_path / 'config.toml'}: not valid TOML")
+    assert msg == (
+        f"{tmp_path / 'config.toml'}: line 1, column 12: "
+        "TOML syntax error: expected ']' at the end of a table declaration"
+    )
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path / "nope.toml", {})
-    assert "no such config file" in str(info.value)
+    assert str(info.value) == f"{tmp_path / 'nope.toml'}: file not found — copy config.example.toml to start"
 
 
 def test_bad_source_names_the_entry_and_key(tmp_path: Path) -> None:
@@ -119,7 +122,7 @@ base_url = "https://pos.example.com"
 """
     )
     (msg,) = problems(tmp_path, text)
-    assert "sources[0] (pos).kind: unknown connector kind 'dutchie_poss'" in msg
+    assert 'source "pos" → kind: unknown connector kind \'dutchie_poss\'' in msg
     assert "dutchie_pos" in msg
 
 
@@ -159,8 +162,8 @@ def test_everything_run_would_refuse_is_reported_at_once(tmp_path: Path) -> None
     assert 'jobs.account_health.schedule: "every 15 minutes" is not a cron expression' in joined
     assert 'scheduler.timezone: "Mars/Olympus" is not an IANA time zone' in joined
     assert 'state.url: "mysql://csm@db/x" is not a state store URL' in joined
-    assert "salesforce.write_sync_runs: Input should be a valid boolean (got 'no')" in joined
-    assert "salesforce.max_attempts: Input should be a valid integer (got '5')" in joined
+    assert 'salesforce.write_sync_runs: expected true or false, got "no" — write true or false, without quotes' in joined
+    assert 'salesforce.max_attempts: expected a whole number, got "5" — write a whole number, without quotes' in joined
     assert len(found) == 5
 
 
