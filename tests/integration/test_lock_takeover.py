@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from jobs.store import RunRecord, init_schema, make_engine
-from tests.integration.test_scale_out_pg import fresh_schema
+from tests.integration.pg import fresh_schema
 from worker.locks import Busy, JobLock
 
 pytestmark = pytest.mark.integration

@@ -30,13 +30,13 @@ from connectors.salesforce.client import LimitReached, SalesforceClient, Salesfo
 from jobs.store import OutboxEntry, make_engine
 from jobs.sync import JobResult
 from sandbox.salesforce import Faults, Org, OrgAdapter
+from sandbox.salesforce.jwt_keys import JwtKeys
 from sandbox.server import serve
 from sandbox.tls import TLSMaterial
 from tests.integration.org_fixtures import (
     BASE,
     CONSUMER_KEY,
     CONSUMER_SECRET,
-    JwtKeys,
     SyntheticJob,
     client_for,
     jwt_client,

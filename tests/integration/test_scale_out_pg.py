@@ -14,10 +14,8 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,11 +26,10 @@ from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 from sqlalchemy import column, insert, table, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from jobs.store import StoreRow, init_schema, make_engine
+from tests.integration.pg import fresh_schema, query
 from worker.app import App
 from worker.logging import configure
 from worker.runner import Outcome
@@ -41,38 +38,10 @@ from worker.settings import Settings
 from worker.shards import Firing, ShardOptions, ShardTask
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_URL = os.environ.get("CSM_SYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 JOB = "account_health"
 STORES = [f"{state}-{i:03d}" for state in ("NV", "AZ", "CA", "IL", "MI", "CO") for i in range(1, 11)]  # 60
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
-
-
-# -- a throwaway schema on the test server --------------------------------------------------------
-
-
-def schema_url(base: str, schema: str) -> str:
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
-@contextmanager
-def fresh_schema() -> Iterator[str]:
-    """A URL whose tables live in a fresh schema, dropped afterwards; skips when no server answers."""
-    probe = make_engine(make_url(PG_URL).update_query_dict({"connect_timeout": "3"}).render_as_string(False))
-    schema = f"csm_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with probe.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as exc:
-        probe.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {str(exc).splitlines()[0]}")
-    try:
-        yield schema_url(PG_URL, schema)
-    finally:
-        with probe.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        probe.dispose()
 
 
 @pytest.fixture
@@ -93,15 +62,6 @@ def prepare(url: str, stores: list[str]) -> None:
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE processed (store_id text, shard int, replica text, attempt int)"))
     engine.dispose()
-
-
-def query(url: str, sql: str) -> list[Any]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(text(sql)).all())
-    finally:
-        engine.dispose()
 
 
 # -- the replica process --------------------------------------------------------------------------

@@ -32,7 +32,8 @@ from tests.integration.org_fixtures import (
     snapshot,
     write_calls,
 )
-from tests.integration.test_scale_out_pg import ROOT, fresh_schema, query, wait_for
+from tests.integration.pg import fresh_schema, query
+from tests.integration.test_scale_out_pg import ROOT, wait_for
 from worker.app import App
 from worker.logging import configure
 from worker.runner import Outcome

@@ -16,6 +16,7 @@ from jobs import ledger
 from jobs.store import OutboxEntry, RunRecord
 from jobs.sync import run_job
 from sandbox.salesforce import INTEGRATION_USERNAME
+from sandbox.salesforce.jwt_keys import make_jwt_keys
 from tests.integration.org_fixtures import (
     CONSUMER_KEY,
     NOW,
@@ -24,7 +25,6 @@ from tests.integration.org_fixtures import (
     client_for,
     job_options,
     jwt_client,
-    make_jwt_keys,
     seed_stores,
     snapshot,
     sync,

@@ -17,6 +17,9 @@ FORBIDDEN = {
     "sandbox": {"worker", "jobs", "mappings", "connectors", "configfiles"},
     "configfiles": {"worker", "jobs", "mappings", "connectors", "sandbox"},  # every reader's, so nobody's
 }
+# What the production wheel holds; of it, only `csm-sync demo` may import the sandbox (its own distribution).
+PRODUCTION = ("worker", "jobs", "mappings", "connectors", "configfiles")
+SANDBOX_USERS = {"worker/demo.py"}
 IO_LIBS = {"requests", "sqlmodel", "sqlalchemy", "simple_salesforce", "werkzeug", "psycopg"}
 PURE_FILES = ["jobs/plan.py"]
 
@@ -44,6 +47,17 @@ def test_package_imports_respect_the_layers(package: str) -> None:
         if imports(p) & FORBIDDEN[package]
     }
     assert bad == {}
+
+
+def test_only_the_demo_imports_the_sandbox() -> None:
+    """Tests and benches drive the sandbox; production code outside the demo would break without the extra."""
+    users = {
+        str(p.relative_to(ROOT))
+        for package in PRODUCTION
+        for p in modules(package)
+        if "sandbox" in imports(p)
+    }
+    assert users == SANDBOX_USERS
 
 
 def test_pure_modules_do_no_io_and_read_no_clock() -> None:

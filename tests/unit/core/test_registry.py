@@ -6,7 +6,7 @@ import pytest
 
 from jobs import registry
 from mappings.load import load_mapping_set
-from tests.unit.lifecycle.builders import FakeOrg
+from tests.doubles import FakeOrg
 from tests.unit.mappings.builders import NOW, account, store_data
 from worker.settings import JOB_NAMES
 

@@ -1,8 +1,8 @@
-"""Hand-built AccountData and a Salesforce stand-in for the lifecycle job tests."""
+"""Hand-built AccountData for the lifecycle job tests (the Salesforce stand-in is tests/doubles.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,16 +78,3 @@ def rerun_is_noop(desired: Sequence[Desired], managed: Iterable[Managed] = ()) -
     """Apply the plan, plan again: nothing left to do."""
     first = diff(desired, {}, managed)
     return diff(desired, written(first), managed).changes == ()
-
-
-class FakeOrg:
-    """Answers SOQL by object name with canned rows, and records every query."""
-
-    def __init__(self, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
-        self.rows = rows
-        self.queries: list[str] = []
-
-    def query(self, soql: str) -> Iterator[dict[str, Any]]:
-        self.queries.append(soql)
-        sobject = soql.split(" FROM ")[1].split(maxsplit=1)[0]
-        yield from (dict(r) for r in self.rows.get(sobject, ()))

@@ -18,8 +18,9 @@ from mappings.states import (
     check_promotions,
     load_states,
 )
+from tests.doubles import FakeOrg
 
-from .builders import MAPPINGS, NOW, TODAY, FakeOrg, account_data, rerun_is_noop, written
+from .builders import MAPPINGS, NOW, TODAY, account_data, rerun_is_noop, written
 
 STATES = load_states(MAPPINGS / "states")
 JOB = ComplianceJob.build(MAPPINGS)

@@ -8,8 +8,9 @@ from typing import Any
 from jobs.onboarding import OnboardingJob, on_time_share, read_progress
 from jobs.plan import Update, diff
 from mappings.desired import Desired
+from tests.doubles import FakeOrg
 
-from .builders import MAPPINGS, NOW, TODAY, FakeOrg, account_data, daily, rerun_is_noop, written
+from .builders import MAPPINGS, NOW, TODAY, account_data, daily, rerun_is_noop, written
 
 START = TODAY - timedelta(days=20)
 JOB = OnboardingJob.build(MAPPINGS)

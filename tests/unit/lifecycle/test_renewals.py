@@ -10,8 +10,9 @@ import pytest
 
 from jobs.plan import diff
 from jobs.renewals import RenewalsJob, window_for
+from tests.doubles import FakeOrg
 
-from .builders import MAPPINGS, NOW, TODAY, FakeOrg, account_data, daily, rerun_is_noop
+from .builders import MAPPINGS, NOW, TODAY, account_data, daily, rerun_is_noop
 
 JOB = RenewalsJob.build(MAPPINGS)
 

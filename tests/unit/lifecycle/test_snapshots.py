@@ -11,8 +11,9 @@ import pytest
 from jobs.snapshots import Score, SnapshotsJob, day_view, read_history
 from mappings.context import AccountData
 from mappings.load import load_mapping_set
+from tests.doubles import FakeOrg
 
-from .builders import MAPPINGS, NOW, TODAY, FakeOrg, account_data, daily, rerun_is_noop
+from .builders import MAPPINGS, NOW, TODAY, account_data, daily, rerun_is_noop
 
 
 def fixed(data: AccountData) -> Score:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +12,7 @@ import pytest
 from worker.app import App
 from worker.settings import Settings
 
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+MARCH = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the clock's start in these tests
 
 
 def settings(url: str, **sections: Any) -> Settings:

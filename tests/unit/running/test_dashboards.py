@@ -19,7 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session
 
 from jobs.store_leases import ShardLease
-from tests.unit.running.conftest import Clock
+from tests.doubles import FakeClock
+from tests.unit.running.conftest import MARCH
 from tests.unit.running.test_metrics import seed
 from worker.app import App
 from worker.locks import JobLock
@@ -44,7 +45,7 @@ def free_port() -> int:
 @pytest.fixture
 def scraped(make_app: Callable[..., App]) -> Iterator[dict[str, set[str]]]:
     """metric name -> label names, from one scrape of the real exporter over HTTP."""
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock, metrics={"port": free_port(), "host": "127.0.0.1"})
     seed(app, clock)
     JobLock(app.engine, "pull", timedelta(minutes=5), clock).acquire()

@@ -199,7 +199,7 @@ def test_dockerfile_installs_the_locked_dependencies_in_their_own_layer_and_no_s
     install = next(i for i, line in enumerate(lines) if "-r requirements/prod.lock" in line)
     first_source = min(i for i in copies if i != lock_copy)
     assert lock_copy < install < first_source  # the dependency layer survives a source change
-    for package in ("worker", "jobs", "mappings", "connectors"):
+    for package in ("worker", "jobs", "mappings", "connectors", "configfiles"):
         assert f"COPY {package} {package}" in dockerfile()
     assert "COPY sandbox" not in dockerfile()
     ignored = (ROOT / ".dockerignore").read_text().split()

@@ -12,7 +12,8 @@ from sqlmodel import Session, select
 
 from jobs import leases
 from jobs.store import RunRecord
-from tests.unit.running.conftest import Clock
+from tests.doubles import FakeClock
+from tests.unit.running.conftest import MARCH
 from worker.app import App
 from worker.locks import Busy, Heartbeat, JobLock, run_exclusive
 from worker.runner import ExitCode, Outcome
@@ -21,7 +22,7 @@ TTL = timedelta(seconds=60)
 
 
 def test_second_acquirer_is_busy_and_told_who_holds_it(make_app: Callable[..., App]) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock)
     first = JobLock(app.engine, "pull", TTL, clock, owner="host-a:10:aaaa")
     first.acquire()
@@ -34,14 +35,14 @@ def test_second_acquirer_is_busy_and_told_who_holds_it(make_app: Callable[..., A
 
 
 def test_other_jobs_are_not_blocked(make_app: Callable[..., App]) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock)
     JobLock(app.engine, "pull", TTL, clock).acquire()
     JobLock(app.engine, "account_health", TTL, clock).acquire()  # no Busy
 
 
 def test_released_lock_is_free_again(make_app: Callable[..., App]) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock)
     first = JobLock(app.engine, "pull", TTL, clock)
     with first.held():
@@ -50,7 +51,7 @@ def test_released_lock_is_free_again(make_app: Callable[..., App]) -> None:
 
 
 def test_expired_lock_is_taken_over_and_the_dead_run_marked_lost(make_app: Callable[..., App]) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock)
     dead = JobLock(app.engine, "pull", TTL, clock, owner="host-a:10:aaaa")
     dead.acquire()
@@ -77,7 +78,7 @@ def test_expired_lock_is_taken_over_and_the_dead_run_marked_lost(make_app: Calla
 
 
 def test_heartbeat_keeps_a_long_run_locked_past_its_ttl(make_app: Callable[..., App]) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock)
     lock = JobLock(app.engine, "pull", TTL, clock)
     lock.acquire()

@@ -14,14 +14,15 @@ from sqlalchemy import create_engine
 from sqlmodel import Session
 
 from jobs.store import Freshness, OutboxEntry, Quarantine, RunRecord
-from tests.unit.running.conftest import Clock
+from tests.doubles import FakeClock
+from tests.unit.running.conftest import MARCH
 from worker.app import App
 from worker.locks import JobLock
 from worker.metrics import StateCollector, describe, registry_for, write_textfile
 from worker.render import status_board
 
 
-def seed(app: App, clock: Clock) -> None:
+def seed(app: App, clock: FakeClock) -> None:
     now = clock()
     applied = {"created": 3, "updated": 5, "closed": 1, "failed": 2}
     with Session(app.engine) as s:
@@ -84,7 +85,7 @@ def seed(app: App, clock: Clock) -> None:
 
 
 def test_metrics_describe_the_ledger_and_the_store(make_app: Callable[..., App]) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock)
     seed(app, clock)
     JobLock(app.engine, "pull", timedelta(minutes=5), clock).acquire()
@@ -123,7 +124,7 @@ def test_metrics_describe_the_ledger_and_the_store(make_app: Callable[..., App])
 
 
 def test_stale_threshold_comes_from_settings(make_app: Callable[..., App]) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock, metrics={"port": 0, "stale_hours": 48})
     seed(app, clock)
     m = describe(registry_for(app))
@@ -135,12 +136,12 @@ def test_an_unreachable_state_store_is_reported_not_raised(
 ) -> None:
     broken = create_engine(f"sqlite:///{tmp_path}/missing-dir/x.db")
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(lambda: broken, Clock()))
+    registry.register(StateCollector(lambda: broken, FakeClock(MARCH)))
     assert describe(registry) == {"csm_sync_state_store_up": 0}
 
 
 def test_scrapes_are_cached_briefly(make_app: Callable[..., App]) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock)
     ticks = [0.0]
     collector = StateCollector(lambda: app.engine, clock, cache_seconds=5, monotonic=lambda: ticks[0])
@@ -154,7 +155,7 @@ def test_scrapes_are_cached_briefly(make_app: Callable[..., App]) -> None:
 def test_run_job_writes_a_textfile_node_exporter_can_read(
     make_app: Callable[..., App], tmp_path: Path
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     target = tmp_path / "textfile" / "csm_sync.prom"
     app = make_app(clock, metrics={"port": 0, "textfile": str(target)})
     seed(app, clock)
@@ -170,7 +171,7 @@ def test_no_textfile_when_not_configured(make_app: Callable[..., App]) -> None:
 
 
 def test_status_shows_the_budget_last_successes_and_who_holds_a_lock(make_app: Callable[..., App]) -> None:
-    clock = Clock()
+    clock = FakeClock(MARCH)
     app = make_app(clock)
     seed(app, clock)
     lock = JobLock(app.engine, "pull", timedelta(minutes=5), clock, owner="worker-2:41:ab12")

@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session
 
 from jobs.store import OutboxEntry, Quarantine, RunRecord
+from tests.doubles import FakeClock
 from worker.app import App
 from worker.output import Output
 from worker.status import board, rejected_csv, run_detail
-
-from .conftest import Clock
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -42,7 +41,7 @@ def seed(app: App) -> None:
 
 
 def test_a_runs_rejected_records_with_salesforces_error_per_row(make_app: Callable[..., App]) -> None:
-    app = make_app(Clock(NOW))
+    app = make_app(FakeClock(NOW))
     seed(app)
     detail = run_detail(app.engine, "r1")
     assert detail is not None and detail["run"]["status"] == "partial" and detail["run"]["seconds"] == 300.0
@@ -63,10 +62,12 @@ def test_a_runs_rejected_records_with_salesforces_error_per_row(make_app: Callab
     assert run_detail(app.engine, "nope") is None
 
 
-def test_board_filters_by_job_and_status_command_renders_without_cutting(make_app: Callable[..., App]) -> None:
+def test_board_filters_by_job_and_status_command_renders_without_cutting(
+    make_app: Callable[..., App],
+) -> None:
     from worker import commands  # noqa: PLC0415
 
-    app = make_app(Clock(NOW))
+    app = make_app(FakeClock(NOW))
     seed(app)
     data = board(app.engine, NOW, job="pull")
     assert [r["run_id"] for r in data["runs"]] == ["r0"] and data["rejected"] == []

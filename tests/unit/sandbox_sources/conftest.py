@@ -11,16 +11,9 @@ from werkzeug.test import Client
 
 from sandbox.portfolio import Portfolio
 from sandbox.sources import SourcesApp, build_app
+from tests.doubles import FakeClock
 
 TODAY = date(2026, 6, 17)  # a Wednesday; 4/20 lies inside the 120-day history
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +23,7 @@ def portfolio() -> Portfolio:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(monotonic=1_000_000.0)
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def app(portfolio: Portfolio, clock: FakeClock, sleeps: list[float]) -> Iterator[SourcesApp]:
-    yield build_app(portfolio, clock=clock, sleep=sleeps.append)
+    yield build_app(portfolio, clock=clock.clock, sleep=sleeps.append)
 
 
 @pytest.fixture

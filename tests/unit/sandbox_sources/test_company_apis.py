@@ -9,8 +9,9 @@ from werkzeug.test import Client
 
 from sandbox.portfolio import Portfolio
 from sandbox.sources import SourcesApp, build_app
+from tests.doubles import FakeClock
 
-from .conftest import TODAY, FakeClock, platform_auth
+from .conftest import TODAY, platform_auth
 
 
 def _follow_cursor(client: Client, url: str, headers: dict[str, str]) -> list[dict[str, object]]:
@@ -50,7 +51,7 @@ def test_platform_oauth_client_credentials(client: Client, app: SourcesApp, cloc
     assert basic.json["token_type"] == "Bearer" and basic.json["expires_in"] == 3600
     headers = {"Authorization": f"Bearer {basic.json['access_token']}"}
     assert client.get("/platform/v1/stores", headers=headers).status_code == 200
-    clock.now += 3601
+    clock.advance(3601)
     expired = client.get("/platform/v1/stores", headers=headers)
     assert expired.status_code == 401 and "invalid_token" in expired.headers["WWW-Authenticate"]
 

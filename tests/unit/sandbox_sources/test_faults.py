@@ -9,8 +9,9 @@ import pytest
 from werkzeug.test import Client
 
 from sandbox.sources import SourcesApp
+from tests.doubles import FakeClock
 
-from .conftest import FakeClock, dutchie_auth, platform_auth
+from .conftest import dutchie_auth, platform_auth
 
 
 def _products(client: Client, app: SourcesApp, store_id: str) -> tuple[int, str, str]:
@@ -57,12 +58,16 @@ def test_error_rate_is_seeded_and_repeatable(client: Client, app: SourcesApp) ->
 
 def test_echo_rate_answers_500_repeating_the_request(client: Client, app: SourcesApp) -> None:
     app.set_faults("nps", echo_rate=1.0)
-    resp = client.get("/nps/v2/responses?store_id=MA-004&api_key=k-in-query", headers={"X-Api-Key": "k-in-header"})
+    resp = client.get(
+        "/nps/v2/responses?store_id=MA-004&api_key=k-in-query", headers={"X-Api-Key": "k-in-header"}
+    )
     assert resp.status_code == 500
     echoed = resp.json["request"]
     assert "api_key=k-in-query" in echoed["url"] and echoed["headers"]["X-Api-Key"] == "k-in-header"
     app.set_faults("nps", echo_rate=0.0)
-    assert client.get("/nps/v2/responses", headers={"X-Api-Key": app.credentials.nps_api_key}).status_code == 200
+    assert (
+        client.get("/nps/v2/responses", headers={"X-Api-Key": app.credentials.nps_api_key}).status_code == 200
+    )
 
 
 def test_html_page_for_one_store_only(client: Client, app: SourcesApp) -> None:
@@ -181,9 +186,9 @@ def test_per_store_budget_per_rolling_minute(client: Client, app: SourcesApp, cl
         return client.get(url, headers=dutchie_auth(app, store_id)).status_code
 
     assert [status("NV-004") for _ in range(3)] == [200, 200, 200]
-    clock.now += 20
+    clock.advance(20)
     limited = client.get(url, headers=dutchie_auth(app, "NV-004"))
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "40" and "Message" in limited.json
     assert status("NV-005") == 200  # the budget is per location key
-    clock.now += 41
+    clock.advance(41)
     assert status("NV-004") == 200

@@ -8,8 +8,9 @@ from werkzeug.test import Client
 
 from sandbox.portfolio import Portfolio
 from sandbox.sources import SourcesApp
+from tests.doubles import FakeClock
 
-from .conftest import TODAY, FakeClock, basic, dutchie_auth, treez_auth
+from .conftest import TODAY, basic, dutchie_auth, treez_auth
 
 DUTCHIE_TRANSACTION_KEYS = {
     "transactionId",
@@ -155,7 +156,7 @@ def test_treez_token_flow_and_expiry(client: Client, app: SourcesApp, clock: Fak
     dispensary, headers = treez_auth(client, app, "AZ-001")
     url = f"/pos/treez/v2.0/dispensary/{dispensary}/product/product_list?active=true&page=1&pagesize=5"
     assert client.get(url, headers=headers).status_code == 200
-    clock.now += 7201
+    clock.advance(7201)
     expired = client.get(url, headers=headers)
     assert expired.status_code == 401 and expired.json["resultCode"] == "FAIL"
     _, fresh = treez_auth(client, app, "AZ-001")
