@@ -18,8 +18,8 @@ from sandbox.portfolio import Portfolio
 from sandbox.server import RunningServer, serve
 from sandbox.sources import SourcesApp, build_app
 from sandbox.tls import TLSMaterial
-from tests.integration.test_pull import facts, rows, state
-from tests.integration.test_pull_sandbox import configs
+from tests.integration.jobs.test_pull import facts, rows, state
+from tests.integration.jobs.test_pull_sandbox import configs
 
 pytestmark = pytest.mark.integration
 

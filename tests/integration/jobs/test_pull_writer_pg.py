@@ -11,7 +11,7 @@ from connectors.base import Record
 from connectors.memory import MemorySource
 from jobs import pull_writer
 from jobs.pull import pull
-from tests.integration.test_pull import DIRECTORY, NOW, facts, rows, sales
+from tests.integration.jobs.test_pull import DIRECTORY, NOW, facts, rows, sales
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

@@ -20,7 +20,7 @@ from jobs import pull_writer
 from jobs.pull import pull
 from jobs.pull_writer import PullWriter, StoreMark, WriteUnit, record_digest
 from jobs.store import SCHEMA_VERSION, init_schema, make_engine
-from tests.integration.test_pull import AZ, DIRECTORY, NOW, NV, cursor, facts, rows, sale, sales, state
+from tests.integration.jobs.test_pull import AZ, DIRECTORY, NOW, NV, cursor, facts, rows, sale, sales, state
 
 pytestmark = pytest.mark.integration
 

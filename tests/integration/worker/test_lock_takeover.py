@@ -20,7 +20,7 @@ from tests.integration.pg import fresh_schema
 from worker.locks import Busy, JobLock
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TTL = 3.0  # seconds: the holder renews every second (slack for a loaded machine)
 
 HOLDER = """

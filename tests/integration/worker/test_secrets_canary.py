@@ -31,10 +31,10 @@ from sandbox.server import serve
 from sandbox.sources import build_app
 from sandbox.sources.platform import PlatformApp
 from sandbox.sources.treez import TreezApp
-from tests.integration.test_locks_sqlite import scalar
+from tests.integration.jobs.test_locks_sqlite import scalar
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 STORES = ("NV-001", "AZ-001")  # a Dutchie store and a Treez store; billing, support, NPS read all stores
 SOURCE_SYSTEMS = ("dutchie", "treez", "metrc", "platform", "billing", "support", "nps")
 

@@ -20,8 +20,8 @@ from sqlmodel import Session
 
 from jobs.store_leases import ShardLease
 from tests.doubles import FakeClock
-from tests.unit.running.conftest import MARCH
-from tests.unit.running.test_metrics import seed
+from tests.unit.worker.conftest import MARCH
+from tests.unit.worker.test_metrics import seed
 from worker.app import App
 from worker.locks import JobLock
 from worker.metrics import SchedulerMetrics, registry_for, serve_http

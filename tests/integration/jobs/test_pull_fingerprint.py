@@ -18,8 +18,8 @@ from connectors.base import Source
 from jobs.pull import SNAPSHOT_FINGERPRINT, pull
 from sandbox.server import RunningServer
 from sandbox.sources import SourcesApp
-from tests.integration.test_pull import cursor, facts, rows, state
-from tests.integration.test_pull_sandbox import built, sandbox, subset
+from tests.integration.jobs.test_pull import cursor, facts, rows, state
+from tests.integration.jobs.test_pull_sandbox import built, sandbox, subset
 
 pytestmark = pytest.mark.integration
 __all__ = ["sandbox"]  # the module-scoped sandbox fixture, shared with test_pull_sandbox

@@ -17,7 +17,7 @@ from connectors.base import Runtime
 from connectors.catalog import build_sources, parse_sources
 from connectors.values import iso_utc, parse_time
 from jobs.pull import pull
-from tests.integration.test_pull import cursor, facts, rows, state
+from tests.integration.jobs.test_pull import cursor, facts, rows, state
 from tests.unit.connectors.helpers import NOW, FakeClock, fixture
 
 pytestmark = pytest.mark.integration

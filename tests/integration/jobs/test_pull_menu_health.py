@@ -18,7 +18,7 @@ from connectors.memory import MemorySource
 from jobs import menu_health
 from jobs.menu_health import assess, run_menu_health
 from jobs.pull import pull
-from tests.integration.test_pull import facts, rows, state
+from tests.integration.jobs.test_pull import facts, rows, state
 
 pytestmark = pytest.mark.integration
 

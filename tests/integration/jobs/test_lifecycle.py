@@ -41,11 +41,11 @@ from sandbox.seed import seed_org
 from sandbox.server import serve
 from sandbox.sources import build_app
 from sandbox.tls import TLSMaterial
-from tests.integration.test_pull_sandbox import configs
+from tests.integration.jobs.test_pull_sandbox import configs
 
 pytestmark = pytest.mark.integration
 
-MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 TODAY = date(2026, 10, 8)  # early in Q4: Q3 is complete and its review (15 Oct) two weeks away
 STORES = (
     "IL-006", "MI-006", "MA-005",  # MSO-2 onboarding in three states

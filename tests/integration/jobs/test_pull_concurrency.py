@@ -13,7 +13,7 @@ import pytest
 from connectors.base import ALL_STORES, Record, Rejected, SourceError, StoreRef
 from connectors.memory import MemoryConnector, MemorySource
 from jobs.pull import pull
-from tests.integration.test_pull import AZ, DIRECTORY, NOW, NV, facts, rows, sales, state
+from tests.integration.jobs.test_pull import AZ, DIRECTORY, NOW, NV, facts, rows, sales, state
 from worker.shards import assign
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from jobs.store import Freshness, OutboxEntry, Quarantine, RunRecord
 from tests.doubles import FakeClock
-from tests.unit.running.conftest import MARCH
+from tests.unit.worker.conftest import MARCH
 from worker.app import App
 from worker.locks import JobLock
 from worker.metrics import StateCollector, describe, registry_for, write_textfile

@@ -4,7 +4,7 @@ The portfolio is dated back from the run's today (sandbox/portfolio/seasons.py),
 the sandbox over HTTPS as `csm-sync demo` runs them. The full demo (120 days, ~330,000 records) takes a
 few minutes a date, so these are long tests (a quicker one runs the whole portfolio at a lower volume
 and a shorter history on two dates far apart). The default suite's variant compares the portfolio's
-data day by day on eight dates (tests/unit/sandbox_sources/test_calendar.py).
+data day by day on eight dates (tests/unit/sandbox/sources/test_calendar.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from worker.runner import ExitCode
 
 pytestmark = pytest.mark.integration
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 STORE = r"(?:NV|AZ|CA|IL|MA|MI)-\d{3}"
 # A Thursday in October; Black Friday; New Year's Day (a holiday, a month, quarter and year start); the
 # Monday after DST ends; the day after DST starts; 4/21, after the 4/20 peak.

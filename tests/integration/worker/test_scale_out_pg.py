@@ -2,7 +2,7 @@
 firing at the same moment on every replica makes one run.
 
 Run as a module, this file is also the replica process the tests start:
-`python -m tests.integration.test_scale_out_pg replica '<json>'`.
+`python -m tests.integration.worker.test_scale_out_pg replica '<json>'`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from worker.scheduler import Scheduler, serve
 from worker.settings import Settings
 from worker.shards import Firing, ShardOptions, ShardTask
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 JOB = "account_health"
 STORES = [f"{state}-{i:03d}" for state in ("NV", "AZ", "CA", "IL", "MI", "CO") for i in range(1, 11)]  # 60
 
@@ -85,7 +85,7 @@ def start(tmp: Path, name: str, **args: Any) -> Replica:
     log = tmp / f"{name}.log"
     spec = json.dumps({"name": name, "tmp": str(tmp), **args})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.test_scale_out_pg", "replica", spec],
+        [sys.executable, "-m", "tests.integration.worker.test_scale_out_pg", "replica", spec],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=log.open("w"),

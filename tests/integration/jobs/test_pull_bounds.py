@@ -16,7 +16,7 @@ from jobs.accounts import build_account_data
 from jobs.pull import pull
 from mappings.evaluate import evaluate_account
 from mappings.load import load_mapping_set
-from tests.integration.test_pull import AZ, DIRECTORY, NOW, NV, cursor, rows, sales, state
+from tests.integration.jobs.test_pull import AZ, DIRECTORY, NOW, NV, cursor, rows, sales, state
 from tests.unit.connectors.helpers import config
 
 pytestmark = pytest.mark.integration

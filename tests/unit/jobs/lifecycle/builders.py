@@ -11,7 +11,7 @@ from jobs.plan import Plan, diff
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
 
-MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
+MAPPINGS = Path(__file__).resolve().parents[4] / "mappings"
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 ACCOUNT = {

@@ -18,10 +18,10 @@ from sandbox.portfolio import Portfolio
 from sandbox.server import RunningServer, serve
 from sandbox.sources import SourcesApp, build_app
 from sandbox.tls import TLSMaterial
-from tests.integration.test_pull_sandbox import TODAY, configs
+from tests.integration.jobs.test_pull_sandbox import TODAY, configs
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 try:  # `run-job` needs the CLI and the job registry, which land separately
     import worker.cli  # noqa: F401

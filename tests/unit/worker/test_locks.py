@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from jobs import leases
 from jobs.store import RunRecord
 from tests.doubles import FakeClock
-from tests.unit.running.conftest import MARCH
+from tests.unit.worker.conftest import MARCH
 from worker.app import App
 from worker.locks import Busy, Heartbeat, JobLock, run_exclusive
 from worker.runner import ExitCode, Outcome

@@ -50,7 +50,7 @@ from tests.integration.org_fixtures import (
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 STORES = 100
 V1_FLAGGED = range(0, 70)
 V2_FLAGGED = range(30, 100)  # 30 flags resolved (and Tasks completed), 30 new, 40 updated; 100 Accounts
@@ -182,7 +182,7 @@ class Drill:
         config = {"url": self.url, "ca": str(self.ca), "key": str(self.key), "db": str(db), "stores": STORES}
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.test_reliability", json.dumps(config)],
+            [sys.executable, "-m", "tests.integration.jobs.test_reliability", json.dumps(config)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
 

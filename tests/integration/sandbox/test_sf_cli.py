@@ -20,7 +20,7 @@ from sandbox.salesforce.metadata import default_metadata_root
 from sandbox.server import serve
 from sandbox.tls import TLSMaterial
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NS = {"md": "http://soap.sforce.com/2006/04/metadata"}
 
 

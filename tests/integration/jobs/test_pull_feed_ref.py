@@ -9,7 +9,7 @@ import pytest
 from connectors.base import ALL_STORES
 from connectors.memory import MemorySource
 from jobs.pull import pull
-from tests.integration.test_pull import AZ, NOW, NV, facts, rows, sale, state
+from tests.integration.jobs.test_pull import AZ, NOW, NV, facts, rows, sale, state
 
 pytestmark = pytest.mark.integration
 

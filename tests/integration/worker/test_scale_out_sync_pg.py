@@ -2,7 +2,7 @@
 org through one PostgreSQL state store; every record lands once, and a rerun writes nothing.
 
 Run as a module, this file is also the replica process:
-`python -m tests.integration.test_scale_out_sync_pg replica '<json>'`.
+`python -m tests.integration.worker.test_scale_out_sync_pg replica '<json>'`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from tests.integration.org_fixtures import (
     write_calls,
 )
 from tests.integration.pg import fresh_schema, query
-from tests.integration.test_scale_out_pg import ROOT, wait_for
+from tests.integration.worker.test_scale_out_pg import ROOT, wait_for
 from worker.app import App
 from worker.logging import configure
 from worker.runner import Outcome
@@ -53,7 +53,7 @@ def pg_url() -> Iterator[str]:
 def start(tmp: Path, name: str, **args: Any) -> subprocess.Popen[str]:
     spec = json.dumps({"name": name, "tmp": str(tmp), **args})
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.test_scale_out_sync_pg", "replica", spec],
+        [sys.executable, "-m", "tests.integration.worker.test_scale_out_sync_pg", "replica", spec],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=(tmp / f"{name}.log").open("w"),
