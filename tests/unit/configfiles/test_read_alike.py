@@ -179,3 +179,21 @@ def test_a_missing_file_says_so_with_the_fix_it_was_given(tmp_path: Path) -> Non
     assert raw is None
     assert issues == [FileIssue("nope.toml", message="file not found", fix="copy the example")]
     assert str(issues[0]) == "nope.toml: file not found — copy the example"
+
+
+@pytest.mark.parametrize("data", [UNCLOSED, NOT_UTF8], ids=["unclosed quote", "not UTF-8"])
+def test_validate_reports_an_unreadable_config_and_exits_2(tmp_path: Path, data: bytes) -> None:
+    import io  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from worker.commands import validate  # noqa: PLC0415
+    from worker.output import Output  # noqa: PLC0415
+
+    path, label = write(tmp_path, "config", data)
+    stream = io.StringIO()
+    out = Output("validate", True, stream)
+    assert out.finish(validate(path, out, offline=True)) == 2
+    envelope = json.loads(stream.getvalue())
+    assert envelope["status"] == "config"
+    assert envelope["errors"] == config_problems(path)
+    assert envelope["errors"][0].startswith(f"{label}: line 1, column ")

@@ -175,7 +175,7 @@ def test_limits_are_configured_per_source_and_checked_with_file_and_key(tmp_path
     assert any('source "pos" → limits.id_chars' in p for p in bad.value.problems)
     assert any('source "pos" → limits: unknown key "huge"' in p for p in bad.value.problems)
     missing = str(tmp_path / "nope.toml")
-    with pytest.raises(SourceConfigError, match="limits.plausible_file: .*nope.toml: plausible-ranges file"):
+    with pytest.raises(SourceConfigError, match="limits.plausible_file: .*nope.toml: file not found"):
         parse_sources([{**entry, "limits": {"plausible_file": missing}}], "config.toml", check_secrets=False)
 
 
