@@ -26,7 +26,7 @@ class JwtKeys:
 def make_jwt_keys(days: int = 30) -> JwtKeys:
     """A fresh RSA key and a self-signed certificate for it, valid from yesterday for `days` days."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csm-sync test")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csm-sync sandbox JWT")])
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
