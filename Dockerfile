@@ -16,6 +16,7 @@ COPY jobs jobs
 COPY state state
 COPY mappings mappings
 COPY connectors connectors
+COPY configfiles configfiles
 # The wheel is built with the locked setuptools and installed without resolving anything new; `pip check`
 # fails the build if the lock no longer holds what pyproject.toml asks for.
 RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \

@@ -35,7 +35,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check worker jobs state mappings connectors sandbox
+	$(BIN)/ruff format --check worker jobs state mappings connectors configfiles sandbox
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

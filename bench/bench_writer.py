@@ -247,8 +247,7 @@ def main() -> None:
     import structlog  # noqa: PLC0415
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # warnings and errors only
-    sys.path.insert(0, str(ROOT))
-    from tests.integration.org_fixtures import make_jwt_keys  # noqa: PLC0415
+    from sandbox.salesforce.jwt_keys import make_jwt_keys  # noqa: PLC0415
 
     keys = make_jwt_keys()
     rows: list[tuple[Measure, Measure | None, Measure, float]] = []

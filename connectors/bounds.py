@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from configfiles import read_toml
 from connectors.base import Record, StoreRef
 from connectors.values import ID_MAX, cursor_time, iso_utc
 
@@ -81,12 +81,9 @@ def _bounds(raw: object, where: str) -> tuple[float, float]:
 def load_plausible(path: str = "") -> Plausible:
     """The plausible ranges from `path` (default: the shipped file); errors name the file and key."""
     file = Path(path) if path else PLAUSIBLE_FILE
-    try:
-        raw = tomllib.loads(file.read_text())
-    except FileNotFoundError:
-        raise PlausibleError(f"{file}: plausible-ranges file not found (limits.plausible_file)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PlausibleError(f"{file}: not valid TOML: {exc}") from None
+    raw, issues = read_toml(file, str(file))
+    if raw is None:
+        raise PlausibleError("\n".join(str(i) for i in issues))
     unknown = sorted(set(raw) - {"default", "metrics", "attrs"})
     if unknown:
         raise PlausibleError(f"{file}: unknown table(s) {', '.join(unknown)}; known: default, metrics, attrs")

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from configfiles import FileIssue, item_label, keyed_issue, pydantic_issues
 from connectors import csv_folder, dutchie, metrc, platform, rest, sql, treez
 from connectors.base import Runtime, Source, SourceError, UnknownConnectorError, lookup, registered
 from connectors.bounds import PlausibleError, load_plausible
@@ -32,20 +33,6 @@ class SourceConfigError(ValueError):
         self.problems = problems
 
 
-def _where(err: Mapping[str, Any]) -> str:
-    return ".".join(str(p) for p in err["loc"] if p != "__root__")
-
-
-def _message(err: Mapping[str, Any]) -> str:
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    got = err.get("input")
-    if err["type"] == "extra_forbidden":
-        return "unknown key"
-    if got is not None and not isinstance(got, dict | list) and err["type"] != "value_error":
-        return f"{msg} (got {got!r})"
-    return msg
-
-
 def parse_sources(
     raw: Sequence[Mapping[str, Any]],
     origin: str = "config",
@@ -55,49 +42,48 @@ def parse_sources(
 ) -> tuple[SourceConfig, ...]:
     """Validate `[[sources]]`: the common keys, the kind, the kind's options and (optionally) secrets."""
     env = os.environ if env is None else env
-    problems: list[str] = []
+    issues: list[FileIssue] = []
     configs: list[SourceConfig] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     for i, entry in enumerate(raw):
-        name = entry.get("name") if isinstance(entry, Mapping) else None
-        label = f"{origin}: sources[{i}]" + (f" ({name})" if isinstance(name, str) else "")
+        where = item_label("sources", i, entry)
         try:
             cfg = SourceConfig.model_validate(entry)
         except ValidationError as exc:
-            problems.extend(
-                f"{label}.{_where(e)}: {_message(e)}" if _where(e) else f"{label}: {_message(e)}"
-                for e in exc.errors()
-            )
+            issues += pydantic_issues(origin, exc, model=SourceConfig, where=where)
             continue
-        if cfg.name in seen:
-            problems.append(f"{label}.name: {cfg.name!r} is already used by sources[{seen[cfg.name]}]")
-        seen.setdefault(cfg.name, i)
+        if cfg.name in seen:  # two entries of one name: named by position, the name says nothing
+            used = f"{cfg.name!r} is already used by {seen[cfg.name]}"
+            issues.append(FileIssue(origin, f"sources[{i}]", "name", used))
+        seen.setdefault(cfg.name, f"sources[{i}]")
         try:
             cls = lookup(cfg.kind)
         except UnknownConnectorError as exc:
-            problems.append(f"{label}.kind: {exc}")
+            issues.append(FileIssue(origin, where, "kind", str(exc)))
             continue
         options_model = getattr(cls, "options_model", None)
         if options_model is not None:
             try:
                 options = options_model.model_validate(cfg.options)
             except ValidationError as exc:
-                problems.extend(f"{label}.options.{_where(e)}: {_message(e)}" for e in exc.errors())
+                issues += pydantic_issues(origin, exc, model=options_model, where=where, prefix=("options",))
                 continue
             if cfg.kind == "rest":
                 try:
                     rest.resolve_spec(options)
+                except rest.SpecError as exc:
+                    issues += exc.issues
                 except SourceError as exc:
-                    problems.append(f"{label}.options.spec: {exc}")
+                    issues.append(FileIssue(origin, where, "options.spec", str(exc)))
         try:
             load_plausible(cfg.limits.plausible_file)
         except PlausibleError as exc:
-            problems.append(f"{label}.limits.plausible_file: {exc}")
+            issues.append(FileIssue(origin, where, "limits.plausible_file", str(exc)))
         if check_secrets and cfg.enabled:
-            problems.extend(f"{label}.{p}" for p in cfg.auth.problems(env))
+            issues += [keyed_issue(origin, p, where=where) for p in cfg.auth.problems(env)]
         configs.append(cfg)
-    if problems:
-        raise SourceConfigError(problems)
+    if issues:
+        raise SourceConfigError([str(i) for i in issues])
     return tuple(configs)
 
 

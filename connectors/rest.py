@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,6 +10,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from configfiles import FileIssue, pydantic_issues, read_toml
 from connectors.base import (
     ALL_STORES,
     Checkpoint,
@@ -151,22 +151,29 @@ class RestOptions(Options):
     streams: tuple[StreamSpec, ...] = ()
 
 
+class SpecError(SourceError):
+    """A REST spec file that cannot be used; `issues` lists every problem, each naming the spec's file."""
+
+    def __init__(self, issues: list[FileIssue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
 def load_spec(name_or_path: str) -> RestSpec:
     """A spec by shipped name or file path; errors name the file."""
     path = Path(name_or_path)
     if not path.suffix:
         path = SPECS_DIR / f"{name_or_path}.toml"
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        shipped = sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
-        raise SourceError(f"REST spec {name_or_path!r} not found (shipped: {', '.join(shipped)})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SourceError(f"{path}: not valid TOML: {exc}") from None
+        if not path.is_file():
+            shipped = sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
+            raise SourceError(f"REST spec {name_or_path!r} not found (shipped: {', '.join(shipped)})")
+    raw, issues = read_toml(path, str(path))
+    if raw is None:
+        raise SpecError(issues)
     try:
         return RestSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SourceError(f"{path}: {exc}") from None
+        raise SpecError(pydantic_issues(str(path), exc, model=RestSpec, raw=raw)) from None
 
 
 def resolve_spec(options: RestOptions) -> RestSpec:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import difflib
 import io
 import math
 import re
@@ -22,6 +21,7 @@ from simpleeval import (
     safe_power,
 )
 
+from configfiles.translate import did_you_mean as suggest
 from mappings.functions import (
     CATEGORIES,
     CHANNELS,
@@ -209,9 +209,9 @@ def is_account_field(name: str) -> bool:
 
 
 def did_you_mean(word: str, candidates: Iterable[str], quote: str = '"') -> str:
-    """`; did you mean "x"?` for the closest candidate, or "" when nothing is close."""
-    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f"; did you mean {quote}{close[0]}{quote}?" if close else ""
+    """`; did you mean "x"?` for the closest candidate, or "" when nothing is close (to follow a message)."""
+    hint = suggest(word, candidates, quote)
+    return f"; {hint}" if hint else ""
 
 
 def check_dimension(dim: str) -> str:

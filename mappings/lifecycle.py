@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import string
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -15,8 +12,9 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from configfiles import pydantic_issues, read_toml
 from mappings.desired import Desired, Guard, Managed
-from mappings.load import TYPE_WORDS, MappingError, MappingIssue, finite_message
+from mappings.issues import MappingError, MappingIssue
 from mappings.schema import validate_strict
 
 TaskPriority = Literal["High", "Normal", "Low"]
@@ -45,24 +43,6 @@ FileError = MappingError
 
 
 M = TypeVar("M", bound=BaseModel)
-_ITEM_NAMES = ("code", "id", "name", "brand", "signal")
-
-
-def read_toml(path: Path, label: str) -> tuple[dict[str, Any] | None, list[FileIssue]]:
-    """The file's TOML table, or the issue saying why it could not be read."""
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh), []
-    except FileNotFoundError:
-        return None, [FileIssue(label, message="file not found")]
-    except tomllib.TOMLDecodeError as exc:
-        text = str(exc)
-        m = re.search(r"\(at line (\d+), column (\d+)\)", text)
-        what = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", text)
-        where = f"line {m.group(1)}, column {m.group(2)}" if m else "end of file"
-        return None, [
-            FileIssue(label, path=where, message=f"TOML syntax error: {what[:1].lower() + what[1:]}")
-        ]
 
 
 def parse_model(model: type[M], raw: Mapping[str, Any], label: str) -> tuple[M | None, list[FileIssue]]:
@@ -70,16 +50,7 @@ def parse_model(model: type[M], raw: Mapping[str, Any], label: str) -> tuple[M |
     try:
         return validate_strict(model, raw), []
     except ValidationError as exc:
-        issues: list[FileIssue] = []
-        for e in exc.errors():
-            where, path = locate(raw, e["loc"])
-            if e.get("type") == "extra_forbidden":
-                where, path = locate(raw, e["loc"][:-1])
-                path = ".".join(p for p in (path, str(e["loc"][-1])) if p)
-            issue = FileIssue(label, where, path, message(e))
-            if issue not in issues:
-                issues.append(issue)
-        return None, issues
+        return None, pydantic_issues(label, exc, model=model, raw=raw, nouns=LITERAL_NOUNS)
 
 
 def load_model(model: type[M], path: Path, label: str | None = None) -> M:
@@ -94,88 +65,20 @@ def load_model(model: type[M], path: Path, label: str | None = None) -> M:
     return parsed
 
 
-def locate(raw: Any, loc: Sequence[int | str]) -> tuple[str, str]:
-    """`("milestones", 2, "due_days")` → (`milestone "go_live"`, `due_days`) when the item has a code."""
-    where = ""
-    rest: list[str] = []
-    node = raw
-    for i, part in enumerate(loc):
-        if isinstance(part, int) and i > 0 and isinstance(loc[i - 1], str) and len(rest) <= 1:
-            parent = str(loc[i - 1])
-            item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
-            name = next((item[k] for k in _ITEM_NAMES if isinstance(item, dict) and k in item), None)
-            singular = parent[:-1] if parent.endswith("s") else parent
-            prefix = "".join(f"{r}." for r in rest[:-1])
-            where = prefix + (f'{singular} "{name}"' if name is not None else f"{parent}[{part}]")
-            rest = []
-        else:
-            rest.append(str(part))
-        if isinstance(node, dict):
-            node = node.get(part) if isinstance(part, str) else None
-        elif isinstance(node, list) and isinstance(part, int):
-            node = node[part] if 0 <= part < len(node) else None
-        else:
-            node = None
-    return where, ".".join(rest)
-
-
-LITERAL_NOUNS: dict[str, str] = {
-    "priority": "a Task priority",
-    "severity": "a severity",
-    "owner": "an owner",
-    "group": "a rule group",
-    "kind": "a rule kind",
-    "status": "a status source",
-    "source": "a renewal source",
-    "direction": "an MSRP direction",
-    "high_priority": "a severity",
-    "unit": "a unit",
-    "per": "a limit period",
-    "signal": "an expansion signal",
+LITERAL_NOUNS: dict[tuple[str, ...], str] = {
+    ("priority",): "a Task priority",
+    ("severity",): "a severity",
+    ("owner",): "an owner",
+    ("group",): "a rule group",
+    ("kind",): "a rule kind",
+    ("status",): "a status source",
+    ("source",): "a renewal source",
+    ("direction",): "an MSRP direction",
+    ("high_priority",): "a severity",
+    ("unit",): "a unit",
+    ("per",): "a limit period",
+    ("signal",): "an expansion signal",
 }
-
-
-def _show(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def message(err: Mapping[str, Any]) -> str:
-    """Pydantic's error as a sentence an admin can act on, in the mapping loader's wording."""
-    kind = err.get("type", "")
-    value = err.get("input")
-    loc = [p for p in err.get("loc", ()) if isinstance(p, str)]
-    ctx = err.get("ctx", {}) or {}
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "literal_error":
-        expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        noun = LITERAL_NOUNS.get(loc[-1] if loc else "", "allowed")
-        return f"{_show(value)} is not {noun} ({', '.join(expected)})"
-    if kind in TYPE_WORDS:
-        return f"expected {TYPE_WORDS[kind]}, got {_show(value)}"
-    if kind == "finite_number":
-        return finite_message(value)
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        words = {
-            "greater_than": "greater than",
-            "greater_than_equal": "at least",
-            "less_than": "less than",
-            "less_than_equal": "at most",
-        }[kind]
-        bound = next(iter(ctx.values()), "")
-        if isinstance(bound, float) and bound.is_integer():
-            bound = int(bound)
-        return f"must be {words} {bound}, got {_show(value)}"
-    if kind == "string_too_short":
-        return f"expected at least {ctx.get('min_length')} characters, got {_show(value)}"
-    if kind == "too_short":
-        return f"expected at least {ctx.get('min_length')} characters or items, got {_show(value)}"
-    return str(err.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def unique(values: Sequence[str], what: str, label: str, where: str = "") -> list[FileIssue]:

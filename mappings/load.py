@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import math
-import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
-from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from configfiles import pydantic_issues, read_toml
+from configfiles.issues import unique_issues
+from configfiles.translate import finite_message
+from configfiles.translate import show as _show
 from mappings.describe import validate_against_describe
 from mappings.expressions import (
     CONSTANT_NAMES,
@@ -234,86 +234,14 @@ class MappingSet:
 
 
 # -- pydantic errors into sentences ----------------------------------------------------------------
-def _show(value: Any) -> str:
-    """A value as the admin wrote it: numbers without a spurious ".0", text in double quotes."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _strip_optional(tp: Any) -> Any:
-    if get_origin(tp) in (Union, UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        return models[0] if models else (args[0] if len(args) == 1 else tp)
-    return tp
-
-
-def _step(tp: Any, part: str | int) -> Any:
-    tp = _strip_optional(tp)
-    origin = get_origin(tp)
-    if origin is dict:
-        return get_args(tp)[1]
-    if origin in (tuple, list):
-        return get_args(tp)[0]
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        for name, f in tp.model_fields.items():
-            if part in (name, f.alias):
-                return f.annotation
-    return None
-
-
-def _keys_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
-    tp: Any = model
-    for part in loc:
-        tp = _step(tp, part)
-        if tp is None:
-            return []
-    tp = _strip_optional(tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [f.alias or name for name, f in tp.model_fields.items()]
-    return []
-
-
-# Pydantic error types in an admin's words; the lifecycle files' loader uses the same.
-TYPE_WORDS = {
-    "string_type": "text",
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "int_from_float": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "date_type": "a date (2026-01-31)",
-    "date_parsing": "a date (2026-01-31)",
-    "date_from_datetime_parsing": "a date (2026-01-31)",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "dict_type": "a table",
-    "model_type": "a table",
-    "model_attributes_type": "a table",
-}
-
-
-def finite_message(value: Any) -> str:
-    """`inf`/`nan` in a number field: TOML allows them, a score cannot use them."""
-    return f"must be a finite number, got {value!r}".replace("'", "")
-
-
 def _pydantic_issues(
     file: str, where: str, model: type[BaseModel], exc: ValidationError, prefix: tuple[str | int, ...] = ()
 ) -> list[MappingIssue]:
-    out: list[MappingIssue] = []
-    seen: set[str] = set()
-    # An unknown key first: a misspelt key explains the "required key is missing" that follows it.
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    for err in errors:
+    """The shared translator's issues; a param's union type adds a segment per member, said once here."""
+    params: list[MappingIssue] = []
+    rest = []
+    for err in exc.errors():
         loc = prefix + tuple(err["loc"])
-        # unions (params) add a segment per member type; say it once, in words
         if loc and loc[0] == "params" and len(loc) >= 2:
             bad = err.get("input")
             text = (
@@ -321,75 +249,18 @@ def _pydantic_issues(
                 if isinstance(bad, float) and not math.isfinite(bad)
                 else "expected a number, text, true/false or a list of them"
             )
-            issue = MappingIssue(file, where, f"params.{loc[1]}", text)
-            if str(issue) not in seen:
-                seen.add(str(issue))
-                out.append(issue)
-            continue
-        kind = err["type"]
-        parent = loc[:-1]
-        path = ".".join(str(p) for p in loc)
-        value = err.get("input")
-        if kind == "extra_forbidden":
-            key = str(loc[-1])
-            hint = did_you_mean(key, _keys_at(model, parent[len(prefix) :]))
-            message = f'unknown key "{key}"{hint}'
-            path = ".".join(str(p) for p in parent)
-        elif kind == "missing":
-            message = "required key is missing"
-        elif kind == "literal_error":
-            expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-            names = tuple(str(p) for p in loc if isinstance(p, str))
-            noun = next((n for k, n in LITERAL_NOUNS.items() if names[-len(k) :] == k), "allowed")
-            message = f"{_show(value)} is not {noun} ({', '.join(expected)})"
-        elif kind == "int_type" and isinstance(value, float):
-            message = f"expected a whole number, got {value!r}"  # 2.0, not "2": TOML keeps the type
-        elif kind in TYPE_WORDS:
-            message = f"expected {TYPE_WORDS[kind]}, got {_show(value)}"
-        elif kind == "finite_number":
-            message = finite_message(value)
-        elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-            ctx = err.get("ctx", {})
-            bound = _show(next(iter(ctx.values()), ""))
-            words = {
-                "greater_than": "greater than",
-                "greater_than_equal": "at least",
-                "less_than": "less than",
-                "less_than_equal": "at most",
-            }[kind]
-            message = f"must be {words} {bound}, got {_show(value)}"
-        elif kind == "value_error":
-            message = str(err["msg"]).removeprefix("Value error, ")
-        elif kind == "too_short":
-            message = f"expected at least {err.get('ctx', {}).get('min_length')} items, got {_show(value)}"
+            params.append(MappingIssue(file, where, f"params.{loc[1]}", text))
         else:
-            message = str(err["msg"])
-        issue = MappingIssue(file, where, path, message)
-        if str(issue) not in seen:
-            seen.add(str(issue))
-            out.append(issue)
-    return out
+            rest.append(err)
+    issues = pydantic_issues(file, rest, model=model, where=where, prefix=prefix, nouns=LITERAL_NOUNS)
+    return unique_issues([*params, *issues])
 
 
 # -- reading files ---------------------------------------------------------------------------------
 def _read_toml(path: Path, label: str, issues: list[MappingIssue]) -> dict[str, Any] | None:
-    if not path.is_file():
-        issues.append(MappingIssue(label, message="file not found"))
-        return None
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        issues.append(MappingIssue(label, message="file is not UTF-8 text"))
-    except tomllib.TOMLDecodeError as exc:
-        text = str(exc)
-        m = re.search(r"\(at line (\d+), column (\d+)\)", text)
-        what = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", text)
-        what = what[:1].lower() + what[1:]
-        if what == "illegal character '\\n'":
-            what = "a quoted string is not closed on its line (use triple quotes for text over several lines)"
-        where = f"line {m.group(1)}, column {m.group(2)}" if m else "end of file"
-        issues.append(MappingIssue(label, path=where, message=f"TOML syntax error: {what}"))
-    return None
+    raw, problems = read_toml(path, label)
+    issues.extend(problems)
+    return raw
 
 
 def _param_type(value: Any) -> str:
@@ -860,10 +731,6 @@ def load_mapping_set(directory: Path = DEFAULT_DIRECTORY) -> MappingSet:
         health_params=dict(health_file.params),
         risk_params=dict(risk_file.params),
     )
-
-
-def format_issues(issues: Iterable[MappingIssue]) -> str:
-    return "\n".join(str(i) for i in issues)
 
 
 __all__ = [

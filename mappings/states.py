@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from configfiles import read_toml
 from mappings.functions import CATEGORIES
-from mappings.lifecycle import FileError, FileIssue, Model, Severity, as_date, number, parse_model, read_toml
+from mappings.lifecycle import FileError, FileIssue, Model, Severity, as_date, number, parse_model
 
 RuleGroup = Literal["potency_display", "purchase_limits", "marketing_language"]
 RuleKind = Literal["potency_unit", "serving_max_mg", "package_max_mg", "purchase_limit", "banned_words"]

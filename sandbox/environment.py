@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-
 from sandbox.portfolio import Portfolio
 from sandbox.salesforce import INTEGRATION_USERNAME, ConnectedApp, Faults, Org
+from sandbox.salesforce.jwt_keys import make_jwt_keys
 from sandbox.seed import seed_org
 from sandbox.server import RunningServer, serve
 from sandbox.sources import SourcesApp, build_app
@@ -65,7 +61,8 @@ class SandboxEnvironment:
         secrets.chmod(0o700)
         tls = TLSMaterial.create(workdir / "tls")
 
-        key_pem, cert_pem = _jwt_keypair()
+        keys = make_jwt_keys(days=3650)  # what an admin uploads to the connected app, and signs with
+        key_pem, cert_pem = keys.private_key_pem, keys.certificate_pem
         key_path = _write_secret(secrets / "salesforce_jwt_key.pem", key_pem)
         connected_app = ConnectedApp(certificate=cert_pem)
         org = Org.from_metadata(connected_app=connected_app, faults=Faults(latency=sf_latency))
@@ -129,27 +126,6 @@ class SandboxEnvironment:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def _jwt_keypair() -> tuple[str, str]:
-    """A fresh RSA key and a self-signed certificate for it (what an admin uploads to the connected app)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csm-sync sandbox JWT")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=3650))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _write_secret(path: Path, text: str) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
@@ -11,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import mappings
+from configfiles import read_toml
 from connectors import redact, slack
 from connectors.config import SecretError, resolve_secret
 from connectors.salesforce.auth import SigningKeyError
@@ -80,11 +80,8 @@ def _mapping_problems(out: Output, exc: MappingError) -> None:
 
 def _configured_mappings_dir(path: Path) -> str:
     """`[sync] mappings_dir` from a config that did not validate, so its mapping files are checked too."""
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        return ""
-    sync = raw.get("sync")
+    raw, _ = read_toml(path, str(path))  # its problems are load_settings' to report
+    sync = raw.get("sync") if raw is not None else None
     value = sync.get("mappings_dir", "") if isinstance(sync, dict) else ""
     return value if isinstance(value, str) else ""
 
@@ -473,7 +470,9 @@ def org_issues(
     if mjob.name in MAPPING_SET_JOBS:
         return validate_against_describe(ms, {o: describe(o) for o in sorted(ms.objects)})
     file = mapping_dir(app) / f"{mjob.name}.toml"  # a lifecycle job: the Account fields it names
-    raw = tomllib.loads(file.read_text()) if file.exists() else {}
+    raw, problems = read_toml(file, ms.file_label(file.name))
+    if raw is None:
+        return [] if not file.exists() else problems
     return check_account_fields(ms.file_label(file.name), raw, mjob.account_fields, describe("Account"))
 
 

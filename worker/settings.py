@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from configfiles import pydantic_issues, read_toml
 from connectors.catalog import SourceConfigError, parse_sources
 from connectors.config import SecretError, check_ca_bundle, resolve_secret
 from connectors.salesforce.auth import KEY_FIX, SigningKeyError, check_signing_key
@@ -175,12 +174,9 @@ def load_settings(
     the secrets are then placeholders, and the settings are for checking only.
     """
     environ = os.environ if environ is None else environ
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such config file (copy config.example.toml to start)"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    raw, issues = read_toml(Path(path), str(path), missing_fix="copy config.example.toml to start")
+    if raw is None:
+        raise ConfigError([str(i) for i in issues])
     return settings_from_dict(raw, str(path), environ, check_secrets=check_secrets)
 
 
@@ -194,7 +190,8 @@ def settings_from_dict(
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        problems += [_describe(origin, err, raw) for err in exc.errors()]
+        issues = pydantic_issues(origin, exc, model=Settings, raw=raw, nouns=_NOUNS, extra_keys=_SECRET_REFS)
+        problems += [str(i) for i in issues]
     problems += [f"{origin}: {p}" for p in _runtime_problems(raw)]
     sources = raw.get("sources", ())
     if isinstance(sources, list | tuple) and all(isinstance(x, dict) for x in sources):
@@ -279,43 +276,12 @@ def signing_key_problem(key: str, exc: SigningKeyError) -> str:
     return f"{key}: the JWT signing key {exc}; fix: {KEY_FIX}"
 
 
-def _describe(origin: str, err: Any, raw: dict[str, Any]) -> str:
-    loc = [str(p) for p in err["loc"]]
-    where = ".".join(loc)
-    if err["type"] == "extra_forbidden":
-        siblings = _field_names(loc[:-1])
-        hint = difflib.get_close_matches(loc[-1], siblings, n=1)
-        suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
-        return f"{origin}: {where}: unknown key{suggestion}"
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg.removeprefix("Value error, ")
-        section = ".".join(loc)
-        if ":" in msg and section:
-            return f"{origin}: {section}.{msg}"
-        return f"{origin}: {msg}" if not section else f"{origin}: {section}: {msg}"
-    got = err.get("input")
-    shown = f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""
-    type_hint = _TYPE_HINTS.get(err["type"], "") if isinstance(got, str) else ""
-    return f"{origin}: {where}: {msg}{shown}{type_hint}"
-
-
-# TOML has types: a quoted value is text, so say how to write the value the key wants.
-_TYPE_HINTS = {
-    "bool_type": "; write true or false, without quotes",
-    "int_type": "; write a whole number, without quotes",
-    "float_type": "; write a number, without quotes",
+# What a literal key holds, and the keys naming where a secret comes from (not model fields).
+_NOUNS: dict[tuple[str, ...], str] = {
+    ("auth",): "a Salesforce auth flow",
+    ("level",): "a log level",
+    ("format",): "a log format",
 }
-
-
-def _field_names(loc: list[str]) -> list[str]:
-    model: Any = Settings
-    for part in loc:
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
-        if field is None:
-            return []
-        model = field.annotation
-    names = list(model.model_fields) if hasattr(model, "model_fields") else []
-    if model is SalesforceSettings:
-        names += ["private_key_env", "private_key_file", "client_secret_env", "client_secret_file"]
-    return names
+_SECRET_REFS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("salesforce",): ("private_key_env", "private_key_file", "client_secret_env", "client_secret_file"),
+}

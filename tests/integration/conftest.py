@@ -18,7 +18,7 @@ from tests.integration.org_fixtures import (  # noqa: F401 - fixtures are found 
     sf_org,
     tls_material,
 )
-from tests.integration.test_scale_out_pg import fresh_schema
+from tests.integration.pg import fresh_schema
 
 
 @pytest.fixture

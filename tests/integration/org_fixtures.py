@@ -9,15 +9,11 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -31,6 +27,7 @@ from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
 from mappings.lifecycle import CLOSED_BY_PERSON, TaskTemplate, flag, task
 from sandbox.salesforce import INTEGRATION_USERNAME, ConnectedApp, Faults, Org, OrgAdapter
+from sandbox.salesforce.jwt_keys import JwtKeys, make_jwt_keys
 from sandbox.server import RunningServer, serve
 from sandbox.tls import TLSMaterial
 from state.engine import make_engine
@@ -54,33 +51,6 @@ def client_for(org: Org, *, sleep: Callable[[float], None] = no_sleep, **options
     session.mount(BASE, OrgAdapter(org))
     auth = ClientCredentials(BASE, CONSUMER_KEY, SecretStr(CONSUMER_SECRET))
     return SalesforceClient(auth, session=session, sleep=sleep, **options)
-
-
-@dataclass(frozen=True)
-class JwtKeys:
-    """The connected app's certificate and the worker's signing key, as an admin would set them up."""
-
-    private_key_pem: str
-    certificate_pem: str
-
-
-def make_jwt_keys() -> JwtKeys:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csm-sync test")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(datetime.now(UTC) - timedelta(days=1))
-        .not_valid_after(datetime.now(UTC) + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return JwtKeys(pem, cert.public_bytes(serialization.Encoding.PEM).decode())
 
 
 def jwt_client(
@@ -373,7 +343,6 @@ __all__ = [
     "BASE",
     "NOW",
     "Faults",
-    "JwtKeys",
     "ServedOrg",
     "SyntheticJob",
     "band_of",
@@ -382,7 +351,6 @@ __all__ = [
     "job_options",
     "jwt_client",
     "jwt_keys",
-    "make_jwt_keys",
     "new_org",
     "no_sleep",
     "score_of",

@@ -18,16 +18,9 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 # What the Dockerfile copies into its build stage, plus the sandbox distribution and the metadata it ships.
 CONTEXT = (
-    "pyproject.toml",
-    "README.md",
-    "worker",
-    "jobs",
-    "state",
-    "mappings",
-    "connectors",
-    "sandbox",
+    "pyproject.toml", "README.md", "worker", "jobs", "state", "mappings", "connectors", "configfiles", "sandbox",
     "salesforce",
-)
+)  # fmt: skip
 UV = Path(sys.executable).parent / "uv"
 
 PROBE = """
@@ -99,6 +92,7 @@ def test_the_production_wheel_holds_no_sandbox(wheels: dict[str, Path]) -> None:
         "state",
         "mappings",
         "connectors",
+        "configfiles",
     }
     # The data files the code reads at run time come along: mapping files, source specs, plausible ranges.
     data = {
@@ -128,7 +122,11 @@ def test_the_sandbox_wheel_ships_the_metadata_it_reads(wheels: dict[str, Path]) 
     assert expected <= files, sorted(expected - files)[:5]
     assert "sandbox/metadata/sfdx-project.json" in files
     assert {"sandbox/environment.py", "sandbox/salesforce/soql/engine.py"} <= files
-    assert not [f for f in files if f.startswith(("worker/", "jobs/", "state/", "connectors/", "mappings/"))]
+    assert not [
+        f
+        for f in files
+        if f.startswith(("worker/", "jobs/", "state/", "connectors/", "mappings/", "configfiles/"))
+    ]
     assert {r.split(">")[0].split("[")[0] for r in requires(wheels["csm-sync-sandbox"])} >= {
         "werkzeug",
         "trustme",

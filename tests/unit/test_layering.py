@@ -1,5 +1,5 @@
-"""The layering rule, read from the imports: worker → jobs → {state, mappings, connectors}; only state/ talks
-to the state database; pure code does no I/O."""
+"""The layering rule, read from the imports: worker → jobs → {state, mappings, connectors} → configfiles;
+only state/ talks to the state database; pure code does no I/O."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = ("worker", "jobs", "state", "mappings", "connectors", "sandbox")
+OURS = ("worker", "jobs", "state", "mappings", "connectors", "configfiles", "sandbox")
 FORBIDDEN = {
     "mappings": {"worker", "jobs", "state", "connectors", "sandbox"},
     "connectors": {"worker", "jobs", "state", "mappings", "sandbox"},
     "state": {"worker", "jobs", "mappings", "sandbox"},  # it stores connectors' records, nothing above
     "jobs": {"worker", "sandbox"},
-    "sandbox": {"worker", "jobs", "state", "mappings", "connectors"},
+    "sandbox": {"worker", "jobs", "state", "mappings", "connectors", "configfiles"},
+    "configfiles": {"worker", "jobs", "state", "mappings", "connectors", "sandbox"},  # every reader's, so nobody's
 }
 DB_LIBS = {"sqlmodel", "sqlalchemy"}
 # A source connector reading a customer's SQL database: not the state.
 DB_ELSEWHERE = {"connectors/sql.py"}
+# What the production wheel holds; of it, only `csm-sync demo` may import the sandbox (its own distribution).
+PRODUCTION = ("worker", "jobs", "state", "mappings", "connectors", "configfiles")
+SANDBOX_USERS = {"worker/demo.py"}
 IO_LIBS = {"requests", "sqlmodel", "sqlalchemy", "simple_salesforce", "werkzeug", "psycopg"}
 PURE_FILES = ["jobs/plan.py"]
 
@@ -61,8 +65,19 @@ def test_only_the_state_package_talks_to_the_state_database() -> None:
     assert offenders == {}
 
 
+def test_only_the_demo_imports_the_sandbox() -> None:
+    """Tests and benches drive the sandbox; production code outside the demo would break without the extra."""
+    users = {
+        str(p.relative_to(ROOT))
+        for package in PRODUCTION
+        for p in modules(package)
+        if "sandbox" in imports(p)
+    }
+    assert users == SANDBOX_USERS
+
+
 def test_pure_modules_do_no_io_and_read_no_clock() -> None:
-    pure = [*modules("mappings"), *(ROOT / f for f in PURE_FILES)]
+    pure = [*modules("mappings"), *modules("configfiles"), *(ROOT / f for f in PURE_FILES)]
     assert pure, "no pure modules found"
     offenders = {}
     for p in pure:

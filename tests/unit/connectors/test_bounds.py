@@ -172,10 +172,10 @@ def test_limits_are_configured_per_source_and_checked_with_file_and_key(tmp_path
     assert cfg.limits.id_chars == 64 and cfg.limits.text_chars == 32_768
     with pytest.raises(SourceConfigError) as bad:
         parse_sources([{**entry, "limits": {"id_chars": 0, "huge": 1}}], "config.toml", check_secrets=False)
-    assert any("sources[0] (pos).limits.id_chars" in p for p in bad.value.problems)
-    assert any("sources[0] (pos).limits.huge: unknown key" in p for p in bad.value.problems)
+    assert any('source "pos" → limits.id_chars' in p for p in bad.value.problems)
+    assert any('source "pos" → limits: unknown key "huge"' in p for p in bad.value.problems)
     missing = str(tmp_path / "nope.toml")
-    with pytest.raises(SourceConfigError, match="limits.plausible_file: .*nope.toml: plausible-ranges file"):
+    with pytest.raises(SourceConfigError, match="limits.plausible_file: .*nope.toml: file not found"):
         parse_sources([{**entry, "limits": {"plausible_file": missing}}], "config.toml", check_secrets=False)
 
 

@@ -106,21 +106,21 @@ def test_parse_sources_lists_every_problem_with_its_path() -> None:
     with pytest.raises(SourceConfigError) as err:
         parse_sources(raw, "config.toml", env={})
     problems = err.value.problems
-    assert "config.toml: sources[0] (billing).concurency: unknown key" in problems
+    assert 'config.toml: source "billing": unknown key "concurency" — did you mean "concurrency"?' in problems
     assert any(
-        p.startswith("config.toml: sources[1] (pos).kind: unknown connector kind 'dutchy_pos'; valid kinds:")
+        p.startswith("config.toml: source \"pos\" → kind: unknown connector kind 'dutchy_pos'; valid kinds:")
         and "dutchie_pos" in p
         for p in problems
     )
     assert any(
         p.startswith(
-            "config.toml: sources[2] (support).options.spec: REST spec 'suport' not found (shipped: billing, nps, support)"
+            "config.toml: source \"support\" → options.spec: REST spec 'suport' not found (shipped: billing, nps, support)"
         )
         for p in problems
     )
-    assert "config.toml: sources[3] (nps).options.colour: unknown key" in problems
+    assert 'config.toml: source "nps" → options: unknown key "colour"' in problems
     assert (
-        "config.toml: sources[4] (plat).auth.client_secret: environment variable PLAT_SECRET is not set (auth.client_secret_env)"
+        'config.toml: source "plat" → auth.client_secret: environment variable PLAT_SECRET is not set (auth.client_secret_env)'
         in problems
     )
 

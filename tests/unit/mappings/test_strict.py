@@ -42,7 +42,7 @@ VARIANTS: list[tuple[str, str, str, str, list[str]]] = [
         "account_health",
         "weight = 10\nexpr",
         'weight = "10"\nexpr',
-        [f'{H}: component "support_load" → weight: expected a number, got "10"'],
+        [f'{H}: component "support_load" → weight: expected a number, got "10" — write a number, without quotes'],
     ),
     (
         "weight as bool",
@@ -70,14 +70,14 @@ VARIANTS: list[tuple[str, str, str, str, list[str]]] = [
         "account_health",
         "green = 80 ",
         'green = "80" ',
-        [f'{H}: health.bands.green: expected a number, got "80"'],
+        [f'{H}: health.bands.green: expected a number, got "80" — write a number, without quotes'],
     ),
     (
         "stale hours as text",
         "sources",
         "stale_after_hours = 72",
         'stale_after_hours = "72"',
-        [f'{S}: sources.billing.stale_after_hours: expected a number, got "72"'],
+        [f'{S}: sources.billing.stale_after_hours: expected a number, got "72" — write a number, without quotes'],
     ),
     (
         "default stale -inf",
@@ -91,7 +91,7 @@ VARIANTS: list[tuple[str, str, str, str, list[str]]] = [
         "sources",
         "stale_after_hours = 72",
         'stale_after_hours = 72\nfeed = "yes"',
-        [f'{S}: sources.billing.feed: expected true or false, got "yes"'],
+        [f'{S}: sources.billing.feed: expected true or false, got "yes" — write true or false, without quotes'],
     ),
     (
         "param nan",
@@ -119,7 +119,7 @@ VARIANTS: list[tuple[str, str, str, str, list[str]]] = [
         "risk_rules",
         "cooldown_days = 3",
         'cooldown_days = "3"',
-        [f'{R}: rule "menu_sync" → cooldown_days: expected a whole number, got "3"'],
+        [f'{R}: rule "menu_sync" → cooldown_days: expected a whole number, got "3" — write a whole number, without quotes'],
     ),
     (
         "window too long",
@@ -223,7 +223,7 @@ def test_a_value_of_unknown_type_that_is_a_list_is_a_per_record_error(tmp_path: 
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("roi_days = 90", 'roi_days = "90"', 'roi_days: expected a whole number, got "90"'),
+        ("roi_days = 90", 'roi_days = "90"', 'roi_days: expected a whole number, got "90" — write a whole number, without quotes'),
         ("windows = [90, 60, 30]", "windows = [90, nan, 30]", "windows[1]: expected a whole number, got NaN"),
         (
             "high_priority_with_open_risk = true",

@@ -1,0 +1,438 @@
+"""The lifecycle jobs on the demo portfolio: pulled from the source sandboxes, written to the sandbox org."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from pydantic import SecretStr
+from sqlalchemy import Engine, text
+
+from connectors.base import Runtime
+from connectors.catalog import build_sources, parse_sources
+from connectors.salesforce.auth import Token
+from connectors.salesforce.client import SalesforceClient
+from jobs import qbr_pack, registry
+from jobs.apply import ApplyOptions
+from jobs.compliance import ComplianceJob
+from jobs.expansion import ExpansionJob
+from jobs.onboarding import OnboardingJob
+from jobs.pull import pull
+from jobs.qbr import QbrJob
+from jobs.receivables import ReceivablesJob
+from jobs.renewals import RenewalsJob
+from jobs.snapshots import SnapshotsJob
+from jobs.sync import JobOptions, JobResult, MappingJob, run_job
+from mappings.lifecycle import Quarter
+from mappings.load import load_mapping_set
+from sandbox.portfolio import Portfolio
+from sandbox.salesforce import Org, OrgAdapter
+from sandbox.seed import seed_org
+from sandbox.server import serve
+from sandbox.sources import build_app
+from sandbox.tls import TLSMaterial
+from state.engine import make_engine
+from state.migrations import init_schema
+from tests.integration.jobs.test_pull_sandbox import configs
+
+pytestmark = pytest.mark.integration
+
+MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
+TODAY = date(2026, 10, 8)  # early in Q4: Q3 is complete and its review (15 Oct) two weeks away
+STORES = (
+    "IL-006", "MI-006", "MA-005",  # MSO-2 onboarding in three states
+    "NV-002", "NV-006",  # MSO-1 locations (NV-006 new), NV-002's edible over the caps
+    "MI-003", "NV-003", "MA-002",  # renewals at 30, 60 and 90 days
+    "CA-001", "AZ-003",  # promotion wording, MSRP
+    "IL-002",  # receivables
+    "MI-002",  # expansion: growth at the plan's order limit
+    "IL-001",  # QBR
+)  # fmt: skip
+WRITES = ("sobject", "collections", "composite", "bulk_create", "bulk_upload", "bulk_close")
+
+
+class SandboxLogin:
+    """Logs the client in to the in-process org as the integration user."""
+
+    def __init__(self, org: Org) -> None:
+        self.org = org
+
+    def login(self, session: requests.Session, timeout: float) -> Token:
+        return Token(SecretStr(self.org.login()), "https://sandbox.local")
+
+
+@dataclass
+class World:
+    portfolio: Portfolio
+    engine: Engine
+    org: Org
+    client: SalesforceClient
+    accounts: dict[str, str]  # Store_Id__c -> Account Id
+
+    @property
+    def now(self) -> datetime:
+        return self.portfolio.now
+
+    def run(self, job: MappingJob, opts: JobOptions | None = None) -> JobResult:
+        history = max(120, getattr(job, "history_days", 0) or 0)
+        opts = opts or JobOptions(history_days=history, force=True)
+        return run_job(self.engine, self.client, job, f"{job.name}-{self.org.stats.snapshot()['query']}",
+                       self.now, opts, self.client.describe, stores=list(STORES))  # fmt: skip
+
+    def writes(self) -> int:
+        calls = self.org.stats.snapshot()
+        return sum(calls.get(k, 0) for k in WRITES)
+
+    def records(self, sobject: str, prefix: str = "") -> dict[str, dict[str, Any]]:
+        key = {"Task": "Sync_Key__c", "Risk_Flag__c": "Sync_Key__c", "Onboarding_Milestone__c": "Milestone_Key__c",
+               "Quarterly_Review__c": "Review_Key__c", "Health_Snapshot__c": "Snapshot_Key__c"}[sobject]  # fmt: skip
+        return {str(r[key]): r for r in self.org.records(sobject) if str(r.get(key) or "").startswith(prefix)}
+
+    def account(self, store: str) -> dict[str, Any]:
+        return next(a for a in self.org.records("Account") if a.get("Store_Id__c") == store)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("lifecycle")
+    portfolio = Portfolio(7, TODAY, days=100)
+    app = build_app(portfolio)
+    engine = make_engine(f"sqlite:///{tmp / 'state.db'}")
+    init_schema(engine)
+    with serve(app, TLSMaterial.create(tmp)) as server:
+        raw, env = configs(app, server, tmp)
+        # billing goes back far enough for invoices 90 days past due
+        raw = [{**r, "history_days": 160 if r["name"] == "billing" else 100} for r in raw]
+        sources = build_sources(
+            parse_sources(raw, "sandbox.toml", env), Runtime(env=env, now=lambda: portfolio.now)
+        )
+        report = pull(engine, sources, portfolio.now, stores=set(STORES))
+        assert report.ok, report.summary()
+    org = Org.from_metadata()
+    accounts = seed_org(org, portfolio)
+    # What the health job would have written: MI-003 is the red account of the renewal scenario.
+    org.update("Account", accounts["MI-003"], {"Health_Score__c": 31, "Health_Band__c": "Red",
+                                               "Health_Trend__c": "Declining"})  # fmt: skip
+    session = requests.Session()
+    session.mount("https://sandbox.local", OrgAdapter(org))
+    client = SalesforceClient(SandboxLogin(org), session=session)
+    yield World(portfolio, engine, org, client, accounts)
+
+
+def _rerun_writes_nothing(w: World, job: MappingJob) -> None:
+    before = w.writes()
+    again = w.run(job)
+    assert again.plan.changes == (), [c.data for c in again.plan.changes][:3]
+    assert w.writes() == before
+
+
+def _onboarding(w: World) -> None:
+    job = OnboardingJob.build(MAPPINGS)
+    result = w.run(job)
+    assert not result.partial
+    ms = w.records("Onboarding_Milestone__c")
+    stores = {"IL-006", "MI-006", "MA-005", "NV-006"}
+    assert {k.split(":")[0] for k in ms} == stores and len(ms) == 4 * 9
+    start = TODAY - timedelta(days=20)
+
+    def st(key: str) -> tuple[str, str | None]:
+        return ms[key]["Status__c"], ms[key]["Completed_Date__c"]
+
+    assert st("IL-006:pos_integration") == ("Done", str(start + timedelta(days=1)))  # POS sales from day 2
+    assert st("IL-006:go_live") == ("Done", str(start + timedelta(days=4)))  # online from day 5
+    assert st("MI-006:pos_integration") == ("Done", str(start + timedelta(days=3)))
+    assert st("MI-006:go_live") == ("Done", str(start + timedelta(days=11)))  # go-live on day 12
+    assert st("MA-005:pos_integration") == ("Not Started", None)
+    assert st("MA-005:go_live") == ("Not Started", None)
+    assert st("MA-005:kickoff") == ("Done", str(start))
+    assert ms["MA-005:menu_potency"]["State__c"] == "MA"
+    assert "Edible serving at most 5 mg THC [935 CMR 500.150" in ms["MA-005:menu_potency"]["Detail__c"]
+    assert all(m["Account__c"] == w.accounts[k.split(":")[0]] for k, m in ms.items())
+    tasks = w.records("Task", "onboarding:")
+    assert "onboarding:MA-005:pos_integration" in tasks
+    assert not any(
+        k.startswith("onboarding:IL-006:pos") or k.startswith("onboarding:MI-006:go") for k in tasks
+    )
+    ma5 = w.account("MA-005")
+    assert {t["OwnerId"] for k, t in tasks.items() if ":MA-005:" in k} == {ma5["CSM__c"]}
+    assert {k for k in tasks if ":MA-005:" in k} == {f"onboarding:MA-005:{c}" for c in
+                                                     ("pos_integration", "menu_potency", "menu_limits", "menu_marketing")}  # fmt: skip
+    mso2 = w.account("MSO-2")
+    assert (mso2["Locations_Live__c"], mso2["Locations_Total__c"]) == (2, 3)
+    assert 0 < mso2["Onboarding_Progress__c"] < 100
+    summary = job.summary([])["onboarding"]
+    assert summary["tracked"] == 4 and summary["target_share"] == 0.9
+    _rerun_writes_nothing(w, job)
+
+
+def _compliance(w: World) -> None:
+    job = ComplianceJob.build(MAPPINGS)
+    w.run(job)
+    flags = w.records("Risk_Flag__c", "compliance:")
+    by_store: dict[str, set[str]] = {}
+    for k in flags:
+        by_store.setdefault(k.split(":")[1], set()).add(k.split(":")[2])
+    assert by_store["NV-002"] == {"nv-package-cap", "nv-serving-cap"}  # 200 mg package of 20 mg servings
+    assert by_store["CA-001"] == {"ca-no-free-goods"}
+    assert by_store["AZ-003"] == {"msrp-circuit"}
+    # The demo's MA menus carry 10 mg beverages: above the 5 mg serving cap of 935 CMR 500.150.
+    assert set(by_store) <= {"NV-002", "CA-001", "AZ-003", "MA-002", "MA-005"}
+    assert {v for s, rules in by_store.items() if s.startswith("MA") for v in rules} <= {"ma-serving-cap"}
+    ca = [f for k, f in flags.items() if ":CA-001:" in k]
+    assert sorted(f["Evidence__c"].splitlines()[0] for f in ca) == [
+        'Item: promotion "BOGO Pre-Roll Fridays"', 'Item: promotion "Free Lighter With Purchase"',
+    ]  # fmt: skip
+    msrp = next(f for k, f in flags.items() if ":AZ-003:" in k)
+    assert "30.0% below the MSRP" in msrp["Evidence__c"] and "(tolerance 10%)" in msrp["Evidence__c"]
+    assert all(f["Status__c"] == "Open" and f["Rule__c"].startswith("compliance:") for f in flags.values())
+    tasks = w.records("Task", "compliance:")
+    assert set(tasks) == set(flags)
+    _rerun_writes_nothing(w, job)
+    # The store fixes the edible: its two flags resolve and their Tasks complete; nothing else moves.
+    with w.engine.begin() as conn:
+        rows = conn.execute(
+            text("SELECT key, attrs FROM source_record WHERE store_id='NV-002' AND stream='menu_items'")
+        )
+        for key, attrs in rows.fetchall():
+            a = json.loads(attrs)
+            if (a.get("package_thc_mg") or 0) > 100:
+                a.update(package_thc_mg=100, potency={"thc": 10.0, "unit": "mg"})
+                conn.execute(text("UPDATE source_record SET attrs=:a WHERE key=:k AND stream='menu_items'"),
+                             {"a": json.dumps(a), "k": key})  # fmt: skip
+    fixed = w.run(job)
+    assert sorted((c.op, c.sobject, c.key.split(":")[2]) for c in fixed.plan.changes) == [
+        ("close", "Risk_Flag__c", "nv-package-cap"), ("close", "Risk_Flag__c", "nv-serving-cap"),
+        ("close", "Task", "nv-package-cap"), ("close", "Task", "nv-serving-cap"),
+    ]  # fmt: skip
+    flags = w.records("Risk_Flag__c", "compliance:NV-002:")
+    assert {f["Status__c"] for f in flags.values()} == {"Resolved"}
+    assert {t["Status"] for t in w.records("Task", "compliance:NV-002:").values()} == {"Completed"}
+
+
+def _receivables(w: World) -> None:
+    job = ReceivablesJob.build(MAPPINGS)
+    w.run(job)
+    flags = w.records("Risk_Flag__c", "receivables:IL-002:")
+    assert set(flags) >= {"receivables:IL-002:past_due", "receivables:IL-002:payment_failed"}
+    past_due = flags["receivables:IL-002:past_due"]
+    assert past_due["Severity__c"] == "Critical" and past_due["Name"] == "Invoices 90+ days past due"
+    assert "(partly paid)" in past_due["Evidence__c"]
+    tasks = w.records("Task", "receivables:IL-002:")
+    il2 = w.account("IL-002")
+    assert {t["OwnerId"] for t in tasks.values()} == {il2["OwnerId"]} != {il2["CSM__c"]}
+    assert any(k.startswith("receivables:IL-002:past_due:") and k.endswith(":90") for k in tasks)
+    assert any(k.startswith("receivables:IL-002:payment:") for k in tasks)
+    _rerun_writes_nothing(w, job)
+
+
+def _renewals(w: World) -> None:
+    job = RenewalsJob.build(MAPPINGS)
+    w.run(job)
+    contracts = {c["AccountId"]: c["Id"] for c in w.org.records("Contract")}
+    tasks = w.records("Task", "renewal:")
+    expected = {f"renewal:{s}:{contracts[w.accounts[s]]}:{d}" for s, d in (("MI-003", 30), ("NV-003", 60),
+                                                                           ("MA-002", 90))}  # fmt: skip
+    assert set(tasks) == expected
+    open_flags = {f["Account__c"] for f in w.org.records("Risk_Flag__c") if f["Status__c"] == "Open"}
+    for key, t in tasks.items():
+        store = key.split(":")[1]
+        red = w.account(store).get("Health_Band__c") == "Red"
+        assert t["Priority"] == ("High" if red or w.accounts[store] in open_flags else "Normal"), key
+        assert t["WhatId"] == w.accounts[store] and t["OwnerId"] == w.account(store)["CSM__c"]
+    mi3 = next(t for k, t in tasks.items() if ":MI-003:" in k)
+    assert "Health: 31 (Red), declining" in mi3["Description"] and "AOV online $" in mi3["Description"]
+    assert "Menu shows potency in the wrong unit" not in mi3["Description"]
+    _rerun_writes_nothing(w, job)
+
+    # The story moves on: MI-003 and NV-003 get a new finding from another job. NV-003's CSM has already
+    # written their own notes into the Task: it stays as they left it; MI-003's follows the account.
+    nv3 = next(t for k, t in tasks.items() if ":NV-003:" in k)
+    csm = str(w.account("NV-003")["CSM__c"])
+    w.org.update("Task", nv3["Id"], {"Description": "Met the owner; renewing."}, as_user=csm)
+    for store in ("MI-003", "NV-003"):
+        w.org.insert("Risk_Flag__c", {"Name": "Menu shows potency in the wrong unit", "Status__c": "Open",
+                                      "Rule__c": "compliance:mi-potency-unit", "Severity__c": "Critical",
+                                      "Sync_Key__c": f"compliance:{store}:mi-potency-unit:item-1",
+                                      "Account__c": w.accounts[store]})  # fmt: skip
+    moved = w.run(job)
+    assert [(c.op, c.key.split(":")[1], sorted(c.fields)) for c in moved.plan.changes] == [
+        ("update", "MI-003", ["Description"])
+    ]
+    assert [k.key.split(":")[1] for k in moved.plan.kept] == ["NV-003"]
+    tasks = w.records("Task", "renewal:")
+    mi3 = next(t for k, t in tasks.items() if ":MI-003:" in k)
+    assert "Menu shows potency in the wrong unit (Critical)" in mi3["Description"]
+    assert next(t for k, t in tasks.items() if ":NV-003:" in k)["Description"] == "Met the owner; renewing."
+    _rerun_writes_nothing(w, job)
+
+
+def _qbr(w: World) -> None:
+    job = QbrJob.build(MAPPINGS)
+    w.run(job)
+    reviews = w.records("Quarterly_Review__c")
+    with_data = [s for s in STORES if s != "MA-005"]  # MA-005's POS never sent anything: no review
+    assert set(reviews) == {f"{s}:{q}" for s in with_data for q in ("2026-Q3", "2026-Q4")}
+    q3 = reviews["IL-001:2026-Q3"]
+    days = [date(2026, 7, 1) + timedelta(days=i) for i in range(92)]
+    sums = [w.portfolio.day_summary("IL-001", d) for d in days]
+    online = sum(s.online_orders for s in sums)
+    in_store = sum(s.in_store_orders for s in sums)
+    assert (q3["Online_Orders__c"], q3["In_Store_Orders__c"]) == (online, in_store)
+    with w.engine.connect() as conn:  # revenue as the POS reports it (net of tax): the pulled facts
+        revenue = conn.execute(text(
+            "SELECT SUM(value) FROM metric_fact WHERE store_id='IL-001' AND metric='revenue' "
+            "AND dimension='channel=online' AND day BETWEEN '2026-07-01' AND '2026-09-30'"
+        )).scalar_one()  # fmt: skip
+    assert q3["AOV_Online__c"] == round(revenue / online, 2)
+    assert q3["Online_Share__c"] == round(100 * online / (online + in_store), 2)
+    assert q3["Review_Date__c"] == "2026-10-15" and q3["Quarter__c"] == "2026-Q3"
+    assert q3["Category_Mix__c"].startswith("Revenue by category vs IL stores:")
+    assert 1.0 < q3["Conversion__c"] < 10.0 and 50 < q3["Cart_Abandonment__c"] < 90
+    prep = w.records("Task", "qbr:")
+    assert set(prep) == {f"qbr:{s}:2026-Q3" for s in with_data}
+    _rerun_writes_nothing(w, job)
+
+
+def _pdf(pdf: bytes, tmp: Path) -> tuple[int, str]:
+    """Pages (rendered to PNG by pdftoppm, counted) and the text (pdftotext) of a pack."""
+    (tmp / "pack.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(tmp / "pack.pdf"), str(tmp / "page")], check=True)
+    pages = len(list(tmp.glob("page-*.png")))
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp / "pack.pdf"), "-"], capture_output=True, text=True, check=True
+    )
+    return pages, text.stdout
+
+
+def _qbr_pack(w: World, tmp: Path) -> None:
+    """After the qbr job: a File per account for Q3, the review pointing at it, the figures the same."""
+    cfg = qbr_pack.load(MAPPINGS)
+    apply = ApplyOptions()
+    report = qbr_pack.run_packs(w.engine, w.client, cfg, w.now, "packs-1", apply, stores=list(STORES))
+    by = {(p.store_id, p.quarter): p for p in report.packs}
+    with_data = [s for s in STORES if s != "MA-005"]
+    assert {s for (s, _), p in by.items() if p.status == "uploaded"} >= set(with_data) | {"MSO-1"}
+    assert by[("MA-005", "2026-Q3")].status == "no_data" and report.count("failed") == 0
+    il = by[("IL-001", "2026-Q3")]
+    review = w.records("Quarterly_Review__c")["IL-001:2026-Q3"]
+    assert (review["Pack_File_Id__c"], review["Pack_Version__c"]) == (il.document_id, 1)
+    assert il.figures is not None and review["Pack_Figures_Hash__c"] == il.figures.digest
+    links = w.org.query(
+        f"SELECT LinkedEntityId FROM ContentDocumentLink WHERE ContentDocumentId = '{il.document_id}'"
+    )
+    assert w.accounts["IL-001"] in {ln["LinkedEntityId"] for ln in links}
+    pdf = w.client.download_file(il.version_id)  # what a CSM opens from the Account's Files
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("poppler-utils (pdftoppm, pdftotext) is not installed")
+    pages, text = _pdf(pdf, tmp)
+    assert pages == 4
+    for value in (review["AOV_Online__c"], review["AOV_In_Store__c"]):
+        assert f"${value:,.2f}" in text  # the pack and the record show the same figures
+    assert f"{review['Online_Orders__c']:,.0f}" in text and "covers all 92 days of 2026-Q3" in text
+    assert f"{review['AOV_Lift__c'] / 100:+.0%}" in text
+
+    before, uploads = w.writes(), w.org.stats.snapshot().get("sobject", 0)
+    again = qbr_pack.run_packs(w.engine, w.client, cfg, w.now, "packs-2", apply, stores=list(STORES))
+    assert again.count("uploaded") == 0 and again.count("unchanged") == report.count("uploaded")
+    assert (w.writes(), w.org.stats.snapshot().get("sobject", 0)) == (before, uploads)  # nothing new
+
+    cheaper = cfg.model_copy(update={"roi": cfg.roi.model_copy(update={"budtender_hourly_cost": 30.0})})
+    changed = qbr_pack.run_packs(w.engine, w.client, cheaper, w.now, "packs-3", apply, stores=["IL-001"])
+    il2 = next(p for p in changed.packs if p.store_id == "IL-001")
+    assert (il2.status, il2.document_id, il2.version) == ("uploaded", il.document_id, 2)
+    assert w.records("Quarterly_Review__c")["IL-001:2026-Q3"]["Pack_Version__c"] == 2
+    (tmp / "v2").mkdir()
+    assert "$30.00 per hour" in _pdf(w.client.download_file(il2.version_id), tmp / "v2")[1]
+
+    # On demand, the running quarter of MSO-2 (onboarding: a few weeks of data in two of its states).
+    demand = qbr_pack.run_packs(
+        w.engine, w.client, cfg, w.now, "packs-4", apply, stores=["MSO-2"], quarters=[Quarter(2026, 4)],
+        upload=False, keep_pdf=True,
+    )  # fmt: skip
+    (mso,) = demand.packs
+    assert mso.status == "rendered" and mso.figures is not None and mso.pdf is not None
+    assert mso.figures.coverage.startswith(f"covers {mso.figures.days_covered} of 92 days")
+    assert 0 < mso.figures.days_covered < 92
+
+
+def _expansion(w: World) -> None:
+    job = ExpansionJob.build(MAPPINGS)
+    w.run(job)
+    tasks = w.records("Task", "expansion:")
+    assert {"expansion:MI-002:growth:2026-Q4", "expansion:MI-002:plan_limit:2026-Q4",
+            "expansion:MSO-1:new_locations:2026-Q4", "expansion:MSO-1:location_limit:2026-Q4"} <= set(tasks)  # fmt: skip
+    assert {t["OwnerId"] for k, t in tasks.items() if ":MSO-1:" in k} == {w.account("MSO-1")["OwnerId"]}
+    assert "(new: NV-006)" in tasks["expansion:MSO-1:new_locations:2026-Q4"]["Description"]
+    _rerun_writes_nothing(w, job)
+
+
+def _snapshots(w: World) -> None:
+    job = SnapshotsJob.build(MAPPINGS)
+    bulk = JobOptions(force=True, apply=ApplyOptions(bulk_threshold=5))
+    before = w.org.stats.snapshot()["bulk_create"]
+    w.run(job, bulk)
+    snaps = w.records("Health_Snapshot__c")
+    assert set(snaps) == {f"{s}:{TODAY}" for s in STORES}
+    assert w.org.stats.snapshot()["bulk_create"] > before  # above the threshold: Bulk 2.0
+    assert all(s["Account__c"] == w.accounts[k.split(":")[0]] for k, s in snaps.items())
+    assert all(s["Score__c"] is None or 0 <= s["Score__c"] <= 100 for s in snaps.values())
+    _rerun_writes_nothing(w, job)
+    week = job.backfill(TODAY - timedelta(days=6), TODAY)
+    w.run(week, JobOptions(history_days=week.history_days_for(TODAY), force=True,
+                           apply=ApplyOptions(bulk_threshold=5)))  # fmt: skip
+    assert len(w.records("Health_Snapshot__c")) == 7 * len(STORES)
+
+
+def _health_and_risks(w: World) -> None:
+    ms = load_mapping_set(MAPPINGS)
+    for name in ("account_health", "risk_alerts"):
+        w.run(registry.build(name, ms))
+    for store in STORES:  # Open_Risk_Count__c counts every open flag, whichever job raised it
+        acct = w.account(store)
+        flags = [f for f in w.org.records("Risk_Flag__c") if f["Account__c"] == acct["Id"]]
+        assert acct["Open_Risk_Count__c"] == sum(f["Status__c"] in ("Open", "Snoozed") for f in flags), store
+    assert w.account("IL-002")["Open_Risk_Count__c"] >= 2  # its billing flags
+
+
+ARTEFACT = re.compile(r"\b(None|none|null|NaN|nan)\b")
+
+
+def _no_none_in_text(w: World) -> None:
+    """Every text a CSM reads, on every record the jobs wrote: no None, null or NaN leaked into it."""
+    seen = 0
+    for sobject in ("Account", "Risk_Flag__c", "Task", "Case", "Health_Snapshot__c", "Onboarding_Milestone__c",
+                    "Quarterly_Review__c"):  # fmt: skip
+        for rec in w.org.records(sobject):
+            for name, value in rec.items():
+                if not isinstance(value, str) or name.endswith("Id") or name == "Id":
+                    continue
+                if value.lstrip().startswith(("{", "[")):
+                    continue  # machine-readable JSON (Components__c), not prose
+                prose = "\n".join(line for line in value.splitlines() if not line.startswith("Values: "))
+                seen += 1
+                assert not ARTEFACT.search(prose), f"{sobject}.{name}: {prose!r}"
+    assert seen > 500
+
+
+def test_lifecycle_jobs_on_the_demo_portfolio(world: World, tmp_path: Path) -> None:
+    # One test, in order: renewals read the flags the earlier jobs opened, and the pull is paid once.
+    _onboarding(world)
+    _compliance(world)
+    _receivables(world)
+    _renewals(world)
+    _qbr(world)
+    _qbr_pack(world, tmp_path)
+    _expansion(world)
+    _snapshots(world)
+    _health_and_risks(world)
+    _no_none_in_text(world)
+    assert world.now.tzinfo is not None and world.now.astimezone(UTC).date() >= TODAY - timedelta(days=1)
