@@ -10,12 +10,13 @@ from typing import Any
 from pydantic import Field
 
 from connectors.salesforce.soql import select
+from jobs.current import Reader
+from jobs.job import JobBase
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
 from mappings.lifecycle import (
     FLAG_KEY_FIELD,
     TASK_KEY_FIELD,
-    JobBase,
     Model,
     Severity,
     TaskTemplate,
@@ -140,7 +141,9 @@ class ComplianceJob(JobBase):
     def streams(self) -> tuple[str, ...]:
         return (self.cfg.menu_stream, self.cfg.promotion_stream, self.cfg.msrp_stream)
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         return read_open(org, accounts, PREFIX)
 
     def managed(self, now: datetime) -> Sequence[Managed]:

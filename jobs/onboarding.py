@@ -12,12 +12,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from connectors.salesforce.soql import select
+from jobs.current import Reader
+from jobs.job import JobBase
 from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
 from mappings.lifecycle import (
     FileError,
     FileIssue,
-    JobBase,
     Model,
     TaskTemplate,
     as_date,
@@ -251,7 +252,9 @@ class OnboardingJob(JobBase):
     def streams(self) -> tuple[str, ...]:
         return (self.cfg.menu_stream, self.cfg.promotion_stream, self.cfg.msrp_stream)
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         """Read the milestones Salesforce holds: a CSM's status and a done date are kept as they are."""
         self.seen, self.today = {}, None
         by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}

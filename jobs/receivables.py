@@ -11,10 +11,11 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from jobs.compliance import hold, read_open, stale_sources
+from jobs.current import Reader
+from jobs.job import JobBase
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
 from mappings.lifecycle import (
-    JobBase,
     Model,
     Quarter,
     Severity,
@@ -225,7 +226,9 @@ class ReceivablesJob(JobBase):
     def streams(self) -> tuple[str, ...]:
         return (self.cfg.invoice_stream, self.cfg.payment_stream)
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         return read_open(org, accounts, PREFIX)
 
     def managed(self, now: datetime) -> Sequence[Managed]:

@@ -11,11 +11,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from connectors.salesforce.soql import select
+from jobs.current import Reader
+from jobs.job import JobBase
 from jobs.qbr import roi
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.lifecycle import (
-    JobBase,
     Model,
     TaskTemplate,
     as_date,
@@ -173,7 +174,9 @@ class RenewalsJob(JobBase):
         )
         return [renewal, risks]
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
         ids = sorted(by_id)
         out: dict[str, dict[str, Any]] = {}

@@ -10,10 +10,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from connectors.salesforce.soql import select
+from jobs.job import JobBase
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.evaluate import evaluate_account
-from mappings.lifecycle import JobBase, mapping_dir
+from mappings.lifecycle import mapping_dir
 from mappings.load import MappingSet, load_mapping_set
 
 KEY_FIELD = "Snapshot_Key__c"

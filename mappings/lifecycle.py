@@ -384,39 +384,6 @@ def managed_tasks(prefix: str, reason: str = "condition cleared") -> Managed:
     return records.close_tasks(prefix, reason)
 
 
-class JobBase:
-    """Defaults of the MappingJob protocol shared by the lifecycle jobs (no extra inputs, no roll-ups)."""
-
-    name: str = ""
-    history_days: int = 0  # the history the job needs; 0: the run's default
-
-    @property
-    def account_fields(self) -> frozenset[str]:
-        return frozenset()
-
-    @property
-    def streams(self) -> tuple[str, ...]:
-        return ()
-
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
-        return {}
-
-    def managed(self, now: datetime) -> Sequence[Managed]:
-        return ()
-
-    def finalize(
-        self, accounts: Mapping[str, Mapping[str, Any]], desired: Sequence[Desired], now: datetime
-    ) -> Sequence[Desired]:
-        return ()
-
-    def summary(self, desired: Sequence[Desired]) -> dict[str, Any]:
-        """Figures for the run summary: records per object."""
-        out: dict[str, int] = {}
-        for d in desired:
-            out[d.sobject] = out.get(d.sobject, 0) + 1
-        return {"desired": dict(sorted(out.items()))}
-
-
 def mapping_dir(source: Any) -> Path:
     """The folder of mapping files, from a path or from a loaded mapping set that knows its folder."""
     if isinstance(source, str | Path):
