@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from connectors.salesforce.soql import select
+from connectors.salesforce.soql import select_in
 from jobs.current import Reader
 from jobs.job import JobBase
 from mappings.context import AccountData
@@ -68,21 +68,20 @@ def load(path: Path) -> ComplianceFile:
     return load_templated(ComplianceFile, path, {"task": TASK_PLACEHOLDERS})
 
 
-def read_open(org: Any, accounts: Mapping[str, Mapping[str, Any]], prefix: str) -> dict[str, dict[str, Any]]:
+def read_open(
+    org: Reader, accounts: Mapping[str, Mapping[str, Any]], prefix: str
+) -> dict[str, dict[str, Any]]:
     """Keys of a job's open flags and Tasks per store: held as they are while the job's data is stale."""
     by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
-    ids = sorted(by_id)
     out: dict[str, dict[str, Any]] = {}
     queries = (
         ("Risk_Flag__c", FLAG_KEY_FIELD, "Account__c", "Status__c = 'Open'"),
         ("Task", TASK_KEY_FIELD, "WhatId", "IsClosed = false"),
     )
     for sobject, key_field, parent, cond in queries:
-        for i in range(0, len(ids), 200):
-            where = f"{cond} AND {key_field} LIKE '{{prefix:like}}%' AND {parent} IN {{ids}}"
-            for row in org.query(
-                select(sobject, [key_field, parent], where, prefix=prefix, ids=ids[i : i + 200])
-            ):
+        where = f"{cond} AND {key_field} LIKE '{{prefix:like}}%'"
+        for soql in select_in(sobject, [key_field, parent], parent, sorted(by_id), where, prefix=prefix):
+            for row in org.query(soql):
                 store = by_id.get(str(row.get(parent)))
                 if store is not None and row.get(key_field):
                     out.setdefault(store, {}).setdefault("open_keys", {}).setdefault(sobject, []).append(

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.salesforce.soql import select
+from connectors.salesforce.soql import select_in
 from jobs.current import Reader
 from jobs.job import JobBase
 from mappings.context import AccountData
@@ -269,8 +269,8 @@ class OnboardingJob(JobBase):
             "Status_Source__c",
             "Completed_Date__c",
         ]
-        for i in range(0, len(ids), 200):
-            for row in org.query(select(OBJECT, fields, "Account__c IN {ids}", ids=ids[i : i + 200])):
+        for soql in select_in(OBJECT, fields, "Account__c", ids):
+            for row in org.query(soql):
                 store = by_id.get(str(row.get("Account__c")))
                 if store is not None and row.get("Code__c"):
                     out.setdefault(store, {}).setdefault("onboarding_current", {})[str(row["Code__c"])] = row
@@ -539,7 +539,7 @@ def rollups(
     return out
 
 
-def read_progress(org: Any, accounts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+def read_progress(org: Reader, accounts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
     """`attrs["onboarding_progress"]` (0-1, done milestones over all) per store with milestones in Salesforce.
 
     For the account_health job's onboarding component: it reads what this job wrote, once per run.
@@ -547,10 +547,8 @@ def read_progress(org: Any, accounts: Mapping[str, Mapping[str, Any]]) -> dict[s
     by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
     ids = sorted(by_id)
     counts: dict[str, list[int]] = {}
-    for i in range(0, len(ids), 200):
-        for row in org.query(
-            select(OBJECT, ["Account__c", "Status__c"], "Account__c IN {ids}", ids=ids[i : i + 200])
-        ):
+    for soql in select_in(OBJECT, ["Account__c", "Status__c"], "Account__c", ids):
+        for row in org.query(soql):
             store = by_id.get(str(row.get("Account__c")))
             if store is not None:
                 c = counts.setdefault(store, [0, 0])

@@ -131,8 +131,8 @@ def test_prepare_reads_contracts_and_open_flags_with_bound_dates() -> None:
     assert out["MI-003"]["renewals"] == [{"id": "800C1", "end": "2027-01-22"}]
     assert out["MI-003"]["open_risks"][0]["Name"] == "AR"
     assert org.queries[0] == (
-        "SELECT AccountId, EndDate, Id, Status FROM Contract WHERE Status = 'Activated' AND EndDate >= 2026-11-23 "
-        "AND EndDate <= 2027-02-21 AND AccountId IN ('001A','001O\\'Brien')"
+        "SELECT AccountId, EndDate, Id, Status FROM Contract WHERE AccountId IN ('001A','001O\\'Brien') "
+        "AND (Status = 'Activated' AND EndDate >= 2026-11-23 AND EndDate <= 2027-02-21)"
     )
 
 
@@ -141,7 +141,10 @@ def test_renewal_opportunities_can_be_the_source() -> None:
     org = FakeOrg({"Opportunity": [{"Id": "006O1", "AccountId": "001A", "CloseDate": "2027-01-01"}]})
     out = job.prepare(org, {"MI-003": {"Id": "001A"}}, NOW)
     assert out["MI-003"]["renewals"] == [{"id": "006O1", "end": "2027-01-01"}]
-    assert "FROM Opportunity WHERE IsClosed = false AND Type = 'Renewal'" in org.queries[0]
+    assert (
+        "FROM Opportunity WHERE AccountId IN ('001A') AND (IsClosed = false AND Type = 'Renewal'"
+        in org.queries[0]
+    )
 
 
 def test_explain_shows_the_window_and_priority() -> None:
