@@ -12,6 +12,7 @@ from pydantic import Field
 from connectors.salesforce.soql import select_in
 from jobs.current import Reader
 from jobs.job import JobBase
+from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
 from mappings.lifecycle import (
@@ -20,10 +21,7 @@ from mappings.lifecycle import (
     Model,
     Severity,
     TaskTemplate,
-    flag,
     load_templated,
-    managed_flags,
-    managed_tasks,
     mapping_dir,
     task,
 )
@@ -146,7 +144,10 @@ class ComplianceJob(JobBase):
         return read_open(org, accounts, PREFIX)
 
     def managed(self, now: datetime) -> Sequence[Managed]:
-        return (managed_flags(PREFIX, now), managed_tasks(PREFIX, "compliance finding fixed"))
+        return (
+            records.close_flags(now, prefix=PREFIX),
+            records.close_tasks(PREFIX, "compliance finding fixed"),
+        )
 
     def state_of(self, data: AccountData) -> str:
         return str(data.store.get("state") or data.account.get("BillingState") or "").upper()
@@ -188,9 +189,9 @@ class ComplianceJob(JobBase):
             )
             evidence = "\n".join(p for p in (v.evidence, note) if p)
             out.append(
-                flag(
+                records.flag(
                     key,
-                    data.account,
+                    account_id=data.account.get("Id"),
                     rule=f"compliance:{v.rule_id}"[:80],
                     name=f"{v.title}: {v.item}",
                     severity=v.severity,

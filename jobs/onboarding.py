@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from connectors.salesforce.soql import select_in
 from jobs.current import Reader
 from jobs.job import JobBase
+from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
 from mappings.lifecycle import (
@@ -24,7 +25,6 @@ from mappings.lifecycle import (
     as_date,
     label_of,
     load_model,
-    managed_tasks,
     mapping_dir,
     pct,
     placeholders_ok,
@@ -277,7 +277,7 @@ class OnboardingJob(JobBase):
         return out
 
     def managed(self, now: datetime) -> Sequence[Managed]:
-        return (managed_tasks(TASK_PREFIX, "milestone done (or no longer tracked)"),)
+        return (records.close_tasks(TASK_PREFIX, "milestone done (or no longer tracked)"),)
 
     # -- per store ------------------------------------------------------------------------------
     def start(self, data: AccountData) -> date | None:

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from mappings import records, templates
-from mappings.desired import Desired, Managed
+from mappings.desired import Desired
 from mappings.load import TYPE_WORDS, MappingError, MappingIssue, finite_message
 from mappings.schema import validate_strict
 
@@ -342,46 +342,6 @@ def task(
         reason=reason,
         keep_current=keep_current,
     )
-
-
-def flag(
-    key: str,
-    account: Mapping[str, Any],
-    *,
-    rule: str,
-    name: str,
-    severity: str,
-    evidence: str,
-    category: str,
-    now: datetime,
-    store_id: str,
-    version: str = "1",
-    reason: str = "",
-) -> Desired:
-    """An open Risk_Flag__c on the account (records.flag)."""
-    return records.flag(
-        key,
-        account_id=account.get("Id"),
-        rule=rule,
-        name=name,
-        severity=severity,
-        evidence=evidence,
-        category=category,
-        now=now,
-        store_id=store_id,
-        version=version,
-        reason=reason,
-    )
-
-
-def managed_flags(prefix: str, now: datetime) -> Managed:
-    """Open flags of a job whose condition no longer holds are resolved."""
-    return records.close_flags(now, prefix=prefix)
-
-
-def managed_tasks(prefix: str, reason: str = "condition cleared") -> Managed:
-    """Open Tasks of a job whose condition no longer holds are completed."""
-    return records.close_tasks(prefix, reason)
 
 
 def mapping_dir(source: Any) -> Path:

@@ -28,9 +28,10 @@ from jobs.apply import ApplyOptions
 from jobs.current import Reader
 from jobs.store import StoreRow, init_schema, make_engine
 from jobs.sync import JobOptions, JobResult, run_job
+from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
-from mappings.lifecycle import CLOSED_BY_PERSON, TaskTemplate, flag, task
+from mappings.lifecycle import CLOSED_BY_PERSON, TaskTemplate, task
 from sandbox.salesforce import INTEGRATION_USERNAME, ConnectedApp, Faults, Org, OrgAdapter
 from sandbox.server import RunningServer, serve
 from sandbox.tls import TLSMaterial
@@ -196,9 +197,9 @@ class SyntheticJob:
         if self.flagged is None or store in self.flagged:
             key = f"{KEY_PREFIX}{store}:menu_sync:{self.period}"
             out.append(
-                flag(
+                records.flag(
                     key,
-                    data.account,
+                    account_id=data.account.get("Id"),
                     rule="syn_menu_sync",
                     name=f"Menu sync failure {store}",
                     severity="Severe" if store in self.bad else self.severity,
