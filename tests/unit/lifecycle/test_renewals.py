@@ -136,6 +136,17 @@ def test_prepare_reads_contracts_and_open_flags_with_bound_dates() -> None:
     )
 
 
+def test_prepare_reads_a_large_portfolio_200_accounts_a_query() -> None:
+    org = FakeOrg({})
+    accounts = {f"S{i:03}": {"Id": f"001{i:03}"} for i in range(450)}
+    JOB.prepare(org, accounts, NOW)
+    contracts = [q for q in org.queries if " FROM Contract " in q]
+    flags = [q for q in org.queries if " FROM Risk_Flag__c " in q]
+    assert len(contracts) == len(flags) == 3
+    assert [q.count("'001") for q in contracts] == [200, 200, 50]
+    assert all(f"'001{i:03}'" in "".join(flags) for i in range(450))  # every account, once
+
+
 def test_renewal_opportunities_can_be_the_source() -> None:
     job = RenewalsJob(JOB.cfg.model_copy(update={"source": "opportunity"}))
     org = FakeOrg({"Opportunity": [{"Id": "006O1", "AccountId": "001A", "CloseDate": "2027-01-01"}]})
