@@ -166,6 +166,7 @@ class SyntheticJob:
     severity: str = "High"
     history_days: int = 14
     seen: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()  # actions not carried out (jobs/job.py's MappingJob): none here
 
     @property
     def account_fields(self) -> frozenset[str]:
