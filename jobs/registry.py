@@ -9,7 +9,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from jobs import compliance, expansion, onboarding, qbr, qbr_pack, receivables, renewals, snapshots
+from jobs import (
+    compliance,
+    digest,
+    digest_brief,
+    expansion,
+    onboarding,
+    qbr,
+    qbr_pack,
+    receivables,
+    renewals,
+    snapshots,
+)
 from jobs.accounts import build_account_data, read_accounts, store_directory
 from jobs.current import Reader
 from jobs.health import HealthJob
@@ -19,6 +30,7 @@ from jobs.names import RUN_ORDER
 from jobs.pull import PullReport, run_pull
 from jobs.risk import RiskJob
 from jobs.sync import JobOptions
+from mappings.lifecycle import mapping_dir
 from mappings.load import MappingSet
 
 __all__ = [
@@ -63,7 +75,7 @@ def job_names() -> tuple[str, ...]:
 
 
 # Every mapping job by name: what builds it over the loaded mapping set (lifecycle jobs load their own
-# files beside it). The pull and the QBR packs have their own body (OWN_BODY_JOBS).
+# files beside it). The pull, the QBR packs and the morning briefs have their own body (OWN_BODY_JOBS).
 JOBS: Mapping[str, Callable[[MappingSet], MappingJob]] = {
     HealthJob.name: HealthJob,
     RiskJob.name: RiskJob,
@@ -85,13 +97,15 @@ def build(name: str, ms: MappingSet) -> MappingJob:
     return factory(ms)
 
 
-# Jobs with their own body rather than a mapping plan: the pull, and the QBR packs (Files, not records).
-OWN_BODY_JOBS = frozenset({"pull", qbr_pack.NAME})
+# Jobs with their own body rather than a mapping plan: the pull, the QBR packs (Files, not records) and
+# the morning briefs (messages, not records).
+OWN_BODY_JOBS = frozenset({"pull", qbr_pack.NAME, digest.NAME})
 
 
 def build_all(ms: MappingSet) -> list[MappingJob]:
     """Every mapping job: building them loads and checks every mapping file (the QBR pack's too)."""
     qbr_pack.load(ms)
+    digest_brief.load(mapping_dir(ms))
     return [build(n, ms) for n in job_names() if n not in OWN_BODY_JOBS]
 
 
