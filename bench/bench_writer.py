@@ -105,6 +105,7 @@ def stores(n: int) -> list[str]:
 class AccountsJob:
     version: int
     name: str = "bench_accounts"
+    warnings: tuple[str, ...] = ()  # actions not carried out (jobs/job.py's MappingJob): none here
 
     @property
     def account_fields(self) -> frozenset[str]:

@@ -15,6 +15,7 @@ from connectors.base import (
     SourceError,
     StoreRef,
 )
+from connectors.values import cursor_after
 
 
 @dataclass
@@ -43,7 +44,7 @@ class MemoryConnector:
                 and stream not in self.snapshot_streams
                 and isinstance(item, Record | Checkpoint)
                 and item.cursor
-                and item.cursor <= since
+                and not cursor_after(item.cursor, since)
             ):
                 continue
             yield item

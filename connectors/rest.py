@@ -29,6 +29,7 @@ from connectors.paging import Page, PaginationConfig, make_paginator
 from connectors.source import BaseConnector, HttpSource, Options, parse_safely, store_values
 from connectors.values import (
     Invalid,
+    cursor_after,
     dig,
     ident,
     iso_utc,
@@ -315,7 +316,7 @@ class RestConnector(BaseConnector):
         for page in pages:
             for item in page.items:
                 for out in parse_item(spec, item, self.store):
-                    if isinstance(out, Record) and out.cursor > cursor:
+                    if isinstance(out, Record) and cursor_after(out.cursor, cursor):
                         cursor = out.cursor
                     yield out
             if spec.ordered and cursor:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from connectors.base import ALL_STORES, Fingerprint, Item, Record, Rejected, Runtime, SourceError, StoreRef
+from connectors.base import ALL_STORES, Fingerprint, Item, Rejected, Runtime, SourceError, StoreRef
 from connectors.config import SourceConfig
 from connectors.http import SourceHttp
 from connectors.paging import Page
@@ -180,13 +180,6 @@ class BaseConnector:
 
     def is_all_stores(self) -> bool:
         return self.store.store_id == ALL_STORES
-
-
-def max_cursor(current: str, record: Record | Rejected | object) -> str:
-    """The greater of a running cursor and a record's (canonical cursors compare as text)."""
-    if isinstance(record, Record) and record.cursor > current:
-        return record.cursor
-    return current
 
 
 def store_values(store: StoreRef) -> Mapping[str, str]:

@@ -158,6 +158,28 @@ def cursor_time(cursor: str) -> datetime | None:
         return None
 
 
+def cursor_after(a: str, b: str) -> bool:
+    """Whether cursor `a` is later than `b`: the one cursor comparison.
+
+    Times compare as times, whatever their offset or precision (text order holds only for the
+    canonical form); a cursor that is not a time (a file ledger, a digest) has no order, so any other
+    value replaces it. An empty cursor is before everything.
+    """
+    if not a:
+        return False
+    if not b:
+        return True
+    ta, tb = cursor_time(a), cursor_time(b)
+    if ta is not None and tb is not None:
+        return ta > tb
+    return a != b
+
+
+def later_cursor(a: str, b: str) -> str:
+    """The later of two cursors (`cursor_after`); `a` when neither is later."""
+    return b if cursor_after(b, a) else a
+
+
 def shift_cursor(cursor: str, delta: timedelta) -> str:
     """A time cursor moved by `delta` (the lookback); any other cursor unchanged."""
     moment = cursor_time(cursor)

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_exponential
+from tenacity.wait import wait_base
 
 from connectors import redact
 from connectors.salesforce.bulk import NOT_PROCESSED
@@ -101,7 +103,8 @@ class ApplyOptions:
     bulk_threshold: int = 2000
     outbox_max_age: timedelta = timedelta(hours=24)
     stop_on: tuple[type[BaseException], ...] = (Stop, LimitReached)
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = time.sleep  # the clock's sleep (a test's fake clock)
+    rng: random.Random = field(default_factory=random.Random)  # the jitter of lock retries
     collection_size: int = COLLECTION_SIZE
     lock_retry_rounds: int = LOCK_RETRY_ROUNDS
     keep_settled: timedelta = timedelta(days=14)  # sent and superseded rows kept this long, then pruned
@@ -254,7 +257,10 @@ def _send_object(
     together in as few calls as possible.
     """
     todo = group
-    for round_no in range(opts.lock_retry_rounds + 1):
+
+    def send_round() -> list[_Row]:
+        """Send `todo`; the rows still locked are the next round's."""
+        nonlocal todo
         retry: list[_Row] = []
         if len(todo) > opts.bulk_threshold:
             for chunk in _bulk_chunks(todo):
@@ -264,17 +270,35 @@ def _send_object(
                 retry += _send_collection(
                     engine, writer, todo[i : i + opts.collection_size], now, opts, report
                 )
-        if not retry:
-            return
-        if round_no == opts.lock_retry_rounds:
-            break
-        delay = min(2.0**round_no, 10.0) * (0.5 + random.random())  # noqa: S311 - jitter, not security
-        log.info("record_lock_retry", sobject=group[0].sobject, rows=len(retry), round=round_no + 1)
-        opts.sleep(delay)
         todo = retry
-    # Still locked after every round: queued for the next run, not counted as an attempt.
-    _requeue(engine, retry, now)
-    log.warning("record_lock_gave_up", sobject=group[0].sobject, rows=len(retry))
+        return retry
+
+    def before_sleep(state: RetryCallState) -> None:
+        log.info("record_lock_retry", sobject=group[0].sobject, rows=len(todo), round=state.attempt_number)
+
+    left: list[_Row] = Retrying(
+        retry=retry_if_result(bool),
+        wait=_LockBackoff(opts.rng),
+        stop=stop_after_attempt(opts.lock_retry_rounds + 1),
+        sleep=opts.sleep,
+        before_sleep=before_sleep,
+        retry_error_callback=lambda state: todo,
+    )(send_round)
+    if left:  # still locked after every round: queued for the next run, not counted as an attempt
+        _requeue(engine, left, now)
+        log.warning("record_lock_gave_up", sobject=group[0].sobject, rows=len(left))
+
+
+class _LockBackoff(wait_base):
+    """The wait before a locked-row round: 2^n seconds up to 10 (tenacity's wait_exponential), times a
+    jitter in [0.5, 1.5) drawn from the injected random source, so replicas hitting one lock part."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.exponential = wait_exponential(multiplier=1, max=10)
+        self.rng = rng
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        return float(self.exponential(retry_state)) * (0.5 + self.rng.random())
 
 
 def _bulk_chunks(rows: list[_Row]) -> Iterable[list[_Row]]:

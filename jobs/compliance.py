@@ -9,20 +9,19 @@ from typing import Any
 
 from pydantic import Field
 
-from connectors.salesforce.soql import select
+from connectors.salesforce.soql import select_in
+from jobs.current import Reader
+from jobs.job import JobBase
+from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
 from mappings.lifecycle import (
     FLAG_KEY_FIELD,
     TASK_KEY_FIELD,
-    JobBase,
     Model,
     Severity,
     TaskTemplate,
-    flag,
     load_templated,
-    managed_flags,
-    managed_tasks,
     mapping_dir,
     task,
 )
@@ -67,21 +66,20 @@ def load(path: Path) -> ComplianceFile:
     return load_templated(ComplianceFile, path, {"task": TASK_PLACEHOLDERS})
 
 
-def read_open(org: Any, accounts: Mapping[str, Mapping[str, Any]], prefix: str) -> dict[str, dict[str, Any]]:
+def read_open(
+    org: Reader, accounts: Mapping[str, Mapping[str, Any]], prefix: str
+) -> dict[str, dict[str, Any]]:
     """Keys of a job's open flags and Tasks per store: held as they are while the job's data is stale."""
     by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
-    ids = sorted(by_id)
     out: dict[str, dict[str, Any]] = {}
     queries = (
         ("Risk_Flag__c", FLAG_KEY_FIELD, "Account__c", "Status__c = 'Open'"),
         ("Task", TASK_KEY_FIELD, "WhatId", "IsClosed = false"),
     )
     for sobject, key_field, parent, cond in queries:
-        for i in range(0, len(ids), 200):
-            where = f"{cond} AND {key_field} LIKE '{{prefix:like}}%' AND {parent} IN {{ids}}"
-            for row in org.query(
-                select(sobject, [key_field, parent], where, prefix=prefix, ids=ids[i : i + 200])
-            ):
+        where = f"{cond} AND {key_field} LIKE '{{prefix:like}}%'"
+        for soql in select_in(sobject, [key_field, parent], parent, sorted(by_id), where, prefix=prefix):
+            for row in org.query(soql):
                 store = by_id.get(str(row.get(parent)))
                 if store is not None and row.get(key_field):
                     out.setdefault(store, {}).setdefault("open_keys", {}).setdefault(sobject, []).append(
@@ -140,11 +138,16 @@ class ComplianceJob(JobBase):
     def streams(self) -> tuple[str, ...]:
         return (self.cfg.menu_stream, self.cfg.promotion_stream, self.cfg.msrp_stream)
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         return read_open(org, accounts, PREFIX)
 
     def managed(self, now: datetime) -> Sequence[Managed]:
-        return (managed_flags(PREFIX, now), managed_tasks(PREFIX, "compliance finding fixed"))
+        return (
+            records.close_flags(now, prefix=PREFIX),
+            records.close_tasks(PREFIX, "compliance finding fixed"),
+        )
 
     def state_of(self, data: AccountData) -> str:
         return str(data.store.get("state") or data.account.get("BillingState") or "").upper()
@@ -186,9 +189,9 @@ class ComplianceJob(JobBase):
             )
             evidence = "\n".join(p for p in (v.evidence, note) if p)
             out.append(
-                flag(
+                records.flag(
                     key,
-                    data.account,
+                    account_id=data.account.get("Id"),
                     rule=f"compliance:{v.rule_id}"[:80],
                     name=f"{v.title}: {v.item}",
                     severity=v.severity,

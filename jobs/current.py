@@ -76,10 +76,6 @@ def _open_queries(m: Managed, fields: set[str], scope: Mapping[str, str] | None)
     values["prefix"] = m.key_prefix
     where = " AND ".join(conds)
     if scope is not None and m.parent_field:
-        ids = sorted(scope)
-        for i in range(0, len(ids), 200):
-            yield select(
-                m.sobject, fields, f"{where} AND {m.parent_field} IN {{ids}}", ids=ids[i : i + 200], **values
-            )
+        yield from select_in(m.sobject, fields, m.parent_field, sorted(scope), where, **values)
     else:
         yield select(m.sobject, fields, where, **values)

@@ -11,11 +11,12 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from jobs.current import Reader
+from jobs.job import JobBase
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.lifecycle import (
     FileIssue,
-    JobBase,
     Model,
     Quarter,
     TaskTemplate,
@@ -205,7 +206,9 @@ class ExpansionJob(JobBase):
     def account_fields(self) -> frozenset[str]:
         return frozenset({"OwnerId", "ParentId", "Plan__c", "Onboarding_Start__c"})
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         self.locations, self.today = {}, None
         return {}
 

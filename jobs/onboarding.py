@@ -11,19 +11,20 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.salesforce.soql import select
+from connectors.salesforce.soql import select_in
+from jobs.current import Reader
+from jobs.job import JobBase
+from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
 from mappings.lifecycle import (
     FileError,
     FileIssue,
-    JobBase,
     Model,
     TaskTemplate,
     as_date,
     label_of,
     load_model,
-    managed_tasks,
     mapping_dir,
     pct,
     placeholders_ok,
@@ -251,7 +252,9 @@ class OnboardingJob(JobBase):
     def streams(self) -> tuple[str, ...]:
         return (self.cfg.menu_stream, self.cfg.promotion_stream, self.cfg.msrp_stream)
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         """Read the milestones Salesforce holds: a CSM's status and a done date are kept as they are."""
         self.seen, self.today = {}, None
         by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
@@ -266,15 +269,15 @@ class OnboardingJob(JobBase):
             "Status_Source__c",
             "Completed_Date__c",
         ]
-        for i in range(0, len(ids), 200):
-            for row in org.query(select(OBJECT, fields, "Account__c IN {ids}", ids=ids[i : i + 200])):
+        for soql in select_in(OBJECT, fields, "Account__c", ids):
+            for row in org.query(soql):
                 store = by_id.get(str(row.get("Account__c")))
                 if store is not None and row.get("Code__c"):
                     out.setdefault(store, {}).setdefault("onboarding_current", {})[str(row["Code__c"])] = row
         return out
 
     def managed(self, now: datetime) -> Sequence[Managed]:
-        return (managed_tasks(TASK_PREFIX, "milestone done (or no longer tracked)"),)
+        return (records.close_tasks(TASK_PREFIX, "milestone done (or no longer tracked)"),)
 
     # -- per store ------------------------------------------------------------------------------
     def start(self, data: AccountData) -> date | None:
@@ -536,7 +539,7 @@ def rollups(
     return out
 
 
-def read_progress(org: Any, accounts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+def read_progress(org: Reader, accounts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
     """`attrs["onboarding_progress"]` (0-1, done milestones over all) per store with milestones in Salesforce.
 
     For the account_health job's onboarding component: it reads what this job wrote, once per run.
@@ -544,10 +547,8 @@ def read_progress(org: Any, accounts: Mapping[str, Mapping[str, Any]]) -> dict[s
     by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
     ids = sorted(by_id)
     counts: dict[str, list[int]] = {}
-    for i in range(0, len(ids), 200):
-        for row in org.query(
-            select(OBJECT, ["Account__c", "Status__c"], "Account__c IN {ids}", ids=ids[i : i + 200])
-        ):
+    for soql in select_in(OBJECT, ["Account__c", "Status__c"], "Account__c", ids):
+        for row in org.query(soql):
             store = by_id.get(str(row.get("Account__c")))
             if store is not None:
                 c = counts.setdefault(store, [0, 0])

@@ -44,7 +44,14 @@ from connectors.bounds import (
 from connectors.catalog import build_sources, parse_sources
 from connectors.config import SecretError
 from connectors.platform import PlatformOptions
-from connectors.values import Invalid, cursor_time, iso_utc, shift_cursor
+from connectors.values import (
+    Invalid,
+    cursor_after,
+    cursor_time,
+    iso_utc,
+    later_cursor,
+    shift_cursor,
+)
 from jobs import progress
 from state.engine import Engine
 from state.pull_store import PullStore
@@ -229,14 +236,6 @@ def _bounded(rejected: Rejected, limit: int) -> Rejected:
     )
 
 
-def _max_cursor(a: str, b: str) -> str:
-    """The later of two cursors when both are times; otherwise the newer value (a ledger) wins."""
-    ta, tb = cursor_time(a) if a else None, cursor_time(b) if b else None
-    if ta is not None and tb is not None:
-        return a if ta >= tb else b
-    return b or a
-
-
 @dataclass
 class _Run:
     store: PullStore
@@ -298,7 +297,7 @@ def _pull_stream(
     def flush(cursor: str | None, last: bool = False) -> None:
         nonlocal unit, written
         if cursor is not None and stored and cursor_time(cursor) is not None:
-            cursor = _max_cursor(stored, cursor)
+            cursor = later_cursor(stored, cursor)
         if cursor == written:
             cursor = None
         unit.cursor = cursor
@@ -398,7 +397,7 @@ def _collision(keys: dict[int, tuple[str, int]], record: Record) -> str:
     content = hash((record.occurred_at, record.facts, repr(record.attrs)))
     key = hash(record.key)
     previous = keys.get(key)
-    if previous is not None and previous[1] != content and not record.cursor > previous[0]:
+    if previous is not None and previous[1] != content and not cursor_after(record.cursor, previous[0]):
         return (
             f"key {clean_text(record.key, 200)!r} read twice in one pull with different content and no "
             "newer cursor: two records share one id"

@@ -10,11 +10,12 @@ from typing import Any
 
 from pydantic import Field
 
+from jobs.current import Reader
+from jobs.job import JobBase
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.functions import CATEGORIES
 from mappings.lifecycle import (
-    JobBase,
     Model,
     Quarter,
     TaskTemplate,
@@ -224,7 +225,9 @@ class QbrJob(JobBase):
     def account_fields(self) -> frozenset[str]:
         return frozenset({"CSM__c", "OwnerId", "BillingState"} | ({self.cfg.review_date_field} - {""}))
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         self.reviews = {}
         return {}
 

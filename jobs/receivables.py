@@ -11,19 +11,18 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from jobs.compliance import hold, read_open, stale_sources
+from jobs.current import Reader
+from jobs.job import JobBase
+from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
 from mappings.lifecycle import (
-    JobBase,
     Model,
     Quarter,
     Severity,
     TaskTemplate,
     as_date,
-    flag,
     load_templated,
-    managed_flags,
-    managed_tasks,
     mapping_dir,
     money,
     number,
@@ -225,11 +224,16 @@ class ReceivablesJob(JobBase):
     def streams(self) -> tuple[str, ...]:
         return (self.cfg.invoice_stream, self.cfg.payment_stream)
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         return read_open(org, accounts, PREFIX)
 
     def managed(self, now: datetime) -> Sequence[Managed]:
-        return (managed_flags(PREFIX, now), managed_tasks(PREFIX, "paid, made good or escalated"))
+        return (
+            records.close_flags(now, prefix=PREFIX),
+            records.close_tasks(PREFIX, "paid, made good or escalated"),
+        )
 
     def code(self, p: Payment) -> ReturnCode:
         if p.return_code and p.return_code in self.cfg.return_codes:
@@ -251,9 +255,9 @@ class ReceivablesJob(JobBase):
 
         def add_flag(kind: str, title: str, severity: str, evidence: str) -> None:
             out.append(
-                flag(
+                records.flag(
                     f"{PREFIX}{store}:{kind}",
-                    acct,
+                    account_id=acct.get("Id"),
                     rule=f"receivables:{kind}",
                     name=title,
                     severity=severity,

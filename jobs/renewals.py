@@ -10,12 +10,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from connectors.salesforce.soql import select
+from connectors.salesforce.soql import select_in
+from jobs.current import Reader
+from jobs.job import JobBase
 from jobs.qbr import roi
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.lifecycle import (
-    JobBase,
     Model,
     TaskTemplate,
     as_date,
@@ -138,53 +139,52 @@ class RenewalsJob(JobBase):
     def account_fields(self) -> frozenset[str]:
         return frozenset({"CSM__c", "OwnerId", *HEALTH_FIELDS})
 
-    def queries(self, ids: Sequence[str], now: datetime) -> list[str]:
-        """Renewals ending in the next `lookahead` days, and open flags, for up to 200 accounts.
+    def queries(self, ids: Sequence[str], now: datetime) -> tuple[list[str], list[str]]:
+        """Renewals ending in the next `lookahead` days, and open flags, of these accounts.
 
         Dates are bound from the run's `now` (not NEXT_N_DAYS) so a plan is reproducible for a given time.
         """
         start, end = now.date(), now.date() + timedelta(days=self.cfg.lookahead)
         if self.cfg.source == "contract":
-            renewal = select(
+            renewal = select_in(
                 "Contract",
                 ["Id", "AccountId", "EndDate", "Status"],
-                "Status = {status} AND EndDate >= {start} AND EndDate <= {end} AND AccountId IN {ids}",
+                "AccountId",
+                ids,
+                "Status = {status} AND EndDate >= {start} AND EndDate <= {end}",
                 status=self.cfg.contract_status,
                 start=start,
                 end=end,
-                ids=list(ids),
             )
         else:
-            renewal = select(
+            renewal = select_in(
                 "Opportunity",
                 ["Id", "AccountId", "CloseDate", "StageName", "Type"],
-                "IsClosed = false AND Type = {kind} AND CloseDate >= {start} AND CloseDate <= {end} "
-                "AND AccountId IN {ids}",
+                "AccountId",
+                ids,
+                "IsClosed = false AND Type = {kind} AND CloseDate >= {start} AND CloseDate <= {end}",
                 kind=self.cfg.opportunity_type,
                 start=start,
                 end=end,
-                ids=list(ids),
             )
-        risks = select(
-            "Risk_Flag__c",
-            ["Id", "Account__c", "Name", "Rule__c", "Severity__c"],
-            "Status__c = 'Open' AND Account__c IN {ids}",
-            ids=list(ids),
-        )
-        return [renewal, risks]
+        fields = ["Id", "Account__c", "Name", "Rule__c", "Severity__c"]
+        risks = select_in("Risk_Flag__c", fields, "Account__c", ids, "Status__c = 'Open'")
+        return list(renewal), list(risks)
 
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    def prepare(
+        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> dict[str, Any]:
         by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
-        ids = sorted(by_id)
         out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(ids), 200):
-            renewal_q, risks_q = self.queries(ids[i : i + 200], now)
-            for row in org.query(renewal_q):
+        renewal_qs, risks_qs = self.queries(sorted(by_id), now)
+        for soql in renewal_qs:
+            for row in org.query(soql):
                 store = by_id.get(str(row.get("AccountId")))
                 if store is not None:
                     end = row.get("EndDate") if self.cfg.source == "contract" else row.get("CloseDate")
                     out.setdefault(store, {}).setdefault("renewals", []).append({"id": row["Id"], "end": end})
-            for row in org.query(risks_q):
+        for soql in risks_qs:
+            for row in org.query(soql):
                 store = by_id.get(str(row.get("Account__c")))
                 if store is not None:
                     out.setdefault(store, {}).setdefault("open_risks", []).append(dict(row))

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from connectors.salesforce.soql import select
+from connectors.salesforce.soql import select_in
+from jobs.current import Reader
+from jobs.job import JobBase
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.evaluate import evaluate_account
-from mappings.lifecycle import JobBase, mapping_dir
+from mappings.lifecycle import mapping_dir
 from mappings.load import MappingSet, load_mapping_set
 
 KEY_FIELD = "Snapshot_Key__c"
@@ -147,21 +149,15 @@ class SnapshotsJob(JobBase):
 
 
 def read_history(
-    org: Any, accounts: Mapping[str, Mapping[str, Any]], today: date, days: int = 14
+    org: Reader, accounts: Mapping[str, Mapping[str, Any]], today: date, days: int = 14
 ) -> dict[str, dict[str, dict[str, float]]]:
     """`attrs["health_history"]` ({day: score}) per store from the snapshots, for the health trend."""
     by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
-    ids = sorted(by_id)
     since = today - timedelta(days=days)
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for i in range(0, len(ids), 200):
-        soql = select(
-            "Health_Snapshot__c",
-            ["Account__c", "Snapshot_Date__c", "Score__c"],
-            "Snapshot_Date__c >= {since} AND Score__c != null AND Account__c IN {ids}",
-            since=since,
-            ids=ids[i : i + 200],
-        )
+    fields = ["Account__c", "Snapshot_Date__c", "Score__c"]
+    where = "Snapshot_Date__c >= {since} AND Score__c != null"
+    for soql in select_in("Health_Snapshot__c", fields, "Account__c", sorted(by_id), where, since=since):
         for row in org.query(soql):
             store = by_id.get(str(row.get("Account__c")))
             if store is not None and row.get("Snapshot_Date__c"):

@@ -18,11 +18,24 @@ from jobs.accounts import (
 )
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, prune, send
 from jobs.current import Reader, read_current
+from jobs.job import MappingJob
 from jobs.plan import Plan, diff, schema_from_describe
-from mappings.context import AccountData
-from mappings.desired import Desired, Managed
+from mappings.desired import Desired
 from state import stores as store_directory
 from state.engine import Engine
+
+__all__ = [  # MappingJob lives in jobs/job.py; runners of jobs still find it here
+    "Describe",
+    "JobOptions",
+    "JobResult",
+    "MappingJob",
+    "Org",
+    "SafetyRefused",
+    "plan_job",
+    "resume",
+    "run_job",
+    "safety_refusal",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -35,38 +48,6 @@ class SafetyRefused(Exception):
 
 class Org(Reader, Writer, Protocol):
     """What a job needs of Salesforce: read with SOQL, write by upsert."""
-
-
-class MappingJob(Protocol):
-    """A job driven by mapping files: it turns each store's inputs into desired Salesforce records."""
-
-    name: str
-
-    @property
-    def account_fields(self) -> frozenset[str]:
-        """Account fields the job reads or writes (read once per run, with the Accounts)."""
-        ...
-
-    @property
-    def streams(self) -> tuple[str, ...]:
-        """Record streams whose attrs the evaluation reads (invoices, menu items, ...)."""
-        ...
-
-    def prepare(
-        self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
-    ) -> Mapping[str, Mapping[str, Any]]:
-        """Extra per-store inputs read once per run (Contracts, Opportunities...) -> AccountData.attrs."""
-        ...
-
-    def evaluate(self, data: AccountData) -> Sequence[Desired]: ...
-
-    def managed(self, now: datetime) -> Sequence[Managed]: ...
-
-    def finalize(
-        self, accounts: Mapping[str, Mapping[str, Any]], desired: Sequence[Desired], now: datetime
-    ) -> Sequence[Desired]:
-        """Records that depend on many stores (MSO parent roll-ups); () when none."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -178,7 +159,7 @@ def plan_job(
     schema = schema_from_describe({o: describe(o) for o in objects}) if describe else None
     plan = diff(desired, current, managed, schema)
     log.info("plan_ready", job=job.name, accounts=len(matched), **plan.counts, kept=len(plan.kept))
-    warnings = list(getattr(job, "warnings", ()))
+    warnings = list(job.warnings)
     for warning in warnings:
         log.warning("action_not_carried_out", job=job.name, problem=warning)
     # A value that cannot go into its field was left out of the plan: a warning like a held action.

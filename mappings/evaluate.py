@@ -11,23 +11,22 @@ from functools import cached_property
 from math import isnan
 from typing import Any, NamedTuple
 
+from mappings import records
 from mappings.context import AccountData
-from mappings.desired import Desired, Guard, Managed
+from mappings.desired import Desired, Managed
 from mappings.expressions import EVALUATION_ERRORS, EvaluationError, Expression
 from mappings.functions import Metrics, parse_time
 from mappings.issues import RISK_FILE
 from mappings.load import CompiledComponent, CompiledRule, MappingSet
 from mappings.templates import render
 
-FLAG_OBJECT = "Risk_Flag__c"
-KEY_FIELD = "Sync_Key__c"
+FLAG_OBJECT = records.FLAG_OBJECT
+KEY_FIELD = records.KEY_FIELD
 ACTIVITY_PREFIX = "risk:"  # Task and Case keys: "risk:<flag key>", so the risk job owns exactly these
 EVIDENCE_FIELD = "Evidence__c"  # the evidence as a CSM reads it
 EVIDENCE_DATA_FIELD = "Evidence_Data__c"  # the same values as JSON, for reports and integrations
 MAX_LIST_ITEMS = 10
 _VALUES_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # json.dumps would build one per call
-BANDS = ("Green", "Yellow", "Red")
-TRENDS = ("Improving", "Stable", "Declining")
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -714,7 +713,7 @@ def _unresolved(r: _Run, rule: CompiledRule, path: str, owner: str, sobject: str
         f'{r.ms.file_label(RISK_FILE)}: rule "{rule.spec.name}" → {path}: the org has no queue "{name}"; '
         f"the {sobject} for {r.data.store_id} is not created until the queue exists or the owner is fixed"
     )
-    return Desired(sobject, KEY_FIELD, key, {}, account_key=r.data.store_id, reason=f"held: no queue {name}")
+    return records.hold(sobject, key, r.data.store_id, f"held: no queue {name}")
 
 
 def _records(
@@ -733,82 +732,66 @@ def _records(
     evidence = _evidence_text(rule, title, values)
     values["evidence"] = evidence
     if spec.case is not None:
-        values["case_subject"] = render(spec.case.subject, values)[:255]
+        values["case_subject"] = records.clip("Subject", render(spec.case.subject, values))
     reason = f"rule {spec.name} v{spec.version}: {title}"
-    snooze = Guard("Snoozed_Until__c", "ge", data.today, why="snoozed by a CSM")
-    flag_fields: dict[str, Any] = {
-        "Name": title[:80],
-        "Rule__c": spec.name,
-        "Rule_Version__c": str(spec.version),
-        "Severity__c": spec.severity,
-        "Status__c": "Open",
-        EVIDENCE_FIELD: evidence,
-        EVIDENCE_DATA_FIELD: evidence_data(raw),
-        "Category__c": values["category"],
-        "Resolved_At__c": None,
-    }
     out = [
-        Desired(
-            sobject=FLAG_OBJECT,
-            key_field=KEY_FIELD,
-            key=key,
-            fields={} if hold else flag_fields,
-            create_only={"Opened_At__c": data.now, "Account__c": account_id, **(flag_fields if hold else {})},
-            guards=(snooze,),
-            account_key=data.store_id,
-            reason=("held: " if hold else "") + reason,
+        records.flag(
+            key,
+            account_id=account_id,
+            rule=spec.name,
+            name=title,
+            severity=spec.severity,
+            evidence=evidence,
+            category=values["category"],
+            now=data.now,
+            store_id=data.store_id,
+            version=str(spec.version),
+            evidence_data=evidence_data(raw),
+            reason=reason,
+            hold=hold,
         )
     ]
-    closed = Guard("IsClosed", "truthy", why="closed by a person: never reopened")
-    task_hold = (
-        _unresolved(r, rule, "task.owner", spec.task.owner, "Task", ACTIVITY_PREFIX + key)
-        if spec.task
-        else None
-    )
-    case_hold = (
-        _unresolved(r, rule, "case.owner", spec.case.owner, "Case", ACTIVITY_PREFIX + key)
-        if spec.case
-        else None
-    )
+    activity = ACTIVITY_PREFIX + key
+    task_hold = _unresolved(r, rule, "task.owner", spec.task.owner, "Task", activity) if spec.task else None
+    case_hold = _unresolved(r, rule, "case.owner", spec.case.owner, "Case", activity) if spec.case else None
     if task_hold is not None:
         out.append(task_hold)
     elif spec.task is not None:
         task = spec.task
-        create: dict[str, Any] = {
-            "Subject": render(task.subject, values)[:255],
-            "Description": render(task.description, values)[:32000],
-            "ActivityDate": data.today + timedelta(days=task.due_in_days),
-            "Priority": task.priority,
-            "Status": task.status,
-            "WhatId": account_id,
-        }
-        owner = _owner(r, task.owner)
-        if owner:
-            create["OwnerId"] = owner
-        if task.type:
-            create["Type"] = task.type
-        out.append(Desired("Task", KEY_FIELD, ACTIVITY_PREFIX + key, {}, create, {}, (closed,),
-                           data.store_id, reason))  # fmt: skip
+        out.append(
+            records.task(
+                activity,
+                account_id=account_id,
+                subject=render(task.subject, values),
+                description=render(task.description, values),
+                priority=task.priority,
+                due=data.today + timedelta(days=task.due_in_days),
+                status=task.status,
+                owner=_owner(r, task.owner),
+                type=task.type,
+                store_id=data.store_id,
+                reason=reason,
+            )
+        )
     if case_hold is not None:
         out.append(case_hold)
     elif spec.case is not None:
         case = spec.case
-        create = {
-            "Subject": render(case.subject, values)[:255],
-            "Description": render(case.description, values)[:32000],
-            "Priority": case.priority,
-            "Status": case.status,
-            "Origin": case.origin,
-            "AccountId": account_id,
-        }
-        if case.type:
-            create["Type"] = case.type
-        if case.owner:
-            owner = _owner(r, case.owner)
-            if owner:
-                create["OwnerId"] = owner
-        out.append(Desired("Case", KEY_FIELD, ACTIVITY_PREFIX + key, {}, create, {}, (closed,),
-                           data.store_id, reason))  # fmt: skip
+        out.append(
+            records.case(
+                activity,
+                account_id=account_id,
+                subject=render(case.subject, values),
+                description=render(case.description, values),
+                priority=case.priority,
+                status=case.status,
+                origin=case.origin,
+                owner=_owner(r, case.owner) if case.owner else None,
+                type=case.type,
+                store_id=data.store_id,
+                reason=reason,
+            )
+        )
     return out, raw
 
 
@@ -1033,34 +1016,10 @@ def managed(mapping_set: MappingSet, now: datetime) -> list[Managed]:
     Tasks by the `risk:` key prefix. Snoozed flags and Tasks a person closed are left alone. Cases
     belong to engineering once opened and are not closed automatically.
     """
-    today = now.date()
-    snooze = Guard("Snoozed_Until__c", "ge", today, why="snoozed by a CSM")
     out = [
-        Managed(
-            sobject=FLAG_OBJECT,
-            key_field=KEY_FIELD,
-            is_open={"Status__c": "Open", "Rule__c": rule.name},
-            close_fields={"Status__c": "Resolved", "Resolved_At__c": now},
-            guards=(snooze,),
-            reason=f"rule {rule.name}: condition cleared",
-            key_prefix="",
-            parent_field="Account__c",
-        )
-        for rule in mapping_set.rules
+        records.close_flags(now, rule=r.name, reason=f"rule {r.name}: condition cleared")
+        for r in mapping_set.rules
     ]
-    out.append(
-        Managed(
-            sobject="Task",
-            key_field=KEY_FIELD,
-            is_open={"IsClosed": False},
-            close_fields={
-                "Status": "Completed",
-                "Description": f"Closed automatically: condition cleared on {today.isoformat()}.",
-            },
-            guards=(Guard("IsClosed", "truthy", why="closed by a person"),),
-            reason="risk condition cleared",
-            key_prefix=ACTIVITY_PREFIX,
-            parent_field="WhatId",
-        )
-    )
+    note = f"Closed automatically: condition cleared on {now.date().isoformat()}."
+    out.append(records.close_tasks(ACTIVITY_PREFIX, "risk condition cleared", note))
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -13,7 +12,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from configfiles import pydantic_issues, read_toml
-from mappings.desired import Desired, Guard, Managed
+from mappings import records, templates
+from mappings.desired import Desired
 from mappings.issues import MappingError, MappingIssue
 from mappings.schema import validate_strict
 
@@ -21,13 +21,10 @@ TaskPriority = Literal["High", "Normal", "Low"]
 Severity = Literal["Low", "Medium", "High", "Critical"]
 OwnerRef = Literal["account:CSM__c", "account:OwnerId"]
 
-TASK_KEY_FIELD = "Sync_Key__c"
-FLAG_KEY_FIELD = "Sync_Key__c"
-CLOSED_BY_PERSON = Guard("IsClosed", "truthy", why="a person closed this Task; it is never reopened")
-# csm-sync creates its Tasks, so a last editor other than the creator is a person (or their automation).
-EDITED_BY_PERSON = Guard(
-    "LastModifiedById", "ne_field", "CreatedById", why="a person edited this Task; it stays as they left it"
-)
+TASK_KEY_FIELD = records.KEY_FIELD
+FLAG_KEY_FIELD = records.KEY_FIELD
+CLOSED_BY_PERSON = records.CLOSED_BY_PERSON
+EDITED_BY_PERSON = records.EDITED_BY_PERSON
 
 
 # -- file loading ---------------------------------------------------------------------------------
@@ -110,25 +107,14 @@ class TaskTemplate(Model):
         return v
 
 
-def fill(template: str, values: Mapping[str, Any]) -> str:
-    """`{name}` placeholders filled; an unknown one is left as written rather than failing a run."""
-
-    class _Keep(dict[str, Any]):
-        def __missing__(self, key: str) -> str:
-            return "{" + key + "}"
-
-    return template.format_map(_Keep(values))
-
-
 def placeholders_ok(template: str, allowed: Sequence[str]) -> str:
-    """'' when every placeholder is known, else a message naming the unknown ones."""
-    try:
-        names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
-    except ValueError as exc:
-        return f"bad placeholder: {exc}"
-    unknown = sorted(n for n in names if n not in allowed)
+    """'' when every placeholder is known, else a message naming the first problem."""
+    _, problems = templates.placeholders(template)
+    if problems:
+        return f"bad placeholder: {problems[0]}"
+    unknown = templates.unknown_placeholders(template, allowed)
     if unknown:
-        return f"unknown placeholder {{{unknown[0]}}} (known: {', '.join(sorted(allowed))})"
+        return f"unknown placeholder {{{unknown[0][0]}}} (known: {', '.join(sorted(allowed))})"
     return ""
 
 
@@ -230,7 +216,7 @@ def money(x: float) -> str:
     return f"${x:,.2f}"
 
 
-# -- records --------------------------------------------------------------------------------------
+# -- records: built by mappings/records.py, from a job's Task template ------------------------------
 def task(
     key: str,
     account: Mapping[str, Any],
@@ -244,132 +230,21 @@ def task(
     due: date | None = None,
     keep_current: Sequence[str] = (),
 ) -> Desired:
-    """An upserted Task on the account. Subject, description, due date and owner are set on create only,
-    so a CSM's edits stand; priority is kept in step; a Task a person closed is left alone.
-
-    `keep_current` names fields (e.g. "Description") kept in step too while the Task is open and no
-    person has edited it: a renewal Task tells the account's current health, not that of its first day.
-    """
-    create_only: dict[str, Any] = {
-        "Subject": fill(template.subject, values)[:255],
-        "Description": fill(template.description, values),
-        "ActivityDate": (due or today + timedelta(days=template.due_in_days)).isoformat(),
-        "Status": "Not Started",
-        "WhatId": account.get("Id"),
-    }
-    owner = owner_of(account, template.owner)
-    if owner:
-        create_only["OwnerId"] = owner
-    if template.type:
-        create_only["Type"] = template.type
-    fields: dict[str, Any] = {"Priority": priority or template.priority}
-    fields.update({f: create_only.pop(f) for f in keep_current if f in create_only})
-    return Desired(
-        sobject="Task",
-        key_field=TASK_KEY_FIELD,
-        key=key,
-        fields=fields,
-        create_only=create_only,
-        guards=(CLOSED_BY_PERSON, EDITED_BY_PERSON) if keep_current else (CLOSED_BY_PERSON,),
-        routine=frozenset(keep_current) | {"Priority"} if keep_current else frozenset(),
-        account_key=store_id,
+    """The Task of `template` on the account, its placeholders filled from `values` (records.task)."""
+    text = {k: str(v) for k, v in values.items()}
+    return records.task(
+        key,
+        account_id=account.get("Id"),
+        subject=templates.render(template.subject, text),
+        description=templates.render(template.description, text),
+        priority=priority or template.priority,
+        due=due or today + timedelta(days=template.due_in_days),
+        owner=owner_of(account, template.owner),
+        type=template.type,
+        store_id=store_id,
         reason=reason,
+        keep_current=keep_current,
     )
-
-
-def flag(
-    key: str,
-    account: Mapping[str, Any],
-    *,
-    rule: str,
-    name: str,
-    severity: str,
-    evidence: str,
-    category: str,
-    now: datetime,
-    store_id: str,
-    version: str = "1",
-    reason: str = "",
-) -> Desired:
-    """An open Risk_Flag__c; a snooze a CSM set is honoured until its date."""
-    return Desired(
-        sobject="Risk_Flag__c",
-        key_field=FLAG_KEY_FIELD,
-        key=key,
-        fields={
-            "Name": name[:80],
-            "Rule__c": rule,
-            "Rule_Version__c": version,
-            "Severity__c": severity,
-            "Status__c": "Open",
-            "Evidence__c": evidence,
-            "Category__c": category[:80],
-            "Resolved_At__c": None,
-        },
-        create_only={"Account__c": account.get("Id"), "Opened_At__c": now},
-        guards=(Guard("Snoozed_Until__c", "ge", now.date().isoformat(), why="snoozed by a CSM"),),
-        account_key=store_id,
-        reason=reason,
-    )
-
-
-def managed_flags(prefix: str, now: datetime) -> Managed:
-    """Open flags of a job whose condition no longer holds are resolved."""
-    return Managed(
-        sobject="Risk_Flag__c",
-        key_field=FLAG_KEY_FIELD,
-        is_open={"Status__c": "Open"},
-        close_fields={"Status__c": "Resolved", "Resolved_At__c": now},
-        key_prefix=prefix,
-        parent_field="Account__c",
-        reason="condition cleared",
-    )
-
-
-def managed_tasks(prefix: str, reason: str = "condition cleared") -> Managed:
-    """Open Tasks of a job whose condition no longer holds are completed."""
-    return Managed(
-        sobject="Task",
-        key_field=TASK_KEY_FIELD,
-        is_open={"IsClosed": False},
-        close_fields={"Status": "Completed"},
-        key_prefix=prefix,
-        parent_field="WhatId",
-        reason=reason,
-    )
-
-
-class JobBase:
-    """Defaults of the MappingJob protocol shared by the lifecycle jobs (no extra inputs, no roll-ups)."""
-
-    name: str = ""
-    history_days: int = 0  # the history the job needs; 0: the run's default
-
-    @property
-    def account_fields(self) -> frozenset[str]:
-        return frozenset()
-
-    @property
-    def streams(self) -> tuple[str, ...]:
-        return ()
-
-    def prepare(self, org: Any, accounts: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
-        return {}
-
-    def managed(self, now: datetime) -> Sequence[Managed]:
-        return ()
-
-    def finalize(
-        self, accounts: Mapping[str, Mapping[str, Any]], desired: Sequence[Desired], now: datetime
-    ) -> Sequence[Desired]:
-        return ()
-
-    def summary(self, desired: Sequence[Desired]) -> dict[str, Any]:
-        """Figures for the run summary: records per object."""
-        out: dict[str, int] = {}
-        for d in desired:
-            out[d.sobject] = out.get(d.sobject, 0) + 1
-        return {"desired": dict(sorted(out.items()))}
 
 
 def mapping_dir(source: Any) -> Path:

@@ -23,9 +23,10 @@ from connectors.salesforce.client import SalesforceClient, make_session
 from jobs.apply import ApplyOptions
 from jobs.current import Reader
 from jobs.sync import JobOptions, JobResult, run_job
+from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
-from mappings.lifecycle import CLOSED_BY_PERSON, TaskTemplate, flag, task
+from mappings.lifecycle import CLOSED_BY_PERSON, TaskTemplate, task
 from sandbox.salesforce import INTEGRATION_USERNAME, ConnectedApp, Faults, Org, OrgAdapter
 from sandbox.salesforce.jwt_keys import JwtKeys, make_jwt_keys
 from sandbox.server import RunningServer, serve
@@ -137,6 +138,7 @@ class SyntheticJob:
     severity: str = "High"
     history_days: int = 14
     seen: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()  # actions not carried out (jobs/job.py's MappingJob): none here
 
     @property
     def account_fields(self) -> frozenset[str]:
@@ -168,9 +170,9 @@ class SyntheticJob:
         if self.flagged is None or store in self.flagged:
             key = f"{KEY_PREFIX}{store}:menu_sync:{self.period}"
             out.append(
-                flag(
+                records.flag(
                     key,
-                    data.account,
+                    account_id=data.account.get("Id"),
                     rule="syn_menu_sync",
                     name=f"Menu sync failure {store}",
                     severity="Severe" if store in self.bad else self.severity,

@@ -4,6 +4,7 @@ only state/ talks to the state database; pure code does no I/O."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,45 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     bad.write_text("import requests\nfrom state.tables import x\nfrom sqlalchemy.orm import Session\n")
     assert imports(bad) == {"requests", "state", "sqlalchemy"}
     assert imports(bad) & DB_LIBS == {"sqlalchemy"}
+
+
+# Names under which code takes an outside system, and the types of one: a pure module takes none, and
+# an `Any` (or missing) annotation on such a name would hide one.
+IO_PARAMS = {"org", "reader", "writer", "client", "session", "engine", "conn", "connection", "http", "sf"}
+IO_TYPES = {"Any", "Reader", "Writer", "Org", "Engine", "Session", "Connection", "SalesforceClient"}
+
+
+def io_parameters(path: Path) -> list[str]:
+    """`function(param)` for every parameter of a function in `path` that takes an outside system: named
+    as one and typed `Any`, not at all, or with an I/O type (plain describe data named `org` is fine)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            a = node.args
+            for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]:
+                hint = ast.unparse(arg.annotation) if arg.annotation else "Any"
+                if arg.arg in IO_PARAMS and set(re.findall(r"\w+", hint)) & IO_TYPES:
+                    out.append(f"{node.name}({arg.arg})")
+    return out
+
+
+def test_pure_modules_take_no_io_handle() -> None:
+    """Jobs read Salesforce and the state store and hand mappings/ plain values (jobs/job.py's protocol)."""
+    offenders = {
+        str(p.relative_to(ROOT)): io_parameters(p)
+        for p in [*modules("mappings"), *(ROOT / f for f in PURE_FILES)]
+        if io_parameters(p)
+    }
+    assert offenders == {}
+
+
+def test_the_checker_sees_an_io_handle(tmp_path: Path) -> None:
+    bad = tmp_path / "x.py"
+    bad.write_text(
+        "from typing import Any\n"
+        "class J:\n"
+        "    def prepare(self, org: Any, now: int) -> None: ...\n"
+        "def read(reader: Reader | None, org: Describe, client) -> None: ...\n"
+    )
+    assert sorted(io_parameters(bad)) == ["prepare(org)", "read(client)", "read(reader)"]

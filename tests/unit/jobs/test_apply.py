@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from pathlib import Path
 
@@ -127,6 +128,17 @@ def test_locked_rows_are_retried_in_rounds_with_backoff_then_left_queued(engine:
     assert (row.status, row.attempts) == ("pending", 0) and "UNABLE_TO_LOCK_ROW" in row.error
     org.locks.clear()
     assert resume(engine, org, opts()).created == 1
+
+
+def test_lock_backoff_doubles_up_to_ten_seconds_with_jitter_from_the_injected_source(engine: Engine) -> None:
+    sleeps: list[float] = []
+    org = FakeOrg(locks={"f0000": 99})
+    opts = ApplyOptions(sleep=sleeps.append, lock_retry_rounds=5, rng=random.Random(7))
+    random.seed(1)  # the process-wide source plays no part
+    apply(engine, org, plan_of(1), opts)
+    jitter = random.Random(7)
+    assert sleeps == [min(2.0**n, 10.0) * (0.5 + jitter.random()) for n in range(5)]
+    assert all(0.5 * min(2.0**n, 10.0) <= s < 1.5 * min(2.0**n, 10.0) for n, s in enumerate(sleeps))
 
 
 def test_a_limit_stops_cleanly_and_leaves_the_rest_queued(engine: Engine) -> None:

@@ -67,3 +67,25 @@ def test_the_open_risk_count_counts_the_flags_every_job_raised() -> None:
     data = store_data(attrs=dict(extra["NV-001"]))  # a healthy store: no risk rule fires
     (acct,) = [d for d in job.evaluate(data) if d.sobject == "Account"]
     assert acct.fields == {"Open_Risk_Count__c": 2}
+
+
+def test_the_registry_maps_every_mapping_job_to_its_factory() -> None:
+    assert set(registry.JOBS) == set(registry.RUN_ORDER) - registry.OWN_BODY_JOBS
+    ms = load_mapping_set()
+    for name, factory in registry.JOBS.items():
+        job = factory(ms)
+        assert job.name == name
+        assert type(registry.build(name, ms)) is type(job)
+
+
+def test_every_job_explains_a_store_through_the_protocol() -> None:
+    ms = load_mapping_set()
+    org = FakeOrg({"Risk_Flag__c": [], "Group": []})
+    accounts = {"NV-001": account(Id="001A")}
+    for name in ("account_health", "risk_alerts"):
+        job = registry.build(name, ms)
+        extra = job.prepare(org, accounts, NOW)
+        out = job.explain(store_data(attrs=dict(extra["NV-001"])))
+        assert out["store_id"] == "NV-001"
+        assert out["health"]["band"] in ("Green", "Yellow", "Red")
+        assert {r["rule"] for r in out["rules"]} == {r.spec.name for r in ms.rules}

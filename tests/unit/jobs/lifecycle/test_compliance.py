@@ -191,8 +191,14 @@ def test_prepare_reads_open_findings_of_the_run_accounts_only() -> None:
     out = JOB.prepare(org, {"NV-002": {"Id": "001A"}}, NOW)
     assert out == {"NV-002": {"open_keys": {"Risk_Flag__c": ["compliance:NV-002:x:y"],
                                             "Task": ["compliance:NV-002:x:y"]}}}  # fmt: skip
-    assert "Sync_Key__c LIKE 'compliance:%' AND Account__c IN ('001A')" in org.queries[0]
-    assert "IsClosed = false AND Sync_Key__c LIKE 'compliance:%' AND WhatId IN ('001A')" in org.queries[1]
+    assert (
+        "WHERE Account__c IN ('001A') AND (Status__c = 'Open' AND Sync_Key__c LIKE 'compliance:%')"
+        in org.queries[0]
+    )
+    assert (
+        "WHERE WhatId IN ('001A') AND (IsClosed = false AND Sync_Key__c LIKE 'compliance:%')"
+        in org.queries[1]
+    )
 
 
 def test_explain_names_the_rules_in_force_and_the_findings() -> None:

@@ -11,7 +11,7 @@ import pytest
 from jobs.digest_brief import Book, Csm, DigestFile, compose, lines, load
 from mappings.lifecycle import FileError
 
-MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
+MAPPINGS = Path(__file__).resolve().parents[4] / "mappings"
 TODAY = date(2026, 6, 17)
 NOW = datetime(2026, 6, 17, 7, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=24)

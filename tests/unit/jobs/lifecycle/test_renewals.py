@@ -132,9 +132,20 @@ def test_prepare_reads_contracts_and_open_flags_with_bound_dates() -> None:
     assert out["MI-003"]["renewals"] == [{"id": "800C1", "end": "2027-01-22"}]
     assert out["MI-003"]["open_risks"][0]["Name"] == "AR"
     assert org.queries[0] == (
-        "SELECT AccountId, EndDate, Id, Status FROM Contract WHERE Status = 'Activated' AND EndDate >= 2026-11-23 "
-        "AND EndDate <= 2027-02-21 AND AccountId IN ('001A','001O\\'Brien')"
+        "SELECT AccountId, EndDate, Id, Status FROM Contract WHERE AccountId IN ('001A','001O\\'Brien') "
+        "AND (Status = 'Activated' AND EndDate >= 2026-11-23 AND EndDate <= 2027-02-21)"
     )
+
+
+def test_prepare_reads_a_large_portfolio_200_accounts_a_query() -> None:
+    org = FakeOrg({})
+    accounts = {f"S{i:03}": {"Id": f"001{i:03}"} for i in range(450)}
+    JOB.prepare(org, accounts, NOW)
+    contracts = [q for q in org.queries if " FROM Contract " in q]
+    flags = [q for q in org.queries if " FROM Risk_Flag__c " in q]
+    assert len(contracts) == len(flags) == 3
+    assert [q.count("'001") for q in contracts] == [200, 200, 50]
+    assert all(f"'001{i:03}'" in "".join(flags) for i in range(450))  # every account, once
 
 
 def test_renewal_opportunities_can_be_the_source() -> None:
@@ -142,7 +153,10 @@ def test_renewal_opportunities_can_be_the_source() -> None:
     org = FakeOrg({"Opportunity": [{"Id": "006O1", "AccountId": "001A", "CloseDate": "2027-01-01"}]})
     out = job.prepare(org, {"MI-003": {"Id": "001A"}}, NOW)
     assert out["MI-003"]["renewals"] == [{"id": "006O1", "end": "2027-01-01"}]
-    assert "FROM Opportunity WHERE IsClosed = false AND Type = 'Renewal'" in org.queries[0]
+    assert (
+        "FROM Opportunity WHERE AccountId IN ('001A') AND (IsClosed = false AND Type = 'Renewal'"
+        in org.queries[0]
+    )
 
 
 def test_explain_shows_the_window_and_priority() -> None:

@@ -107,4 +107,6 @@ def test_history_for_the_health_trend_comes_from_the_snapshots() -> None:
     )
     out = read_history(org, {"NV-001": {"Id": "001A"}}, TODAY)
     assert out == {"NV-001": {"health_history": {"2026-11-16": 64.0}}}
-    assert "Snapshot_Date__c >= 2026-11-09 AND Score__c != null AND Account__c IN ('001A')" in org.queries[0]
+    assert (
+        "Account__c IN ('001A') AND (Snapshot_Date__c >= 2026-11-09 AND Score__c != null)" in org.queries[0]
+    )
