@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from connectors.salesforce.soql import select
 from jobs import compliance, expansion, onboarding, qbr, qbr_pack, receivables, renewals, snapshots
-from jobs.accounts import build_account_data, read_accounts, store_directory
+from jobs.accounts import build_account_data, read_accounts, record_windows, store_directory
 from jobs.current import Reader
 from jobs.names import RUN_ORDER
 from jobs.pull import PullReport, run_pull
@@ -274,6 +274,7 @@ def explain(
         streams,
         extra,
         freshness_aliases=opts.freshness_aliases,
+        record_days=record_windows([health, *lifecycle]),
     )
     outcome = health.outcome(data, trace=True)
     assert outcome.traced is not None

@@ -15,6 +15,7 @@ from jobs.accounts import (
     build_account_data,
     chunks,
     read_accounts,
+    record_windows,
     scoped_read,
     store_count,
     store_directory,
@@ -166,6 +167,7 @@ def plan_job(
             job.streams,
             extra,
             opts.freshness_aliases,
+            record_windows([job]),
         ):
             desired.extend(job.evaluate(data))
         progress.advance(task, len(chunk))

@@ -89,6 +89,20 @@ ONBOARDING_DAYS: dict[str, tuple[int | None, int | None]] = {
 }
 NEW_LOCATION_DAYS_AGO = 30  # NV-006 joined MSO-1: onboarding start; sales from 2 days later, live at 9
 STALE_DAYS = 4  # CA-002: the POS serves nothing from the last 4 local days
+# Purchase limits: the first completed online order of the local day 2 days ago becomes `quantity` of
+# the store's first product of `category` (concentrates are 1 g each; edible packages 100 mg THC).
+LIMIT_ORDER_DAYS_AGO = 2
+LIMIT_ORDERS: dict[str, tuple[str, int]] = {
+    "IL-004": ("concentrates", 7),  # 7 g: above IL's 5 g per transaction -> flagged
+    "IL-005": ("concentrates", 5),  # 5 g: exactly IL's limit -> not flagged
+    "AZ-004": ("edibles", 12),  # 1,200 mg THC: AZ has no infused-product limit -> not flagged
+}
+# Metrc reporting: receipts the POS did not send to Metrc, by local days ago.
+# "every_other": half the day's receipts missing; "all": none; "smallest": the day's smallest one.
+METRC_GAPS: dict[str, dict[int, str]] = {
+    "MI-001": {3: "all", 2: "every_other"},  # beyond tolerance on 2 days -> flagged
+    "MI-005": {2: "smallest"},  # one small receipt: within tolerance -> not flagged
+}
 
 
 @dataclass(frozen=True, slots=True)
