@@ -199,7 +199,7 @@ def check_orders(
                 group=rule.group,
                 title=rule.title,
                 item_id="online-orders",
-                item=f"online orders of the last {cfg.window_days} days",
+                item=f"online orders, last {cfg.window_days} days",
                 finding=(
                     f"{n} online order{'s' if n != 1 else ''} above the {state.state} limit of {limit}: "
                     + ", ".join(b.order.id for b in breaches[:MAX_LISTED])

@@ -223,4 +223,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         "A store every source serves but that has no Salesforce Account.",
         "The run reports it as unmatched and writes nothing for it.",
     ),
+    Scenario(
+        12,
+        "purchase_limits",
+        tuple(LIMIT_ORDERS),
+        "Ordinary sales stay within every demo state's limits (28 g flower, 5 g concentrate with vapes, "
+        "500 mg THC infused). 2 local days ago: IL-004 sells 7 x 1 g concentrate in one online order (IL "
+        "allows 5 g); IL-005 exactly 5 x 1 g; AZ-004 12 edible packages of 100 mg (1,200 mg; AZ has no "
+        "infused-product limit on file). Order lines carry weight_grams or thc_mg per unit.",
+        "One purchase-limit flag and Task for IL-004 naming the order and its 7 g; none for IL-005 or "
+        "AZ-004.",
+    ),
+    Scenario(
+        13,
+        "metrc_reporting",
+        tuple(METRC_GAPS),
+        "MI-001 sent Metrc no receipts 3 local days ago and every other one 2 days ago; MI-005 left out "
+        "the smallest receipt of the day 2 days ago (about $10 on $2,000). Every other store's receipts "
+        "mirror its completed POS sales; CA-002's POS feed is stale while Metrc keeps receiving sales.",
+        "One Metrc reporting-gap flag and Task for MI-001 listing both days with POS and Metrc amounts; "
+        "none for MI-005 (within tolerance) or CA-002 (held while its POS data is stale).",
+    ),
 )

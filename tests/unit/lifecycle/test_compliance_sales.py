@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from jobs.compliance import ComplianceJob
 from jobs.plan import Close, diff
+from mappings.lifecycle import FileError
 from mappings.purchase_limits import LimitCheck, Order, check_orders
 from mappings.reconciliation import ReconciliationRule, reconcile
 from mappings.states import load_states
@@ -200,7 +205,7 @@ def test_orders_above_the_limit_raise_one_flag_per_rule_and_close_when_they_age_
     key = "compliance:MI-001:mi-limit-flower:online-orders"
     assert [(d.sobject, d.key) for d in out] == [("Risk_Flag__c", key), ("Task", key)]
     assert "o-2" in out[0].fields["Evidence__c"] and "o-1" in out[0].fields["Evidence__c"]
-    assert out[0].fields["Name"].endswith("online orders of the last 7 days")
+    assert out[0].fields["Name"] == "Flower: 2.5 oz per transaction: online orders, last 7 days"
     assert JOB.summary(out)["findings"] == {"menu": 0, "purchase_limits": 1, "metrc_reporting": 0}
     before = written(diff(out, {}))
     for rec in before.values():
@@ -222,3 +227,22 @@ def test_explain_shows_the_days_compared_and_the_gaps() -> None:
     assert recon["gaps"] == [{"day": (TODAY - timedelta(days=2)).isoformat(), "pos": 3000.0, "metrc": 0.0,
                               "allowed": 60.0}]  # fmt: skip
     assert [v["rule"] for v in out["violations"]] == ["metrc-reconciliation"]
+
+
+def test_a_bad_setting_names_the_file_the_key_and_the_fix(tmp_path: Path) -> None:
+    folder = tmp_path / "mappings"
+    shutil.copytree(MAPPINGS, folder)
+    path = folder / "compliance.toml"
+    text = path.read_text()
+    path.write_text(text.replace('concentrate = ["concentrates", "vapes"]', 'concentrate = ["wax"]')
+                    .replace("tolerance_percent = 2.0", "tolerance_percent = -2"))  # fmt: skip
+    with pytest.raises(FileError) as err:
+        ComplianceJob.build(folder)
+    said = str(err.value)
+    assert (
+        'compliance.toml: purchase_limits.counts: "wax" (counted for concentrate) is not a category' in said
+    )
+    assert "compliance.toml: metrc_reconciliation.tolerance_percent: must be at least 0, got -2" in said
+    path.write_text(text.replace("min_days = 1", "min_days = 9"))
+    with pytest.raises(FileError, match=r"min_days \(9\) cannot exceed days \(7\)"):
+        ComplianceJob.build(folder)
