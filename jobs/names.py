@@ -2,7 +2,8 @@
 
 Onboarding comes before the health score (its onboarding component reads the milestones); every job
 that raises flags (compliance, receivables, then risk_alerts, whose Open_Risk_Count__c counts them all)
-before those that read the flags and the score from Salesforce (snapshots, renewals).
+before those that read the flags and the score from Salesforce (snapshots, renewals); the morning
+brief (digest) last, as it tells each CSM what all the others changed.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ RUN_ORDER = (
     "qbr",
     "qbr_pack",
     "expansion",
+    "digest",
 )
 
-# The jobs `csm-sync plan JOB` can show: the pull writes nothing to Salesforce, and the QBR pack
-# uploads Files rather than planning record changes.
-MAPPING_JOBS = tuple(j for j in RUN_ORDER if j not in ("pull", "qbr_pack"))
+# The jobs `csm-sync plan JOB` can show: the pull writes nothing to Salesforce, the QBR pack uploads
+# Files and the digest sends messages, rather than planning record changes.
+MAPPING_JOBS = tuple(j for j in RUN_ORDER if j not in ("pull", "qbr_pack", "digest"))

@@ -10,7 +10,18 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connectors.salesforce.soql import select
-from jobs import compliance, expansion, onboarding, qbr, qbr_pack, receivables, renewals, snapshots
+from jobs import (
+    compliance,
+    digest,
+    digest_brief,
+    expansion,
+    onboarding,
+    qbr,
+    qbr_pack,
+    receivables,
+    renewals,
+    snapshots,
+)
 from jobs.accounts import build_account_data, read_accounts, record_windows, store_directory
 from jobs.current import Reader
 from jobs.names import RUN_ORDER
@@ -19,6 +30,7 @@ from jobs.sync import JobOptions, MappingJob
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
 from mappings.evaluate import AccountOutcome, evaluate_account, flag_attrs, managed
+from mappings.lifecycle import mapping_dir
 from mappings.load import MappingSet
 from mappings.rollup import rollup_all
 
@@ -238,13 +250,15 @@ def build(name: str, ms: MappingSet) -> MappingJob:
     raise UnknownJob(name)
 
 
-# Jobs with their own body rather than a mapping plan: the pull, and the QBR packs (Files, not records).
-OWN_BODY_JOBS = frozenset({"pull", qbr_pack.NAME})
+# Jobs with their own body rather than a mapping plan: the pull, the QBR packs (Files, not records) and
+# the morning briefs (messages, not records).
+OWN_BODY_JOBS = frozenset({"pull", qbr_pack.NAME, digest.NAME})
 
 
 def build_all(ms: MappingSet) -> list[MappingJob]:
     """Every mapping job: building them loads and checks every mapping file (the QBR pack's too)."""
     qbr_pack.load(ms)
+    digest_brief.load(mapping_dir(ms))
     return [build(n, ms) for n in job_names() if n not in OWN_BODY_JOBS]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, create_engine
 
+import jobs.digest_sent
 import jobs.store_leases  # noqa: F401 - registers job_lock, job_firing and shard_lease with the schema
 from connectors import redact
 

@@ -94,6 +94,7 @@ class SandboxEnvironment:
         )
         try:
             files = _write_source_secrets(app, secrets)
+            slack_file = _write_secret(secrets / "slack_webhook_url", app.slack.url(sources_server.url))
             state = state_url or f"sqlite:///{workdir / 'csm-sync.db'}"
             text = _config_toml(
                 state_url=state,
@@ -103,6 +104,7 @@ class SandboxEnvironment:
                 ca=tls.ca_path,
                 days=days,
                 sources=_sources(app, sources_server.url, tls.ca_path, files, days),
+                slack_webhook_file=slack_file,
             )
             env.config_path.write_text(text)
         except BaseException:
@@ -256,6 +258,7 @@ def _config_toml(
     ca: Path,
     days: int,
     sources: list[dict[str, Any]],
+    slack_webhook_file: Path,
 ) -> str:
     tables: list[tuple[str, dict[str, Any]]] = [
         ("state", {"url": state_url}),
@@ -274,6 +277,8 @@ def _config_toml(
         ("scheduler", {"timezone": "UTC"}),
         ("metrics", {"port": 0}),  # several environments may run on one machine
         ("logging", {"level": "info", "format": "auto"}),
+        # the morning brief's Slack copy goes to the sources server's stand-in webhook
+        ("digest", {"slack_webhook_file": str(slack_webhook_file), "ca_bundle": str(ca)}),
     ]
     lines = ["# Written by sandbox.environment for a local sandbox; secrets live in secrets/."]
     for name, values in tables:

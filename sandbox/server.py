@@ -143,10 +143,13 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], app: WSGIApplication, context: ssl.SSLContext) -> None:
+    def __init__(
+        self, address: tuple[str, int], app: WSGIApplication, context: ssl.SSLContext | None
+    ) -> None:
         super().__init__(address, _Handler)
         self.app = app
-        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        if context is not None:
+            self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client hanging up mid-request is routine here; anything else is logged."""
@@ -177,15 +180,24 @@ class RunningServer:
         self.stop()
 
 
-def serve(app: WSGIApplication, ca: TLSMaterial, *, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Serves `app` over HTTPS in a daemon thread; port 0 picks a free port."""
-    server = _Server((host, port), app, ca.server_context)
+def serve(
+    app: WSGIApplication, ca: TLSMaterial, *, host: str = "127.0.0.1", port: int = 0, plain: bool = False
+) -> RunningServer:
+    """Serves `app` over HTTPS in a daemon thread; port 0 picks a free port.
+
+    `plain` serves HTTP instead, for a page a person opens in their own browser (the demo's CSM
+    console), which does not trust the sandbox's CA; only ever on the loopback interface.
+    """
+    if plain and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"plain HTTP is served on the loopback interface only, not {host!r}")
+    server = _Server((host, port), app, None if plain else ca.server_context)
     bound = server.server_address[1]
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sandbox-{bound}", daemon=True
     )
     thread.start()
-    return RunningServer(f"https://{host}:{bound}", ca.ca_path, server, thread)
+    scheme = "http" if plain else "https"
+    return RunningServer(f"{scheme}://{host}:{bound}", ca.ca_path, server, thread)
 
 
 class WSGIAdapter(HTTPAdapter):

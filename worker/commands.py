@@ -8,13 +8,15 @@ from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import mappings
-from connectors import redact
+from connectors import redact, slack
+from connectors.config import SecretError, resolve_secret
 from connectors.salesforce.auth import SigningKeyError
-from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
+from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable, make_session
+from jobs import digest, digest_brief, qbr_figures, qbr_pack, registry, snapshots
 from jobs import progress as job_progress
-from jobs import qbr_figures, qbr_pack, registry, snapshots
 from jobs.names import MAPPING_JOBS
 from jobs.sync import JobOptions, JobResult, MappingJob, plan_job, safety_refusal
 from jobs.sync import run_job as run_mapping_job
@@ -287,6 +289,8 @@ def run_one(
         return Outcome(counts=report.data, partial=report.partial, summary=report)
     if job == qbr_pack.NAME:
         return run_packs(app, run_id, stores)
+    if job == digest.NAME:
+        return run_digest(app, run_id)
     ms = load_mappings(app)
     mjob = registry.build(job, ms)
     if backfill is not None and hasattr(mjob, "backfill"):
@@ -305,6 +309,42 @@ def run_one(
         summary=result,
         org=org,
     )
+
+
+def run_digest(app: App, run_id: str) -> Outcome:
+    """The morning briefs of the day (the scheduler's time zone) that are not out yet."""
+    cfg = digest_brief.load(mapping_dir(app))
+    if not cfg.enabled:
+        return Outcome(counts={"disabled": True})
+    post = slack_poster(app)
+    org: SalesforceClient = app.org()
+    now = app.clock()
+    today = now.astimezone(ZoneInfo(app.settings.scheduler.timezone)).date()
+    report = digest.run_digest(app.engine, org, cfg, now, today, run_id, post)
+    return Outcome(
+        counts=report.data,
+        partial=report.partial,
+        api_calls=org.usage.calls,
+        api_used=org.usage.used,
+        api_max=org.usage.max,
+        summary=report,
+        org=org,
+    )
+
+
+def slack_poster(app: App) -> Callable[[str], None] | None:
+    """Posting to the configured Slack webhook, or None; its URL is read here and registered for redaction."""
+    cfg = app.settings.digest
+    if not (cfg.slack_webhook_env or cfg.slack_webhook_file):
+        return None
+    try:
+        url = resolve_secret(
+            cfg.slack_webhook_env, cfg.slack_webhook_file, app.environ, name="digest.slack_webhook"
+        )
+    except SecretError as exc:
+        raise ConfigError([f"config: {exc}"]) from None
+    session = make_session(slack.TIMEOUT, cfg.ca_bundle)
+    return lambda text: slack.post(url, text, session)
 
 
 def run_packs(

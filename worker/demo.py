@@ -74,6 +74,8 @@ def run_demo(
                 _summary(console, env)
             if serve:
                 _serve(out, env)
+            else:
+                out.text(CONSOLE_HINT)
     out.result["logs"] = str(workdir / "csm-sync.log")
     out.result["config"] = str(workdir / "config.toml")
     out.text(f"Logs: {workdir / 'csm-sync.log'}  ·  config: {workdir / 'config.toml'}")
@@ -146,6 +148,10 @@ def _run_all(out: Output, env: SandboxEnvironment) -> ExitCode:
         if job == "pull" and result.outcome is not None:
             pulled = result.outcome.counts
             counts = {"created": pulled.get("records", "—")}
+        if job == "digest" and result.outcome is not None:  # briefs sent, not records
+            sent = result.outcome.counts
+            failed = sent.get("failed", 0) + sent.get("unconfirmed", 0)
+            counts = {"created": sent.get("sent", 0), "failed": failed}
         if job == "qbr_pack" and result.outcome is not None:
             packs = result.outcome.counts
             records = packs.get("records", {})
@@ -183,6 +189,11 @@ def _run_all(out: Output, env: SandboxEnvironment) -> ExitCode:
     rerun = _writes(env) - before
     out.text(f"Rerun of account_health and risk_alerts with nothing changed: {rerun} write calls.")
     out.result.update({"runs": runs, "rerun_write_calls": rerun, "stores": len(env.portfolio.stores)})
+    out.result["briefs"] = {
+        "emails": len(env.org.messages.emails),
+        "chatter_posts": len(env.org.messages.posts),
+        "slack_messages": len(env.sources.slack.messages),
+    }
     return worst
 
 
@@ -237,7 +248,10 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
         ),
         "sales_compliance": sales_compliance(org, store),
         "snapshots": len(org.records("Health_Snapshot__c")),
-        "qbr_records": len(org.records("Quarterly_Review__c")),
+        # the last complete quarter's: how many quarters the history reaches depends on the date
+        "qbr_records": sum(
+            1 for r in org.records("Quarterly_Review__c") if r.get("Quarter__c") == _last_quarter(env)
+        ),
         "without_account": sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids),
     }
 
@@ -333,11 +347,32 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
     )
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
-        f"QBR records: {len(org.records('Quarterly_Review__c'))} · "
+        f"QBR records: {len(org.records('Quarterly_Review__c'))} "
+        f"({figures['qbr_records']} for {_last_quarter(env)}, the last complete quarter) · "
         f"Stores without a Salesforce Account (reported, not dropped): "
         + ", ".join(sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids))
     )
     console.print(_packs_line(org, store))
+    console.print(briefs_line(env))
+    emails = env.org.messages.emails
+    if emails:  # the fullest brief, as its CSM reads it
+        brief = max(emails, key=lambda e: (len(e["body"].splitlines()), e["to"]))
+        head = f"To: {', '.join(brief['to'])}\nSubject: {brief['subject']}"
+        console.print(f"{head}\n\n{brief['body']}", markup=False, highlight=False)
+
+
+def briefs_line(env: SandboxEnvironment) -> str:
+    """The morning briefs the digest job sent: what the org and the Slack stand-in recorded."""
+    emails, posts = env.org.messages.emails, env.org.messages.posts
+    slack = env.sources.slack.messages
+    to = sorted({a for e in emails for a in e["to"]})
+    line = (
+        f"Morning briefs (digest): {len(emails)} emails through emailSimple and {len(posts)} Chatter posts "
+        f"to {len(to)} CSMs, {len(slack)} copies to the Slack channel"
+    )
+    if emails:
+        line += f"; e.g. to {emails[0]['to'][0]}: “{emails[0]['subject']}”"
+    return line
 
 
 def _last_quarter(env: SandboxEnvironment) -> str:
@@ -370,8 +405,25 @@ def _packs_line(org: Any, store: Callable[[Any], str]) -> str:
 _SF_QUERY_HINT = "  sf data query -o sandbox -q 'SELECT Name, Health_Band__c FROM Account'\n"
 
 
+CONSOLE_HINT = (
+    "See it as a CSM would: csm-sync demo --serve also serves the CSM console (the Client Health "
+    "dashboard, list views, an Account 360 per store); the morning briefs above are what each CSM received."
+)
+
+
 def _serve(out: Output, env: SandboxEnvironment) -> None:
+    from sandbox.console import serve_console  # noqa: PLC0415 - see sandbox_installed
+
+    console = serve_console(env.org_server.url, env.org.login, env.tls, env.portfolio.today)
+    try:
+        _serve_until_stopped(out, env, console.url)
+    finally:
+        console.stop()
+
+
+def _serve_until_stopped(out: Output, env: SandboxEnvironment, console_url: str) -> None:
     hints = {
+        "console": console_url,
         "salesforce": env.org_server.url,
         "sources": env.sources_server.url,
         "ca_bundle": str(env.tls.ca_path),
@@ -389,6 +441,8 @@ def _serve(out: Output, env: SandboxEnvironment) -> None:
     ) + _SF_QUERY_HINT
     base = f"csm-sync --config {env.config_path} --as-of {as_of}"
     out.text(
+        f"CSM console (what a CSM sees in Lightning, read from the org's APIs): {console_url}/\n"
+        f"  Account 360 of a store: {console_url}/accounts/NV-001\n"
         f"The sandbox stays up. Its data ends the day before {as_of}: run csm-sync on the demo's clock\n"
         f"with --as-of {as_of} (or export {AS_OF_ENV}={as_of}) to see what the demo saw. Try:\n"
         f"  {base} status\n"
@@ -396,6 +450,7 @@ def _serve(out: Output, env: SandboxEnvironment) -> None:
         f"  {base} plan account_health\n"
         f"  {base} run-job risk_alerts      (again: nothing to write)\n"
         f"  {base} qbr-pack MSO-1 --quarter {_last_quarter(env)} --out pack.pdf\n"
+        f"  {base} run-job digest           (the morning briefs: once a day, so nothing new today)\n"
         "simple-salesforce: log in with a JWT (key in the config's private_key_file) at the Salesforce URL\n"
         f"and pass a requests session with verify='{env.tls.ca_path}'.\n"
         f"{sf_cli}Ctrl-C stops the sandbox.",

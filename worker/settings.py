@@ -128,6 +128,14 @@ class MetricsSettings(_Model):
     stale_hours: Annotated[float, Field(gt=0)] = 24.0  # a store's source data older than this is stale
 
 
+class DigestSettings(_Model):
+    """The morning brief's optional Slack copy: the incoming webhook's URL is a secret (env or file)."""
+
+    slack_webhook_env: str = ""
+    slack_webhook_file: str = ""
+    ca_bundle: str = ""  # the CA bundle the webhook's TLS is verified against; "": the system's
+
+
 class LoggingSettings(_Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -140,6 +148,7 @@ class Settings(_Model):
     scheduler: SchedulerSettings = SchedulerSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
+    digest: DigestSettings = DigestSettings()
     jobs: dict[str, JobSettings] = {}
     sources: Annotated[tuple[dict[str, Any], ...], Field(strict=False)] = ()  # checked by parse_sources
 

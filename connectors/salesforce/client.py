@@ -405,6 +405,44 @@ class SalesforceClient:
             raise SalesforceUnavailable(f"File upload got no answer: {exc}") from exc
         return str(resp.json()["id"])
 
+    def invoke_action(self, action: str, inputs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """A standard invocable action (`emailSimple`): one result per input (`isSuccess`, `errors`).
+
+        Never repeated on a timeout or a 5xx other than 503 (a repeat could send the email twice):
+        that is `Ambiguous`, and the caller decides whether what it sent may have landed.
+        """
+        self._know_usage()
+        resp = self._raw(
+            "POST",
+            f"actions/standard/{action}",
+            idempotent=False,
+            name="action",
+            data=json.dumps({"inputs": [dict(i) for i in inputs]}),
+            headers={"Content-Type": "application/json"},
+        )
+        return list(resp.json())
+
+    def post_feed_item(self, subject_id: str, text: str) -> str:
+        """A Chatter post on a record's or User's feed (Connect REST `chatter/feed-elements`): its Id.
+
+        Not repeated on a timeout, like `invoke_action`.
+        """
+        self._know_usage()
+        body = {
+            "body": {"messageSegments": [{"type": "Text", "text": text}]},
+            "feedElementType": "FeedItem",
+            "subjectId": subject_id,
+        }
+        resp = self._raw(
+            "POST",
+            "chatter/feed-elements",
+            idempotent=False,
+            name="chatter",
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
+        return str(resp.json()["id"])
+
     def download_file(self, version_id: str) -> bytes:
         """The bytes of a ContentVersion."""
         return self._raw(

@@ -26,6 +26,7 @@ from sandbox.salesforce.catalog import Catalog, load_catalog
 from sandbox.salesforce.errors import ApiError, not_found
 from sandbox.salesforce.faults import Dice, Faults
 from sandbox.salesforce.ids import IdMinter
+from sandbox.salesforce.messages import Messages
 from sandbox.salesforce.metadata import default_metadata_root, load_schema
 from sandbox.salesforce.query import Cursors
 from sandbox.salesforce.rest import Call, Reply, RestApi
@@ -107,6 +108,7 @@ class Org:
             limits=self.limits,
             composite=lambda call: composite.run(call, self._rest.dispatch, self.store.atomic),
             catalog=catalog,
+            messages=Messages(self.store, self._ids, self._clock),
         )
         user = self.schema.get("User")
         assert user is not None
@@ -129,6 +131,12 @@ class Org:
         root = root or default_metadata_root()
         schema = load_schema(root)
         return cls(schema, catalog=load_catalog(root, schema), **options)
+
+    @property
+    def messages(self) -> Messages:
+        """The emails (`emailSimple`) and Chatter posts the org was asked to send."""
+        assert self._rest.messages is not None
+        return self._rest.messages
 
     @property
     def catalog(self) -> Catalog:

@@ -16,6 +16,7 @@ from sandbox.salesforce.errors import ApiError, RecordError, not_found
 from sandbox.salesforce.faults import Dice
 from sandbox.salesforce.files import Files, parse_upload
 from sandbox.salesforce.ids import normalize_id
+from sandbox.salesforce.messages import Messages
 from sandbox.salesforce.query import Cursors, batch_size
 from sandbox.salesforce.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef, ObjectDef
 from sandbox.salesforce.soql.engine import QueryEngine
@@ -129,8 +130,10 @@ class RestApi:
         limits: Callable[[], dict[str, Any]],
         composite: Callable[[Call], Reply],
         catalog: Catalog | None = None,
+        messages: Messages | None = None,
     ) -> None:
         self._store = store
+        self.messages = messages
         self._schema = store.schema
         self._engine = engine
         self._cursors = cursors
@@ -163,6 +166,8 @@ class RestApi:
                 {get}, ("analytics", "reports", "{id}", "describe"), "analytics", self._describe_report
             ),
             self._route({get}, ("analytics", "dashboards"), "analytics", self._dashboards),
+            self._route({post}, ("actions", "standard", "{action}"), "action", self._action),
+            self._route({post}, ("chatter", "feed-elements"), "chatter", self._feed_element),
             self._route({get}, ("analytics", "dashboards", "{id}"), "analytics", self._run_dashboard),
             self._route({get, post}, ("sobjects", "{sobject}"), "sobject", self._sobject),
             self._route(
@@ -366,6 +371,18 @@ class RestApi:
     def _run_dashboard(self, call: Call, params: dict[str, str]) -> Reply:
         dashboard = analytics.find(self.catalog, "dashboard", params["id"])
         return Reply(200, analytics.run_dashboard(self._schema, dashboard, self._rows(call), call.version))
+
+    # -- messages: the emailSimple action and Chatter posts -------------------------------------
+
+    def _action(self, call: Call, params: dict[str, str]) -> Reply:
+        if self.messages is None:
+            raise not_found()
+        return Reply(200, self.messages.action(params["action"], self._body(call), self.user_id))
+
+    def _feed_element(self, call: Call, _: dict[str, str]) -> Reply:
+        if self.messages is None:
+            raise not_found()
+        return Reply(201, self.messages.feed_element(self._body(call), self.user_id, call.version))
 
     # -- single records --------------------------------------------------------------------------
 

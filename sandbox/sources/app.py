@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request, Response
 
 from sandbox.portfolio import Portfolio
+from sandbox.slack import PREFIX as SLACK_PREFIX
+from sandbox.slack import SlackWebhook
 from sandbox.sources.billing import BillingApp
 from sandbox.sources.credentials import SandboxCredentials
 from sandbox.sources.dutchie import DutchieApp
@@ -67,6 +69,7 @@ class SourcesApp:
         self.apps: dict[str, SystemApp] = {name: make(self.context) for name, make in _APPS.items()}
         # Longest prefix first, so "/pos/dutchie" is never shadowed by a shorter mount.
         self._routes = sorted(((MOUNTS[n], a) for n, a in self.apps.items()), key=lambda r: -len(r[0]))
+        self.slack = SlackWebhook(portfolio.seed)  # the morning brief's Slack channel
 
     # --- controls (also reachable over HTTP under /__sandbox) --------------------------------
     def faults(self, system: str) -> Faults:
@@ -103,6 +106,8 @@ class SourcesApp:
         path = request.path
         if path == "/__sandbox" or path.startswith("/__sandbox/"):
             return self._control(request)(environ, start_response)
+        if path.startswith(SLACK_PREFIX + "/"):
+            return self.slack(environ, start_response)
         for prefix, app in self._routes:
             if path == prefix or path.startswith(prefix + "/"):
                 environ[MOUNT_KEY] = prefix

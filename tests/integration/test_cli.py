@@ -312,5 +312,7 @@ def test_messages_for_wrong_arguments(env: SandboxEnvironment) -> None:
     version = subprocess.run([str(CSM_SYNC), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("csm-sync ") and version.stdout.split()[1][0].isdigit()
     helped = subprocess.run([str(CSM_SYNC), "plan", "--help"], capture_output=True, text=True, check=True)
-    assert "one of: " + ", ".join(j for j in RUN_ORDER if j not in ("pull", "qbr_pack")) in " ".join(helped.stdout.split())
+    assert "one of: " + ", ".join(j for j in RUN_ORDER if j not in ("pull", "qbr_pack", "digest")) in " ".join(
+        helped.stdout.split()
+    )
     assert "--detailed-exitcode" in helped.stdout

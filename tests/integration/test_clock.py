@@ -10,9 +10,10 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import structlog
@@ -110,3 +111,27 @@ def test_reruns_a_minute_and_an_hour_later_write_nothing(clocked: Clocked) -> No
 def test_reruns_of_the_whole_portfolio_write_nothing(tmp_path: Path) -> None:
     for w in _world(tmp_path, 120, stores_only=False):
         _reruns_write_nothing(w, None)
+
+
+def test_only_a_store_whose_local_day_ended_moves_at_its_midnight(tmp_path: Path) -> None:
+    """Nothing moves within a store's local day; at its midnight, only that store's daily records do.
+
+    The first run is at noon UTC (06:00 in Chicago, 04:00 in Nevada and California). Just before Chicago's
+    midnight, 18 hours later, nothing is written; just after it, only IL-002 (Chicago) moves: its new
+    day's snapshot and what is counted in days (days past due), while the Pacific stores, still on the
+    same local day, are untouched.
+    """
+    for w in _world(tmp_path, 63, stores_only=True):
+        w.run_all(STORES)
+        zone = ZoneInfo(w.env.portfolio.store("IL-002").timezone)
+        local = w.times[0].astimezone(zone)
+        midnight = datetime.combine(local.date() + timedelta(days=1), time(0), zone).astimezone(UTC)
+        w.times.append(midnight - timedelta(minutes=2))
+        before = w.run_all(STORES)
+        assert {job: c for job, (n, c) in before.items() if n or c} == {}
+        w.times.append(midnight + timedelta(minutes=2))
+        after = w.run_all(STORES)
+        keys = {key for _n, changes in after.values() for _op, _obj, key, _fields in changes}
+        day = (local.date() + timedelta(days=1)).isoformat()
+        assert f"IL-002:{day}" in keys  # the new local day's snapshot
+        assert keys and all("IL-002" in key for key in keys), keys
