@@ -152,6 +152,9 @@ def parse_order(raw: Any, store: StoreRef, tz: tzinfo) -> Record:
                 "category": category_slug(line.get("category")),
                 "quantity": number(line.get("quantity"), what=f"items[{i}].quantity"),
                 "price": number(line.get("price"), what=f"items[{i}].price"),
+                # per unit, for the purchase-limit check: net weight and THC content (absent: unmeasured)
+                "weight_grams": optional_number(line.get("weight_grams"), what=f"items[{i}].weight_grams"),
+                "thc_mg": optional_number(line.get("thc_mg"), what=f"items[{i}].thc_mg"),
             }
         )
     attrs = {

@@ -81,6 +81,20 @@ def local_today(now: datetime, timezone: str) -> date:
         return now.date()
 
 
+def record_windows(jobs: Iterable[object]) -> dict[str, int]:
+    """Streams every reading job bounds to recent days (`record_days`), with the longest such bound."""
+    out: dict[str, int] = {}
+    unbounded: set[str] = set()
+    for job in jobs:
+        days: Mapping[str, int] = getattr(job, "record_days", {})
+        for stream in getattr(job, "streams", ()):
+            if stream in days:
+                out[stream] = max(out.get(stream, 0), days[stream])
+            else:
+                unbounded.add(stream)
+    return {s: n for s, n in out.items() if s not in unbounded}
+
+
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -96,8 +110,12 @@ def build_account_data(
     streams: Sequence[str] = (),
     extra_attrs: Mapping[str, Mapping[str, Any]] | None = None,
     freshness_aliases: Mapping[str, str] | None = None,
+    record_days: Mapping[str, int] | None = None,
 ) -> list[AccountData]:
-    """AccountData for a chunk of stores, with three queries whatever the chunk size."""
+    """AccountData for a chunk of stores, with three queries whatever the chunk size.
+
+    `record_days` bounds event streams (online orders) to their recent days: the rest is never read.
+    """
     start = now.date() - timedelta(days=history_days + 1)
     base = start.toordinal()
     # Each series straight into a dense array spanning its first to last fact day ([values, offset of
@@ -136,8 +154,15 @@ def build_account_data(
         for store_id, name in held:
             fresh[store_id][name] = success[store_id][name] = None
         if streams:
-            for store_id, stream, key, day, attrs in reads.records(ids, streams):
-                records[store_id][stream].append({**attrs, "_key": key, "_day": day.isoformat()})
+            windows = {s: n for s, n in (record_days or {}).items() if s in streams}
+            whole = [s for s in streams if s not in windows]
+            reads_of = [reads.records(ids, whole)] if whole else []
+            reads_of += [
+                reads.records(ids, [s], since=now.date() - timedelta(days=n)) for s, n in windows.items()
+            ]
+            for found in reads_of:
+                for store_id, stream, key, day, attrs in found:
+                    records[store_id][stream].append({**attrs, "_key": key, "_day": day.isoformat()})
     out: list[AccountData] = []
     for sid in ids:
         row = directory.get(sid)

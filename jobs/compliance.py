@@ -1,4 +1,7 @@
-"""Compliance: menus and promotions against state rules and brand MSRP lists → flags and Tasks."""
+"""Compliance: menus, promotions and online orders against state rules, brand MSRP lists and Metrc.
+
+Findings become flags and Tasks; each check is held by the freshness of the data it reads.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from mappings.lifecycle import (
     mapping_dir,
     task,
 )
+from mappings.purchase_limits import LimitCheck, Order, check_orders
+from mappings.reconciliation import ReconciliationRule, finding, reconcile
 from mappings.states import (
     BrandFile,
     MenuItem,
@@ -42,9 +47,14 @@ from mappings.states import (
 FILE = "compliance.toml"
 PREFIX = "compliance:"
 TASK_PLACEHOLDERS = (
-    "title", "rule_id", "item", "finding", "citation", "evidence",
+    "title", "rule_id", "item", "finding", "citation", "evidence", "details", "action",
     "store", "account", "state", "verified_note",
 )  # fmt: skip
+RECONCILIATION_RULE = "metrc-reconciliation"
+LIMITS_ITEM = "online-orders"
+# Each check reads its own data, so each is held on its own while that data is stale.
+MENU, LIMITS, RECONCILIATION = "menu", "purchase_limits", "metrc_reporting"
+GROUPS = (MENU, LIMITS, RECONCILIATION)
 
 
 class ComplianceFile(Model):
@@ -59,6 +69,9 @@ class ComplianceFile(Model):
     stale_after_hours: float = Field(default=36.0, gt=0)
     flag_category: str = "Compliance"
     high_priority: tuple[Severity, ...] = ("High", "Critical")  # these severities make the Task High
+    action: str = "Ask the store to correct the item on its menu or promotion."
+    purchase_limits: LimitCheck = LimitCheck()
+    metrc_reconciliation: ReconciliationRule = ReconciliationRule()
     task: TaskTemplate
 
 
@@ -88,15 +101,25 @@ def read_open(
     return out
 
 
-def hold(data: AccountData, why: str) -> list[Desired]:
-    """Keep the open records as they are: desired with no fields, so nothing is written or closed."""
+def hold(data: AccountData, why: str, group: str | None = None) -> list[Desired]:
+    """Keep the open records (of one check group) as they are: desired with no fields, so nothing is
+    written or closed."""
     keys: Mapping[str, Sequence[str]] = data.attrs.get("open_keys") or {}
     fields = {"Risk_Flag__c": FLAG_KEY_FIELD, "Task": TASK_KEY_FIELD}
     return [
         Desired(sobject, fields[sobject], key, {}, account_key=data.store_id, reason=f"held: {why}")
         for sobject in sorted(keys)
         for key in sorted(set(keys[sobject]))
+        if group is None or group_of(key, data.store_id) == group
     ]
+
+
+def group_of(key: str, store_id: str) -> str:
+    """Which check a compliance key belongs to: `compliance:<store>:<rule>:<item>`."""
+    rule, _, item = key.removeprefix(f"{PREFIX}{store_id}:").partition(":")
+    if rule == RECONCILIATION_RULE:
+        return RECONCILIATION
+    return LIMITS if item == LIMITS_ITEM else MENU
 
 
 def stale_sources(data: AccountData, sources: Sequence[str], hours: float) -> list[str]:
@@ -110,7 +133,7 @@ def stale_sources(data: AccountData, sources: Sequence[str], hours: float) -> li
 
 
 class ComplianceJob(JobBase):
-    """One flag and one Task per item that breaks a rule in force; both close when the item is fixed."""
+    """One flag and one Task per finding of a rule in force; both close when the finding clears."""
 
     name = "compliance"
 
@@ -136,7 +159,14 @@ class ComplianceJob(JobBase):
 
     @property
     def streams(self) -> tuple[str, ...]:
-        return (self.cfg.menu_stream, self.cfg.promotion_stream, self.cfg.msrp_stream)
+        out = (self.cfg.menu_stream, self.cfg.promotion_stream, self.cfg.msrp_stream)
+        return out + ((self.cfg.purchase_limits.order_stream,) if self.cfg.purchase_limits.enabled else ())
+
+    @property
+    def record_days(self) -> dict[str, int]:
+        """Orders are read only as far back as the limit check looks (a day more for time zones)."""
+        pl = self.cfg.purchase_limits
+        return {pl.order_stream: pl.window_days + 1} if pl.enabled else {}
 
     def prepare(
         self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
@@ -152,32 +182,93 @@ class ComplianceJob(JobBase):
     def state_of(self, data: AccountData) -> str:
         return str(data.store.get("state") or data.account.get("BillingState") or "").upper()
 
-    def violations(self, data: AccountData) -> list[Violation]:
-        """Every finding for the store today, in a stable order."""
-        items = [MenuItem.of(r) for r in data.records.get(self.cfg.menu_stream, ())]
-        promos = [Promotion.of(r) for r in data.records.get(self.cfg.promotion_stream, ())]
+    def reconciled(self, data: AccountData) -> bool:
+        """Stores with a Metrc license are reconciled when the check is on."""
+        rule = self.cfg.metrc_reconciliation
+        return rule.enabled and bool(data.store.get(rule.license_attr))
+
+    def stale(self, data: AccountData, group: str) -> list[str]:
+        """The sources a check reads that are stale for the store ([] when the check does not apply)."""
+        if group == MENU:
+            return stale_sources(data, self.cfg.requires_fresh, self.cfg.stale_after_hours)
+        if group == LIMITS:
+            pl = self.cfg.purchase_limits
+            return stale_sources(data, (pl.order_source,), self.cfg.stale_after_hours) if pl.enabled else []
+        rule = self.cfg.metrc_reconciliation
+        if not self.reconciled(data):
+            return []
+        return stale_sources(data, (rule.pos_source, rule.metrc_source), rule.stale_after_hours)
+
+    def violations(self, data: AccountData, groups: Sequence[str] = GROUPS) -> list[Violation]:
+        """Every finding of the given checks for the store today, in a stable order."""
         out: list[Violation] = []
         rules = self.states.get(self.state_of(data))
-        if rules is not None:
-            out += check_menu(rules, items, data.today, self.cfg.only_visible)
-            out += check_promotions(rules, promos, data.today)
-        if self.cfg.check_msrp:
-            brands = {
-                **self.brands,
-                **brands_from_records(data.records.get(self.cfg.msrp_stream, ()), data.today),
-            }
-            out += check_msrp(brands, items, data.today, self.cfg.only_visible)
+        if MENU in groups:
+            items = [MenuItem.of(r) for r in data.records.get(self.cfg.menu_stream, ())]
+            promos = [Promotion.of(r) for r in data.records.get(self.cfg.promotion_stream, ())]
+            if rules is not None:
+                out += check_menu(rules, items, data.today, self.cfg.only_visible)
+                out += check_promotions(rules, promos, data.today)
+            if self.cfg.check_msrp:
+                brands = {
+                    **self.brands,
+                    **brands_from_records(data.records.get(self.cfg.msrp_stream, ()), data.today),
+                }
+                out += check_msrp(brands, items, data.today, self.cfg.only_visible)
+        pl = self.cfg.purchase_limits
+        if LIMITS in groups and pl.enabled and rules is not None:
+            orders = [Order.of(r) for r in data.records.get(pl.order_stream, ())]
+            out += check_orders(rules, orders, data.now, pl)
+        if RECONCILIATION in groups and self.reconciled(data):
+            out += self.reconciliation(data)
         return sorted(out, key=lambda v: (v.rule_id, v.item_id))
+
+    def reconciliation(self, data: AccountData) -> list[Violation]:
+        rule = self.cfg.metrc_reconciliation
+        result = reconcile(
+            data.series.get((rule.pos_metric, ""), {}),
+            data.series.get((rule.metrc_metric, ""), {}),
+            data.today,
+            rule,
+        )
+        if not result.fires(rule):
+            return []
+        tol = f"${rule.tolerance_amount:,.2f} or {rule.tolerance_percent:g}% of the day's sales"
+        return [
+            Violation(
+                rule_id=RECONCILIATION_RULE,
+                group=RECONCILIATION,
+                title=rule.title,
+                item_id="sales",
+                item="POS vs Metrc daily sales",
+                finding=finding(result),
+                citation=rule.source,
+                severity=rule.severity,
+                verified=True,
+                details=(f"Days beyond the tolerance ({tol}):", *(g.line() for g in result.gaps)),
+            )
+        ]
+
+    def action(self, v: Violation) -> str:
+        if v.group == RECONCILIATION:
+            return self.cfg.metrc_reconciliation.action
+        if v.item_id == LIMITS_ITEM:
+            return self.cfg.purchase_limits.action
+        return self.cfg.action
 
     def evaluate(self, data: AccountData) -> Sequence[Desired]:
         if not data.account.get("Id"):
             return []
-        stale = stale_sources(data, self.cfg.requires_fresh, self.cfg.stale_after_hours)
-        if stale:
-            return hold(data, f"stale data from {', '.join(stale)}")
         out: list[Desired] = []
+        fresh: list[str] = []
+        for group in GROUPS:
+            stale = self.stale(data, group)
+            if stale:
+                out += hold(data, f"stale data from {', '.join(stale)}", group)
+            else:
+                fresh.append(group)
         seen: set[str] = set()
-        for v in self.violations(data):
+        for v in self.violations(data, fresh):
             key = f"{PREFIX}{data.store_id}:{v.key_part}"
             if key in seen:  # the same item listed twice on the menu
                 continue
@@ -209,6 +300,8 @@ class ComplianceJob(JobBase):
                 "finding": v.finding,
                 "citation": v.citation,
                 "evidence": evidence,
+                "details": "\n".join(v.details),
+                "action": self.action(v),
                 "store": data.store_id,
                 "account": data.account.get("Name") or data.store_id,
                 "state": self.state_of(data),
@@ -229,10 +322,31 @@ class ComplianceJob(JobBase):
             )
         return out
 
+    def summary(self, desired: Sequence[Desired]) -> dict[str, Any]:
+        """Figures for the run summary: records per object, and open findings per check."""
+        out = super().summary(desired)
+        findings: dict[str, int] = {}
+        for d in desired:
+            if d.sobject == "Risk_Flag__c" and d.fields:
+                g = group_of(d.key, d.account_key)
+                findings[g] = findings.get(g, 0) + 1
+        out["findings"] = {g: findings.get(g, 0) for g in GROUPS}
+        return out
+
     def explain(self, data: AccountData) -> dict[str, Any]:
-        stale = stale_sources(data, self.cfg.requires_fresh, self.cfg.stale_after_hours)
         state = self.state_of(data)
         rules = self.states.get(state)
+        rule = self.cfg.metrc_reconciliation
+        recon = (
+            reconcile(
+                data.series.get((rule.pos_metric, ""), {}),
+                data.series.get((rule.metrc_metric, ""), {}),
+                data.today,
+                rule,
+            )
+            if self.reconciled(data)
+            else None
+        )
         return {
             "job": self.name,
             "store": data.store_id,
@@ -240,7 +354,19 @@ class ComplianceJob(JobBase):
             "rules_in_force": [r.id for r in rules.in_force(data.today)] if rules else [],
             "menu_items": len(data.records.get(self.cfg.menu_stream, ())),
             "promotions": len(data.records.get(self.cfg.promotion_stream, ())),
-            "held_for_stale": stale,
+            "online_orders": len(data.records.get(self.cfg.purchase_limits.order_stream, ())),
+            "held_for_stale": {g: s for g in GROUPS if (s := self.stale(data, g))},
+            "metrc_reconciliation": None
+            if recon is None
+            else {
+                "days_checked": [d.isoformat() for d in recon.checked],
+                "unreadable_days": [d.isoformat() for d in recon.unreadable],
+                "gaps": [
+                    {"day": g.day.isoformat(), "pos": g.pos, "metrc": g.metrc, "allowed": g.allowed}
+                    for g in recon.gaps
+                ],
+                "fires": recon.fires(rule),
+            },
             "violations": [
                 {"rule": v.rule_id, "item": v.item, "finding": v.finding, "source": v.citation}
                 for v in self.violations(data)

@@ -19,7 +19,7 @@ from jobs import (
     renewals,
     snapshots,
 )
-from jobs.accounts import build_account_data, read_accounts
+from jobs.accounts import build_account_data, read_accounts, record_windows
 from jobs.current import Reader
 from jobs.health import HealthJob
 from jobs.job import MappingJob
@@ -135,6 +135,7 @@ def explain(
         streams,
         extra,
         freshness_aliases=opts.freshness_aliases,
+        record_days=record_windows([health, *lifecycle]),
     )
     outcome = health.outcome(data, trace=True)
     assert outcome.traced is not None

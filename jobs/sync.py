@@ -14,6 +14,7 @@ from jobs.accounts import (
     build_account_data,
     chunks,
     read_accounts,
+    record_windows,
     scoped_read,
 )
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, prune, send
@@ -146,6 +147,7 @@ def plan_job(
             job.streams,
             extra,
             opts.freshness_aliases,
+            record_windows([job]),
         ):
             desired.extend(job.evaluate(data))
         progress.advance(task, len(chunk))

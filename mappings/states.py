@@ -323,6 +323,7 @@ class Violation:
     citation: str
     severity: str
     verified: bool
+    details: tuple[str, ...] = ()  # lines the evidence lists after the rule (orders, days and amounts)
 
     @property
     def key_part(self) -> str:
@@ -336,6 +337,7 @@ class Violation:
                 f"Finding: {self.finding}",
                 f"Rule: {self.title} ({self.rule_id})",
                 f"Source: {self.citation}",
+                *self.details,
             ]
         )
 

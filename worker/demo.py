@@ -246,6 +246,7 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
         "overdue_milestones": sum(
             1 for m in milestones if m.get("Status__c") != "Done" and str(m.get("Due_Date__c")) < today
         ),
+        "sales_compliance": sales_compliance(org, store),
         "snapshots": len(org.records("Health_Snapshot__c")),
         # the last complete quarter's: how many quarters the history reaches depends on the date
         "qbr_records": sum(
@@ -253,6 +254,18 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
         ),
         "without_account": sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids),
     }
+
+
+def sales_compliance(org: Any, store: Callable[[Any], str]) -> list[tuple[str, str]]:
+    """Open compliance flags on sales: (store, "metrc-reconciliation" or the purchase-limit rule)."""
+    out = []
+    for f in org.records("Risk_Flag__c"):
+        key = str(f.get("Sync_Key__c") or "")
+        if f.get("Status__c") == "Open" and key.startswith("compliance:"):
+            rule, _, item = key.split(":", 2)[2].partition(":")
+            if rule == "metrc-reconciliation" or item == "online-orders":
+                out.append((store(f.get("Account__c")), rule))
+    return sorted(out)
 
 
 def _summary(console: Console, env: SandboxEnvironment) -> None:
@@ -312,6 +325,20 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         f"Onboarding milestones: {len(milestones)} ({by_status}); "
         f"{len(overdue)} overdue: "
         + ", ".join(f"{store(m.get('Account__c'))} {m.get('Code__c')}" for m in overdue[:8])
+    )
+    sales = figures["sales_compliance"]
+    gap_days = {
+        store(f.get("Account__c")): [
+            ln.split(":")[0] for ln in str(f.get("Evidence__c")).splitlines() if ": POS $" in ln
+        ]
+        for f in flags
+        if str(f.get("Rule__c")) == "compliance:metrc-reconciliation"
+    }
+    gaps = [f"{s} ({', '.join(gap_days.get(s, []))})" for s, rule in sales if rule == "metrc-reconciliation"]
+    limits = [f"{s} ({rule})" for s, rule in sales if rule != "metrc-reconciliation"]
+    console.print(
+        f"Compliance on sales: Metrc reporting gaps: {', '.join(gaps) or 'none'} · "
+        f"online orders above purchase limits: {', '.join(limits) or 'none'}"
     )
     renewals = [t for t in tasks if str(t.get("Sync_Key__c", "")).startswith("renewal:")]
     console.print(

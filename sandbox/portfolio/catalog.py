@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 CATEGORIES: tuple[str, ...] = (
@@ -15,8 +16,37 @@ CATEGORIES: tuple[str, ...] = (
     "topicals",
 )
 
+# Net weight per unit by name: "3.5g", "0.5g"; a "5pk" of mini pre-rolls holds 5 x 0.5 g.
+_GRAMS = re.compile(r"(\d+(?:\.\d+)?)g\b")
+_PACK = re.compile(r"(\d+)pk\b")
+MINI_PRE_ROLL_GRAMS = 0.5
+
+
+def net_grams(name: str, category: str) -> float | None:
+    """A weighed product's net weight in grams, read from its name; None for items sold by mg or volume."""
+    if category in MG_CATEGORIES:
+        return None
+    m = _GRAMS.search(name)
+    if m:
+        return float(m.group(1))
+    pack = _PACK.search(name)
+    return int(pack.group(1)) * MINI_PRE_ROLL_GRAMS if pack else None
+
+
 # Categories sold by THC per serving/package (mg); the rest are labelled in percent.
 MG_CATEGORIES = frozenset({"edibles", "beverages", "tinctures", "topicals"})
+
+# What a store's POS lets one ordinary sale carry, below every demo state's purchase limits (the
+# tightest: 1 oz = 28.35 g flower in AZ, 5 g concentrate in IL/AZ/MA, 500 mg THC infused in IL/MA),
+# so only the planted orders break a limit. Vapes count as concentrate, pre-rolls as flower.
+LIMIT_GROUP: dict[str, str] = {
+    "flower": "flower",
+    "pre_rolls": "flower",
+    "concentrates": "concentrate",
+    "vapes": "concentrate",
+    **dict.fromkeys(MG_CATEGORIES, "infused"),
+}
+SALE_CAPS: dict[str, float] = {"flower": 28.0, "concentrate": 5.0, "infused": 500.0}  # g, g, mg THC
 
 # How each POS names our categories (Dutchie stores configure free text; Treez has an enum).
 DUTCHIE_CATEGORY = {

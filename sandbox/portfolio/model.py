@@ -172,6 +172,8 @@ class Line(NamedTuple):
     quantity: int
     unit_price: float
     total_price: float
+    weight_grams: float | None = None  # net weight of one unit (flower, pre-rolls, vapes, concentrates)
+    thc_mg: float | None = None  # THC in one unit (mg-labelled categories)
 
 
 class Order(NamedTuple):

@@ -31,6 +31,7 @@ from sandbox.portfolio.model import (
     User,
 )
 from sandbox.portfolio.roster import build_roster
+from sandbox.portfolio.scenarios import METRC_GAPS
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -213,10 +214,18 @@ class Portfolio:
         )
 
     def receipts(self, store_id: str, day: date) -> tuple[Receipt, ...]:
-        """Metrc's receipts for a day's completed sales (whatever the POS feed shows)."""
-        return tuple(
-            sales.receipt(o, self.now) for o in self.orders(store_id, day) if o.status == "completed"
-        )
+        """Metrc's receipts for a day's completed sales (whatever the POS feed shows), less the sales a
+        store planted with a reporting gap did not report (scenarios.METRC_GAPS)."""
+        out = [sales.receipt(o, self.now) for o in self.orders(store_id, day) if o.status == "completed"]
+        gap = METRC_GAPS.get(store_id, {}).get((self.today - day).days)
+        if gap == "all":
+            return ()
+        if gap == "every_other":
+            return tuple(out[::2])
+        if gap == "smallest" and out:
+            smallest = min(out, key=lambda r: (r.total_price, r.id))
+            return tuple(r for r in out if r is not smallest)
+        return tuple(out)
 
     def usage(self, store_id: str) -> tuple[UsageDay, ...]:
         store = self.store(store_id)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.portfolio import catalog
 from sandbox.portfolio.model import AnalyticsDay, DaySummary, Line, Order, Product, Receipt, Store
+from sandbox.portfolio.scenarios import LIMIT_ORDER_DAYS_AGO, LIMIT_ORDERS
 from sandbox.portfolio.seasons import HOUR_WEIGHTS, demand_factor, reference_day, rng, utc_midnight
 
 UTC = ZoneInfo("UTC")
@@ -134,6 +135,7 @@ class SalesBook:
     broken_images: frozenset[int]
     tables: dict[frozenset[int], DrawTable] = field(default_factory=dict)
     lines: dict[tuple[int, int], Line] = field(default_factory=dict)
+    shares: dict[int, tuple[str, float]] = field(default_factory=dict)
 
     def line(self, key: int, qty: int) -> Line:
         """Lines are immutable, so one object per (product, quantity) serves every order."""
@@ -150,8 +152,32 @@ class SalesBook:
                 qty,
                 p.price,
                 round(p.price * qty, 2),
+                catalog.net_grams(p.name, p.category),
+                p.package_thc_mg if p.category in catalog.MG_CATEGORIES else None,
             )
         return found
+
+    def limit_share(self, key: int) -> tuple[str, float]:
+        """What one unit of a product counts against a purchase limit: (group, grams or mg THC)."""
+        found = self.shares.get(key)
+        if found is None:
+            p = self.products[key]
+            group = catalog.LIMIT_GROUP.get(p.category, "")
+            amount = (
+                (p.package_thc_mg or 0.0)
+                if group == "infused"
+                else (catalog.net_grams(p.name, p.category) or 0.0)
+            )
+            found = self.shares[key] = (group if amount > 0 else "", amount)
+        return found
+
+    def fits(self, lines: dict[int, int], key: int, qty: int = 1) -> bool:
+        """Whether `qty` more of a product keeps an order within the sale caps (catalog.SALE_CAPS)."""
+        group, amount = self.limit_share(key)
+        if not group:
+            return True
+        held = sum(q * a for k, q in lines.items() for g, a in (self.limit_share(k),) if g == group)
+        return held + qty * amount <= catalog.SALE_CAPS[group]
 
     def table(self, excluded: frozenset[int]) -> DrawTable:
         found = self.tables.get(excluded)
@@ -186,6 +212,7 @@ def make_orders(
     kinds.sort(key=lambda k: k[0])
     all_table = book.table(frozenset())
     online_table = book.table(plan.excluded)
+    limit_share = book.limit_share
     drafts: list[tuple[int, bool, bool, dict[int, int]]] = []
     for second, online, canceled in kinds:
         cum = _ITEM_CUM["online" if online else "in_store"]
@@ -194,12 +221,22 @@ def make_orders(
         keys, weights = table.keys, table.cum
         top, last = weights[-1], len(keys) - 1
         lines: dict[int, int] = {}
+        used: dict[str, float] = {}
         for _ in range(count):
             key = keys[min(bisect.bisect_right(weights, rand() * top), last)]
-            lines[key] = lines.get(key, 0) + (2 if rand() < 0.08 else 1)
+            qty = 2 if rand() < 0.08 else 1
+            group, amount = limit_share(key)
+            if group:  # the POS refuses what would take the sale past a purchase limit
+                if used.get(group, 0.0) + qty * amount > catalog.SALE_CAPS[group]:
+                    continue
+                used[group] = used.get(group, 0.0) + qty * amount
+            lines[key] = lines.get(key, 0) + qty
         drafts.append((second, online, canceled, lines))
     if store.scenario == "category_drop_edibles" and 0 < (book.today - day).days <= 2 * CATEGORY_DROP_DAYS:
         _steer_categories(book, drafts, day, week_before, rand)
+    planted = LIMIT_ORDERS.get(store.id)
+    if planted is not None and (book.today - day).days == LIMIT_ORDER_DAYS_AGO:
+        _plant_limit_order(book, drafts, *planted)
 
     rate = catalog.STATES[store.state].tax_rate
     base_number = store.index * 1_000_000_000 + (day - EPOCH).days * 10_000
@@ -241,6 +278,18 @@ def make_orders(
             )
         )
     return tuple(orders)
+
+
+def _plant_limit_order(
+    book: SalesBook, drafts: list[tuple[int, bool, bool, dict[int, int]]], category: str, quantity: int
+) -> None:
+    """The day's first completed online order becomes `quantity` of the store's first `category` product."""
+    product = next((p for p in book.products if p.category == category), None)
+    target = next((lines for _s, online, canceled, lines in drafts if online and not canceled), None)
+    if product is None or target is None:
+        return
+    target.clear()
+    target[product.key] = quantity
 
 
 def _online_revenue_by_category(orders: Sequence[Order]) -> dict[str, float]:
@@ -333,6 +382,8 @@ def _steer(
         if current + price / 2 > target:
             break
         lines = online[int(rand() * len(online))]
+        if not book.fits(lines, key):
+            continue  # the POS would refuse it: past a purchase limit
         lines[key] = lines.get(key, 0) + 1
         current += price
 

@@ -89,6 +89,20 @@ ONBOARDING_DAYS: dict[str, tuple[int | None, int | None]] = {
 }
 NEW_LOCATION_DAYS_AGO = 30  # NV-006 joined MSO-1: onboarding start; sales from 2 days later, live at 9
 STALE_DAYS = 4  # CA-002: the POS serves nothing from the last 4 local days
+# Purchase limits: the first completed online order of the local day 2 days ago becomes `quantity` of
+# the store's first product of `category` (concentrates are 1 g each; edible packages 100 mg THC).
+LIMIT_ORDER_DAYS_AGO = 2
+LIMIT_ORDERS: dict[str, tuple[str, int]] = {
+    "IL-004": ("concentrates", 7),  # 7 g: above IL's 5 g per transaction -> flagged
+    "IL-005": ("concentrates", 5),  # 5 g: exactly IL's limit -> not flagged
+    "AZ-004": ("edibles", 12),  # 1,200 mg THC: AZ has no infused-product limit -> not flagged
+}
+# Metrc reporting: receipts the POS did not send to Metrc, by local days ago.
+# "every_other": half the day's receipts missing; "all": none; "smallest": the day's smallest one.
+METRC_GAPS: dict[str, dict[int, str]] = {
+    "MI-001": {3: "all", 2: "every_other"},  # beyond tolerance on 2 days -> flagged
+    "MI-005": {2: "smallest"},  # one small receipt: within tolerance -> not flagged
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,5 +222,26 @@ SCENARIOS: tuple[Scenario, ...] = (
         ("CA-006",),
         "A store every source serves but that has no Salesforce Account.",
         "The run reports it as unmatched and writes nothing for it.",
+    ),
+    Scenario(
+        12,
+        "purchase_limits",
+        tuple(LIMIT_ORDERS),
+        "Ordinary sales stay within every demo state's limits (28 g flower, 5 g concentrate with vapes, "
+        "500 mg THC infused). 2 local days ago: IL-004 sells 7 x 1 g concentrate in one online order (IL "
+        "allows 5 g); IL-005 exactly 5 x 1 g; AZ-004 12 edible packages of 100 mg (1,200 mg; AZ has no "
+        "infused-product limit on file). Order lines carry weight_grams or thc_mg per unit.",
+        "One purchase-limit flag and Task for IL-004 naming the order and its 7 g; none for IL-005 or "
+        "AZ-004.",
+    ),
+    Scenario(
+        13,
+        "metrc_reporting",
+        tuple(METRC_GAPS),
+        "MI-001 sent Metrc no receipts 3 local days ago and every other one 2 days ago; MI-005 left out "
+        "the smallest receipt of the day 2 days ago (about $10 on $2,000). Every other store's receipts "
+        "mirror its completed POS sales; CA-002's POS feed is stale while Metrc keeps receiving sales.",
+        "One Metrc reporting-gap flag and Task for MI-001 listing both days with POS and Metrc amounts; "
+        "none for MI-005 (within tolerance) or CA-002 (held while its POS data is stale).",
     ),
 )

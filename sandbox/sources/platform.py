@@ -335,6 +335,8 @@ def _order_row(o: Order) -> dict[str, Any]:
                 "category": line.category,
                 "quantity": line.quantity,
                 "price": line.unit_price,
+                **({"weight_grams": line.weight_grams} if line.weight_grams is not None else {}),
+                **({"thc_mg": line.thc_mg} if line.thc_mg is not None else {}),
             }
             for line in o.lines
         ],

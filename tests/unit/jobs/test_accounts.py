@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from jobs.accounts import build_account_data
+from jobs.accounts import build_account_data, record_windows
 from mappings.series import DaySeries
 from state.engine import make_engine
 from state.migrations import init_schema
-from state.tables import MetricFact
+from state.tables import MetricFact, SourceRecord
 
 NOW = datetime(2026, 10, 15, 9, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -61,3 +61,36 @@ def test_a_store_without_facts_has_no_series(tmp_path: Path) -> None:
     (data,) = build_account_data(engine, ["MA-005"], {}, {}, NOW, history_days=120)
     assert data.series == {}
     assert data.today == date(2026, 10, 15)
+
+
+class _Reads:
+    def __init__(self, streams: tuple[str, ...], record_days: dict[str, int]) -> None:
+        self.streams = streams
+        self.record_days = record_days
+
+
+def test_event_streams_are_read_only_for_the_days_their_jobs_declare(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    init_schema(engine)
+    with Session(engine) as s:
+        for stream, key, days_ago in (
+            ("orders", "o-new", 2),
+            ("orders", "o-old", 30),
+            ("menu_items", "m-old", 90),
+        ):
+            day = TODAY - timedelta(days=days_ago)
+            s.add(SourceRecord(source="platform", stream=stream, key=key, store_id="NV-001", day=day,
+                               occurred_at=datetime.combine(day, NOW.timetz()), attrs={"id": key}))  # fmt: skip
+        s.commit()
+    compliance = _Reads(("menu_items", "orders"), {"orders": 8})
+    windows = record_windows([compliance])
+    assert windows == {"orders": 8}
+    (data,) = build_account_data(
+        engine, ["NV-001"], {}, {}, NOW, 120, ("menu_items", "orders"), record_days=windows
+    )
+    assert {k: [r["id"] for r in v] for k, v in data.records.items()} == {
+        "orders": ["o-new"],
+        "menu_items": ["m-old"],
+    }
+    # a job that reads the stream whole wins: nothing it needs is cut off
+    assert record_windows([compliance, _Reads(("orders",), {})]) == {}

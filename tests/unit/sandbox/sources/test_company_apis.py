@@ -123,7 +123,9 @@ def test_platform_orders_updated_since(client: Client, app: SourcesApp, portfoli
     placed_that_day = [r for r in completed if f"-{day:%Y%m%d}-" in str(r["id"])]
     assert len(placed_that_day) == analytics[day].orders
     item = rows[0]["items"][0]  # type: ignore[index]
-    assert set(item) == {"product_id", "category", "quantity", "price"}
+    base = {"product_id", "category", "quantity", "price"}
+    # per unit: net grams for weighed goods, mg THC for mg-labelled ones (for the purchase-limit check)
+    assert set(item) in (base | {"weight_grams"}, base | {"thc_mg"}, base)
 
 
 def test_platform_menu_with_sync_time_and_image_links(client: Client, app: SourcesApp) -> None:

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from sandbox.portfolio import SCENARIOS, Portfolio
+from sandbox.portfolio import SCENARIOS, Portfolio, catalog
 from sandbox.portfolio.seasons import demand_factor, reference_day
 
 from .conftest import TODAY
@@ -257,3 +257,45 @@ def test_scenario_table_names_real_stores(portfolio: Portfolio) -> None:
     named = {sid for s in SCENARIOS for sid in s.store_ids}
     assert {s.id for s in portfolio.stores if s.scenario} <= named
     assert "menu_sync_failure" in planted
+
+
+def test_planted_purchase_limit_orders_and_ordinary_sales_within_the_caps(portfolio: Portfolio) -> None:
+    day = portfolio.today - timedelta(days=2)
+    planted = {}
+    for sid in ("IL-004", "IL-005", "AZ-004"):
+        first = next(
+            o for o in portfolio.orders(sid, day) if o.channel == "online" and o.status == "completed"
+        )
+        planted[sid] = [
+            (line.category, line.quantity, line.weight_grams, line.thc_mg) for line in first.lines
+        ]
+    assert planted == {
+        "IL-004": [("concentrates", 7, 1.0, None)],
+        "IL-005": [("concentrates", 5, 1.0, None)],
+        "AZ-004": [("edibles", 12, None, 100.0)],
+    }
+    for sid in ("NV-001", "IL-001", "MA-003"):
+        for o in portfolio.orders(sid, day - timedelta(days=1)):
+            held: dict[str, float] = {}
+            for line in o.lines:
+                group = catalog.LIMIT_GROUP[line.category]
+                amount = line.thc_mg if group == "infused" else line.weight_grams
+                held[group] = held.get(group, 0.0) + line.quantity * (amount or 0.0)
+            assert all(v <= catalog.SALE_CAPS[g] for g, v in held.items()), (sid, o.platform_id, held)
+
+
+def test_metrc_receipts_mirror_sales_except_the_planted_gaps(portfolio: Portfolio) -> None:
+    def totals(sid: str, days_ago: int) -> tuple[float, float]:
+        day = portfolio.today - timedelta(days=days_ago)
+        pos = sum(o.subtotal - o.discount for o in portfolio.orders(sid, day) if o.status == "completed")
+        return round(pos, 2), round(sum(r.total_price for r in portfolio.receipts(sid, day)), 2)
+
+    pos3, metrc3 = totals("MI-001", 3)
+    assert pos3 > 0 and metrc3 == 0
+    pos2, metrc2 = totals("MI-001", 2)
+    assert 0.3 < metrc2 / pos2 < 0.7
+    pos5, metrc5 = totals("MI-005", 2)
+    assert 0 < pos5 - metrc5 < 0.02 * pos5
+    for sid, days_ago in (("MI-001", 1), ("MI-001", 4), ("MI-005", 1), ("IL-004", 2)):
+        pos, metrc = totals(sid, days_ago)
+        assert pos == metrc
