@@ -1,0 +1,146 @@
+"""POS vendors wired in by TOML specs alone (Flowhub, BLAZE) against their sandbox APIs over HTTPS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import Runtime, Source
+from connectors.catalog import build_sources, parse_sources
+from jobs.menu_health import run_menu_health
+from jobs.pull import pull
+from sandbox.portfolio import Portfolio
+from sandbox.server import RunningServer, serve
+from sandbox.sources import SourcesApp, build_app
+from sandbox.tls import TLSMaterial
+from tests.integration.test_pull import facts, rows, state
+
+pytestmark = pytest.mark.integration
+
+TODAY = date(2026, 6, 17)
+FLOWHUB_STORE, BLAZE_STORE = "NV-008", "MI-005"
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SourcesApp, RunningServer, Path]]:
+    tmp = tmp_path_factory.mktemp("sandbox")
+    app = build_app(Portfolio(7, TODAY, days=21, orders_per_day=12))
+    with serve(app, TLSMaterial.create(tmp)) as server:
+        yield app, server, tmp
+
+
+def built(app: SourcesApp, server: RunningServer, tmp: Path) -> list[Source]:
+    creds = app.credentials
+    (tmp / "flowhub.json").write_text(json.dumps(dict(creds.flowhub)))
+    (tmp / "blaze.json").write_text(json.dumps(dict(creds.blaze)))
+    env = {
+        "PLATFORM_SECRET": creds.platform_client_secret,
+        "FLOWHUB_CLIENT_ID": creds.flowhub_client_id,
+        "BLAZE_PARTNER_KEY": creds.blaze_partner_key,
+    }
+    common = {"ca_bundle": str(server.ca_path), "retry_max_seconds": 5, "history_days": 21}
+    raw: list[dict[str, Any]] = [
+        {
+            "name": "platform",
+            "kind": "platform",
+            "base_url": app.url(server.url, "platform"),
+            "auth": {
+                "kind": "oauth2_client_credentials",
+                "client_id": creds.platform_client_id,
+                "client_secret_env": "PLATFORM_SECRET",
+            },
+        },
+        {
+            "name": "flowhub",
+            "kind": "rest",
+            "freshness_as": "pos",
+            "base_url": app.url(server.url, "flowhub"),
+            "auth": {"per_store_file": str(tmp / "flowhub.json"), "partner_key_env": "FLOWHUB_CLIENT_ID"},
+            "options": {"spec": "flowhub"},
+        },
+        {
+            "name": "blaze",
+            "kind": "rest",
+            "freshness_as": "pos",
+            "base_url": app.url(server.url, "blaze"),
+            "auth": {"per_store_file": str(tmp / "blaze.json"), "partner_key_env": "BLAZE_PARTNER_KEY"},
+            "options": {"spec": "blaze"},
+        },
+    ]
+    runtime = Runtime(env=env, now=lambda: app.portfolio.now)
+    return build_sources(parse_sources([{**common, **r} for r in raw], "sandbox.toml", env), runtime)
+
+
+def expected_revenue(app: SourcesApp, store_id: str) -> dict[str, float]:
+    """The portfolio's own completed sales by local day: what any POS connector must arrive at."""
+    portfolio = app.portfolio
+    out: dict[str, float] = {}
+    for day in portfolio.history:
+        for order in portfolio.orders(store_id, day):
+            if order.status == "completed" and order.placed_at <= portfolio.now:
+                key = str(order.day)
+                out[key] = out.get(key, 0.0) + order.subtotal - order.discount
+    return {d: round(v, 2) for d, v in out.items()}
+
+
+def test_flowhub_and_blaze_pull_by_spec_alone_into_health_and_menu_health(
+    sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
+) -> None:
+    app, server, tmp = sandbox
+    assert app.portfolio.store(FLOWHUB_STORE).pos_kind == "flowhub"
+    assert app.portfolio.store(BLAZE_STORE).pos_kind == "blaze"
+    engine = state(tmp_path)
+    now = app.portfolio.now
+    stores = {FLOWHUB_STORE, BLAZE_STORE}
+    report = pull(engine, built(app, server, tmp), now, stores=stores)
+    assert report.ok, report.summary()
+    assert report.rejected == 0, rows(engine, "quarantine")[:3]
+    # Each spec serves only its own POS's stores.
+    pulled = {(o.source, o.store_id) for o in report.outcomes if o.source in ("flowhub", "blaze")}
+    assert pulled == {("flowhub", FLOWHUB_STORE), ("blaze", BLAZE_STORE)}
+    got = facts(engine)
+    for source, store_id in (("flowhub", FLOWHUB_STORE), ("blaze", BLAZE_STORE)):
+        revenue = {
+            day: round(v, 2)
+            for (src, sid, metric, dim, day), v in got.items()
+            if (src, sid, metric, dim) == (source, store_id, "revenue", "")
+        }
+        assert revenue == pytest.approx(expected_revenue(app, store_id), abs=0.05)
+        dims = {k[3] for k in got if k[0] == source and k[2] == "units"}
+        # Every vendor category landed on the vocabulary: nothing fell through to "other".
+        assert any(d.startswith("channel=online,category=") for d in dims)
+        assert not any(d.endswith("category=other") for d in dims), dims
+        assert {"channel=online", "channel=in_store"} <= {
+            k[3] for k in got if k[:3] == (source, store_id, "orders")
+        }
+    stock = rows(engine, "source_record", "WHERE source='blaze' AND stream='inventory'")
+    assert stock and all(r["store_id"] == BLAZE_STORE for r in stock)
+    # POS freshness is what the health score and POS risk rules require.
+    fresh = {(r["source"], r["store_id"]) for r in rows(engine, "freshness") if r["newest_data_at"]}
+    assert {("flowhub", FLOWHUB_STORE), ("blaze", BLAZE_STORE)} <= fresh
+    # Menu health reads the spec's transactions and inventory: top sellers with POS stock.
+    health = run_menu_health(engine, now, head=lambda url: 200, stores=stores)
+    by_store = {h.store_id: h for h in health.stores}
+    for store_id in stores:
+        sellers = by_store[store_id].top_sellers
+        assert by_store[store_id].has_pos_sales
+        assert sellers and sum(s.pos_stock for s in sellers) > 0
+        assert {s.category for s in sellers} <= {
+            "flower",
+            "pre_rolls",
+            "vapes",
+            "concentrates",
+            "edibles",
+            "beverages",
+            "tinctures",
+            "topicals",
+        }
+    # A second pull of the same window changes nothing.
+    before = facts(engine)
+    again = pull(engine, built(app, server, tmp), now, stores=stores)
+    assert again.ok and facts(engine) == before
