@@ -176,9 +176,14 @@ def read_value(name: str, raw: Any, spec: FieldSpec, store_tz: tzinfo, unmapped:
         if not isinstance(raw, list):
             raise Invalid(f"{name}: expected a list, got {type(raw).__name__}")
         if spec.each:
-            value = [
-                read_fields(_element(el, name, i), spec.each, store_tz, unmapped) for i, el in enumerate(raw)
-            ]
+            value = []
+            for i, el in enumerate(raw):
+                try:
+                    value.append(read_fields(_element(el, name, i), spec.each, store_tz, unmapped))
+                except Invalid as exc:
+                    text_ = str(exc)
+                    where = f"{name}[{i}]"
+                    raise Invalid(text_ if text_.startswith(where) else f"{where}.{text_}") from None
     if spec.map:
         value = _mapped(name, value, spec, unmapped)
     return value

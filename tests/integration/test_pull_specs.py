@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 
 from connectors.base import Runtime, Source
 from connectors.catalog import build_sources, parse_sources
-from jobs.menu_health import run_menu_health
+from jobs.menu_health import assess, run_menu_health
 from jobs.pull import pull
 from sandbox.portfolio import Portfolio
 from sandbox.server import RunningServer, serve
 from sandbox.sources import SourcesApp, build_app
 from sandbox.tls import TLSMaterial
-from tests.integration.test_pull import facts, rows, state
+from tests.integration.test_pull import DIRECTORY, cursor, facts, rows, state
+from tests.unit.connectors.helpers import FIXTURES, fixture
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +146,65 @@ def test_flowhub_and_blaze_pull_by_spec_alone_into_health_and_menu_health(
     before = facts(engine)
     again = pull(engine, built(app, server, tmp), now, stores=stores)
     assert again.ok and facts(engine) == before
+
+
+GREENLEAF = "https://api.greenleaf.example"
+
+
+@responses.activate
+def test_a_vendor_of_epoch_ms_cents_in_strings_and_nested_store_keys_pulls_by_configuration_alone(
+    tmp_path: Path,
+) -> None:
+    """The issue's vendor: its facts are in dollars on the vocabulary's categories, ready for health and
+    the risk rules, and menu health reads its sales and stock."""
+    responses.get(f"{GREENLEAF}/v3/sales", json=fixture("greenleaf_sales"))
+    responses.get(f"{GREENLEAF}/v3/stock", json=fixture("greenleaf_stock"))
+    cfg = {
+        "name": "greenleaf",
+        "kind": "rest",
+        "freshness_as": "pos",
+        "base_url": GREENLEAF,
+        "history_days": 10,
+        "retry_max_attempts": 1,
+        "auth": {"token_env": "GREENLEAF_TOKEN"},
+        "options": {"spec": str(FIXTURES / "greenleaf.toml")},
+    }
+    env = {"GREENLEAF_TOKEN": "gl-token"}
+    now = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
+    sources = build_sources(parse_sources([cfg], "config.toml", env), Runtime(env=env, now=lambda: now))
+    engine = state(tmp_path)
+    report = pull(engine, [DIRECTORY, *sources], now)
+    assert report.ok, report.summary()
+    assert report.rejected == 0, rows(engine, "quarantine")
+    got = {(k[1], k[2], k[3]): v for k, v in facts(engine, "greenleaf").items()}
+    # $320.00 online (cents as strings, in dollars), $19.99 in store; the void counts nothing.
+    assert got[("NV-001", "revenue", "")] == pytest.approx(339.99)
+    assert got[("NV-001", "orders", "channel=online")] == 1
+    assert got[("NV-001", "revenue", "channel=online,category=beverages")] == pytest.approx(240.0)
+    assert got[("NV-001", "units", "channel=online,category=beverages")] == 4
+    assert got[("NV-001", "revenue", "channel=in_store,category=edibles")] == pytest.approx(19.99)
+    # The sale counts on its local day (13:20 UTC is 06:20 in Las Vegas), its cursor is the edit time.
+    assert {k[4] for k in facts(engine, "greenleaf")} == {"2026-06-17"}
+    assert cursor(engine, "greenleaf", "transactions", "*") == "2026-06-17T14:41:00Z"
+    sales = [json.loads(r["attrs"]) for r in rows(engine, "source_record", "WHERE stream='transactions'")]
+    stock = [json.loads(r["attrs"]) for r in rows(engine, "source_record", "WHERE stream='inventory'")]
+    assert {s["product_id"]: s["quantity"] for s in stock} == {"g-1": 24, "g-2": 12, "g-3": 0}
+    assert next(s for s in stock if s["product_id"] == "g-1")["weight_oz"] == pytest.approx(12.519, abs=1e-3)
+    # Menu health over the spec's records: the beverage top seller hidden online is unavailable.
+    menu = [
+        {"id": "m-1", "pos_product_id": "g-1", "name": "Sparkling Lime", "category": "beverages", "stock": 24,
+         "visible": False, "image_url": "https://img/1.png"},
+        {"id": "m-2", "pos_product_id": "g-2", "name": "Blue Dream", "category": "flower", "stock": 12,
+         "visible": True, "image_url": "https://img/2.png"},
+    ]  # fmt: skip
+    statuses = {"https://img/1.png": 200, "https://img/2.png": 200}
+    health = assess("NV-001", date(2026, 6, 17), menu, sales, stock, statuses)
+    unavailable = [s for s in health.top_sellers if s.unavailable]
+    assert [(s.product_id, s.category, s.units) for s in unavailable] == [("g-1", "beverages", 4.0)]
+    # A second pull with nothing new changes nothing.
+    before = facts(engine)
+    again = pull(engine, [DIRECTORY, *sources], now)
+    assert again.ok and facts(engine) == before
+    # {since} went out as epoch milliseconds: 10 days back, then the stored cursor less the lookback hour.
+    sent = [c.request.params["edited_after_ms"] for c in responses.calls if "/v3/sales" in c.request.url]
+    assert sent == ["1780855200000", "1781703660000"]

@@ -17,7 +17,7 @@ from connectors.base import Record, Rejected, StoreRef
 from connectors.rest import load_spec, parse_item
 from connectors.source import parse_safely
 from connectors.values import ISO_FORMAT
-from tests.unit.connectors.helpers import NOW, fixture
+from tests.unit.connectors.helpers import FIXTURES, NOW, fixture
 
 STORE = StoreRef("NV-001", "Desert Bloom", "NV", "America/Los_Angeles")
 TZ = ZoneInfo("America/Los_Angeles")
@@ -145,6 +145,12 @@ REST = [
         ("billing", "payments", fixture("billing_payments")[1]),
         ("support", "tickets", fixture("support_tickets")["tickets"][1]),
         ("nps", "responses", fixture("nps_responses")["responses"][0]),
+        ("flowhub", "transactions", fixture("flowhub_orders")["orders"][0]),
+        ("flowhub", "inventory", fixture("flowhub_inventory")[0]),
+        ("blaze", "transactions", fixture("blaze_transactions")["values"][0]),
+        ("blaze", "inventory", fixture("blaze_products")["values"][0]),
+        (str(FIXTURES / "greenleaf.toml"), "transactions", fixture("greenleaf_sales")["data"]["sales"][0]),
+        (str(FIXTURES / "greenleaf.toml"), "inventory", fixture("greenleaf_stock")["items"][0]),
     ]
 ]
 
@@ -154,8 +160,34 @@ REST = [
 def test_rest_specs_never_raise(data: st.DataObject) -> None:
     spec_name, stream, sample = data.draw(st.sampled_from(REST))
     spec = next(s for s in load_spec(spec_name).streams if s.name == stream)
-    for result in parse_item(spec, data.draw(payloads(sample)), STORE):
+    for result in parse_item(spec, data.draw(payloads(sample) | deep_near(sample)), STORE, NOW):
         assert_storable(result)
+
+
+def deep_near(sample: Any) -> st.SearchStrategy[Any]:
+    """A real payload with one value at any depth (a line's price, a nested store key) replaced or removed."""
+    paths: list[tuple[Any, ...]] = []
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in items:
+            paths.append((*path, key))
+            walk(child, (*path, key))
+
+    walk(sample, ())
+
+    def mutate(path: tuple[Any, ...], value: Any, drop: bool) -> Any:
+        out = json.loads(json.dumps(sample))
+        node = out
+        for key in path[:-1]:
+            node = node[key]
+        if drop and isinstance(node, dict):
+            node.pop(path[-1], None)
+        else:
+            node[path[-1]] = value
+        return out
+
+    return st.builds(mutate, st.sampled_from(paths), json_values, st.booleans())
 
 
 csv_cells = (
