@@ -12,14 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from connectors.values import Invalid, dig, number, parse_time, slug, text
-from mappings.expressions import EvaluationError, Expression, ExpressionError, Scope, compile_expression
-from mappings.expressions import namespace as expression_namespace
-from mappings.functions import PURE_FUNCTIONS
 
 FieldType = Literal["any", "text", "number", "time", "bool", "list"]
 TimeZoneChoice = Literal["store", "utc"]
@@ -35,6 +32,29 @@ CONVERSIONS: dict[str, float] = {
 }
 TIME_FORMATS = ("iso", "epoch_s", "epoch_ms")  # or a strptime pattern (contains "%")
 _EPOCH_MAX_S = 253402300799.0  # 9999-12-31T23:59:59Z: beyond it no calendar time exists
+
+
+class Computed(Protocol):
+    """A checked expression, run over one item's other fields; raises ValueError when it fails on them."""
+
+    def __call__(self, values: Mapping[str, Any]) -> Any: ...
+
+
+class ExpressionEngine(Protocol):
+    """The safe expression language, supplied from outside `connectors` (the layering keeps the mapping
+    language out of here): `jobs` installs `mappings.expressions` with `use_expressions`."""
+
+    def compile(self, source: str, names: Mapping[str, str]) -> tuple[Computed | None, list[str]]: ...
+
+
+_ENGINE: list[ExpressionEngine] = []
+
+
+def use_expressions(engine: ExpressionEngine) -> None:
+    """Install the expression language computed fields are written in."""
+    _ENGINE[:] = [engine]
+
+
 _EXPR_TYPES = {
     "any": "any",
     "text": "text",
@@ -74,7 +94,7 @@ class FieldSpec(BaseModel):
     expr: str = ""  # computed from the other fields by the safe expression language
     each: dict[str, FieldSpec] = Field(default_factory=dict)  # type = "list": the fields of every element
 
-    _compiled: Expression | None = PrivateAttr(default=None)
+    _compiled: Computed | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> FieldSpec:
@@ -110,21 +130,13 @@ def compile_fields(fields: Mapping[str, FieldSpec], where: str = "fields") -> li
     """Check and compile every computed field; the problems, each with its path and a fix."""
     problems: list[str] = []
     plain = {n: _EXPR_TYPES[f.type] for n, f in fields.items() if not f.expr}
-    scope = Scope(plain, account_fields=False)
     for name, spec in fields.items():
         if spec.expr:
-            try:
-                compiled = compile_expression(spec.expr, scope)
-            except ExpressionError as exc:
-                problems.extend(f"{where}.{name}.expr: {p}" for p in exc.problems)
+            if not _ENGINE:
+                problems.append(f"{where}.{name}.expr: computed fields need the expression language")
                 continue
-            outside = sorted(compiled.functions - PURE_FUNCTIONS.keys())
-            if outside:
-                problems.append(
-                    f"{where}.{name}.expr: {', '.join(outside)} read(s) an account's metrics, not one "
-                    f"item; use only {', '.join(sorted(PURE_FUNCTIONS))}"
-                )
-                continue
+            compiled, errors = _ENGINE[0].compile(spec.expr, plain)
+            problems.extend(f"{where}.{name}.expr: {p}" for p in errors)
             spec._compiled = compiled
         if spec.each:
             problems.extend(compile_fields(spec.each, f"{where}.{name}.each"))
@@ -223,11 +235,9 @@ def _compute(
             raise Invalid(problems[0])
         compiled = spec._compiled
         assert compiled is not None
-    known = {k: v for k, v in values.items()}
-    known.update({n: None for n in compiled.names if n not in known})
     try:
-        result = compiled.run(expression_namespace(PURE_FUNCTIONS, known))
-    except EvaluationError as exc:
+        result = compiled(values)
+    except ValueError as exc:
         raise Invalid(f"{name}: {exc}") from None
     if isinstance(result, float) and not math.isfinite(result):
         raise Invalid(f"{name}: computed {result!r}, not a finite number")

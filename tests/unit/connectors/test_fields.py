@@ -17,6 +17,9 @@ from connectors.base import SourceError
 from connectors.fields import FieldSpec, compile_fields, format_time, read_fields, read_time, read_value
 from connectors.rest import load_spec
 from connectors.values import Invalid
+from jobs.field_expressions import install
+
+install()  # computed fields are written in the mapping language, which jobs supplies
 
 LA = ZoneInfo("America/Los_Angeles")
 

@@ -17,7 +17,10 @@ from connectors.base import Record, Rejected, StoreRef
 from connectors.rest import load_spec, parse_item
 from connectors.source import parse_safely
 from connectors.values import ISO_FORMAT
+from jobs.field_expressions import install
 from tests.unit.connectors.helpers import FIXTURES, NOW, fixture
+
+install()  # computed fields are written in the mapping language, which jobs supplies
 
 STORE = StoreRef("NV-001", "Desert Bloom", "NV", "America/Los_Angeles")
 TZ = ZoneInfo("America/Los_Angeles")
