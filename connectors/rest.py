@@ -43,6 +43,7 @@ from connectors.values import (
     number,
     parse_time,
     slug,
+    text,
     zone,
 )
 
@@ -106,14 +107,21 @@ class FactSpec(_Model):
         return self
 
 
-Role = Literal["", "pos_transactions", "pos_inventory"]
+Role = Literal["", "pos_transactions", "pos_inventory", "directory"]
 # The stream each role must be named: the jobs (health, risk rules, menu health) read these streams.
-ROLE_STREAMS: dict[str, str] = {"pos_transactions": "transactions", "pos_inventory": "inventory"}
+ROLE_STREAMS: dict[str, str] = {
+    "pos_transactions": "transactions",
+    "pos_inventory": "inventory",
+    "directory": "stores",
+}
 # The canonical fields each role reads; "items" elements carry ROLE_LINE_FIELDS.
 ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "pos_transactions": ("channel", "revenue", "items"),
     "pos_inventory": ("product_id", "quantity"),
+    "directory": ("store_id",),
 }
+# A directory entry's own fields; every other declared field is one of the store's attrs.
+STORE_FIELDS = ("store_id", "name", "state", "timezone")
 ROLE_LINE_FIELDS = ("product_id", "category", "quantity", "amount")
 SINCE_FORMATS = ("iso", "date", "epoch_s", "epoch_ms")
 
@@ -159,7 +167,7 @@ def stream_problems(spec: StreamSpec) -> list[str]:
             'or a strptime pattern such as "%Y-%m-%d %H:%M:%S"'
         )
     problems.extend(compile_fields(spec.fields))
-    if not spec.time and not spec.snapshot:
+    if not spec.time and not spec.snapshot and spec.role != "directory":
         problems.append("time: required (the field saying when the item happened), except for a snapshot")
     for what, name in (("time", spec.time), ("cursor", spec.cursor)):
         declared = spec.fields.get(name)
@@ -204,6 +212,24 @@ def stream_problems(spec: StreamSpec) -> list[str]:
                 + (f" (not {', '.join(map(repr, wrong))})" if wrong else "")
             )
     return problems
+
+
+def parse_store_entry(raw: Any, spec: StreamSpec) -> StoreRef:
+    """A directory entry read through the declared fields: id, name, state, zone; the rest are attrs."""
+    item = mapping(raw, what="store")
+    unmapped: dict[str, list[str]] = {}
+    values = read_fields(item, spec.fields, zone("UTC"), unmapped)
+    store_id = ident(values.get("store_id"), what="store_id")
+    tz_name = text(values.get("timezone"), what="timezone") or "UTC"
+    zone(tz_name)
+    state = text(values.get("state"), what="state").strip().upper()
+    if state and (len(state) != 2 or not state.isalpha()):
+        raise Invalid(f"state: expected a two-letter US state, got {state!r}")
+    attrs = {k: json_safe(v) for k, v in values.items() if k not in STORE_FIELDS}
+    if unmapped:
+        attrs["unmapped"] = unmapped
+    name = text(values.get("name"), what="name")
+    return StoreRef(store_id, name, state, tz_name, attrs)
 
 
 def _category_problems(spec: FieldSpec, where: str) -> list[str]:
@@ -471,9 +497,9 @@ class RestConnector(BaseConnector):
         super().__init__(store)
         self.source = source
         self.client = client
-        self.specs = {s.name: s for s in source.spec.streams}
+        self.specs = {s.name: s for s in source.spec.streams if s.role != "directory"}
         self.streams = tuple(self.specs)
-        self.snapshot_streams = tuple(s.name for s in source.spec.streams if s.snapshot)
+        self.snapshot_streams = tuple(s.name for s in self.specs.values() if s.snapshot)
 
     def iter_records(self, stream: str, since: str | None) -> Iterator[Item]:
         spec = self.specs.get(stream)
@@ -533,14 +559,39 @@ class RestSource(HttpSource):
         self._shared_auth = (
             None if self.auth_cfg.per_store_file else build_auth(self.auth_cfg, "", self.runtime)
         )
+        self._directory = next((s for s in self.spec.streams if s.role == "directory"), None)
+
+    @property
+    def provides_directory(self) -> bool:  # type: ignore[override]
+        """A spec with a `directory` stream lists the stores itself, as the platform does."""
+        return self._directory is not None
 
     def serves(self, store: StoreRef) -> bool:
         return not self.spec.pos_kind or store.attrs.get("pos_kind") == self.spec.pos_kind
 
     def stores(self, directory: Sequence[StoreRef]) -> Sequence[StoreRef | Rejected]:
+        if self._directory is not None:
+            return self._list_stores(self._directory)
         if self.spec.scope == "all":
             return [StoreRef(ALL_STORES, name=f"all stores of {self.name}")]
         return super().stores(directory)
+
+    def _list_stores(self, spec: StreamSpec) -> list[StoreRef | Rejected]:
+        if self._shared_auth is None:
+            raise SourceError(f"{self.name}: a directory stream needs one credential, not a per-store file")
+        values = {"now": format_time(self.runtime.now(), spec.since_format, zone("UTC"))}
+        path = render(spec.path, values, for_path=True)
+        params = {k: render(v, values) for k, v in spec.params.items()}
+        paging = self.cfg.pagination or spec.pagination or self.spec.pagination
+        client = self.http.client(self._shared_auth)
+        wanted = set(self.cfg.stores)
+        out: list[StoreRef | Rejected] = []
+        for page in client.pages(path, params, make_paginator(paging), spec.records):
+            for raw in page.items:
+                ref = parse_safely("stores", "", raw, parse_store_entry, spec)
+                if isinstance(ref, Rejected) or not wanted or ref.store_id in wanted:
+                    out.append(ref)
+        return out
 
     def connector(self, store: StoreRef) -> RestConnector:
         auth = self._shared_auth or build_auth(self.auth_cfg, store.store_id, self.runtime)

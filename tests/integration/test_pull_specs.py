@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import responses
 
-from connectors.base import Runtime, Source
+from connectors.base import Rejected, Runtime, Source
 from connectors.catalog import build_sources, parse_sources
 from jobs.menu_health import assess, run_menu_health
 from jobs.pull import pull
@@ -208,3 +208,61 @@ def test_a_vendor_of_epoch_ms_cents_in_strings_and_nested_store_keys_pulls_by_co
     # {since} went out as epoch milliseconds: 10 days back, then the stored cursor less the lookback hour.
     sent = [c.request.params["edited_after_ms"] for c in responses.calls if "/v3/sales" in c.request.url]
     assert sent == ["1780855200000", "1781703660000"]
+
+
+@responses.activate
+def test_the_store_directory_from_any_source(tmp_path: Path) -> None:
+    """A CRM export lists the stores (nested fields, its own POS names); the POS spec serves its own."""
+    crm = "https://crm.example"
+    responses.get(
+        f"{crm}/api/locations",
+        json={
+            "results": [
+                {"externalId": "NV-001", "displayName": "Desert Bloom", "address": {"region": "nv"},
+                 "tz": "America/Los_Angeles", "compliance": {"license": "RD-1"},
+                 "pos": {"vendor": "GREENLEAF", "locationRef": "gl-1"}},
+                {"externalId": "AZ-001", "displayName": "Saguaro", "address": {"region": "AZ"},
+                 "tz": "America/Phoenix", "pos": {"vendor": "DUTCHIE", "locationRef": "1201"}},
+                {"externalId": "XX-1", "address": {"region": "Nevada"}, "pos": {"vendor": "DUTCHIE"}},
+            ]
+        },
+    )  # fmt: skip
+    env = {"CRM_TOKEN": "crm", "GREENLEAF_TOKEN": "gl"}
+    raw = [
+        {
+            "name": "crm",
+            "kind": "rest",
+            "base_url": crm,
+            "auth": {"token_env": "CRM_TOKEN"},
+            "options": {"spec": str(FIXTURES / "crm_directory.toml")},
+        },
+        {
+            "name": "greenleaf",
+            "kind": "rest",
+            "base_url": GREENLEAF,
+            "auth": {"token_env": "GREENLEAF_TOKEN"},
+            "options": {"spec": str(FIXTURES / "greenleaf.toml"), "scope": "store", "pos_kind": "greenleaf"},
+        },
+    ]
+    now = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)
+    sources = build_sources(parse_sources(raw, "config.toml", env), Runtime(env=env, now=lambda: now))
+    crm_source, greenleaf = sources
+    assert crm_source.provides_directory and not greenleaf.provides_directory
+    listed = crm_source.stores([])
+    refs = [r for r in listed if not isinstance(r, Rejected)]
+    assert [(r.store_id, r.state, r.timezone) for r in refs] == [
+        ("NV-001", "NV", "America/Los_Angeles"),
+        ("AZ-001", "AZ", "America/Phoenix"),
+    ]
+    assert refs[0].attrs == {"license_number": "RD-1", "pos_kind": "greenleaf", "pos_location_id": "gl-1"}
+    bad = [r for r in listed if isinstance(r, Rejected)]
+    assert [r.reason for r in bad] == ["state: expected a two-letter US state, got 'NEVADA'"]
+    # The POS spec serves only the stores the directory says are its own.
+    assert [s.store_id for s in greenleaf.stores(refs)] == ["NV-001"]
+    engine = state(tmp_path)
+    report = pull(engine, [crm_source], now)
+    assert report.ok, report.summary()
+    assert {r["store_id"] for r in rows(engine, "store")} == {"NV-001", "AZ-001"}
+    assert [r["reason"] for r in rows(engine, "quarantine")] == [
+        "state: expected a two-letter US state, got 'NEVADA'"
+    ]
