@@ -134,7 +134,7 @@ class StreamSpec(_Model):
     params: dict[str, str] = {}
     since_format: str = "iso"  # {since}/{now}: iso, date, epoch_s, epoch_ms, a pattern
     fields: dict[str, FieldSpec] = {}  # canonical name → where and how it is read (specs v2)
-    role: Role = ""  # "pos_transactions" / "pos_inventory": the POS record every POS yields
+    role: Role = ""  # pos_transactions / pos_inventory (the POS records), directory (the stores)
     records: str = ""  # dotted path to the list in the body; "" = the body is the list
     pagination: PaginationConfig | None = None
     key: str

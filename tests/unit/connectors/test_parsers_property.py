@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from connectors import csv_folder, dutchie, metrc, platform, sql, treez
 from connectors.base import Record, Rejected, StoreRef
-from connectors.rest import load_spec, parse_item
+from connectors.rest import load_spec, parse_item, parse_store_entry
 from connectors.source import parse_safely
 from connectors.values import ISO_FORMAT
 from jobs.field_expressions import install
@@ -238,3 +238,24 @@ def test_the_samples_themselves_are_accepted() -> None:
     for name, parse, sample in PARSERS:
         assert isinstance(parse_safely(name, "NV-001", sample, parse), Record), name
     assert NOW.tzinfo is UTC
+
+
+DIRECTORY_SAMPLE = {
+    "externalId": "NV-001",
+    "displayName": "Desert Bloom",
+    "address": {"region": "NV"},
+    "tz": "America/Los_Angeles",
+    "compliance": {"license": "RD-1"},
+    "pos": {"vendor": "GREENLEAF", "locationRef": "gl-1"},
+}
+
+
+@settings_
+@given(payloads(DIRECTORY_SAMPLE) | deep_near(DIRECTORY_SAMPLE))
+def test_directory_specs_never_raise(payload: Any) -> None:
+    spec = load_spec(str(FIXTURES / "crm_directory.toml")).streams[0]
+    result = parse_safely("stores", "", payload, parse_store_entry, spec)
+    assert isinstance(result, StoreRef | Rejected)
+    if isinstance(result, StoreRef):
+        assert result.store_id and len(result.state) in (0, 2)
+        json.dumps(dict(result.attrs), allow_nan=False)
