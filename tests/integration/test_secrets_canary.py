@@ -149,6 +149,9 @@ def real_secrets(env: SandboxEnvironment) -> dict[str, str]:
         text = path.read_text()
         if path.suffix == ".json":
             for store, entry in json.loads(text).items():
+                if isinstance(entry, str):  # a store's one key (Flowhub, BLAZE)
+                    found[f"{path.name} {store}"] = entry
+                    continue
                 for k, v in entry.items():
                     if k != "client_id":
                         found[f"{path.name} {store} {k}"] = v
