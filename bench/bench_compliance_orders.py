@@ -20,7 +20,9 @@ from sqlmodel import Session
 
 from jobs.accounts import build_account_data, record_windows
 from jobs.compliance import ComplianceJob
-from jobs.store import MetricFact, SourceRecord, init_schema, make_engine
+from state.engine import make_engine
+from state.migrations import init_schema
+from state.tables import MetricFact, SourceRecord
 
 NOW = datetime(2026, 10, 15, 14, 0, tzinfo=UTC)
 MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"

@@ -22,7 +22,7 @@ from connectors.paging import PaginationConfig
 AuthKind = Literal[
     "none", "api_key_header", "api_key_query", "bearer", "basic", "oauth2_client_credentials", "treez_token"
 ]
-SECRET_NAMES = ("username", "password", "key", "token", "client_secret")
+SECRET_NAMES = ("username", "password", "key", "token", "client_secret", "partner_key")
 # The secret a per-store secrets file entry stands for when it is a plain string.
 _PRIMARY_SECRET: dict[str, str] = {
     "api_key_header": "key",
@@ -32,7 +32,7 @@ _PRIMARY_SECRET: dict[str, str] = {
     "oauth2_client_credentials": "client_secret",
     "treez_token": "key",
 }
-_LITERAL_SECRETS = ("password", "key", "token", "client_secret", "api_key", "apikey", "secret")
+_LITERAL_SECRETS = ("password", "key", "token", "client_secret", "api_key", "apikey", "secret", "partner_key")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
@@ -81,6 +81,11 @@ class AuthConfig(_Model):
 
     kind: AuthKind = "none"
     header: str = "X-Api-Key"  # api_key_header
+    # api_key_header: a second header for the integrator's own key beside the location's (BLAZE
+    # `partner_key`, Flowhub `clientId`), its value from partner_key_env/_file or the per-store table
+    partner_header: str = ""
+    partner_key_env: str = ""
+    partner_key_file: str = ""
     param: str = "api_key"  # api_key_query
     token_url: str = ""  # oauth2 / treez_token: absolute, or a path on base_url (templated with store attrs)
     scope: str = ""
@@ -187,6 +192,11 @@ class AuthConfig(_Model):
                     )
                 except SecretError as exc:
                     out.append(str(exc))
+        if self.partner_header and not self.per_store_file and not self.has("partner_key"):
+            out.append(
+                f"auth.partner_key: the {self.partner_header!r} header needs a value; "
+                'set partner_key_env = "VARIABLE" or partner_key_file = "/run/secrets/..."'
+            )
         if self.kind in ("oauth2_client_credentials", "treez_token") and not (
             self.client_id or self.client_id_env or self.per_store_file
         ):

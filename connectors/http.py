@@ -124,9 +124,13 @@ class NoAuth:
 class HeaderKey:
     header: str
     key: str
+    partner_header: str = ""  # the integrator's key beside the location's (BLAZE partner_key)
+    partner_key: str = ""
 
     def apply(self, client: HttpClient, headers: dict[str, str], params: dict[str, str]) -> None:
         headers[self.header] = self.key
+        if self.partner_header:
+            headers[self.partner_header] = self.partner_key
 
     def on_unauthorized(self, client: HttpClient) -> bool:
         return False
@@ -237,7 +241,8 @@ def build_auth(cfg: AuthConfig, store_id: str, runtime: Runtime) -> Auth:
     if cfg.kind == "none":
         return NoAuth()
     if cfg.kind == "api_key_header":
-        return HeaderKey(cfg.header, cfg.secret("key", store_id, env))
+        partner = cfg.secret("partner_key", store_id, env) if cfg.partner_header else ""
+        return HeaderKey(cfg.header, cfg.secret("key", store_id, env), cfg.partner_header, partner)
     if cfg.kind == "api_key_query":
         return QueryKey(cfg.param, cfg.secret("key", store_id, env))
     if cfg.kind == "bearer":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -24,11 +25,16 @@ from connectors.base import (
     register,
 )
 from connectors.config import AuthConfig, SourceConfig
+from connectors.fields import FieldSpec, compile_fields, format_time, read_fields
 from connectors.http import HttpClient, build_auth
 from connectors.paging import Page, PaginationConfig, make_paginator
+from connectors.pos import IN_STORE, ONLINE, Line, sale_facts, transaction_record
 from connectors.source import BaseConnector, HttpSource, Options, parse_safely, store_values
 from connectors.values import (
+    CATEGORIES,
+    OTHER_CATEGORY,
     Invalid,
+    category_slug,
     cursor_after,
     dig,
     ident,
@@ -38,6 +44,7 @@ from connectors.values import (
     number,
     parse_time,
     slug,
+    text,
     zone,
 )
 
@@ -101,16 +108,39 @@ class FactSpec(_Model):
         return self
 
 
+Role = Literal["", "pos_transactions", "pos_inventory", "directory"]
+# The stream each role must be named: the jobs (health, risk rules, menu health) read these streams.
+ROLE_STREAMS: dict[str, str] = {
+    "pos_transactions": "transactions",
+    "pos_inventory": "inventory",
+    "directory": "stores",
+}
+# The canonical fields each role reads; "items" elements carry ROLE_LINE_FIELDS.
+ROLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "pos_transactions": ("channel", "revenue", "items"),
+    "pos_inventory": ("product_id", "quantity"),
+    "directory": ("store_id",),
+}
+# A directory entry's own fields; every other declared field is one of the store's attrs.
+STORE_FIELDS = ("store_id", "name", "state", "timezone")
+ROLE_LINE_FIELDS = ("product_id", "category", "quantity", "amount")
+SINCE_FORMATS = ("iso", "date", "epoch_s", "epoch_ms")
+
+
 class StreamSpec(_Model):
     """One listing endpoint and how its items become records."""
 
     name: str
-    path: str  # templated: {store_id}, {since}, {since_date}, and the store's attrs
+    path: str  # templated: {store_id}, {since}, {since_date}, {now}, and the store's attrs
     params: dict[str, str] = {}
+    since_format: str = "iso"  # {since}/{now}: iso, date, epoch_s, epoch_ms, a pattern
+    fields: dict[str, FieldSpec] = {}  # canonical name → where and how it is read (specs v2)
+    role: Role = ""  # pos_transactions / pos_inventory (the POS records), directory (the stores)
     records: str = ""  # dotted path to the list in the body; "" = the body is the list
     pagination: PaginationConfig | None = None
     key: str
-    time: str  # when it happened (occurred_at); a bare date counts at noon in the store's zone
+    time: str = ""  # when it happened (occurred_at); a bare date counts at noon in the store's zone;
+    # "" only for a snapshot: its items count when read
     cursor: str = ""  # the item's last-modified field; the stream resumes after the greatest one
     store: str = ""  # the item's store id field; default: the store the call was made for
     ordered: bool = False  # items come oldest-first: checkpoint after every page
@@ -121,6 +151,99 @@ class StreamSpec(_Model):
     facts: tuple[FactSpec, ...] = ()
     attrs: tuple[str, ...] = ()  # fields kept on the record (dots become _)
 
+    @model_validator(mode="after")
+    def _check_v2(self) -> StreamSpec:
+        problems = stream_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def stream_problems(spec: StreamSpec) -> list[str]:
+    """What is wrong with a stream's v2 keys, each as `key path: problem; fix`."""
+    problems: list[str] = []
+    if spec.since_format not in SINCE_FORMATS and "%" not in spec.since_format:
+        problems.append(
+            f"since_format: {spec.since_format!r} is not a format; use one of {', '.join(SINCE_FORMATS)} "
+            'or a strptime pattern such as "%Y-%m-%d %H:%M:%S"'
+        )
+    problems.extend(compile_fields(spec.fields))
+    if not spec.time and not spec.snapshot and spec.role != "directory":
+        problems.append("time: required (the field saying when the item happened), except for a snapshot")
+    for what, name in (("time", spec.time), ("cursor", spec.cursor)):
+        declared = spec.fields.get(name)
+        if declared is not None and declared.type not in ("time", "any") and not declared.expr:
+            problems.append(f'{what}: field {name!r} is of type {declared.type!r}; declare type = "time"')
+    if not spec.role:
+        return problems
+    if spec.name != ROLE_STREAMS[spec.role]:
+        problems.append(
+            f"name: a {spec.role} stream is named {ROLE_STREAMS[spec.role]!r} (the jobs read it by that "
+            f"name); rename {spec.name!r}"
+        )
+    if spec.facts:
+        problems.append(f"facts: a {spec.role} stream makes the POS facts itself; remove [[streams.facts]]")
+    missing = [f for f in ROLE_FIELDS[spec.role] if f not in spec.fields]
+    if missing:
+        problems.append(f"fields: a {spec.role} stream needs fields {', '.join(missing)}; declare them")
+    items = spec.fields.get("items")
+    if spec.role == "pos_transactions" and items is not None:
+        lacking = [f for f in ROLE_LINE_FIELDS if f not in items.each]
+        if items.type != "list" or lacking:
+            problems.append(
+                'fields.items: type = "list" with each = { '
+                + ", ".join(ROLE_LINE_FIELDS)
+                + " }; missing: "
+                + (", ".join(lacking) or "type")
+            )
+        category = items.each.get("category")
+        if category is not None:
+            problems.extend(_category_problems(category, "fields.items.each.category"))
+    category = spec.fields.get("category")
+    if spec.role == "pos_inventory" and category is not None:
+        problems.extend(_category_problems(category, "fields.category"))
+    channel = spec.fields.get("channel")
+    if spec.role == "pos_transactions" and channel is not None:
+        wrong = sorted({v for v in channel.map.values() if v not in (ONLINE, IN_STORE)})
+        if channel.unmapped not in (None, ONLINE, IN_STORE):
+            wrong.append(channel.unmapped)
+        if wrong or not (channel.map or channel.expr):
+            problems.append(
+                f'fields.channel: map the vendor\'s values onto "{ONLINE}" or "{IN_STORE}"'
+                + (f" (not {', '.join(map(repr, wrong))})" if wrong else "")
+            )
+    return problems
+
+
+def parse_store_entry(raw: Any, spec: StreamSpec) -> StoreRef:
+    """A directory entry read through the declared fields: id, name, state, zone; the rest are attrs."""
+    item = mapping(raw, what="store")
+    unmapped: dict[str, list[str]] = {}
+    values = read_fields(item, spec.fields, zone("UTC"), unmapped)
+    store_id = ident(values.get("store_id"), what="store_id")
+    tz_name = text(values.get("timezone"), what="timezone") or "UTC"
+    zone(tz_name)
+    state = text(values.get("state"), what="state").strip().upper()
+    if state and (len(state) != 2 or not state.isalpha()):
+        raise Invalid(f"state: expected a two-letter US state, got {state!r}")
+    attrs = {k: json_safe(v) for k, v in values.items() if k not in STORE_FIELDS}
+    if unmapped:
+        attrs["unmapped"] = unmapped
+    name = text(values.get("name"), what="name")
+    return StoreRef(store_id, name, state, tz_name, attrs)
+
+
+def _category_problems(spec: FieldSpec, where: str) -> list[str]:
+    allowed = {*CATEGORIES, OTHER_CATEGORY}
+    wrong = sorted({v for v in spec.map.values() if v not in allowed})
+    if spec.unmapped is not None and spec.unmapped not in allowed:
+        wrong.append(spec.unmapped)
+    if not wrong:
+        return []
+    return [
+        f"{where}.map: {', '.join(map(repr, wrong))} not a category; use one of {', '.join(sorted(allowed))}"
+    ]
+
 
 class RestSpec(_Model):
     """A REST source's streams, shipped in `connectors/sources/<name>.toml` or inline in the config."""
@@ -129,6 +252,7 @@ class RestSpec(_Model):
     auth: dict[str, Any] = {}  # defaults under the source's `auth` table (kind, header name; no secrets)
     pagination: PaginationConfig = PaginationConfig()
     scope: Literal["store", "all"] = "store"  # "all": one call lists every store's items
+    pos_kind: str = ""  # serve only the directory stores whose POS is this kind ("" = every store)
     streams: tuple[StreamSpec, ...] = ()
 
     @model_validator(mode="after")
@@ -149,6 +273,7 @@ class RestOptions(Options):
     auth: dict[str, Any] = {}
     pagination: PaginationConfig | None = None
     scope: Literal["store", "all"] | None = None
+    pos_kind: str | None = None
     streams: tuple[StreamSpec, ...] = ()
 
 
@@ -186,8 +311,14 @@ def resolve_spec(options: RestOptions) -> RestSpec:
         merged["pagination"] = options.pagination.model_dump()
     if options.scope is not None:
         merged["scope"] = options.scope
+    if options.pos_kind is not None:
+        merged["pos_kind"] = options.pos_kind
     merged["auth"] = {**base.auth, **options.auth}
-    spec = RestSpec.model_validate(merged)
+    try:
+        spec = RestSpec.model_validate(merged)
+    except ValidationError as exc:
+        issues = pydantic_issues(options.spec or "options", exc, model=RestSpec, raw=merged)
+        raise SourceError("; ".join(str(i) for i in issues)) from None
     if not spec.streams:
         raise SourceError("a rest source needs streams: options.spec or options.streams")
     return spec
@@ -216,14 +347,22 @@ def _render_dimension(template: str, item: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(fill, template)
 
 
-def parse_item(spec: StreamSpec, item: Any, store: StoreRef) -> list[Record | Rejected]:
-    """One listed item → its record (plus one per extra fact time), or a Rejected with the reason."""
-    result = parse_safely(spec.name, store.store_id, item, _parse_item, spec, store)
+def parse_item(
+    spec: StreamSpec, item: Any, store: StoreRef, now: datetime | None = None
+) -> list[Record | Rejected]:
+    """One listed item → its record (plus one per extra fact time), or a Rejected with the reason.
+
+    `now` is when a snapshot item without a time field counts."""
+    result = parse_safely(spec.name, store.store_id, item, _parse_item, spec, store, now)
     return [result] if isinstance(result, Rejected) else result
 
 
-def _parse_item(raw: Any, spec: StreamSpec, store: StoreRef) -> list[Record | Rejected]:
+def _parse_item(raw: Any, spec: StreamSpec, store: StoreRef, now: datetime | None) -> list[Record | Rejected]:
     item = mapping(raw, what=spec.name)
+    unmapped: dict[str, list[str]] = {}
+    if spec.fields:
+        # The declared fields over the vendor's item: keys, times, facts and attrs read canonical names.
+        item = {**item, **read_fields(item, spec.fields, zone(store.timezone), unmapped)}
     for name in spec.required:
         if dig(item, name, None) in (None, ""):
             raise Invalid(f"{name}: required")
@@ -240,10 +379,22 @@ def _parse_item(raw: Any, spec: StreamSpec, store: StoreRef) -> list[Record | Re
     if store_id == ALL_STORES:
         raise Invalid(f"{spec.store}: {ALL_STORES!r} is not a store id")
     tz = zone(store.timezone) if store.store_id == store_id else zone("UTC")
-    occurred = parse_time(dig(item, spec.time, None), tz, what=spec.time)
+    if spec.time:
+        occurred = parse_time(dig(item, spec.time, None), tz, what=spec.time)
+    elif now is not None:
+        occurred = now
+    else:
+        raise Invalid(f"{spec.name}: no time field and no read time")
     cursor = iso_utc(parse_time(dig(item, spec.cursor, None), what=spec.cursor)) if spec.cursor else ""
     attrs = {name.replace(".", "_"): json_safe(dig(item, name, None)) for name in spec.attrs}
+    if unmapped:
+        attrs["unmapped"] = unmapped  # vendor values a map lacked: kept, and shown where they landed
     key = f"{store_id}:{raw_key}"
+    if spec.role == "pos_transactions":
+        modified = parse_time(dig(item, spec.cursor, None), what=spec.cursor) if spec.cursor else occurred
+        return [_pos_transaction(item, store_id, raw_key, occurred, modified, attrs)]
+    if spec.role == "pos_inventory":
+        return [Record(spec.name, key, store_id, occurred, cursor, (), {**_pos_stock(item), **attrs})]
     by_time: dict[str, list[Fact]] = {"": []}
     for fact in spec.facts:
         group = fact.time if fact.time and fact.time != spec.time else ""
@@ -272,6 +423,64 @@ def _parse_item(raw: Any, spec: StreamSpec, store: StoreRef) -> list[Record | Re
     return out
 
 
+def _pos_transaction(
+    item: Mapping[str, Any],
+    store_id: str,
+    tid: str,
+    occurred: datetime,
+    modified: datetime,
+    attrs: Mapping[str, Any],
+) -> Record:
+    """A declared POS sale as every POS yields it: facts for a completed sale, by channel and category."""
+    lines = []
+    for i, el in enumerate(item.get("items") or ()):
+        what = f"items[{i}]"
+        lines.append(
+            Line(
+                ident(el.get("product_id"), what=f"{what}.product_id"),
+                _category(el.get("category")),
+                number(el.get("quantity"), what=f"{what}.quantity", minimum=None),
+                number(el.get("amount") or 0.0, what=f"{what}.amount", minimum=None),
+            )
+        )
+    channel = item.get("channel")
+    if channel not in (ONLINE, IN_STORE):
+        raise Invalid(f"channel: expected {ONLINE!r} or {IN_STORE!r}, got {channel!r}")
+    revenue = number(item.get("revenue"), what="revenue", minimum=None)
+    raw_total = item.get("total")
+    total = revenue if raw_total is None else number(raw_total, what="total", minimum=None)
+    completed = item.get("completed")
+    is_return = bool(item.get("is_return"))
+    counted = completed is None or completed is True
+    facts = sale_facts(channel, abs(revenue), lines, is_return=is_return) if counted else ()
+    vendor = {"completed": counted, "is_return": is_return, **attrs}
+    return transaction_record(
+        store_id, tid, occurred, modified, channel, total, revenue, lines, facts, vendor
+    )
+
+
+def _category(value: Any) -> str:
+    """A line's category: a mapped canonical one as is, else the built-in vendor spellings."""
+    if isinstance(value, str) and value in (*CATEGORIES, OTHER_CATEGORY):
+        return value
+    return category_slug(value)
+
+
+def _pos_stock(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The inventory attrs menu health reads: product, quantity on hand, name, category, brand, price."""
+    out: dict[str, Any] = {
+        "product_id": ident(item.get("product_id"), what="product_id"),
+        "quantity": number(item.get("quantity"), what="quantity", minimum=None),
+    }
+    for name in ("name", "brand", "sku"):
+        if item.get(name) is not None:
+            out[name] = json_safe(item[name])
+    if item.get("price") is not None:
+        out["price"] = number(item["price"], what="price")
+    out["category"] = _category(item.get("category"))
+    return out
+
+
 def _merge(facts: list[Fact]) -> tuple[Fact, ...]:
     """Sum facts of the same metric and dimension, keeping the first-seen order."""
     totals: dict[tuple[str, str], float] = {}
@@ -285,9 +494,9 @@ class RestConnector(BaseConnector):
         super().__init__(store)
         self.source = source
         self.client = client
-        self.specs = {s.name: s for s in source.spec.streams}
+        self.specs = {s.name: s for s in source.spec.streams if s.role != "directory"}
         self.streams = tuple(self.specs)
-        self.snapshot_streams = tuple(s.name for s in source.spec.streams if s.snapshot)
+        self.snapshot_streams = tuple(s.name for s in self.specs.values() if s.snapshot)
 
     def iter_records(self, stream: str, since: str | None) -> Iterator[Item]:
         spec = self.specs.get(stream)
@@ -295,7 +504,11 @@ class RestConnector(BaseConnector):
             raise SourceError(f"unknown stream {stream!r}; streams: {', '.join(self.streams)}")
         start = self.source.start(None if spec.snapshot else since)
         values = dict(store_values(self.store))
-        values.update(since=iso_utc(start), since_date=start.astimezone(self.tz).date().isoformat())
+        values.update(
+            since=format_time(start, spec.since_format, self.tz),
+            since_date=start.astimezone(self.tz).date().isoformat(),
+            now=format_time(self.source.runtime.now(), spec.since_format, self.tz),
+        )
         if self.is_all_stores():
             values.pop("store_id")
         path = render(spec.path, values, for_path=True)
@@ -307,6 +520,7 @@ class RestConnector(BaseConnector):
         }
         paging = self.source.cfg.pagination or spec.pagination or self.source.spec.pagination
         cursor = ""
+        now = self.source.runtime.now()
         pages: Iterable[Page] = self.client.pages(path, params, make_paginator(paging), spec.records)
         if spec.snapshot:
             held = self.hold(pages, stream, repr(spec))
@@ -315,7 +529,7 @@ class RestConnector(BaseConnector):
             pages = held.all_pages()
         for page in pages:
             for item in page.items:
-                for out in parse_item(spec, item, self.store):
+                for out in parse_item(spec, item, self.store, now):
                     if isinstance(out, Record) and cursor_after(out.cursor, cursor):
                         cursor = out.cursor
                     yield out
@@ -342,11 +556,39 @@ class RestSource(HttpSource):
         self._shared_auth = (
             None if self.auth_cfg.per_store_file else build_auth(self.auth_cfg, "", self.runtime)
         )
+        self._directory = next((s for s in self.spec.streams if s.role == "directory"), None)
+
+    @property
+    def provides_directory(self) -> bool:  # type: ignore[override]
+        """A spec with a `directory` stream lists the stores itself, as the platform does."""
+        return self._directory is not None
+
+    def serves(self, store: StoreRef) -> bool:
+        return not self.spec.pos_kind or store.attrs.get("pos_kind") == self.spec.pos_kind
 
     def stores(self, directory: Sequence[StoreRef]) -> Sequence[StoreRef | Rejected]:
+        if self._directory is not None:
+            return self._list_stores(self._directory)
         if self.spec.scope == "all":
             return [StoreRef(ALL_STORES, name=f"all stores of {self.name}")]
         return super().stores(directory)
+
+    def _list_stores(self, spec: StreamSpec) -> list[StoreRef | Rejected]:
+        if self._shared_auth is None:
+            raise SourceError(f"{self.name}: a directory stream needs one credential, not a per-store file")
+        values = {"now": format_time(self.runtime.now(), spec.since_format, zone("UTC"))}
+        path = render(spec.path, values, for_path=True)
+        params = {k: render(v, values) for k, v in spec.params.items()}
+        paging = self.cfg.pagination or spec.pagination or self.spec.pagination
+        client = self.http.client(self._shared_auth)
+        wanted = set(self.cfg.stores)
+        out: list[StoreRef | Rejected] = []
+        for page in client.pages(path, params, make_paginator(paging), spec.records):
+            for raw in page.items:
+                ref = parse_safely("stores", "", raw, parse_store_entry, spec)
+                if isinstance(ref, Rejected) or not wanted or ref.store_id in wanted:
+                    out.append(ref)
+        return out
 
     def connector(self, store: StoreRef) -> RestConnector:
         auth = self._shared_auth or build_auth(self.auth_cfg, store.store_id, self.runtime)

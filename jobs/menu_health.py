@@ -177,6 +177,8 @@ def assess(
     units: dict[str, float] = {}
     categories: dict[str, str] = {}
     for sale in sales:
+        if sale.get("completed") is False or sale.get("is_void") is True:
+            continue  # a voided or open sale sold nothing (its record stays, without facts)
         for line in sale.get("items") or ():
             if not isinstance(line, Mapping):
                 continue

@@ -118,7 +118,8 @@ class Rollup(Model):
 
 class OnboardingFile(Model):
     start_field: str = "Onboarding_Start__c"
-    pos_sources: tuple[str, ...] = ("pos", "dutchie", "treez")  # source names that pull POS data
+    # the source names that pull POS data
+    pos_sources: tuple[str, ...] = ("pos", "dutchie", "treez", "flowhub", "blaze")
     track_days: int = Field(default=180, ge=30, le=730)  # onboardings older than this are not tracked
     states_dir: str = "states"
     brands_dir: str = "brands"

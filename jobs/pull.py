@@ -53,6 +53,7 @@ from connectors.values import (
     shift_cursor,
 )
 from jobs import progress
+from jobs.field_expressions import install as install_field_expressions
 from state.engine import Engine
 from state.pull_store import PullStore
 from state.pull_writer import PullWriter, StoreMark, WriteUnit
@@ -64,6 +65,8 @@ SNAPSHOT_BUFFER = 5_000  # a snapshot up to this size is held to its end, so an 
 SNAPSHOT_DIGEST = "digest:"  # a snapshot stream's cursor: the digest of what was last stored
 SNAPSHOT_FINGERPRINT = "raw:"  # or the digest of its raw pages, when its connector fingerprints them
 COLLISION_KEYS = 100_000  # keys of one stream's read watched for two records sharing one key
+
+install_field_expressions()  # specs' computed fields are written in the mapping language
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sandbox.tls import TLSMaterial
 
 # Source names as the mapping layer knows them (mappings/sources.toml lists `pos`, not one per
 # vendor). Names must be unique, so only one POS source can be `pos`: Dutchie, the larger share.
-POS_SOURCE_NAMES = {"dutchie": "pos", "treez": "treez"}
+POS_SOURCE_NAMES = {"dutchie": "pos", "treez": "treez", "flowhub": "flowhub", "blaze": "blaze"}
 BILLING_HISTORY_DAYS = 180  # the billing scenarios plant invoices up to ~160 days back
 
 
@@ -148,12 +148,18 @@ def _write_source_secrets(app: SourcesApp, secrets: Path) -> dict[str, Path]:
         "billing_api_key": creds.billing_api_key,
         "support_token": creds.support_token,
         "nps_api_key": creds.nps_api_key,
+        "flowhub_client_id": creds.flowhub_client_id,
+        "blaze_partner_key": creds.blaze_partner_key,
         "metrc_vendor_key": creds.metrc_vendor_key,
         "metrc_user_key": creds.metrc_user_key,
     }
     files = {name: _write_secret(secrets / name, value) for name, value in plain.items()}
     files["dutchie"] = _write_secret(secrets / "dutchie_locations.json", json.dumps(dutchie, indent=2))
     files["treez"] = _write_secret(secrets / "treez_dispensaries.json", json.dumps(treez, indent=2))
+    files["flowhub"] = _write_secret(
+        secrets / "flowhub_locations.json", json.dumps(dict(creds.flowhub), indent=2)
+    )
+    files["blaze"] = _write_secret(secrets / "blaze_shops.json", json.dumps(dict(creds.blaze), indent=2))
     return files
 
 
@@ -184,6 +190,28 @@ def _sources(app: SourcesApp, root: str, ca: Path, files: dict[str, Path], days:
             "kind": "treez_pos",
             "system": "treez",
             "auth": {"kind": "treez_token", "per_store_file": str(files["treez"])},
+        },
+        {
+            "name": POS_SOURCE_NAMES["flowhub"],
+            "freshness_as": "pos",  # POS data by a TOML spec alone (connectors/sources/flowhub.toml)
+            "kind": "rest",
+            "system": "flowhub",
+            "auth": {
+                "per_store_file": str(files["flowhub"]),
+                "partner_key_file": str(files["flowhub_client_id"]),
+            },
+            "options": {"spec": "flowhub"},
+        },
+        {
+            "name": POS_SOURCE_NAMES["blaze"],
+            "freshness_as": "pos",  # POS data by a TOML spec alone (connectors/sources/blaze.toml)
+            "kind": "rest",
+            "system": "blaze",
+            "auth": {
+                "per_store_file": str(files["blaze"]),
+                "partner_key_file": str(files["blaze_partner_key"]),
+            },
+            "options": {"spec": "blaze"},
         },
         {
             "name": "metrc",

@@ -21,9 +21,12 @@ from configfiles import pydantic_issues, read_toml
 from connectors.catalog import SourceConfigError, parse_sources
 from connectors.config import SecretError, check_ca_bundle, resolve_secret
 from connectors.salesforce.auth import KEY_FIX, SigningKeyError, check_signing_key
+from jobs.field_expressions import install as install_field_expressions
 from jobs.names import RUN_ORDER
 
 JOB_NAMES = RUN_ORDER
+
+install_field_expressions()  # specs' computed fields are written in the mapping language
 
 
 class ConfigError(Exception):

@@ -69,6 +69,27 @@ TREEZ_CATEGORY = {
     "tinctures": "TINCTURE",
     "topicals": "TOPICAL",
 }
+# Flowhub and BLAZE category names, as their dispensaries set them up: not the vocabulary's own.
+FLOWHUB_CATEGORY = {
+    "flower": "Flower",
+    "pre_rolls": "PreRoll",
+    "vapes": "Vape Pens",
+    "concentrates": "Concentrate",
+    "edibles": "Edible",
+    "beverages": "Drinkable",
+    "tinctures": "Tincture",
+    "topicals": "Topical",
+}
+BLAZE_CATEGORY = {
+    "flower": "Flower",
+    "pre_rolls": "Prerolls",
+    "vapes": "Vaporizers",
+    "concentrates": "Concentrates",
+    "edibles": "Infused Edibles",
+    "beverages": "Infused Beverages",
+    "tinctures": "Tinctures",
+    "topicals": "Topicals",
+}
 
 # Share of line items per category; a state may lean differently (IL: more vapes, NV: more flower).
 CATEGORY_MIX: dict[str, float] = {

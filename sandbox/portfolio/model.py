@@ -55,8 +55,8 @@ class Store:
     city: str
     timezone: str
     license_number: str
-    pos_kind: Literal["dutchie_pos", "treez_pos"]
-    pos_location_id: int | str  # Dutchie LocationId, or the Treez dispensary path name
+    pos_kind: Literal["dutchie_pos", "treez_pos", "flowhub", "blaze"]
+    pos_location_id: int | str  # Dutchie LocationId, or the Treez/Flowhub/BLAZE location (text)
     plan: str
     plan_limits: PlanLimits
     parent_id: str | None

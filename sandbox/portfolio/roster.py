@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sandbox.portfolio import catalog, sales
@@ -23,6 +24,12 @@ from sandbox.portfolio.seasons import add_months, contract_end, rng
 
 REGION_MANAGER = {"NV": "am-1", "AZ": "am-1", "CA": "am-1", "IL": "am-2", "MI": "am-2", "MA": "am-3"}
 RENEWAL_OPPORTUNITY_TYPE = "Existing Customer - Upgrade"
+_POS_KINDS: dict[str, Literal["dutchie_pos", "treez_pos", "flowhub", "blaze"]] = {
+    "dutchie_pos": "dutchie_pos",
+    "treez_pos": "treez_pos",
+    "flowhub": "flowhub",
+    "blaze": "blaze",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +138,14 @@ def build_roster(seed: int, today: date, count: int, orders_per_day: float) -> R
                 name = f"{name} {number}"
             used_names.add(name)
             usual_treez = state in ("AZ", "CA")
-            pos_kind = role.pos or (
+            # A spec-only POS (Flowhub, BLAZE) still draws, so the stores after it keep their history.
+            drawn = role.pos if role.pos in ("dutchie_pos", "treez_pos") else None
+            pos_kind = drawn or (
                 ("treez_pos" if r.random() < 0.7 else "dutchie_pos")
                 if usual_treez
                 else ("dutchie_pos" if r.random() < 0.85 else "treez_pos")
             )
+            pos_kind = role.pos or pos_kind
             location: int | str = 1000 + index if pos_kind == "dutchie_pos" else slug(f"{name} {sid}")
             mso = msos.get(parent) if parent else None
             plan = role.plan or (mso.plan if mso else r.choice(("Starter", "Growth", "Growth", "Enterprise")))
@@ -179,7 +189,7 @@ def build_roster(seed: int, today: date, count: int, orders_per_day: float) -> R
                 city=city,
                 timezone=facts.timezone,
                 license_number=facts.license_format.format(n=number),
-                pos_kind="treez_pos" if pos_kind == "treez_pos" else "dutchie_pos",
+                pos_kind=_POS_KINDS.get(pos_kind, "dutchie_pos"),
                 pos_location_id=location,
                 plan=plan,
                 plan_limits=mso.plan_limits if mso else _limits(plan),

@@ -14,7 +14,7 @@ class Role:
     health: Health
     scenario: str = ""
     parent: str | None = None
-    pos: str | None = None  # "dutchie_pos" | "treez_pos"; None: the state's usual POS
+    pos: str | None = None  # "dutchie_pos" | "treez_pos" | "flowhub" | "blaze"; None: the state's usual
     plan: str | None = None
     size: float | None = None
     has_account: bool = True
@@ -44,7 +44,7 @@ ROLES: dict[str, Role] = {
     "NV-005": Role("red"),
     "NV-006": Role("green", "mso_new_location", parent="MSO-1", pos="dutchie_pos"),
     "NV-007": Role("yellow"),
-    "NV-008": Role("green"),
+    "NV-008": Role("green", pos="flowhub"),  # a POS wired in by a TOML spec alone
     "AZ-001": Role("green", "category_drop_edibles", pos="treez_pos", plan="Growth", size=1.6),
     "AZ-002": Role("green", parent="MSO-1", pos="treez_pos"),
     "AZ-003": Role("yellow", "compliance_msrp"),
@@ -70,7 +70,7 @@ ROLES: dict[str, Role] = {
     "MI-002": Role("green", "expansion_growth", plan="Starter", pos="dutchie_pos"),
     "MI-003": Role("red", "renewal_30"),
     "MI-004": Role("yellow"),
-    "MI-005": Role("green"),
+    "MI-005": Role("green", pos="blaze"),  # a POS wired in by a TOML spec alone
     "MI-006": Role("green", "mso_onboarding_golive_day12", parent="MSO-2", pos="dutchie_pos"),
     "MA-001": Role("yellow"),
     "MA-002": Role("green", "renewal_90"),

@@ -13,9 +13,11 @@ from sandbox.portfolio import Portfolio
 from sandbox.slack import PREFIX as SLACK_PREFIX
 from sandbox.slack import SlackWebhook
 from sandbox.sources.billing import BillingApp
+from sandbox.sources.blaze import BlazeApp
 from sandbox.sources.credentials import SandboxCredentials
 from sandbox.sources.dutchie import DutchieApp
 from sandbox.sources.faults import SYSTEMS, FaultBoard, Faults, dumps
+from sandbox.sources.flowhub import FlowhubApp
 from sandbox.sources.http import MOUNT_KEY, ROOT_KEY, Context, SystemApp
 from sandbox.sources.images import ImagesApp
 from sandbox.sources.metrc import MetrcApp
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 MOUNTS: dict[str, str] = {
     "dutchie": "/pos/dutchie",
     "treez": "/pos/treez",
+    "flowhub": "/pos/flowhub",
+    "blaze": "/pos/blaze",
     "metrc": "/metrc",
     "platform": "/platform",
     "billing": "/billing",
@@ -41,6 +45,8 @@ MOUNTS: dict[str, str] = {
 _APPS: dict[str, Callable[[Context], SystemApp]] = {
     "dutchie": DutchieApp,
     "treez": TreezApp,
+    "flowhub": FlowhubApp,
+    "blaze": BlazeApp,
     "metrc": MetrcApp,
     "platform": PlatformApp,
     "billing": BillingApp,

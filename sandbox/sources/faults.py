@@ -13,7 +13,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-SYSTEMS: tuple[str, ...] = ("dutchie", "treez", "metrc", "platform", "billing", "support", "nps", "images")
+SYSTEMS: tuple[str, ...] = (
+    "dutchie",
+    "treez",
+    "flowhub",
+    "blaze",
+    "metrc",
+    "platform",
+    "billing",
+    "support",
+    "nps",
+    "images",
+)
 
 _STORE_SETS = ("html_stores", "truncated_stores", "malformed_stores")
 # What a vendor's bad day does to one record (`mutate_rate`, `mutate_kinds`): sizes, types, ranges,

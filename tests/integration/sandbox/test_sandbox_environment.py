@@ -29,7 +29,17 @@ def test_environment_end_to_end(tmp_path: Path) -> None:
         settings = load_settings(env.config_path, {})
         assert settings.salesforce.login_url == env.org_server.url
         configs = parse_sources(settings.sources, str(env.config_path), {})
-        assert {c.name for c in configs} == {"platform", "pos", "treez", "metrc", "billing", "support", "nps"}
+        assert {c.name for c in configs} == {
+            "platform",
+            "pos",
+            "treez",
+            "flowhub",
+            "blaze",
+            "metrc",
+            "billing",
+            "support",
+            "nps",
+        }
         assert all(c.ca_bundle == str(env.tls.ca_path) for c in configs)
         platform = next(c for c in configs if c.name == "platform")
         assert platform.options == {"portfolio_feeds": True}

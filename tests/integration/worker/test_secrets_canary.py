@@ -85,7 +85,7 @@ def canary_secrets(folder: Path, env: SandboxEnvironment) -> dict[str, str]:
         return value
 
     for name in ("platform_client_secret", "billing_api_key", "support_token", "nps_api_key",
-                 "metrc_vendor_key", "metrc_user_key"):  # fmt: skip
+                 "metrc_vendor_key", "metrc_user_key", "flowhub_client_id", "blaze_partner_key"):  # fmt: skip
         (folder / name).write_text(canary(name) + "\n")
     creds = env.sources.credentials
     dutchie = {s: {"username": canary(f"dutchie {s} user"), "password": canary(f"dutchie {s} pass")}
@@ -93,6 +93,10 @@ def canary_secrets(folder: Path, env: SandboxEnvironment) -> dict[str, str]:
     treez = {s: {"key": canary(f"treez {s} key"), "client_id": k.client_id} for s, k in creds.treez.items()}
     (folder / "dutchie_locations.json").write_text(json.dumps(dutchie))
     (folder / "treez_dispensaries.json").write_text(json.dumps(treez))
+    flowhub = {s: canary(f"flowhub {s} key") for s in creds.flowhub}
+    blaze = {s: canary(f"blaze {s} key") for s in creds.blaze}
+    (folder / "flowhub_locations.json").write_text(json.dumps(flowhub))
+    (folder / "blaze_shops.json").write_text(json.dumps(blaze))
     return canaries
 
 
@@ -145,6 +149,9 @@ def real_secrets(env: SandboxEnvironment) -> dict[str, str]:
         text = path.read_text()
         if path.suffix == ".json":
             for store, entry in json.loads(text).items():
+                if isinstance(entry, str):  # a store's one key (Flowhub, BLAZE)
+                    found[f"{path.name} {store}"] = entry
+                    continue
                 for k, v in entry.items():
                     if k != "client_id":
                         found[f"{path.name} {store} {k}"] = v

@@ -114,7 +114,7 @@ def test_parse_sources_lists_every_problem_with_its_path() -> None:
     )
     assert any(
         p.startswith(
-            "config.toml: source \"support\" → options.spec: REST spec 'suport' not found (shipped: billing, nps, support)"
+            "config.toml: source \"support\" → options.spec: REST spec 'suport' not found (shipped: billing, blaze, flowhub, nps, support)"
         )
         for p in problems
     )

@@ -14,10 +14,13 @@ from hypothesis import strategies as st
 
 from connectors import csv_folder, dutchie, metrc, platform, sql, treez
 from connectors.base import Record, Rejected, StoreRef
-from connectors.rest import load_spec, parse_item
+from connectors.rest import load_spec, parse_item, parse_store_entry
 from connectors.source import parse_safely
 from connectors.values import ISO_FORMAT
-from tests.unit.connectors.helpers import NOW, fixture
+from jobs.field_expressions import install
+from tests.unit.connectors.helpers import FIXTURES, NOW, fixture
+
+install()  # computed fields are written in the mapping language, which jobs supplies
 
 STORE = StoreRef("NV-001", "Desert Bloom", "NV", "America/Los_Angeles")
 TZ = ZoneInfo("America/Los_Angeles")
@@ -145,6 +148,12 @@ REST = [
         ("billing", "payments", fixture("billing_payments")[1]),
         ("support", "tickets", fixture("support_tickets")["tickets"][1]),
         ("nps", "responses", fixture("nps_responses")["responses"][0]),
+        ("flowhub", "transactions", fixture("flowhub_orders")["orders"][0]),
+        ("flowhub", "inventory", fixture("flowhub_inventory")[0]),
+        ("blaze", "transactions", fixture("blaze_transactions")["values"][0]),
+        ("blaze", "inventory", fixture("blaze_products")["values"][0]),
+        (str(FIXTURES / "greenleaf.toml"), "transactions", fixture("greenleaf_sales")["data"]["sales"][0]),
+        (str(FIXTURES / "greenleaf.toml"), "inventory", fixture("greenleaf_stock")["items"][0]),
     ]
 ]
 
@@ -154,8 +163,34 @@ REST = [
 def test_rest_specs_never_raise(data: st.DataObject) -> None:
     spec_name, stream, sample = data.draw(st.sampled_from(REST))
     spec = next(s for s in load_spec(spec_name).streams if s.name == stream)
-    for result in parse_item(spec, data.draw(payloads(sample)), STORE):
+    for result in parse_item(spec, data.draw(payloads(sample) | deep_near(sample)), STORE, NOW):
         assert_storable(result)
+
+
+def deep_near(sample: Any) -> st.SearchStrategy[Any]:
+    """A real payload with one value at any depth (a line's price, a nested store key) replaced or removed."""
+    paths: list[tuple[Any, ...]] = []
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in items:
+            paths.append((*path, key))
+            walk(child, (*path, key))
+
+    walk(sample, ())
+
+    def mutate(path: tuple[Any, ...], value: Any, drop: bool) -> Any:
+        out = json.loads(json.dumps(sample))
+        node = out
+        for key in path[:-1]:
+            node = node[key]
+        if drop and isinstance(node, dict):
+            node.pop(path[-1], None)
+        else:
+            node[path[-1]] = value
+        return out
+
+    return st.builds(mutate, st.sampled_from(paths), json_values, st.booleans())
 
 
 csv_cells = (
@@ -203,3 +238,24 @@ def test_the_samples_themselves_are_accepted() -> None:
     for name, parse, sample in PARSERS:
         assert isinstance(parse_safely(name, "NV-001", sample, parse), Record), name
     assert NOW.tzinfo is UTC
+
+
+DIRECTORY_SAMPLE = {
+    "externalId": "NV-001",
+    "displayName": "Desert Bloom",
+    "address": {"region": "NV"},
+    "tz": "America/Los_Angeles",
+    "compliance": {"license": "RD-1"},
+    "pos": {"vendor": "GREENLEAF", "locationRef": "gl-1"},
+}
+
+
+@settings_
+@given(payloads(DIRECTORY_SAMPLE) | deep_near(DIRECTORY_SAMPLE))
+def test_directory_specs_never_raise(payload: Any) -> None:
+    spec = load_spec(str(FIXTURES / "crm_directory.toml")).streams[0]
+    result = parse_safely("stores", "", payload, parse_store_entry, spec)
+    assert isinstance(result, StoreRef | Rejected)
+    if isinstance(result, StoreRef):
+        assert result.store_id and len(result.state) in (0, 2)
+        json.dumps(dict(result.attrs), allow_nan=False)

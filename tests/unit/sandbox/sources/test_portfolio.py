@@ -73,7 +73,7 @@ def test_roster_covers_six_states_with_msos_and_people(portfolio: Portfolio) -> 
         "America/Phoenix",
         "America/New_York",
     }
-    assert {s.pos_kind for s in portfolio.stores} == {"dutchie_pos", "treez_pos"}
+    assert {s.pos_kind for s in portfolio.stores} == {"dutchie_pos", "treez_pos", "flowhub", "blaze"}
     assert {s.plan for s in portfolio.stores} == {"Starter", "Growth", "Enterprise"}
 
 
