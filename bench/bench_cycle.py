@@ -7,7 +7,10 @@ job, its stores split into shards the replicas claim under leases. Every scenari
 sandbox and a fresh PostgreSQL schema, so both do the same work. Prints wall time per job and in
 total, and each replica's peak RSS after every job (so the job that raised it shows). Three cycles: the
 first firing, the next a minute later, and one an hour later on unchanged sources, whose Salesforce
-writes must be zero (nothing written may depend on the wall clock).
+writes must be zero (nothing written may depend on the wall clock). Each cycle is read against its
+floor (`bench/floor.py`): every source's calls / concurrency x latency, the minimum Salesforce calls the
+work needs x latency, the wall as a multiple of that floor and the calls made as a multiple of the
+minimum; the warm cycle's calls also as a share of the org's daily API allocation on an hourly schedule.
 
 Run: `.venv/bin/python bench/bench_cycle.py [--stores 10000] [--replicas 1,3] [--days 14]`
 (needs PostgreSQL at CSM_SYNC_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/test).
