@@ -125,7 +125,9 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     settings = load_settings(Path(info["config"]), {})
     sources = tuple({**s, "concurrency": args["concurrency"]} for s in settings.sources)
-    scheduler = settings.scheduler.model_copy(update={"shards": args["shards"], "poll_seconds": 0.2})
+    scheduler = settings.scheduler.model_copy(
+        update={"shards": args["shards"], "poll_seconds": 0.2, "shards_side_by_side": args["side_by_side"]}
+    )
     settings = settings.model_copy(update={"sources": sources, "scheduler": scheduler})
     now = datetime.fromisoformat(info["now"])
     offset = [timedelta(0)]  # each cycle's clock: CLOCK[cycle] after the sandbox's now
@@ -275,6 +277,7 @@ def main() -> None:
     parser.add_argument("--source-latency-ms", type=int, default=50)
     parser.add_argument("--sf-latency", type=float, default=0.1, help="seconds added to each Salesforce call")
     parser.add_argument("--shards", type=int, default=0, help="shards per firing (0: one per 250 stores)")
+    parser.add_argument("--side-by-side", type=int, default=1, help="sync shards run at once")
     parser.add_argument("--jobs", default=",".join(job_names()))
     parser.add_argument("--licences", type=int, default=50, help="Salesforce licences (API allocation)")
     parser.add_argument("--sf-parallel", type=int, default=1, help="Salesforce calls made at once")
@@ -285,15 +288,16 @@ def main() -> None:
     args = {
         "stores": a.stores, "days": a.days, "orders_per_day": a.orders_per_day, "concurrency": a.concurrency,
         "source_latency_ms": a.source_latency_ms, "sf_latency": a.sf_latency, "shards": a.shards,
-        "jobs": a.jobs.split(","), "profile": a.profile,
+        "jobs": a.jobs.split(","), "profile": a.profile, "side_by_side": a.side_by_side,
     }  # fmt: skip
     results = [scenario(int(n), args) for n in a.replicas.split(",")]
 
     print(
         f"bench_cycle: {a.stores} stores, {a.days} days of history, every job once per cycle "
         f"({', '.join(args['jobs'])}); sources +{a.source_latency_ms} ms/call, concurrency {a.concurrency} "
-        f"per source, Salesforce +{a.sf_latency * 1000:.0f} ms/call; PostgreSQL state; sandbox in its own "
-        f"process; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+        f"per source, Salesforce +{a.sf_latency * 1000:.0f} ms/call, {a.side_by_side} shard(s) side by side; "
+        f"PostgreSQL state; sandbox in its own process; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
     )
     for cycle in CYCLES:
         report_cycle(cycle, results, args, a)
