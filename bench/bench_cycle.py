@@ -7,7 +7,10 @@ job, its stores split into shards the replicas claim under leases. Every scenari
 sandbox and a fresh PostgreSQL schema, so both do the same work. Prints wall time per job and in
 total, and each replica's peak RSS after every job (so the job that raised it shows). Three cycles: the
 first firing, the next a minute later, and one an hour later on unchanged sources, whose Salesforce
-writes must be zero (nothing written may depend on the wall clock).
+writes must be zero (nothing written may depend on the wall clock). Each cycle is read against its
+floor (`bench/floor.py`): every source's calls / concurrency x latency, the minimum Salesforce calls the
+work needs x latency, the wall as a multiple of that floor and the calls made as a multiple of the
+minimum; the warm cycle's calls also as a share of the org's daily API allocation on an hourly schedule.
 
 Run: `.venv/bin/python bench/bench_cycle.py [--stores 10000] [--replicas 1,3] [--days 14]`
 (needs PostgreSQL at CSM_SYNC_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/test).
@@ -39,6 +42,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.floor import api_calls, cycle_floor, daily_share, salesforce_minimum  # noqa: E402
 from jobs.registry import job_names  # noqa: E402
 from state.engine import make_engine  # noqa: E402
 
@@ -121,7 +125,9 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     settings = load_settings(Path(info["config"]), {})
     sources = tuple({**s, "concurrency": args["concurrency"]} for s in settings.sources)
-    scheduler = settings.scheduler.model_copy(update={"shards": args["shards"], "poll_seconds": 0.2})
+    scheduler = settings.scheduler.model_copy(
+        update={"shards": args["shards"], "poll_seconds": 0.2, "shards_side_by_side": args["side_by_side"]}
+    )
     settings = settings.model_copy(update={"sources": sources, "scheduler": scheduler})
     now = datetime.fromisoformat(info["now"])
     offset = [timedelta(0)]  # each cycle's clock: CLOCK[cycle] after the sandbox's now
@@ -215,7 +221,8 @@ def scenario(replicas: int, args: dict[str, Any]) -> dict[str, Any]:
                     "postgres": postgres_cpu_seconds() - cpu_began[1],
                 }
                 cycles[cycle] = {
-                    "wall": wall, "reports": reports, "calls": sf["calls"], "source_calls": src, "cpu": cpu,
+                    "wall": wall, "reports": reports, "calls": sf["calls"], "volume": sf.get("volume", {}),
+                    "source_calls": src, "cpu": cpu,
                 }  # fmt: skip
                 # Each cycle's raw figures as soon as it ends: a long run cut short still tells something.
                 raw = {"replicas": replicas, "cycle": cycle, **cycles[cycle]}
@@ -270,7 +277,10 @@ def main() -> None:
     parser.add_argument("--source-latency-ms", type=int, default=50)
     parser.add_argument("--sf-latency", type=float, default=0.1, help="seconds added to each Salesforce call")
     parser.add_argument("--shards", type=int, default=0, help="shards per firing (0: one per 250 stores)")
+    parser.add_argument("--side-by-side", type=int, default=1, help="sync shards run at once")
     parser.add_argument("--jobs", default=",".join(job_names()))
+    parser.add_argument("--licences", type=int, default=50, help="Salesforce licences (API allocation)")
+    parser.add_argument("--sf-parallel", type=int, default=1, help="Salesforce calls made at once")
     parser.add_argument("--profile", default="", help="folder for each replica's cProfile stats per cycle")
     a = parser.parse_args()
     if a.profile:
@@ -278,19 +288,23 @@ def main() -> None:
     args = {
         "stores": a.stores, "days": a.days, "orders_per_day": a.orders_per_day, "concurrency": a.concurrency,
         "source_latency_ms": a.source_latency_ms, "sf_latency": a.sf_latency, "shards": a.shards,
-        "jobs": a.jobs.split(","), "profile": a.profile,
+        "jobs": a.jobs.split(","), "profile": a.profile, "side_by_side": a.side_by_side,
     }  # fmt: skip
     results = [scenario(int(n), args) for n in a.replicas.split(",")]
 
     print(
         f"bench_cycle: {a.stores} stores, {a.days} days of history, every job once per cycle "
         f"({', '.join(args['jobs'])}); sources +{a.source_latency_ms} ms/call, concurrency {a.concurrency} "
-        f"per source, Salesforce +{a.sf_latency * 1000:.0f} ms/call; PostgreSQL state; sandbox in its own "
-        f"process; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+        f"per source, Salesforce +{a.sf_latency * 1000:.0f} ms/call, {a.side_by_side} shard(s) side by side; "
+        f"PostgreSQL state; sandbox in its own process; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
     )
     for cycle in CYCLES:
         report_cycle(cycle, results, args, a)
-    print(f"targets for one replica: < 60 s wall, < 300 MB peak RSS; {a.stores} stores")
+    print(
+        f"targets for one replica ({a.stores} stores): warm and cold wall <= 2x the cycle's floor, "
+        "peak RSS < 300 MB, Salesforce calls <= 1.05x the minimum for the work"
+    )
 
 
 def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any], a: Any) -> None:
@@ -337,23 +351,52 @@ def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any]
             f"{(os.cpu_count() or 1) * run['wall']:.1f} CPU seconds available"
         )
 
-        # Sources run side by side, each `concurrency` calls at a time (image checks 32): the slowest one
-        # bounds the pull. Salesforce calls are counted one after another.
-        def floor(source: str, n: int, r: dict[str, Any] = r) -> float:
-            in_flight = IMAGE_CHECKS if source == "images" else a.concurrency
-            return n * a.source_latency_ms / 1000 / in_flight / r["replicas"]
-
-        slowest, most = max(by_source.items(), key=lambda kv: floor(*kv)) if by_source else ("-", 0)
-        in_flight = IMAGE_CHECKS if slowest == "images" else a.concurrency
-        print(
-            f"   latency bound: pull >= {floor(slowest, most):.1f} s ({most} {slowest} calls x "
-            f"{a.source_latency_ms} ms / {in_flight} in flight / {r['replicas']} replica(s)); "
-            f"Salesforce calls in series {api * a.sf_latency:.1f} s"
-        )
+        print_floor(cycle, run, r["replicas"], a)
     if len(runs) > 1:
         base = runs[0]["wall"]
         print(", ".join(f"{r['replicas']} replicas: {base / run['wall']:.2f}x" for r, run in
                         zip(results[1:], runs[1:], strict=True)) + " vs 1")  # fmt: skip
+
+
+def print_floor(cycle: str, run: dict[str, Any], replicas: int, a: Any) -> None:
+    """Every source's floor, the Salesforce minimum for the work, the cycle's floor and the ratio to it."""
+    by_source: dict[str, int] = run["source_calls"]["requests"]
+    in_flight = {"*": a.concurrency, "images": IMAGE_CHECKS}
+    minimum = salesforce_minimum(run["calls"], run["volume"], replicas)
+    floor = cycle_floor(
+        by_source, in_flight, a.source_latency_ms / 1000, minimum, a.sf_latency, a.sf_parallel, replicas
+    )
+    per_source = ", ".join(
+        f"{name} {n} / {in_flight.get(name, a.concurrency)} = "
+        f"{n / in_flight.get(name, a.concurrency) / replicas * a.source_latency_ms / 1000:.1f} s"
+        for name, n in sorted(by_source.items(), key=lambda kv: -kv[1])
+    )
+    made = api_calls(run["calls"])
+    m = minimum
+    read, written = run["volume"].get("read", {}), run["volume"].get("written", {})
+    ms = a.source_latency_ms
+    print(f"   source floors (calls / in flight x {ms} ms / {replicas} replica(s)): {per_source}")
+    print(
+        f"   Salesforce: {made} calls made ({run['calls'].get('login', 0)} logins), minimum for the work "
+        f"{m.total} ({m.logins} login(s), {m.queries} query pages for {sum(read.values())} records read, "
+        f"{m.writes} write calls for {sum(written.values())} records written, {m.describes} describes, "
+        f"{m.other} other) = {made / max(1, m.total):.2f}x the minimum; "
+        f"read {json.dumps(read)}, written {json.dumps(written)}"
+    )
+    sf_ms = a.sf_latency * 1000
+    print(
+        f"   floor: pull {floor.pull:.1f} s ({floor.slowest}) + Salesforce {floor.salesforce:.1f} s "
+        f"({m.total} calls x {sf_ms:.0f} ms / {a.sf_parallel} in flight) = {floor.total:.1f} s; "
+        f"measured {run['wall']:.1f} s = {run['wall'] / max(floor.total, 1e-9):.2f}x the floor"
+    )
+    if cycle == "warm":
+        billable = made - run["calls"].get("login", 0)
+        print(
+            f"   hourly schedule: {billable} API calls a cycle x 24 = {billable * 24} a day = "
+            f"{daily_share(billable, 24, a.licences):.1%} of an Enterprise org's daily allocation "
+            f"(100,000 + 1,000 x {a.licences} licences); at the minimum {m.total - m.logins} a cycle: "
+            f"{daily_share(m.total - m.logins, 24, a.licences):.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from connectors.catalog import parse_sources
 from connectors.config import SECRET_NAMES, SecretError, per_store_secrets
 from connectors.salesforce.auth import Authenticator, ClientCredentials, JwtBearer
 from connectors.salesforce.client import LimitReached, SalesforceClient
+from connectors.salesforce.shared_login import SharedLogin
 from jobs.apply import ApplyOptions
 from jobs.sync import JobOptions
 from state.engine import Engine, make_engine
@@ -71,6 +72,8 @@ class App:
         self._engine: Engine | None = None
         self._describes: dict[str, tuple[float, dict[str, Any]]] = {}
         self._describe_lock = threading.Lock()
+        self._login: SharedLogin | None = None
+        self._login_lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
@@ -91,9 +94,13 @@ class App:
         return ClientCredentials(sf.login_url, sf.client_id, sf.client_secret)
 
     def org(self) -> SalesforceClient:
+        """A client of its own (budget, usage, retries) on the process's one login (`SharedLogin`)."""
         sf = self.settings.salesforce
+        with self._login_lock:
+            if self._login is None:
+                self._login = SharedLogin(self.authenticator())
         return SalesforceClient(
-            self.authenticator(),
+            self._login,
             api_version=sf.api_version,
             timeout=sf.timeout_seconds,
             ca_bundle=sf.ca_bundle,

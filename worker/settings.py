@@ -121,6 +121,9 @@ class SchedulerSettings(_Model):
     shards: Annotated[int, Field(ge=0, le=4096)] = 0  # 0: one shard per 250 stores
     lease_ttl_seconds: Annotated[int, Field(ge=5)] = 120  # a dead replica's shard is taken over after this
     poll_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0  # idle replicas look for expired leases
+    # Shards of a sync job one replica runs at once (the pull's run one at a time: its sources' limits
+    # hold per replica). Each holds a shard's reads (≈ 25 MB) and a Salesforce client.
+    shards_side_by_side: Annotated[int, Field(ge=1, le=16)] = 1
 
 
 class MetricsSettings(_Model):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import math
 import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -128,6 +130,7 @@ class ShardOptions:
     lease_ttl: timedelta = timedelta(seconds=120)
     poll_seconds: float = 1.0  # how often an idle replica looks for expired leases to take over
     open_timeout: timedelta = timedelta(seconds=60)  # how long a helper waits for the owner to open
+    side_by_side: int = 1  # shards a replica runs at once (not the pull's: its sources' limits are per API)
 
 
 class Firing:
@@ -196,7 +199,7 @@ class Firing:
         shards = assign(groups, n)
         leases.publish_shards(self.engine, self.job, self.fire_key, run_id, shards, self.app.clock())
         log.info("shards_published", shards=n, stores=len(groups), fire_key=self.fire_key)
-        self._work(run_id, whole_job=n == 1)
+        self._work_side_by_side(run_id, whole_job=n == 1)
         return self._outcome()
 
     def _outcome(self) -> Outcome:
@@ -290,12 +293,27 @@ class Firing:
         structlog.contextvars.bind_contextvars(run_id=firing.run_id, job=self.job)
         try:
             log.info("firing_joined", fire_key=self.fire_key, owner=firing.owner, shards=firing.shards)
-            self._work(firing.run_id, whole_job=firing.shards == 1)
+            self._work_side_by_side(firing.run_id, whole_job=firing.shards == 1)
         finally:
             structlog.contextvars.unbind_contextvars("run_id", "job")
         return FiringResult("helper", None, self.shards_run)
 
     # -- every replica ------------------------------------------------------------------------------
+
+    def _work_side_by_side(self, run_id: str, whole_job: bool) -> None:
+        """`_work` on up to `side_by_side` threads, so one shard's Salesforce round trips overlap another's
+        CPU. Not for the pull (each source's `concurrency` is that API's limit, per replica) nor a job run
+        whole; each thread runs in a copy of this context (run id, job and progress sink bound)."""
+        n = 1 if whole_job or self.job == "pull" else max(1, self.opts.side_by_side)
+        if n == 1:
+            self._work(run_id, whole_job)
+            return
+        with ThreadPoolExecutor(n, thread_name_prefix=f"shards-{self.job}") as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._work, run_id, whole_job) for _ in range(n)
+            ]
+            for future in futures:
+                future.result()
 
     def _work(self, run_id: str, whole_job: bool) -> None:
         """Claim and run shards until every shard is done, or until asked to stop (after the current one)."""
@@ -406,4 +424,5 @@ def shard_options(app: App) -> ShardOptions:
         lease_ttl=timedelta(seconds=sched.lease_ttl_seconds),
         poll_seconds=sched.poll_seconds,
         open_timeout=timedelta(seconds=max(60, sched.lease_ttl_seconds)),
+        side_by_side=sched.shards_side_by_side,
     )

@@ -166,6 +166,7 @@ class SalesforceClient:
         self._max_retries = max_retries
         self._sleep = sleep
         self._sf: Salesforce | None = None
+        self._token: Token | None = None
         self._unbudgeted = False
         self.usage = ApiUsage()
         self.logins = 0
@@ -178,7 +179,9 @@ class SalesforceClient:
             raise SalesforceUnavailable(str(exc)) from exc
         except requests.RequestException as exc:
             raise SalesforceUnavailable(f"Salesforce login unreachable: {exc}") from exc
-        self.logins += 1
+        if token is not self._token:
+            self.logins += 1
+        self._token = token
         redact.register_ephemeral(token.access_token.get_secret_value())
         self._sf = Salesforce(
             instance_url=token.instance_url,
@@ -263,6 +266,9 @@ class SalesforceClient:
                     raise SalesforceUnavailable("Salesforce rejected a fresh session") from None
                 relogged = True
                 log.info("salesforce_session_expired", call=name)
+                forget = getattr(self._auth, "forget", None)  # a shared login drops the rejected session
+                if forget is not None and self._token is not None:
+                    forget(self._token)
                 # Our callables look up `self.sf` when called, so they pick up the new session.
                 self.connect()
 

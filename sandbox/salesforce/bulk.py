@@ -199,6 +199,11 @@ class BulkIngest:
 
     # -- processing ------------------------------------------------------------------------------
 
+    def object_of(self, job_id: str) -> str:
+        """The object a job loads ("?" for an unknown job)."""
+        job = self._jobs.get(normalize_id(job_id) or job_id)
+        return job.object if job else "?"
+
     def _job(self, job_id: str) -> IngestJob:
         job = self._jobs.get(normalize_id(job_id) or job_id)
         if job is None:

@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from sandbox.salesforce.query import Cursors
 from sandbox.salesforce.rest import Call, Reply, RestApi
 from sandbox.salesforce.schema import ObjectDef, Schema
 from sandbox.salesforce.soql.engine import QueryEngine
-from sandbox.salesforce.stats import CallStats
+from sandbox.salesforce.stats import CallStats, csv_rows, records_by_object
 from sandbox.salesforce.store import Store
 
 log = logging.getLogger(__name__)
@@ -402,7 +403,25 @@ class Org:
         with self._lock:
             reply = self._guarded(call, faults)
             reply.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"
+            if reply.status < 300:
+                self._tally(call, reply)
             return reply
+
+    def _tally(self, call: Call, reply: Reply) -> None:
+        """The records a successful call read or wrote, for the benchmark's minimum-calls figure."""
+        seg = call.segments
+        if seg[:1] in (("query",), ("queryAll",)) and isinstance(reply.body, dict):
+            self.stats.tally(read=records_by_object(reply.body.get("records")))
+        elif seg[:2] == ("composite", "sobjects") and call.method in ("POST", "PATCH"):
+            body = call.json()
+            written = records_by_object(body.get("records") if isinstance(body, dict) else None)
+            if len(seg) > 2:  # an upsert names its object in the path
+                written = Counter({seg[2]: sum(written.values())})
+            self.stats.tally(written=written)
+        elif seg[:2] == ("jobs", "ingest") and len(seg) == 4 and seg[3] == "batches":
+            self.stats.tally(written={self.bulk.object_of(seg[2]): csv_rows(call.body)})
+        elif len(seg) == 3 and seg[0] == "sobjects" and seg[2] == "describe":
+            self.stats.tally(described=seg[1])
 
     def _guarded(self, call: Call, faults: Faults) -> Reply:
         if self._dice.unavailable():
@@ -448,6 +467,7 @@ class Org:
                 200,
                 {
                     "calls": self.stats.snapshot(),
+                    "volume": self.stats.volume(),
                     "apiUsage": {"used": self.api_used, "max": self.api_limit},
                     "records": counts,
                 },

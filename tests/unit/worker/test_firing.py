@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
+import structlog
 from sqlmodel import Session, select
 
 from jobs.sync import SafetyRefused
@@ -149,3 +151,57 @@ def test_one_shard_means_the_whole_job(make_app: Callable[..., App]) -> None:
     f.run()
     (task,) = got
     assert task.stores is None  # the whole job: new stores not yet in the directory too
+
+
+def test_one_replica_runs_a_sync_jobs_shards_side_by_side_in_its_context(
+    make_app: Callable[..., App],
+) -> None:
+    app = make_app()
+    side = ShardOptions(shards=8, lease_ttl=timedelta(seconds=5), poll_seconds=0.02, side_by_side=3)
+    together = threading.Barrier(3)  # the first three shards each wait until all three are running
+    lock = threading.Lock()
+    seen: list[str] = []
+    run_ids: set[str] = set()
+    threads: set[int] = set()
+    started: list[object] = []
+
+    def body(task: ShardTask) -> Outcome:
+        assert task.stores is not None
+        with lock:
+            seen.extend(task.stores)
+            threads.add(threading.get_ident())
+            started.append(task.claim)
+            first = len(started) <= 3
+            run_ids.add(structlog.contextvars.get_contextvars().get("run_id", ""))
+        if first:
+            together.wait(10)  # BrokenBarrierError (a failed shard) unless three run at once
+        return Outcome(counts={"stores": len(task.stores)}, api_calls=1)
+
+    f = Firing(app, "account_health", KEY, body, options=side, owner="a", groups=lambda: GROUPS)
+    result = f.run()
+    assert result.role == "owner" and sorted(seen) == sorted(GROUPS) and len(threads) == 3
+    run = the_run(app)
+    assert (run.status, run.exit_code, run.api_calls) == ("ok", 0, 8)
+    assert run.counts["stores"] == 40 and run.counts["shards"]["done"] == 8
+    assert run_ids == {run.id}  # each thread logs with the run's id bound
+
+
+def test_the_pulls_shards_run_one_at_a_time_whatever_side_by_side_says(make_app: Callable[..., App]) -> None:
+    app = make_app()
+    side = ShardOptions(shards=4, lease_ttl=timedelta(seconds=5), poll_seconds=0.02, side_by_side=4)
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def body(task: ShardTask) -> Outcome:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return Outcome()
+
+    assert (
+        Firing(app, "pull", KEY, body, options=side, owner="a", groups=lambda: GROUPS).run().role == "owner"
+    )
+    assert most[0] == 1

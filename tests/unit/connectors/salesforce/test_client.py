@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from connectors.salesforce.client import (
     _TimeoutAdapter,
     make_session,
 )
+from connectors.salesforce.shared_login import SharedLogin
 from sandbox.salesforce import Org, OrgAdapter
 
 BASE = "https://sandbox.local"
@@ -239,3 +242,33 @@ def test_two_unanswered_bulk_uploads_mean_salesforce_is_unavailable(
         c.upsert_bulk("Account", "Store_Id__c", [{"Store_Id__c": "NV-1", "Name": "One"}])
     jobs = org.bulk.jobs("59.0")["records"]
     assert [j["state"] for j in jobs] == ["Aborted", "Aborted"]  # neither can process anything later
+
+
+def test_clients_on_a_shared_login_log_in_once_and_an_expired_session_is_replaced_once() -> None:
+    auth = CountingAuth()
+    shared = SharedLogin(auth)
+    a, b = (SalesforceClient(shared, sleep=lambda _s: None) for _ in range(2))
+    a.connect()
+    b.connect()
+    assert (auth.logins, shared.logins) == (1, 1)
+    assert a.sf.session_id == b.sf.session_id == "token-1"
+    # a sees the session expire: it logs in again; b, rejected with the same old session, takes a's new one
+    assert a.call("x", flaky(err(SalesforceExpiredSession, 401, "INVALID_SESSION_ID"))) == "ok"
+    assert b.call("y", flaky(err(SalesforceExpiredSession, 401, "INVALID_SESSION_ID"))) == "ok"
+    assert auth.logins == 2
+    assert a.sf.session_id == b.sf.session_id == "token-2"
+    assert SalesforceClient(shared).sf.session_id == "token-2"  # a new client: no login
+    assert auth.logins == 2
+
+
+def test_concurrent_first_calls_on_a_shared_login_make_one_login() -> None:
+    class SlowAuth(CountingAuth):
+        def login(self, session: requests.Session, timeout: float) -> Token:
+            time.sleep(0.05)  # another thread arrives while this login is in flight
+            return super().login(session, timeout)
+
+    auth = SlowAuth()
+    shared = SharedLogin(auth)
+    with ThreadPoolExecutor(8) as pool:
+        tokens = list(pool.map(lambda _i: shared.login(requests.Session(), 1.0), range(8)))
+    assert auth.logins == 1 and {t.access_token.get_secret_value() for t in tokens} == {"token-1"}
