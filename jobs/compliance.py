@@ -5,6 +5,7 @@ Findings become flags and Tasks; each check is held by the freshness of the data
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -291,6 +292,10 @@ class ComplianceJob(JobBase):
                     now=data.now,
                     store_id=data.store_id,
                     reason=v.finding,
+                    evidence_data=json.dumps(
+                        {"rule": v.rule_id, "item": v.item, "finding": v.finding, "verified": v.verified},
+                        sort_keys=True,
+                    ),
                 )
             )
             values = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -253,7 +254,8 @@ class ReceivablesJob(JobBase):
         out: list[Desired] = []
         store = data.store_id
 
-        def add_flag(kind: str, title: str, severity: str, evidence: str) -> None:
+        def add_flag(kind: str, title: str, severity: str, evidence: str, values: dict[str, Any]) -> None:
+            """`values` go to Evidence_Data__c as JSON: dates, not ages, so a rerun tomorrow keeps them."""
             out.append(
                 records.flag(
                     f"{PREFIX}{store}:{kind}",
@@ -266,6 +268,7 @@ class ReceivablesJob(JobBase):
                     now=data.now,
                     store_id=store,
                     reason=title,
+                    evidence_data=json.dumps(values, sort_keys=True, default=str),
                 )
             )
 
@@ -282,7 +285,25 @@ class ReceivablesJob(JobBase):
             evidence = (
                 f"{len(f.past_due)} invoice(s) {f.bucket}+ days past due, {money(total)} outstanding:\n"
             )
-            add_flag("past_due", f"Invoices {f.bucket}+ days past due", severity, evidence + "\n".join(lines))
+            add_flag(
+                "past_due",
+                f"Invoices {f.bucket}+ days past due",
+                severity,
+                evidence + "\n".join(lines),
+                {
+                    "bucket_days": f.bucket,
+                    "outstanding": round(total, 2),
+                    "invoices": [
+                        {
+                            "number": i.number,
+                            "due_on": i.due_on,
+                            "amount": i.amount,
+                            "outstanding": i.outstanding,
+                        }
+                        for i, _d in f.past_due
+                    ],
+                },
+            )
             values = {
                 "account": name,
                 "store": store,
@@ -340,6 +361,20 @@ class ReceivablesJob(JobBase):
                 "Payment failed or returned",
                 _max_severity([self.code(p).severity for p in f.failed]),
                 f"{len(f.failed)} payment(s) to us not made good:\n" + "\n".join(lines),
+                {
+                    "payments": [
+                        {
+                            "id": p.id,
+                            "invoice": p.invoice_id,
+                            "on": p.day,
+                            "amount": p.amount,
+                            "method": p.method,
+                            "status": p.status,
+                            "return_code": p.return_code,
+                        }
+                        for p in f.failed
+                    ]
+                },
             )
         if len(f.method_changes) >= self.cfg.method_change_threshold:
             w = self.cfg.method_change_window_days
@@ -351,6 +386,12 @@ class ReceivablesJob(JobBase):
                 "Repeated payment-method changes",
                 "Medium",
                 f"{len(f.method_changes)} payment-method changes in {w} days:\n" + "\n".join(lines),
+                {
+                    "window_days": w,
+                    "changes": [
+                        {"on": p.day, "method": p.method, "amount": p.amount} for p in f.method_changes
+                    ],
+                },
             )
             values = {"account": name, "store": store, "changes": len(f.method_changes), "window_days": w}
             out.append(

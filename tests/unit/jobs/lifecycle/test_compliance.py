@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -128,6 +129,10 @@ def test_each_violation_is_a_flag_and_a_csm_task_with_the_evidence() -> None:
         "Rule: Edible package at most 100 mg THC (nv-package-cap)\n"
         "Source: NRS 453D.310, effective 2017-07-01"
     )
+    assert json.loads(flag.fields["Evidence_Data__c"]) == {
+        "rule": "nv-package-cap", "item": "Mega Bar (edibles)", "verified": True,
+        "finding": "200 mg THC per package; NV caps a package at 100 mg",
+    }  # fmt: skip
     assert flag.create_only["Account__c"] == "001A"
     assert (task.sobject, task.key) == ("Task", "compliance:NV-002:nv-package-cap:m1")
     assert task.create_only["OwnerId"] == "005CSM" and task.fields["Priority"] == "High"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -64,6 +65,18 @@ def test_past_due_flag_lists_every_invoice_and_tasks_the_account_manager() -> No
         "- Invoice INV-2: $300.00 outstanding of $500.00, due 2026-09-22, 62 days past due (partly paid)\n"
         "- Invoice INV-1: $500.00 outstanding of $500.00, due 2026-10-23, 31 days past due"
     )
+    # the data behind the text holds dates, not ages: it reads the same tomorrow
+    assert json.loads(flag.fields["Evidence_Data__c"]) == {
+        "bucket_days": 60, "outstanding": 800.0,
+        "invoices": [
+            {"number": "INV-2", "due_on": "2026-09-22", "amount": 500.0, "outstanding": 300.0},
+            {"number": "INV-1", "due_on": "2026-10-23", "amount": 500.0, "outstanding": 500.0},
+        ],
+    }  # fmt: skip
+    same_invoices = [invoice("1", 31), invoice("2", 62, paid=200.0)]
+    tomorrow = JOB.evaluate(store(same_invoices, today=TODAY + timedelta(days=1)))[0]
+    assert "63 days past due" in tomorrow.fields["Evidence__c"]
+    assert tomorrow.fields["Evidence_Data__c"] == flag.fields["Evidence_Data__c"]
     assert task.key == "receivables:IL-002:past_due:2:60"
     assert task.create_only["OwnerId"] == "005AM"  # the account manager, not the CSM
     assert task.create_only["Subject"] == "Billing follow-up: Copper Leaf has invoices 60+ days past due"
