@@ -19,6 +19,7 @@ RUN_ORDER = (
     "qbr",
     "qbr_pack",
     "expansion",
+    "nps_followup",
 )
 
 # The jobs `csm-sync plan JOB` can show: the pull writes nothing to Salesforce, and the QBR pack

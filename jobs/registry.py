@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connectors.salesforce.soql import select
-from jobs import compliance, expansion, onboarding, qbr, qbr_pack, receivables, renewals, snapshots
+from jobs import compliance, expansion, nps, onboarding, qbr, qbr_pack, receivables, renewals, snapshots
 from jobs.accounts import build_account_data, read_accounts, store_directory
 from jobs.current import Reader
 from jobs.names import RUN_ORDER
@@ -224,6 +224,7 @@ _LIFECYCLE: dict[str, Callable[[MappingSet], MappingJob]] = {
     "compliance": compliance.ComplianceJob.build,
     "receivables": receivables.ReceivablesJob.build,
     "expansion": expansion.ExpansionJob.build,
+    nps.NAME: nps.NpsJob.build,
 }
 
 

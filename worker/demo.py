@@ -304,6 +304,7 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         f"Renewal Tasks: {len(renewals)} — "
         + "; ".join(f"{store(t.get('WhatId'))} {t.get('Priority')}" for t in renewals[:8])
     )
+    console.print(_nps_line(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store))
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
         f"QBR records: {len(org.records('Quarterly_Review__c'))} · "
@@ -311,6 +312,21 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         + ", ".join(sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids))
     )
     console.print(_packs_line(org, store))
+
+
+def _nps_line(
+    tasks: list[dict[str, Any]], candidates: list[dict[str, Any]], store: Callable[[Any], str]
+) -> str:
+    """Detractor follow-ups (open and done) and the accounts marked as reference candidates."""
+    nps = [t for t in tasks if str(t.get("Sync_Key__c", "")).startswith("nps:")]
+    open_ = [t for t in nps if not t.get("IsClosed")]
+    return (
+        f"NPS follow-ups: {len(nps)} detractor Tasks ({len(open_)} open: "
+        + ", ".join(sorted({store(t.get("WhatId")) for t in open_})[:10])
+        + f") · Reference candidates: {len(candidates)} ("
+        + ", ".join(sorted(store(a.get("Id")) for a in candidates)[:10])
+        + ")"
+    )
 
 
 def _last_quarter(env: SandboxEnvironment) -> str:
