@@ -178,10 +178,10 @@ class NpsJob(JobBase):
                 "account": name,
                 "store": data.store_id,
                 "score": a.score,
-                "comment": a.comment or "(no comment)",
+                "comment": f'"{a.comment}"' if a.comment else "(left blank)",
                 "answered": a.day.isoformat(),
                 "lookback_days": self.cfg.lookback_days,
-                "recent": recent or "none",
+                "recent": recent or "no answers",
             }
             out.append(
                 task(
@@ -197,9 +197,10 @@ class NpsJob(JobBase):
             )
             self._count("detractor_tasks")
         # A follow-up Task still open for an answer now outside the window stays until the CSM closes it;
-        # only a later, better answer completes it.
+        # only a later, better answer (or the answer itself corrected to a better score) completes it.
         wanted = {d.key for d in out}
-        cleared = {task_key(data.store_id, a.id) for a in v.cleared}
+        better = [a for a in v.answers if a.score > self.cfg.detractor_max]
+        cleared = {task_key(data.store_id, a.id) for a in (*v.cleared, *better)}
         open_tasks: Sequence[str] = (data.attrs.get("open_keys") or {}).get("Task", ())
         for key in sorted(set(open_tasks) - wanted - cleared):
             out.append(

@@ -51,7 +51,9 @@ def test_a_detractor_gets_a_task_carrying_the_comment_due_in_two_business_days()
     (t,) = tasks(out).values()
     assert t.key == "nps:IL-006:nps-1"
     assert t.create_only["OwnerId"] == "005CSM" and t.fields["Priority"] == "High"
-    assert '"Menu keeps breaking on weekends"' in t.create_only["Description"]
+    assert 'Their comment: "Menu keeps breaking on weekends"' in t.create_only["Description"]
+    (quiet,) = tasks(JOB.evaluate(store(answer(1, 0, 1)))).values()
+    assert "Their comment: (left blank)" in quiet.create_only["Description"]
     assert "scored 4" in t.create_only["Subject"]
     answered = TODAY - timedelta(days=3)  # Friday 20 Nov → due Tuesday 24 Nov
     assert t.create_only["ActivityDate"] == add_business_days(answered, 2).isoformat() == "2026-11-24"
@@ -82,6 +84,9 @@ def test_a_later_better_answer_completes_the_follow_up() -> None:
     )
     closes = [(c.op, c.key) for c in diff(later, org, JOB.managed(NOW)).changes]
     assert closes == [("close", "nps:IL-006:nps-1")]
+    # The survey tool corrected the score itself: no longer a detractor, the Task completes too.
+    corrected = JOB.evaluate(store(answer(1, 7, 10), attrs={"open_keys": {"Task": ["nps:IL-006:nps-1"]}}))
+    assert [(c.op, c.key) for c in diff(corrected, org, JOB.managed(NOW)).changes] == closes
 
 
 def test_stale_nps_data_holds_open_tasks_and_writes_nothing() -> None:

@@ -63,7 +63,9 @@ def test_a_runs_rejected_records_with_salesforces_error_per_row(make_app: Callab
     assert run_detail(app.engine, "nope") is None
 
 
-def test_board_filters_by_job_and_status_command_renders_without_cutting(make_app: Callable[..., App]) -> None:
+def test_board_filters_by_job_and_status_command_renders_without_cutting(
+    make_app: Callable[..., App],
+) -> None:
     from worker import commands  # noqa: PLC0415
 
     app = make_app(Clock(NOW))

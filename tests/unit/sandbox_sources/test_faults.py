@@ -57,12 +57,16 @@ def test_error_rate_is_seeded_and_repeatable(client: Client, app: SourcesApp) ->
 
 def test_echo_rate_answers_500_repeating_the_request(client: Client, app: SourcesApp) -> None:
     app.set_faults("nps", echo_rate=1.0)
-    resp = client.get("/nps/v2/responses?store_id=MA-004&api_key=k-in-query", headers={"X-Api-Key": "k-in-header"})
+    resp = client.get(
+        "/nps/v2/responses?store_id=MA-004&api_key=k-in-query", headers={"X-Api-Key": "k-in-header"}
+    )
     assert resp.status_code == 500
     echoed = resp.json["request"]
     assert "api_key=k-in-query" in echoed["url"] and echoed["headers"]["X-Api-Key"] == "k-in-header"
     app.set_faults("nps", echo_rate=0.0)
-    assert client.get("/nps/v2/responses", headers={"X-Api-Key": app.credentials.nps_api_key}).status_code == 200
+    assert (
+        client.get("/nps/v2/responses", headers={"X-Api-Key": app.credentials.nps_api_key}).status_code == 200
+    )
 
 
 def test_html_page_for_one_store_only(client: Client, app: SourcesApp) -> None:
