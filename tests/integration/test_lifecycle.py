@@ -449,6 +449,21 @@ def _health_and_risks(w: World) -> None:
         flags = [f for f in w.org.records("Risk_Flag__c") if f["Account__c"] == acct["Id"]]
         assert acct["Open_Risk_Count__c"] == sum(f["Status__c"] in ("Open", "Snoozed") for f in flags), store
     assert w.account("IL-002")["Open_Risk_Count__c"] >= 2  # its billing flags
+    # Support patterns on the sandbox's tickets: MI-003 (7) and IL-002 (6) have high or urgent tickets open
+    # over 5 days; no other store has, and no store's last 14 days reach twice its own usual volume.
+    support = {
+        str(f["Sync_Key__c"]): f for f in w.org.records("Risk_Flag__c") if f["Category__c"] == "Support"
+    }
+    assert {(k.split(":")[0], f["Rule__c"]) for k, f in support.items()} == {
+        ("MI-003", "support_backlog"), ("IL-002", "support_backlog"),
+    }  # fmt: skip
+    il2 = next(f for k, f in support.items() if k.startswith("IL-002:"))
+    assert "High or urgent tickets open or pending: 6" in il2["Evidence__c"]
+    stuck = [
+        t for t in w.portfolio.tickets("IL-002") if t.priority in ("high", "urgent") and t.closed_at is None
+    ]
+    assert all(t.id in il2["Evidence__c"] for t in stuck if t.opened_at.date() < TODAY - timedelta(days=5))
+    assert {t["Sync_Key__c"] for t in w.org.records("Task")} >= {f"risk:{k}" for k in support}
 
 
 ARTEFACT = re.compile(r"\b(None|none|null|NaN|nan)\b")
