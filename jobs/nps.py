@@ -219,6 +219,8 @@ class NpsJob(JobBase):
                         {field: v.candidate},
                         account_key=data.store_id,
                         reason="recent NPS promoter" if v.candidate else "no recent promoter answer",
+                        # the mark follows the answers by design: not an overwrite for the safety check
+                        routine=frozenset({field}),
                     )
                 )
         return out

@@ -320,12 +320,15 @@ def _nps_line(
     """Detractor follow-ups (open and done) and the accounts marked as reference candidates."""
     nps = [t for t in tasks if str(t.get("Sync_Key__c", "")).startswith("nps:")]
     open_ = [t for t in nps if not t.get("IsClosed")]
+
+    def some(names: list[str]) -> str:
+        return f" ({', '.join(names[:10])}{', …' if len(names) > 10 else ''})" if names else ""
+
     return (
-        f"NPS follow-ups: {len(nps)} detractor Tasks ({len(open_)} open: "
-        + ", ".join(sorted({store(t.get("WhatId")) for t in open_})[:10])
-        + f") · Reference candidates: {len(candidates)} ("
-        + ", ".join(sorted(store(a.get("Id")) for a in candidates)[:10])
-        + ")"
+        f"NPS follow-ups: {len(nps)} detractor Tasks, {len(open_)} open"
+        + some(sorted({store(t.get("WhatId")) for t in open_}))
+        + f" · Reference candidates: {len(candidates)}"
+        + some(sorted(store(a.get("Id")) for a in candidates))
     )
 
 

@@ -100,6 +100,11 @@ def test_a_recent_promoter_marks_a_reference_candidate_until_a_detractor_answers
     promoter = JOB.evaluate(store(answer(1, 10, 20)))
     (acct,) = [d for d in promoter if d.sobject == "Account"]
     assert (acct.key, acct.fields) == ("IL-006", {"Reference_Candidate__c": True})
+    # Marking an account is routine, not an overwrite the safety check would refuse on a first run.
+    marked = diff(
+        [acct], {("Account", "IL-006"): {"Store_Id__c": "IL-006", "Reference_Candidate__c": False}}, ()
+    )
+    assert len(marked.changes) == 1 and marked.change_share == 0
     assert assess(JOB.cfg, store(answer(1, 10, 20), answer(2, 6, 5))).candidate is False
     assert assess(JOB.cfg, store(answer(1, 10, 200))).candidate is False  # too long ago
     # Not a candidate and never marked: the Account is left alone (no write of False over nothing).
