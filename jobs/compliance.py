@@ -106,9 +106,8 @@ def hold(data: AccountData, why: str, group: str | None = None) -> list[Desired]
     """Keep the open records (of one check group) as they are: desired with no fields, so nothing is
     written or closed."""
     keys: Mapping[str, Sequence[str]] = data.attrs.get("open_keys") or {}
-    fields = {"Risk_Flag__c": FLAG_KEY_FIELD, "Task": TASK_KEY_FIELD}
     return [
-        Desired(sobject, fields[sobject], key, {}, account_key=data.store_id, reason=f"held: {why}")
+        records.hold(sobject, key, data.store_id, f"held: {why}")
         for sobject in sorted(keys)
         for key in sorted(set(keys[sobject]))
         if group is None or group_of(key, data.store_id) == group

@@ -20,6 +20,7 @@ RUN_ORDER = (
     "qbr",
     "qbr_pack",
     "expansion",
+    "nps_followup",
     "digest",
 )
 

@@ -12,6 +12,7 @@ from jobs import (
     digest,
     digest_brief,
     expansion,
+    nps,
     onboarding,
     qbr,
     qbr_pack,
@@ -86,6 +87,7 @@ JOBS: Mapping[str, Callable[[MappingSet], MappingJob]] = {
     "compliance": compliance.ComplianceJob.build,
     "receivables": receivables.ReceivablesJob.build,
     "expansion": expansion.ExpansionJob.build,
+    nps.NAME: nps.NpsJob.build,
 }
 
 

@@ -147,6 +147,10 @@ SPECS: dict[str, FunctionSpec] = {
               filters=True),
         _spec("sum_of", "stream, field", "number", "Sum of a numeric field over the matching records.",
               filters=True),
+        _spec("list_of", "stream, fields", "list",
+              "The matching records (filters as for count), oldest key first, each as its `fields` "
+              "(comma-separated names) joined with \" · \": tickets or invoices as evidence. At most 20.",
+              filters=True),
         _spec("attr", "name, default=None", "any", "A derived check the jobs supply in AccountData.attrs."),
         _spec("fired", "rule, item=''", "bool",
               "Whether a rule (or one for_each item of it) detected its condition earlier in this "
@@ -165,6 +169,9 @@ SPECS: dict[str, FunctionSpec] = {
         _spec("len", "value", "number", "Length of a list or text (0 for None)."),
     )
 }  # fmt: skip
+
+
+LIST_OF_MAX = 20  # records list_of() shows: evidence a CSM reads, not an export
 
 
 def _finite(x: Any) -> bool:
@@ -550,6 +557,15 @@ class Metrics:
                     total += float(v)
             r = self.memo[key] = total
         return r
+
+    def list_of(self, stream: str, fields: str, **filters: Any) -> list[str]:
+        names = [f.strip() for f in str(fields).split(",") if f.strip()]
+        rows = sorted(self._matching(stream, filters), key=lambda r: str(r.get("_key", "")))
+        out = []
+        for rec in rows[:LIST_OF_MAX]:
+            parts = [str(rec[n]) for n in names if rec.get(n) not in (None, "")]
+            out.append(" · ".join(parts) or str(rec.get("_key", "")).split(":", 1)[-1])
+        return out
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.data.attrs.get(name, default)

@@ -345,6 +345,7 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         f"Renewal Tasks: {len(renewals)} — "
         + "; ".join(f"{store(t.get('WhatId'))} {t.get('Priority')}" for t in renewals[:8])
     )
+    console.print(_nps_line(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store))
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
         f"QBR records: {len(org.records('Quarterly_Review__c'))} "
@@ -373,6 +374,24 @@ def briefs_line(env: SandboxEnvironment) -> str:
     if emails:
         line += f"; e.g. to {emails[0]['to'][0]}: “{emails[0]['subject']}”"
     return line
+
+
+def _nps_line(
+    tasks: list[dict[str, Any]], candidates: list[dict[str, Any]], store: Callable[[Any], str]
+) -> str:
+    """Detractor follow-ups (open and done) and the accounts marked as reference candidates."""
+    nps = [t for t in tasks if str(t.get("Sync_Key__c", "")).startswith("nps:")]
+    open_ = [t for t in nps if not t.get("IsClosed")]
+
+    def some(names: list[str]) -> str:
+        return f" ({', '.join(names[:10])}{', …' if len(names) > 10 else ''})" if names else ""
+
+    return (
+        f"NPS follow-ups: {len(nps)} detractor Tasks, {len(open_)} open"
+        + some(sorted({store(t.get("WhatId")) for t in open_}))
+        + f" · Reference candidates: {len(candidates)}"
+        + some(sorted(store(a.get("Id")) for a in candidates))
+    )
 
 
 def _last_quarter(env: SandboxEnvironment) -> str:

@@ -25,6 +25,7 @@ from jobs import qbr_pack, registry
 from jobs.apply import ApplyOptions
 from jobs.compliance import ComplianceJob
 from jobs.expansion import ExpansionJob
+from jobs.nps import NpsJob
 from jobs.onboarding import OnboardingJob
 from jobs.pull import pull
 from jobs.qbr import QbrJob
@@ -234,6 +235,54 @@ def _receivables(w: World) -> None:
     _rerun_writes_nothing(w, job)
 
 
+def _nps(w: World) -> None:
+    job = NpsJob.build(MAPPINGS)
+    result = w.run(job)
+    assert not result.partial
+    tasks = w.records("Task", "nps:")
+    # The sandbox's answers in the 30 days before TODAY: MI-003 (red) 4 on 23 Sep after a 7; IL-002 (red)
+    # 3 on 2 Oct and 5 on 6 Oct. Must not fire: AZ-003's 6 (5 Sep) was followed by a 7, NV-003's 6 (4 Sep)
+    # by a 9, MI-003's 4 (1 Sep) by its 7; green stores answer 8 to 10.
+    by_store: dict[str, list[dict[str, Any]]] = {}
+    for key, t in tasks.items():
+        by_store.setdefault(key.split(":")[1], []).append(t)
+    assert {s: len(ts) for s, ts in by_store.items()} == {"MI-003": 1, "IL-002": 2}
+    for store, ts in by_store.items():
+        acct = w.account(store)
+        assert {(t["OwnerId"], t["WhatId"], t["Priority"]) for t in ts} == {
+            (acct["CSM__c"], acct["Id"], "High")
+        }
+    said = {
+        f'Their comment: "{r.comment}"' if r.comment else "Their comment: (left blank)"
+        for r in w.portfolio.nps("IL-002")
+    }
+    assert all(any(c in t["Description"] for c in said) for t in by_store["IL-002"])
+    assert sorted(t["ActivityDate"] for t in by_store["IL-002"]) == [
+        "2026-10-06",
+        "2026-10-08",
+    ]  # Fri→Tue, Tue→Thu
+    candidates = {a["Store_Id__c"] for a in w.org.records("Account") if a.get("Reference_Candidate__c")}
+    assert candidates == {"NV-002", "NV-003", "MA-002", "CA-001", "MI-002", "IL-001"}  # not AZ-003: a 6 since
+    _rerun_writes_nothing(w, job)
+    # The survey tool corrects IL-002's 6 Oct answer to an 8: both its follow-ups complete (the 2 Oct one
+    # has a better answer after it), nothing else moves.
+    with w.engine.begin() as conn:
+        rows = conn.execute(
+            text("SELECT key, attrs FROM source_record WHERE store_id='IL-002' AND stream='responses'")
+        )
+        for key, attrs in rows.fetchall():
+            a = json.loads(attrs)
+            if str(a.get("responded_at", "")).startswith("2026-10-06"):
+                a["score"] = 8
+                conn.execute(text("UPDATE source_record SET attrs=:a WHERE key=:k AND stream='responses'"),
+                             {"a": json.dumps(a), "k": key})  # fmt: skip
+    better = w.run(job)
+    assert sorted((c.op, c.key.split(":")[1]) for c in better.plan.changes) == [("close", "IL-002")] * 2
+    assert {t["Status"] for t in w.records("Task", "nps:IL-002:").values()} == {"Completed"}
+    assert {t["Status"] for t in w.records("Task", "nps:MI-003:").values()} == {"Not Started"}
+    _rerun_writes_nothing(w, job)
+
+
 def _renewals(w: World) -> None:
     job = RenewalsJob.build(MAPPINGS)
     w.run(job)
@@ -401,6 +450,21 @@ def _health_and_risks(w: World) -> None:
         flags = [f for f in w.org.records("Risk_Flag__c") if f["Account__c"] == acct["Id"]]
         assert acct["Open_Risk_Count__c"] == sum(f["Status__c"] in ("Open", "Snoozed") for f in flags), store
     assert w.account("IL-002")["Open_Risk_Count__c"] >= 2  # its billing flags
+    # Support patterns on the sandbox's tickets: MI-003 (7) and IL-002 (6) have high or urgent tickets open
+    # over 5 days; no other store has, and no store's last 14 days reach twice its own usual volume.
+    support = {
+        str(f["Sync_Key__c"]): f for f in w.org.records("Risk_Flag__c") if f["Category__c"] == "Support"
+    }
+    assert {(k.split(":")[0], f["Rule__c"]) for k, f in support.items()} == {
+        ("MI-003", "support_backlog"), ("IL-002", "support_backlog"),
+    }  # fmt: skip
+    il2 = next(f for k, f in support.items() if k.startswith("IL-002:"))
+    assert "High or urgent tickets open or pending: 6" in il2["Evidence__c"]
+    stuck = [
+        t for t in w.portfolio.tickets("IL-002") if t.priority in ("high", "urgent") and t.closed_at is None
+    ]
+    assert all(t.id in il2["Evidence__c"] for t in stuck if t.opened_at.date() < TODAY - timedelta(days=5))
+    assert {t["Sync_Key__c"] for t in w.org.records("Task")} >= {f"risk:{k}" for k in support}
 
 
 ARTEFACT = re.compile(r"\b(None|none|null|NaN|nan)\b")
@@ -428,6 +492,7 @@ def test_lifecycle_jobs_on_the_demo_portfolio(world: World, tmp_path: Path) -> N
     _onboarding(world)
     _compliance(world)
     _receivables(world)
+    _nps(world)
     _renewals(world)
     _qbr(world)
     _qbr_pack(world, tmp_path)

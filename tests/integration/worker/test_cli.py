@@ -243,7 +243,9 @@ def test_status_json_and_a_runs_quarantined_records_as_csv(env: SandboxEnvironme
     store = "NV-004"  # a Dutchie store no other test here pulls
     env.sources.set_faults("dutchie", malformed_stores=[store])
     try:
-        since = (env.portfolio.today - timedelta(days=3)).isoformat()  # a short pull: this test is about status
+        since = (
+            env.portfolio.today - timedelta(days=3)
+        ).isoformat()  # a short pull: this test is about status
         proc = run(env, "run-job", "pull", "--store", store, "--since", since, "--json")
     finally:
         env.sources.reset_faults()
@@ -269,7 +271,9 @@ def test_status_json_and_a_runs_quarantined_records_as_csv(env: SandboxEnvironme
     assert missing.returncode == 2 and "no run 'nope'" in envelope(missing)["errors"][0]
 
 
-def test_validate_reports_config_and_mapping_problems_at_once(env: SandboxEnvironment, tmp_path: Path) -> None:
+def test_validate_reports_config_and_mapping_problems_at_once(
+    env: SandboxEnvironment, tmp_path: Path
+) -> None:
     broken = tmp_path / "mappings"
     shutil.copytree(
         Path(mappings.__file__).parent, broken, ignore=shutil.ignore_patterns("*.py", "__pycache__")
@@ -297,7 +301,11 @@ def test_validate_reports_config_and_mapping_problems_at_once(env: SandboxEnviro
 def test_validate_offline_needs_no_secret(env: SandboxEnvironment, tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     key = env.workdir / "secrets" / "salesforce_jwt_key.pem"
-    config.write_text(env.config_path.read_text().replace(f'private_key_file = "{key}"', 'private_key_env = "CSM_SYNC_UNSET_KEY"'))
+    config.write_text(
+        env.config_path.read_text().replace(
+            f'private_key_file = "{key}"', 'private_key_env = "CSM_SYNC_UNSET_KEY"'
+        )
+    )
     assert "CSM_SYNC_UNSET_KEY" in config.read_text()
     offline = run(env, "validate", "--offline", config=config)
     assert offline.returncode == 0 and offline.stdout.startswith("OK:"), offline.stdout
@@ -307,10 +315,14 @@ def test_validate_offline_needs_no_secret(env: SandboxEnvironment, tmp_path: Pat
 
 def test_messages_for_wrong_arguments(env: SandboxEnvironment) -> None:
     pull = run(env, "plan", "pull")
-    assert pull.returncode == 2 and "pull has no plan" in pull.stdout and "valid jobs: pull" not in pull.stdout
+    assert (
+        pull.returncode == 2 and "pull has no plan" in pull.stdout and "valid jobs: pull" not in pull.stdout
+    )
     nope = envelope(run(env, "explain", "NOPE-1", "--json"))
     assert nope["exit_code"] == 2
-    assert nope["errors"][0].startswith("store 'NOPE-1' has no Salesforce Account with Store_Id__c = 'NOPE-1'")
+    assert nope["errors"][0].startswith(
+        "store 'NOPE-1' has no Salesforce Account with Store_Id__c = 'NOPE-1'"
+    )
     version = subprocess.run([str(CSM_SYNC), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("csm-sync ") and version.stdout.split()[1][0].isdigit()
     helped = subprocess.run([str(CSM_SYNC), "plan", "--help"], capture_output=True, text=True, check=True)

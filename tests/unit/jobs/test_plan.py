@@ -182,11 +182,19 @@ def test_a_value_that_cannot_go_into_its_field_is_left_out_and_named() -> None:
         ("Account", "Health_Drivers__c"): FieldSpec("textarea", None, 32768),
         ("Account", "Onboarding_Start__c"): FieldSpec("date"),
     }
-    d = acct("NV-1", Online_Orders_7d__c="12 orders", Health_Stale__c=1, Health_Drivers__c=3,
-             Onboarding_Start__c=20260101)
+    d = acct(
+        "NV-1",
+        Online_Orders_7d__c="12 orders",
+        Health_Stale__c=1,
+        Health_Drivers__c=3,
+        Onboarding_Start__c=20260101,
+    )
     plan = diff([d], {("Account", "NV-1"): {"Health_Drivers__c": "x"}}, schema=schema)
     (change,) = plan.changes
-    assert dict(change.fields) == {"Health_Drivers__c": 3, "Health_Updated_At__c": "2026-11-23T10:00:00+00:00"}
+    assert dict(change.fields) == {
+        "Health_Drivers__c": 3,
+        "Health_Updated_At__c": "2026-11-23T10:00:00+00:00",
+    }
     assert plan.misfits == (
         "Account NV-1: Online_Orders_7d__c is a double field but the mapping gave str '12 orders'; left unchanged",
         "Account NV-1: Health_Stale__c is a boolean field but the mapping gave int '1'; left unchanged",

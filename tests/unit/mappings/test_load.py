@@ -53,7 +53,9 @@ def test_bad_file_reports_exactly_its_issues(case: Path, tmp_path: Path) -> None
 
 def test_the_shipped_files_load() -> None:
     ms = load_mapping_set()
-    assert [r.name for r in ms.rules] == ["menu_sync", "category_drop", "feed_stale", "online_sales_drop"]
+    assert [r.name for r in ms.rules] == [
+        "menu_sync", "category_drop", "feed_stale", "online_sales_drop", "support_backlog", "ticket_surge",
+    ]  # fmt: skip
     assert [c.name for c in ms.components] == [
         "usage", "orders_trend", "conversion", "support_load", "nps", "payment", "onboarding",
     ]  # fmt: skip
@@ -67,7 +69,7 @@ def test_the_set_says_what_it_writes_and_sums_itself_up() -> None:
     ms = load_mapping_set()
     assert ms.objects == {"Account", "Risk_Flag__c", "Task", "Case"}
     assert ms.summary == (
-        "mappings/: 6 KPI fields, 7 health components, 4 risk rules (3 with a Task, 1 with a Case), 7 sources"
+        "mappings/: 6 KPI fields, 7 health components, 6 risk rules (5 with a Task, 1 with a Case), 7 sources"
     )
 
 

@@ -196,7 +196,10 @@ def test_a_stale_feed_raises_data_feed_stale_and_no_sales_drop(ms: MappingSet) -
     quiet = store_data(change=feed_stopped, freshness=stale)
     quiet.last_success["pos"] = NOW - timedelta(minutes=5)  # our pulls succeed: the source is quiet
     (flag,) = flags(evaluate_account(ms, quiet))
-    assert "Our pulls from it: succeeding: the source itself has sent nothing newer" in flag.fields["Evidence__c"]
+    assert (
+        "Our pulls from it: succeeding: the source itself has sent nothing newer"
+        in flag.fields["Evidence__c"]
+    )
     held = {r.instance for r in out.rules if r.status == "held"}
     assert {"menu_sync", "online_sales_drop", "category_drop/edibles"} <= held
     fields = account_fields(out)
@@ -451,7 +454,7 @@ def test_an_age_in_evidence_is_written_as_the_time_it_is_measured_from(tmp_path:
         tmp_path,
         '[[rules]]\nname = "sync_late"\ntitle = "Menu sync late"\nseverity = "Low"\n'
         "when = 'freshness(\"menu_sync\") > 4'\n"
-        "evidence = { since = { expr = 'freshness(\"menu_sync\")', label = \"Menu not synced since\", "
+        'evidence = { since = { expr = \'freshness("menu_sync")\', label = "Menu not synced since", '
         'format = "age" } }\n',
     )
     texts = set()

@@ -8,7 +8,16 @@ import sys
 
 from jobs.names import RUN_ORDER
 
-HEAVY = ("sqlalchemy", "sqlmodel", "simple_salesforce", "requests", "pydantic", "apscheduler", "rich", "sandbox")
+HEAVY = (
+    "sqlalchemy",
+    "sqlmodel",
+    "simple_salesforce",
+    "requests",
+    "pydantic",
+    "apscheduler",
+    "rich",
+    "sandbox",
+)
 
 
 def test_building_the_parser_imports_nothing_heavy() -> None:

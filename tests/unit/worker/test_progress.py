@@ -56,7 +56,9 @@ def test_a_process_wide_sink_serves_threads_without_a_context() -> None:
     progress.install(LogSink(lambda *a: lines.append(progress_line(*a)), interval=1e9))
     try:
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(lambda: (progress.start("w", None), progress.advance("w", 3), progress.finish("w"))).result()
+            pool.submit(
+                lambda: (progress.start("w", None), progress.advance("w", 3), progress.finish("w"))
+            ).result()
     finally:
         progress.install(None)
     assert lines == ["w: 3 (done)"]

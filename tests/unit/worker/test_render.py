@@ -15,8 +15,13 @@ EVIDENCE_AFTER = "Online orders 9 vs 41 same weekday.\nTop sellers out of stock:
 
 def plan_of(n: int, changed: int) -> Plan:
     changes = tuple(
-        Update("Risk_Flag__c", "Sync_Key__c", f"risk:NV-{i:03d}:menu", {"Evidence__c": EVIDENCE_AFTER},
-               {"Evidence__c": EVIDENCE_BEFORE})  # fmt: skip
+        Update(
+            "Risk_Flag__c",
+            "Sync_Key__c",
+            f"risk:NV-{i:03d}:menu",
+            {"Evidence__c": EVIDENCE_AFTER},
+            {"Evidence__c": EVIDENCE_BEFORE},
+        )  # fmt: skip
         for i in range(changed)
     )
     return Plan(changes, considered=n)
@@ -35,7 +40,10 @@ def test_long_text_is_one_cut_line_by_default_and_whole_with_full() -> None:
     assert "x" * 90 not in short
     whole = rendered(plan, full=True)
     assert "x" * 90 in whole and "…" not in whole
-    assert "Online orders 12 vs 40 same weekday." in whole and "Top sellers out of stock: Blue Dream 3.5g" in whole
+    assert (
+        "Online orders 12 vs 40 same weekday." in whole
+        and "Top sellers out of stock: Blue Dream 3.5g" in whole
+    )
 
 
 def test_the_safety_verdict_names_the_share_once_and_not_the_job() -> None:
