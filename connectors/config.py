@@ -6,7 +6,6 @@ import json
 import os
 import re
 import threading
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from configfiles import read_toml
 from connectors import redact
 from connectors.bounds import Limits
 from connectors.paging import PaginationConfig
@@ -219,11 +219,16 @@ def per_store_secrets(path: str) -> Mapping[str, Any]:
         cached = _SECRETS_CACHE.get((path, mtime))
         if cached is not None:
             return cached
-        raw = file.read_text()
-        try:
-            data: Any = tomllib.loads(raw) if file.suffix == ".toml" else json.loads(raw)
-        except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise SecretError(f"auth.per_store_file: {path} is not valid JSON/TOML: {exc}") from None
+        data: Any
+        if file.suffix == ".toml":
+            data, issues = read_toml(file, path)
+            if issues:  # line, column and fix: never the file's text, which holds secrets
+                raise SecretError(f"auth.per_store_file: {issues[0]}")
+        else:
+            try:
+                data = json.loads(file.read_text())
+            except ValueError as exc:
+                raise SecretError(f"auth.per_store_file: {path} is not valid JSON: {exc}") from None
         if not isinstance(data, Mapping):
             raise SecretError(f"auth.per_store_file: {path} must map store ids to secrets")
         redact.register(_leaves(data))

@@ -56,6 +56,15 @@ def test_per_store_secrets_file(tmp_path: Path) -> None:
         auth.secret("username", "NV-404", env)
 
 
+def test_a_broken_per_store_toml_file_says_where_and_never_shows_a_key(tmp_path: Path) -> None:
+    path = tmp_path / "keys.toml"
+    path.write_text('"NV-001" = "loc-key-canary-1"\n"NV-002" = "loc-key-canary-2\n')  # unclosed quote
+    auth = AuthConfig(kind="basic", per_store_file=str(path), password_env="INTEGRATOR")
+    with pytest.raises(SecretError, match=r"keys\.toml: line 2, column \d+: TOML syntax error") as caught:
+        auth.secret("username", "NV-001", {"INTEGRATOR": "int-key"})
+    assert "canary" not in str(caught.value)
+
+
 def test_source_config_defaults_and_bounds() -> None:
     cfg = SourceConfig(name="billing", kind="rest", base_url="https://billing.example.com/")
     assert cfg.base_url == "https://billing.example.com"
