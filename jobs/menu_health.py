@@ -18,7 +18,7 @@ from connectors.platform import IMAGE_CHECK_CONCURRENCY
 from connectors.values import Invalid, dimension, json_safe, zone
 from state import facts, image_checks
 from state import stores as store_directory
-from state.engine import Engine
+from state.engine import Engine, chunks
 
 log = structlog.get_logger(__name__)
 
@@ -247,11 +247,6 @@ def _image_statuses(
     return {**known, **fresh}, len(fresh)
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def run_menu_health(
     engine: Engine,
     now: datetime,
@@ -288,7 +283,7 @@ def run_menu_health(
     day = now.astimezone(UTC).date()
     try:
         # A group of stores at a time, so memory follows the group, not the portfolio or the shard.
-        for group in _chunks(wanted, STORE_GROUP):
+        for group in chunks(wanted, STORE_GROUP):
             menus, syncs = _menus(engine, group, menu_source)
             skipped.update({s: "no menu items pulled" for s in group if s not in menus})
             urls = {str(i.get("image_url")) for items in menus.values() for i in items if i.get("image_url")}
@@ -318,7 +313,7 @@ def _menus(
     menus: dict[str, list[Mapping[str, Any]]] = {}
     syncs: dict[str, datetime] = {}
     with facts.reading(engine) as reads:
-        for chunk in _chunks(stores, 500):
+        for chunk in chunks(stores, 500):
             for store_id, _, _, _, attrs in reads.records(chunk, ("menu_items",), sources=(menu_source,)):
                 menus.setdefault(store_id, []).append(attrs)
             for store_id, _, newest, _, _ in reads.freshness(chunk, MENU_SYNC):
@@ -374,7 +369,7 @@ def _assess_group(
         return assess(store_id, today[store_id], menus[store_id], sales, stock, statuses, sync, top_n)
 
     with facts.reading(engine, yield_per=SALES_BATCH) as reads:
-        for chunk in _chunks(stores, 500):
+        for chunk in chunks(stores, 500):
             stocks.clear()
             for store_id, _, _, _, attrs in reads.records(
                 chunk, ("inventory",), by_store_and_day=True, **pos

@@ -12,7 +12,6 @@ import structlog
 from jobs import progress
 from jobs.accounts import (
     build_account_data,
-    chunks,
     read_accounts,
     record_windows,
     scoped_read,
@@ -23,7 +22,7 @@ from jobs.job import MappingJob
 from jobs.plan import Plan, diff, schema_from_describe
 from mappings.desired import Desired
 from state import stores as store_directory
-from state.engine import Engine
+from state.engine import Engine, chunks
 
 __all__ = [  # MappingJob lives in jobs/job.py; runners of jobs still find it here
     "Describe",

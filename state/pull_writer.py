@@ -21,7 +21,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
@@ -29,13 +29,13 @@ from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Connection, and_, delete, select, tuple_
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from connectors import redact
 from connectors.base import ALL_STORES, Record, Rejected, Signal, StoreRef
 from connectors.bounds import bounded_payload, clean_text
 from connectors.values import Invalid, json_safe, zone
-from state.engine import upsert
+from state.engine import chunks, table, upsert
 from state.tables import Cursor, Freshness, SourceRecord
 
 log = structlog.get_logger(__name__)
@@ -47,15 +47,6 @@ GROUP_ITEMS = 400  # queued items per transaction, at most
 ANALYZE_MIN_ROWS = 20_000  # records written before statistics are refreshed (PostgreSQL)
 QUEUE_ITEMS = 64  # queued items before fetch threads wait: memory stays bounded when writing lags
 _IN_CHUNK = 500  # values per IN list
-
-
-def _table(name: str) -> Any:
-    return SQLModel.metadata.tables[name]
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 @dataclass
@@ -155,13 +146,13 @@ def rederive(conn: Connection, source: str, touched: set[tuple[str, date]]) -> N
     """
     if not touched:
         return
-    sr, mf = _table("source_record"), _table("metric_fact")
+    sr, mf = table("source_record"), table("metric_fact")
     by_store: dict[str, list[date]] = {}
     for store_id, day in touched:
         by_store.setdefault(store_id, []).append(day)
     rows: list[dict[str, Any]] = []
     for store_id, days in sorted(by_store.items()):
-        for chunk in _chunks(sorted(days), _IN_CHUNK):
+        for chunk in chunks(sorted(days), _IN_CHUNK):
             conn.execute(
                 delete(mf).where(and_(mf.c.source == source, mf.c.store_id == store_id, mf.c.day.in_(chunk)))
             )
@@ -356,7 +347,7 @@ class PullWriter:
             rows = [
                 row for source, r in rejected for row in quarantine_rows(self.run_id, source, [r], self.now)
             ]
-            conn.execute(_table("quarantine").insert(), rows)
+            conn.execute(table("quarantine").insert(), rows)
         cursors = {
             (u.source, u.stream, u.store_id): u.cursor
             for u in group
@@ -428,7 +419,7 @@ class PullWriter:
         fresh: dict[tuple[str, str], _Fresh],
     ) -> None:
         """Upsert the changed records of one source's stream, delete a snapshot's gone ones; note days."""
-        sr, conn = _table("source_record"), session.connection()
+        sr, conn = table("source_record"), session.connection()
         latest: dict[str, Record] = {}
         newest: dict[str, datetime] = {}
         for unit in units:
@@ -443,7 +434,7 @@ class PullWriter:
             tz = self._zone(record.store_id)
             day = record.occurred_at.astimezone(tz).date() if tz else record.occurred_at.date()
             digests[record.key] = (day, record_digest(record, day))
-        for chunk in _chunks(list(digests), _IN_CHUNK):
+        for chunk in chunks(list(digests), _IN_CHUNK):
             old = conn.execute(
                 select(sr.c.key, sr.c.store_id, sr.c.day, sr.c.digest, sr.c.facts).where(
                     sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk)
@@ -475,7 +466,7 @@ class PullWriter:
         upsert(session, SourceRecord, rows)
         self.stats["written"] += len(rows)
         stale = self._stale(conn, source, stream, units)
-        for chunk in _chunks(sorted(stale), _IN_CHUNK):
+        for chunk in chunks(sorted(stale), _IN_CHUNK):
             conn.execute(delete(sr).where(sr.c.source == source, sr.c.stream == stream, sr.c.key.in_(chunk)))
         touched.update(stale.values())
         for store_id, moment in newest.items():
@@ -488,7 +479,7 @@ class PullWriter:
         done = [u for u in units if u.seen is not None]
         if not done:
             return {}
-        sr = _table("source_record")
+        sr = table("source_record")
         stale: dict[str, tuple[str, date]] = {}
         query = select(sr.c.key, sr.c.store_id, sr.c.day).where(sr.c.source == source, sr.c.stream == stream)
         every = [u for u in done if u.store_id == ALL_STORES]
@@ -497,7 +488,7 @@ class PullWriter:
             stale.update({k: (s, d) for k, s, d in conn.execute(query) if k not in seen})
             return stale
         by_store = {u.store_id: u.seen or frozenset() for u in done}
-        for chunk in _chunks(sorted(by_store), _IN_CHUNK):
+        for chunk in chunks(sorted(by_store), _IN_CHUNK):
             for key, store_id, day in conn.execute(query.where(sr.c.store_id.in_(chunk))):
                 if key not in by_store[store_id]:
                     stale[key] = (store_id, day)
@@ -507,7 +498,7 @@ class PullWriter:
         """Read the group's freshness rows once, apply the merged changes, upsert them back."""
         if not fresh:
             return
-        fr = _table("freshness")
+        fr = table("freshness")
         columns = (
             "newest_data_at",
             "last_success_at",
@@ -518,7 +509,7 @@ class PullWriter:
         )
         have: dict[tuple[str, str], dict[str, Any]] = {}
         conn = session.connection()
-        for chunk in _chunks(sorted(fresh), _IN_CHUNK):
+        for chunk in chunks(sorted(fresh), _IN_CHUNK):
             query = select(fr.c.source, fr.c.store_id, *(fr.c[c] for c in columns)).where(
                 tuple_(fr.c.source, fr.c.store_id).in_(list(chunk))
             )

@@ -248,10 +248,8 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
         ),
         "sales_compliance": sales_compliance(org, store),
         "snapshots": len(org.records("Health_Snapshot__c")),
-        # the last complete quarter's: how many quarters the history reaches depends on the date
-        "qbr_records": sum(
-            1 for r in org.records("Quarterly_Review__c") if r.get("Quarter__c") == _last_quarter(env)
-        ),
+        # accounts with a review, not reviews: how many quarters the history reaches depends on the date
+        "qbr_accounts": len({r.get("Account__c") for r in org.records("Quarterly_Review__c")}),
         "without_account": sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids),
     }
 
@@ -348,8 +346,7 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
     console.print(_nps_line(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store))
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
-        f"QBR records: {len(org.records('Quarterly_Review__c'))} "
-        f"({figures['qbr_records']} for {_last_quarter(env)}, the last complete quarter) · "
+        f"QBR records: {len(org.records('Quarterly_Review__c'))} on {figures['qbr_accounts']} accounts · "
         f"Stores without a Salesforce Account (reported, not dropped): "
         + ", ".join(sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids))
     )

@@ -73,7 +73,7 @@ def readme_figures() -> dict[str, Any]:
         "milestones": number(r"(\d+) onboarding milestones"),
         "overdue_milestones": number(r"with (\d+) overdue"),
         "snapshots": number(r"(\d+) health snapshots"),
-        "qbr_records": number(r"(\d+) QBR records"),
+        "qbr_accounts": number(r"QBR records on (\d+) accounts"),
         "without_account": re.findall(r"([A-Z]{2}-\d{3}) reported as a store without an Account", said),
         "flag_stores": sorted({*re.findall(rf"\b({STORE})'s", said), *re.findall(rf"\(({STORE}(?:, {STORE})+)\)", said)[0].split(", ")}),
     }  # fmt: skip
