@@ -28,6 +28,7 @@ MENU_SYNC = "menu_sync"  # the freshness row the platform's last_menu_sync_at is
 LIST_LIMIT = 50  # evidence lists are capped; the counts are not
 STORE_GROUP = 250  # stores whose menus are held at once (a shard's worth at the default shard size)
 SALES_BATCH = 2000  # POS sales rows fetched at a time while a group's sales stream past
+IMAGE_MAX_AGE = timedelta(hours=24)  # an unchanged link is rechecked after this age, not on each new day
 
 
 @dataclass(frozen=True)
@@ -238,9 +239,15 @@ class MenuHealthReport:
 
 
 def _image_statuses(
-    engine: Engine, urls: Collection[str], day: date, now: datetime, head: HeadFn, concurrency: int
+    engine: Engine,
+    urls: Collection[str],
+    day: date,
+    now: datetime,
+    head: HeadFn,
+    concurrency: int,
+    max_age: timedelta,
 ) -> tuple[dict[str, int], int]:
-    known = image_checks.known(engine, urls, day)
+    known = image_checks.known(engine, urls, now - max_age)
     missing = [u for u in urls if u not in known]
     fresh = check_all(missing, head, concurrency)
     image_checks.record(engine, fresh, day, now)
@@ -261,12 +268,14 @@ def run_menu_health(
     run_id: str = "",
     ca_bundle: str = "",
     image_timeout: float = 10.0,
+    image_max_age: timedelta = IMAGE_MAX_AGE,
     clock: Callable[[], float] = time.perf_counter,
 ) -> MenuHealthReport:
     """Assess every store with menu data; write one `derived`/`menu_health` record and its facts per store.
 
     `head(url) -> status` is injectable; by default one session checks links, `concurrency` at a time,
     verifying TLS (with `ca_bundle` when the image host uses a private CA, as the sandbox does).
+    A link checked less than `image_max_age` ago is not checked again; a changed link is a new URL.
     """
     started = clock()
     run_id = run_id or f"menu-health-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -287,7 +296,9 @@ def run_menu_health(
             menus, syncs = _menus(engine, group, menu_source)
             skipped.update({s: "no menu items pulled" for s in group if s not in menus})
             urls = {str(i.get("image_url")) for items in menus.values() for i in items if i.get("image_url")}
-            statuses, fresh = _image_statuses(engine, urls, day, now, head, concurrency)
+            statuses, fresh = _image_statuses(
+                engine, urls, day, now, head, concurrency, image_max_age
+            )
             checked += fresh
             results.extend(
                 _assess_group(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -235,6 +235,7 @@ class OnboardingJob(JobBase):
         self.states = dict(states or {})
         self.brands = dict(brands or {})
         self.seen: dict[str, Onboarding] = {}  # this run's evaluations, for finalize and summary
+        self.evaluated: set[str] = set()  # every store this run (its shard) evaluated
         self.today: date | None = None  # this run's evaluation day
 
     @classmethod
@@ -390,6 +391,7 @@ class OnboardingJob(JobBase):
         return "Not Started", None, "set by the CSM"
 
     def evaluate(self, data: AccountData) -> Sequence[Desired]:
+        self.evaluated.add(data.store_id)
         ob = self.assess(data)
         if ob is None or not ob.tracked or not data.account.get("Id"):
             return []
@@ -455,7 +457,7 @@ class OnboardingJob(JobBase):
         self, accounts: Mapping[str, Mapping[str, Any]], desired: Sequence[Desired], now: datetime
     ) -> Sequence[Desired]:
         """MSO parents: progress across their locations, live and total locations, on-time share."""
-        return rollups(self.cfg, accounts, self.seen, self.today or now.date())
+        return rollups(self.cfg, accounts, self.seen, self.today or now.date(), self.evaluated)
 
     def summary(self, desired: Sequence[Desired]) -> dict[str, Any]:
         out = super().summary(desired)
@@ -505,8 +507,13 @@ def rollups(
     accounts: Mapping[str, Mapping[str, Any]],
     seen: Mapping[str, Onboarding],
     today: date,
+    evaluated: Collection[str] | None = None,
 ) -> list[Desired]:
-    """Parent Account fields from the children: locations not being onboarded count as live and done."""
+    """Parent Account fields from the children: locations not being onboarded count as live and done.
+
+    Only parents with a location among `evaluated` (this shard's stores; None: all): another shard,
+    reading the same Accounts without those locations' milestones, would otherwise write them as done.
+    """
     store_of = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
     children: dict[str, list[str]] = {}
     for s, a in accounts.items():
@@ -516,6 +523,8 @@ def rollups(
     out: list[Desired] = []
     r = cfg.rollup
     for parent, kids in sorted(children.items()):
+        if evaluated is not None and not any(k in evaluated for k in kids):
+            continue
         obs = [seen[k] for k in kids if k in seen]
         live = sum(1 for k in kids if k not in seen or seen[k].done(r.live_code))
         progress = sum(seen[k].progress if k in seen else 1.0 for k in kids) / len(kids)

@@ -1,9 +1,12 @@
-"""Menu health's image link cache (`image_check`): each URL's status, checked at most once a day."""
+"""Menu health's image link cache (`image_check`): a URL's status is reused until it is older than a set age.
+
+A changed link is a new URL and so is checked at once; an unchanged one is rechecked only after the age.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session
@@ -19,19 +22,27 @@ def ensure_table(engine: Engine) -> None:
     TABLE.create(engine, checkfirst=True)
 
 
-def known(engine: Engine, urls: Collection[str], day: date) -> dict[str, int]:
-    """The statuses already checked on `day` among `urls`."""
+def known(engine: Engine, urls: Collection[str], since: datetime) -> dict[str, int]:
+    """The latest status of each of `urls` checked after `since` (an aware datetime)."""
     wanted = sorted(urls)
-    out: dict[str, int] = {}
+    latest: dict[str, tuple[datetime, int]] = {}
     with engine.connect() as conn:
         for i in range(0, len(wanted), 500):
             rows = conn.execute(
-                select(TABLE.c.url, TABLE.c.status).where(
-                    TABLE.c.day == day, TABLE.c.url.in_(wanted[i : i + 500])
+                select(TABLE.c.url, TABLE.c.status, TABLE.c.checked_at).where(
+                    TABLE.c.day >= since.astimezone(UTC).date(), TABLE.c.url.in_(wanted[i : i + 500])
                 )
             )
-            out.update({r[0]: int(r[1]) for r in rows})
-    return out
+            for url, status, checked_at in rows:
+                at = _aware(checked_at)
+                if at > since and (url not in latest or at > latest[url][0]):
+                    latest[url] = (at, int(status))
+    return {u: s for u, (_, s) in latest.items()}
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored in UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def record(engine: Engine, statuses: Mapping[str, int], day: date, now: datetime) -> None:

@@ -183,6 +183,18 @@ def test_image_checks_are_cached_per_url_per_day_and_reruns_replace_the_day(tmp_
     assert len(rows(engine, "source_record", "WHERE source='derived'")) == 2  # one record per day: history
 
 
+def test_an_unchanged_link_is_rechecked_after_the_age_not_at_midnight(tmp_path: Path) -> None:
+    engine = setup(tmp_path)
+    head = Head()
+    late = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+    run_menu_health(engine, late, head=head)
+    assert len(head.calls) == 2
+    run_menu_health(engine, late + timedelta(hours=1), head=head)
+    assert len(head.calls) == 2  # the next day's first cycle reuses an hour-old status
+    run_menu_health(engine, late + timedelta(hours=2), head=head, image_max_age=timedelta(hours=1))
+    assert len(head.calls) == 4  # older than the configured age: checked again
+
+
 def test_stores_without_menu_data_are_skipped_not_reported_healthy(tmp_path: Path) -> None:
     engine = state(tmp_path)
     pull(engine, [MemorySource("platform", {}, directory=[NV])], NOW)

@@ -228,6 +228,21 @@ def test_the_mso_parent_rolls_up_its_locations() -> None:
     assert parent.fields["Onboarding_Progress__c"] == round(100 * (6 / 9 + 6 / 9 + 1 / 9) / 3, 2)
 
 
+def test_a_shard_without_the_mso_locations_leaves_their_parent_alone() -> None:
+    # Shards read the same Accounts; the shard holding NV-001 only must not write MSO-2 as all done,
+    # or the two shards' values for the parent alternate and every cycle rewrites it (#23).
+    job = OnboardingJob.build(MAPPINGS)
+    accounts = {
+        "MSO-2": {"Id": "001P", "Store_Id__c": "MSO-2"},
+        "IL-006": {"Id": "001A", "ParentId": "001P"},
+        "MI-006": {"Id": "001B", "ParentId": "001P"},
+        "NV-001": {"Id": "001D"},
+    }
+    job.prepare(FakeOrg({}), accounts, NOW)
+    desired = list(job.evaluate(onboarding_store("NV-001", account={"Id": "001D"})))
+    assert list(job.finalize(accounts, desired, NOW)) == []
+
+
 def test_the_on_time_share_is_shown_on_the_parent_when_a_field_is_configured() -> None:
     job = OnboardingJob.build(MAPPINGS)
     job.cfg = job.cfg.model_copy(
