@@ -64,9 +64,9 @@ class Condition(_Model):
     field: str
     in_: tuple[Scalar, ...] | None = Field(default=None, alias="in")
     not_in: tuple[Scalar, ...] | None = None
-    min: float | None = None
-    max: float | None = None
-    present: bool | None = None
+    min: float | None = Field(default=None, strict=True)
+    max: float | None = Field(default=None, strict=True)
+    present: bool | None = Field(default=None, strict=True)
 
     def holds(self, item: Mapping[str, Any]) -> bool:
         value = dig(item, self.field, None)
@@ -95,7 +95,7 @@ class FactSpec(_Model):
     """metric ← a constant (`value`, default 1: a count) or a numeric `field`, when all `when` hold."""
 
     metric: str
-    value: float | None = None
+    value: float | None = Field(default=None, strict=True)
     field: str = ""
     dimension: str = ""  # template over the item's fields, e.g. "channel={fulfillment}"
     when: tuple[Condition, ...] = ()
@@ -143,8 +143,8 @@ class StreamSpec(_Model):
     # "" only for a snapshot: its items count when read
     cursor: str = ""  # the item's last-modified field; the stream resumes after the greatest one
     store: str = ""  # the item's store id field; default: the store the call was made for
-    ordered: bool = False  # items come oldest-first: checkpoint after every page
-    snapshot: bool = False  # read whole every time; items no longer listed are deleted
+    ordered: bool = Field(default=False, strict=True)  # items come oldest-first: checkpoint each page
+    snapshot: bool = Field(default=False, strict=True)  # read whole each time; unlisted items are deleted
     required: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()  # must be numbers ≥ 0 when present
     ranges: dict[str, Annotated[tuple[float, float], Field()]] = {}
