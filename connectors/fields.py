@@ -72,8 +72,8 @@ class FieldSpec(BaseModel):
 
     path: str = ""  # dotted path in the item ("location.id"); "" = the field's own name
     type: FieldType = "any"
-    required: bool = False  # absent or empty → the item is quarantined
-    scale: float | None = None  # the number times scale
+    required: bool = Field(default=False, strict=True)  # absent or empty → the item is quarantined
+    scale: float | None = Field(default=None, strict=True)  # the number times scale
     convert: (
         Literal[
             "cents_to_dollars",
@@ -85,8 +85,8 @@ class FieldSpec(BaseModel):
         ]
         | None
     ) = None
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, strict=True)
+    max: float | None = Field(default=None, strict=True)
     format: str = "iso"  # time: iso | epoch_s | epoch_ms | a strptime pattern ("%m/%d/%Y %H:%M")
     zone: TimeZoneChoice = "store"  # a naive time is read in the store's zone, or in UTC
     map: dict[str, str] = {}  # vendor value → canonical value (matched case- and punctuation-blind)

@@ -21,16 +21,17 @@ class PaginationConfig(BaseModel):
 
     kind: PaginationKind = "none"
     page_param: str = "page"  # page_number; a `{page}` in the path puts the number in the path instead
-    start_page: int = 1
+    start_page: int = Field(default=1, strict=True)
     size_param: str = ""  # page_number: e.g. "pagesize"; offset: the limit parameter (default "limit")
-    size: int = Field(default=0, ge=0)  # items per page; 0 = the API's default (short-page rule off)
+    # items per page; 0 = the API's default (short-page rule off)
+    size: int = Field(default=0, ge=0, strict=True)
     offset_param: str = ""  # offset: default "offset"; skip_take: default "Skip"
     total_path: str = ""  # body path: page_number → total pages ("pages"); offset → total items ("total")
     cursor_param: str = "cursor"  # cursor: the query parameter carrying the next cursor
     cursor_path: str = "next_cursor"  # cursor: where the body holds it (null/"" ends)
     next_path: str = "next"  # next_link: where the body holds the next page's URL
-    stop_on_short: bool = True  # a page with fewer than `size` items is the last
-    max_pages: int = Field(default=10_000, ge=1)  # a runaway API must not page forever
+    stop_on_short: bool = Field(default=True, strict=True)  # a page with fewer than `size` items is the last
+    max_pages: int = Field(default=10_000, ge=1, strict=True)  # a runaway API must not page forever
 
     def limit_name(self) -> str:
         return self.size_param or ("Take" if self.kind == "skip_take" else "limit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -35,6 +36,7 @@ from connectors.values import (
     OTHER_CATEGORY,
     Invalid,
     category_slug,
+    counting_cursor,
     cursor_after,
     dig,
     ident,
@@ -64,9 +66,9 @@ class Condition(_Model):
     field: str
     in_: tuple[Scalar, ...] | None = Field(default=None, alias="in")
     not_in: tuple[Scalar, ...] | None = None
-    min: float | None = None
-    max: float | None = None
-    present: bool | None = None
+    min: float | None = Field(default=None, strict=True)
+    max: float | None = Field(default=None, strict=True)
+    present: bool | None = Field(default=None, strict=True)
 
     def holds(self, item: Mapping[str, Any]) -> bool:
         value = dig(item, self.field, None)
@@ -95,7 +97,7 @@ class FactSpec(_Model):
     """metric ← a constant (`value`, default 1: a count) or a numeric `field`, when all `when` hold."""
 
     metric: str
-    value: float | None = None
+    value: float | None = Field(default=None, strict=True)
     field: str = ""
     dimension: str = ""  # template over the item's fields, e.g. "channel={fulfillment}"
     when: tuple[Condition, ...] = ()
@@ -143,8 +145,8 @@ class StreamSpec(_Model):
     # "" only for a snapshot: its items count when read
     cursor: str = ""  # the item's last-modified field; the stream resumes after the greatest one
     store: str = ""  # the item's store id field; default: the store the call was made for
-    ordered: bool = False  # items come oldest-first: checkpoint after every page
-    snapshot: bool = False  # read whole every time; items no longer listed are deleted
+    ordered: bool = Field(default=False, strict=True)  # items come oldest-first: checkpoint each page
+    snapshot: bool = Field(default=False, strict=True)  # read whole each time; unlisted items are deleted
     required: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()  # must be numbers ≥ 0 when present
     ranges: dict[str, Annotated[tuple[float, float], Field()]] = {}
@@ -170,10 +172,15 @@ def stream_problems(spec: StreamSpec) -> list[str]:
     problems.extend(compile_fields(spec.fields))
     if not spec.time and not spec.snapshot and spec.role != "directory":
         problems.append("time: required (the field saying when the item happened), except for a snapshot")
-    for what, name in (("time", spec.time), ("cursor", spec.cursor)):
-        declared = spec.fields.get(name)
-        if declared is not None and declared.type not in ("time", "any") and not declared.expr:
-            problems.append(f'{what}: field {name!r} is of type {declared.type!r}; declare type = "time"')
+    declared = spec.fields.get(spec.time)
+    if declared is not None and declared.type not in ("time", "any") and not declared.expr:
+        problems.append(f'time: field {spec.time!r} is of type {declared.type!r}; declare type = "time"')
+    declared = spec.fields.get(spec.cursor)
+    if declared is not None and declared.type not in ("time", "number", "any") and not declared.expr:
+        problems.append(
+            f'cursor: field {spec.cursor!r} is of type {declared.type!r}; declare type = "time" (a '
+            'last-modified time) or type = "number" (an incrementing id or sequence)'
+        )
     if not spec.role:
         return problems
     if spec.name != ROLE_STREAMS[spec.role]:
@@ -347,6 +354,12 @@ def _render_dimension(template: str, item: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(fill, template)
 
 
+def counts(spec: StreamSpec) -> bool:
+    """Whether the stream's cursor is a counting one: its field is declared `type = "number"`."""
+    declared = spec.fields.get(spec.cursor) if spec.cursor else None
+    return declared is not None and declared.type == "number"
+
+
 def parse_item(
     spec: StreamSpec, item: Any, store: StoreRef, now: datetime | None = None
 ) -> list[Record | Rejected]:
@@ -385,14 +398,24 @@ def _parse_item(raw: Any, spec: StreamSpec, store: StoreRef, now: datetime | Non
         occurred = now
     else:
         raise Invalid(f"{spec.name}: no time field and no read time")
-    cursor = iso_utc(parse_time(dig(item, spec.cursor, None), what=spec.cursor)) if spec.cursor else ""
+    counting = counts(spec)
+    if not spec.cursor:
+        cursor = ""
+    elif counting:
+        cursor = counting_cursor(dig(item, spec.cursor, None), what=spec.cursor)
+    else:
+        cursor = iso_utc(parse_time(dig(item, spec.cursor, None), what=spec.cursor))
     attrs = {name.replace(".", "_"): json_safe(dig(item, name, None)) for name in spec.attrs}
     if unmapped:
         attrs["unmapped"] = unmapped  # vendor values a map lacked: kept, and shown where they landed
     key = f"{store_id}:{raw_key}"
     if spec.role == "pos_transactions":
-        modified = parse_time(dig(item, spec.cursor, None), what=spec.cursor) if spec.cursor else occurred
-        return [_pos_transaction(item, store_id, raw_key, occurred, modified, attrs)]
+        if not spec.cursor or counting:
+            modified = occurred
+        else:
+            modified = parse_time(dig(item, spec.cursor, None), what=spec.cursor)
+        record = _pos_transaction(item, store_id, raw_key, occurred, modified, attrs)
+        return [dataclasses.replace(record, cursor=cursor) if counting else record]
     if spec.role == "pos_inventory":
         return [Record(spec.name, key, store_id, occurred, cursor, (), {**_pos_stock(item), **attrs})]
     by_time: dict[str, list[Fact]] = {"": []}
@@ -505,7 +528,8 @@ class RestConnector(BaseConnector):
         start = self.source.start(None if spec.snapshot else since)
         values = dict(store_values(self.store))
         values.update(
-            since=format_time(start, spec.since_format, self.tz),
+            # a counting cursor goes out as stored (0 before the first pull); a time in the API's format
+            since=(since or "0") if counts(spec) else format_time(start, spec.since_format, self.tz),
             since_date=start.astimezone(self.tz).date().isoformat(),
             now=format_time(self.source.runtime.now(), spec.since_format, self.tz),
         )

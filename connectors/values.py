@@ -150,8 +150,29 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(ISO_FORMAT)
 
 
+def cursor_number(cursor: str) -> int | None:
+    """A counting cursor (an incrementing id or sequence: plain digits) as its number, else None."""
+    return int(cursor) if cursor.isascii() and cursor.isdigit() and len(cursor) <= 19 else None
+
+
+def counting_cursor(value: object, *, what: str) -> str:
+    """A whole number ≥ 0 read from an item (an id, a sequence, an epoch) as a counting cursor."""
+    num = number(value, what=what)
+    if num != int(num) or num >= 10**19:
+        raise Invalid(f"{what}: expected a whole number for the cursor, got {_show(value)}")
+    return str(int(num))
+
+
+def ordered_cursor(cursor: str) -> bool:
+    """Whether a cursor has an order (a time or a count), so the later of two can be kept."""
+    return cursor_number(cursor) is not None or cursor_time(cursor) is not None
+
+
 def cursor_time(cursor: str) -> datetime | None:
-    """A cursor read back as a time, or None when the cursor is not a time (e.g. a file ledger)."""
+    """A cursor read back as a time, or None when the cursor is not a time (a counting cursor, a
+    file ledger)."""
+    if cursor_number(cursor) is not None:
+        return None
     try:
         return parse_time(cursor)
     except Invalid:
@@ -162,13 +183,16 @@ def cursor_after(a: str, b: str) -> bool:
     """Whether cursor `a` is later than `b`: the one cursor comparison.
 
     Times compare as times, whatever their offset or precision (text order holds only for the
-    canonical form); a cursor that is not a time (a file ledger, a digest) has no order, so any other
-    value replaces it. An empty cursor is before everything.
+    canonical form); counting cursors (digits) as numbers; any other cursor (a file ledger, a digest)
+    has no order, so any other value replaces it. An empty cursor is before everything.
     """
     if not a:
         return False
     if not b:
         return True
+    na, nb = cursor_number(a), cursor_number(b)
+    if na is not None and nb is not None:  # counting cursors compare as numbers ("10" after "9")
+        return na > nb
     ta, tb = cursor_time(a), cursor_time(b)
     if ta is not None and tb is not None:
         return ta > tb

@@ -47,9 +47,9 @@ from connectors.platform import PlatformOptions
 from connectors.values import (
     Invalid,
     cursor_after,
-    cursor_time,
     iso_utc,
     later_cursor,
+    ordered_cursor,
     shift_cursor,
 )
 from jobs import progress
@@ -299,7 +299,7 @@ def _pull_stream(
 
     def flush(cursor: str | None, last: bool = False) -> None:
         nonlocal unit, written
-        if cursor is not None and stored and cursor_time(cursor) is not None:
+        if cursor is not None and stored and ordered_cursor(cursor):
             cursor = later_cursor(stored, cursor)
         if cursor == written:
             cursor = None
@@ -348,7 +348,8 @@ def _pull_stream(
                     records += 1
                     seen.add(item.key)
                     touched.add(item.store_id)
-                    highest = max(highest, item.cursor)
+                    c = item.cursor  # counting cursors by number ("10" after "9"), times as text
+                    highest = later_cursor(highest, c) if c.isdigit() else max(highest, c)
                     if digest is not None:
                         digest.update(snapshot_material(item))
             elif isinstance(item, Rejected):

@@ -280,3 +280,40 @@ def test_every_transform_accepts_a_storable_value_or_gives_a_reason(index: int, 
     _storable(value)
     if spec.map and value is not None:
         assert value in ("beverages", "other")
+
+
+def test_quoted_numbers_and_booleans_in_a_spec_are_reported_not_coerced(tmp_path: Path) -> None:
+    """`size = "100"` reads as text in TOML: the spec says so with the fix instead of guessing."""
+    bad = tmp_path / "acme.toml"
+    bad.write_text(
+        """
+[pagination]
+kind = "page_number"
+size = "100"
+
+[[streams]]
+name = "sales"
+path = "/sales"
+key = "id"
+time = "sold"
+ordered = "true"
+[streams.fields]
+sold = { type = "time" }
+amount = { type = "number", scale = "0.01", min = 0 }
+"""
+    )
+    with pytest.raises(SourceError) as caught:
+        load_spec(str(bad))
+    text = str(caught.value)
+    for expected in (
+        f'{bad}: pagination.size: expected a whole number, got "100" — write a whole number, without quotes',
+        'stream "sales" → fields.amount.scale: expected a number, got "0.01"',
+        'stream "sales" → ordered: expected true or false, got "true"',
+    ):
+        assert expected in text, (expected, text)
+    # Written as TOML numbers and booleans, the same spec loads.
+    good = bad.read_text().replace('"100"', "100").replace('"true"', "true").replace('"0.01"', "0.01")
+    bad.write_text(good)
+    spec = load_spec(str(bad))
+    assert spec.pagination.size == 100 and spec.streams[0].ordered
+    assert spec.streams[0].fields["amount"].scale == 0.01
