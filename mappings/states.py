@@ -62,6 +62,7 @@ class StateRule(Model):
     effective_from: date
     effective_to: date | None = None
     source: str = Field(min_length=3)
+    checked: date  # when the source was last read for this rule: a rule without one does not load
     verified: bool
     severity: Severity = "Medium"
     note: str = ""
@@ -110,7 +111,8 @@ class StateRule(Model):
     @property
     def citation(self) -> str:
         mark = "" if self.verified else " (unverified: confirm with the regulator)"
-        return f"{self.source}, effective {self.effective_from.isoformat()}{mark}"
+        dates = f"effective {self.effective_from.isoformat()}, checked {self.checked.isoformat()}"
+        return f"{self.source}, {dates}{mark}"
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from mappings.load import DEFAULT_DIRECTORY, FILES, MappingSet, load_mapping_set
 from .builders import (
     NOW,
     TODAY,
+    Series,
     category_drop,
     fresh,
     history,
@@ -355,6 +357,63 @@ def test_a_store_wide_drop_raises_the_generic_flag_with_its_attribution(ms: Mapp
     assert flag.fields["Name"] == "Online sales drop"
     assert "Likely cause: store-wide: traffic, a competitor or the weather" in flag.fields["Evidence__c"]
     assert "Robust z-score" in flag.fields["Evidence__c"]
+
+
+def online_only_drop(sessions_factor: float | None) -> Callable[[Series], None]:
+    """Online orders fall 60% yesterday, in-store holds; site sessions scaled by the factor (None: no data)."""
+
+    def change(s: Series) -> None:
+        scale_days(s, "orders", "channel=online", range(1, 2), 0.4)
+        if sessions_factor is None:
+            del s[("sessions", "")]
+        else:
+            scale_days(s, "sessions", "", range(1, 2), sessions_factor)
+
+    return change
+
+
+def evidence_change(evidence: str, label: str) -> float | None:
+    """A "change" line of the evidence as a fraction (None for n/a)."""
+    (line,) = [ln for ln in evidence.splitlines() if ln.startswith(label + ": ")]
+    value = line.removeprefix(label + ": ")
+    return None if value == "n/a" else float(value.replace("−", "-").rstrip("%")) / 100
+
+
+TRAFFIC = "traffic loss: fewer shoppers reached the online menu (search, ads or listing)"
+CONVERSION = "conversion or menu: as many shoppers visited, fewer ordered (checkout, prices, stock or menu)"
+
+
+@pytest.mark.parametrize(
+    ("sessions_factor", "cause", "sessions", "conversion"),
+    [
+        (0.4, TRAFFIC, (-0.7, -0.5), (-0.1, 0.1)),  # sessions fell with orders: conversion held
+        (1.0, CONVERSION, (-0.1, 0.1), (-0.7, -0.5)),  # sessions held: conversion fell
+        (None, "online only: checkout, integration or listing problem", None, None),  # no analytics feed
+    ],
+)
+def test_site_sessions_tell_a_traffic_loss_from_a_conversion_problem(
+    ms: MappingSet,
+    sessions_factor: float | None,
+    cause: str,
+    sessions: tuple[float, float] | None,
+    conversion: tuple[float, float] | None,
+) -> None:
+    out = evaluate_account(ms, store_data(change=online_only_drop(sessions_factor)))
+    (flag,) = flags(out)
+    assert flag.fields["Rule__c"] == "online_sales_drop"
+    evidence = flag.fields["Evidence__c"]
+    assert f"Likely cause: {cause}\n" in evidence
+    for label, band in (("Site sessions vs baseline", sessions), ("Sessions to orders vs baseline", conversion)):
+        got = evidence_change(evidence, label)
+        assert got is None if band is None else (got is not None and band[0] <= got <= band[1]), (label, got)
+    (task,) = records(out, "Task")
+    assert f"Likely cause: {cause}. Check in with the GM." in task.create_only["Description"]
+
+
+def test_fewer_sessions_with_orders_holding_raise_nothing(ms: MappingSet) -> None:
+    # a traffic dip the store converted anyway (or bot traffic filtered out) is not a sales drop
+    out = evaluate_account(ms, store_data(change=lambda s: scale_days(s, "sessions", "", range(1, 2), 0.4)))
+    assert flags(out) == []
 
 
 def mapping_dir_with(tmp_path: Path, risk: str) -> MappingSet:

@@ -46,6 +46,8 @@ def test_each_state_file_loads_with_sources_dates_and_every_rule_group(state: st
     assert {r.kind for r in f.rules} >= {"potency_unit", "serving_max_mg", "package_max_mg", "purchase_limit"}
     for r in f.rules:
         assert r.id.startswith(state.lower() + "-") and r.source and r.effective_from <= TODAY
+        assert r.checked <= TODAY, f"{r.id}: checked {r.checked} is after today"
+        assert r.verified or r.citation.endswith("(unverified: confirm with the regulator)")
 
 
 def test_numbers_the_research_could_not_confirm_are_marked_unverified() -> None:
@@ -127,7 +129,7 @@ def test_each_violation_is_a_flag_and_a_csm_task_with_the_evidence() -> None:
         "Item: Mega Bar (edibles)\n"
         "Finding: 200 mg THC per package; NV caps a package at 100 mg\n"
         "Rule: Edible package at most 100 mg THC (nv-package-cap)\n"
-        "Source: NRS 453D.310, effective 2017-07-01"
+        "Source: NRS 453D.310, effective 2017-07-01, checked 2026-11-23"
     )
     assert json.loads(flag.fields["Evidence_Data__c"]) == {
         "rule": "nv-package-cap", "item": "Mega Bar (edibles)", "verified": True,
@@ -211,4 +213,4 @@ def test_explain_names_the_rules_in_force_and_the_findings() -> None:
     assert out["state"] == "NV" and "nv-package-cap" in out["rules_in_force"]
     assert out["violations"] == [{"rule": "nv-package-cap", "item": "Citrus Gummies (edibles)",
                                   "finding": "200 mg THC per package; NV caps a package at 100 mg",
-                                  "source": "NRS 453D.310, effective 2017-07-01"}]  # fmt: skip
+                                  "source": "NRS 453D.310, effective 2017-07-01, checked 2026-11-23"}]  # fmt: skip

@@ -133,6 +133,7 @@ categories = ["edibles"]
 max_mg = 10
 effective_from = 2017-07-01
 source = "NRS 453D.310"
+checked = 2026-11-23
 verified = true
 """
 
@@ -155,6 +156,10 @@ STATE_CASES = [
      ['mappings/states/NV.toml: rule "NV serving" → id: "NV serving" is not a rule id (the state code, a dash, '
       'then lower-kebab-case: nv-serving-cap)']),
     ("AZ.toml", ("", ""), ['mappings/states/AZ.toml: state: "NV" does not match the file name AZ.toml']),
+    ("NV.toml", ("checked = 2026-11-23\n", ""),
+     ['mappings/states/NV.toml: rule "nv-serving-cap" → checked: required key is missing']),
+    ("NV.toml", ('source = "NRS 453D.310"\n', ""),
+     ['mappings/states/NV.toml: rule "nv-serving-cap" → source: required key is missing']),
     ("NV.toml", ('source = "NRS 453D.310"', 'source = ""'),
      ['mappings/states/NV.toml: rule "nv-serving-cap" → source: expected at least 3 characters, got ""']),
 ]  # fmt: skip

@@ -109,7 +109,7 @@ def test_state_menu_milestones_carry_the_state_rules_and_wait_for_a_clean_menu()
     assert "Potency display — Illinois (IL):" in potency.fields["Detail__c"]
     limits = ms["menu_limits"].fields["Detail__c"]
     assert (
-        "Flower: residents 30 g, non-residents 15 g [verilife.com/learn/il-purchase-limits, effective 2020-01-01]"
+        "Flower: residents 30 g, non-residents 15 g [verilife.com/learn/il-purchase-limits, effective 2020-01-01, checked 2026-11-23]"
         in limits
     )
     assert status(ms["menu_marketing"]) == "Done"
