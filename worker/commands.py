@@ -297,13 +297,18 @@ def run_one(
     result: JobResult = run_mapping_job(
         app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), app.describer(org), stores
     )
+    return salesforce_outcome(org, result)
+
+
+def salesforce_outcome(org: SalesforceClient, report: Any) -> Outcome:
+    """A Salesforce job's outcome: its report's counts, and the API calls the run made and has left."""
     return Outcome(
-        counts=result.data,
-        partial=result.partial,
+        counts=report.data,
+        partial=report.partial,
         api_calls=org.usage.calls,
         api_used=org.usage.used,
         api_max=org.usage.max,
-        summary=result,
+        summary=report,
         org=org,
     )
 
@@ -318,15 +323,7 @@ def run_digest(app: App, run_id: str) -> Outcome:
     now = app.clock()
     today = now.astimezone(ZoneInfo(app.settings.scheduler.timezone)).date()
     report = digest.run_digest(app.engine, org, cfg, now, today, run_id, post)
-    return Outcome(
-        counts=report.data,
-        partial=report.partial,
-        api_calls=org.usage.calls,
-        api_used=org.usage.used,
-        api_max=org.usage.max,
-        summary=report,
-        org=org,
-    )
+    return salesforce_outcome(org, report)
 
 
 def slack_poster(app: App) -> Callable[[str], None] | None:
@@ -368,15 +365,7 @@ def run_packs(
         upload=upload,
         keep_pdf=quarters is not None,
     )
-    return Outcome(
-        counts=report.data,
-        partial=report.partial,
-        api_calls=org.usage.calls,
-        api_used=org.usage.used,
-        api_max=org.usage.max,
-        summary=report,
-        org=org,
-    )
+    return salesforce_outcome(org, report)
 
 
 def qbr_pack_command(
