@@ -21,6 +21,7 @@ RUN_ORDER = (
     "qbr_pack",
     "expansion",
     "nps_followup",
+    "cadence",
     "digest",
 )
 

@@ -12,7 +12,7 @@ from sandbox.salesforce.standard import standard_objects, system_fields
 _NS = {"md": "http://soap.sforce.com/2006/04/metadata"}
 
 # Activity custom fields are shared by every activity type the org models.
-_SHARED_PARENTS = {"Activity": ("Task",)}
+_SHARED_PARENTS = {"Activity": ("Task", "Event")}
 
 _SIMPLE_TYPES = {
     "Text": "string",

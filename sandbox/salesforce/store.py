@@ -404,6 +404,10 @@ class Store:
             elif not closed:
                 rec["CompletedDateTime"] = None
             rec["AccountId"] = self._task_account(rec)
+        elif name == "Event":
+            rec["AccountId"] = self._task_account(rec)
+            if rec.get("StartDateTime") and not rec.get("ActivityDate"):
+                rec["ActivityDate"] = str(rec["StartDateTime"])[:10]
         elif name == "Case":
             closed = rec.get("Status") in CLOSED_CASE_STATUSES
             rec["IsClosed"] = closed
