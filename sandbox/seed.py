@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 
 from sandbox.portfolio import Portfolio, User
@@ -120,4 +121,24 @@ def seed_org(org: SeedableOrg, portfolio: Portfolio) -> dict[str, str]:
             if o.store_id in accounts
         ],
     )
+    _seed_activity(org, portfolio, accounts, user_ids)
     return accounts
+
+
+def _seed_activity(
+    org: SeedableOrg, portfolio: Portfolio, accounts: Mapping[str, str], user_ids: Mapping[str, str]
+) -> None:
+    """The touchpoints CSMs logged: completed Tasks (calls, emails), Events (meetings, 1 h at 15:00)."""
+    tasks, events = [], []
+    for store in (s for s in portfolio.stores if s.id in accounts):
+        for t in portfolio.touchpoints(store.id):
+            day = portfolio.today - timedelta(days=t.days_ago)
+            row = {"WhatId": accounts[store.id], "OwnerId": user_ids[store.csm], "Subject": t.subject}
+            if t.kind == "Meeting":
+                start = datetime.combine(day, time(15), UTC)
+                events.append({**row, "Type": t.kind, "StartDateTime": start.isoformat(),
+                               "EndDateTime": (start + timedelta(hours=1)).isoformat()})  # fmt: skip
+            else:
+                tasks.append({**row, "Type": t.kind, "Status": "Completed", "ActivityDate": day.isoformat()})
+    org.load("Task", tasks)
+    org.load("Event", events)

@@ -31,7 +31,7 @@ from sandbox.portfolio.model import (
     User,
 )
 from sandbox.portfolio.roster import build_roster
-from sandbox.portfolio.scenarios import METRC_GAPS
+from sandbox.portfolio.scenarios import METRC_GAPS, Touch, touchpoints
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -244,6 +244,10 @@ class Portfolio:
         return self._nps.get(
             store_id, lambda: backoffice.nps_responses(self.seed, store, self.history, self.now)
         )
+
+    def touchpoints(self, store_id: str) -> tuple[Touch, ...]:
+        """The calls, emails and meetings logged on the store's account (scenarios.TOUCHPOINTS)."""
+        return touchpoints(store_id, self.store(store_id).index)
 
     def _billing(self, store_id: str) -> backoffice.Billing:
         store = self.store(store_id)

@@ -87,6 +87,39 @@ ONBOARDING_DAYS: dict[str, tuple[int | None, int | None]] = {
     "MI-006": (4, 12),
     "MA-005": (None, None),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A touchpoint logged on an account: a completed Task ("Call", "Email") or an Event ("Meeting")."""
+
+    days_ago: int  # negative: an Event planned for later
+    kind: str
+    subject: str
+
+
+# Touchpoint cadence (mappings/cadence.toml): what each account logged. Every other account met its GM
+# (an Event) 3 to 20 days ago: on schedule on any tier. Overdue: NV-005 (a call 45 days ago; its next
+# meeting, planned in 3 days, is not one yet), MA-004 (a call 100 days ago), AZ-005 (only an email,
+# which is not a touchpoint) and IL-006 (onboarding day 20, weekly: last check-in on day 5). Must not
+# fire: AZ-001 (Growth, 30 days) called exactly 30 days ago, due today; MA-005 and MI-006 (onboarding,
+# weekly) checked in within the week.
+TOUCHPOINTS: dict[str, tuple[Touch, ...]] = {
+    "NV-005": (Touch(45, "Call", "Monthly check-in"), Touch(-3, "Meeting", "Quarterly review prep")),
+    "MA-004": (Touch(100, "Call", "Check-in call"),),
+    "AZ-005": (Touch(6, "Email", "Invoice copy sent"),),
+    "IL-006": (Touch(15, "Call", "Weekly onboarding check-in"),),
+    "AZ-001": (Touch(30, "Call", "Monthly check-in"),),
+    "MA-005": (Touch(6, "Call", "Weekly onboarding check-in"),),
+    "MI-006": (Touch(3, "Meeting", "Weekly onboarding check-in"),),
+}
+
+
+def touchpoints(store_id: str, index: int) -> tuple[Touch, ...]:
+    """The touchpoints an account logged: planted above, else a meeting 3 to 20 days ago."""
+    return TOUCHPOINTS.get(store_id, (Touch(3 + index % 18, "Meeting", "Monthly check-in"),))
+
+
 NEW_LOCATION_DAYS_AGO = 30  # NV-006 joined MSO-1: onboarding start; sales from 2 days later, live at 9
 STALE_DAYS = 4  # CA-002: the POS serves nothing from the last 4 local days
 # Purchase limits: the first completed online order of the local day 2 days ago becomes `quantity` of
