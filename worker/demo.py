@@ -7,7 +7,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.json import JSON
 from rich.table import Table
 
+from jobs import cadence
 from jobs.registry import job_names
 from mappings.events import is_excluded
 from worker.app import App
@@ -242,6 +243,9 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
         "upsell_tasks": sorted(
             {store(t.get("WhatId")) for t in tasks if str(t.get("Sync_Key__c")).startswith("expansion:")}
         ),
+        "touchpoint_tasks": sorted(
+            store(t.get("WhatId")) for t in tasks if str(t.get("Sync_Key__c")).startswith(cadence.PREFIX)
+        ),
         "milestones": len(milestones),
         "overdue_milestones": sum(
             1 for m in milestones if m.get("Status__c") != "Done" and str(m.get("Due_Date__c")) < today
@@ -344,6 +348,7 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         + "; ".join(f"{store(t.get('WhatId'))} {t.get('Priority')}" for t in renewals[:8])
     )
     console.print(_nps_line(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store))
+    console.print(touchpoints_line(figures["touchpoint_tasks"], accounts.values(), users))
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
         f"QBR records: {len(org.records('Quarterly_Review__c'))} on {figures['qbr_accounts']} accounts · "
@@ -388,6 +393,25 @@ def _nps_line(
         + some(sorted({store(t.get("WhatId")) for t in open_}))
         + f" · Reference candidates: {len(candidates)}"
         + some(sorted(store(a.get("Id")) for a in candidates))
+    )
+
+
+def touchpoints_line(
+    opened: Sequence[str], accounts: Iterable[Mapping[str, Any]], users: Mapping[Any, Any]
+) -> str:
+    """The cadence job's Tasks and, per CSM, the share of their accounts whose touchpoints are on
+    schedule (Touchpoint_Status__c not Overdue), as the Touchpoints by CSM report groups them."""
+    books: dict[str, list[bool]] = {}
+    for a in accounts:
+        status = a.get(cadence.STATUS_FIELD)
+        if status:
+            books.setdefault(str(users.get(a.get("CSM__c"), a.get("CSM__c"))), []).append(
+                status != cadence.OVERDUE
+            )
+    shares = ", ".join(f"{csm} {sum(ok)}/{len(ok)}" for csm, ok in sorted(books.items()))
+    return (
+        f"Touchpoint cadence: {len(opened)} overdue-touchpoint Tasks ({', '.join(opened) or 'none'}) · "
+        f"on schedule per CSM: {shares or 'no accounts assessed'}"
     )
 
 

@@ -63,13 +63,15 @@ def readme_figures() -> dict[str, Any]:
         r"renewal Tasks for ([A-Z]{2}-\d{3}) \(High: red\), ([A-Z]{2}-\d{3}) and ([A-Z]{2}-\d{3})", said
     )
     upsell = re.search(r"upsell Tasks for ((?:[A-Z0-9-]+, )*[A-Z0-9-]+) and ([A-Z0-9-]+)", said)
-    assert renewals and upsell, "README no longer names the renewal and upsell Tasks"
+    touch = re.search(r"Touchpoint Tasks for ((?:[A-Z0-9-]+, )*[A-Z0-9-]+) and ([A-Z0-9-]+)", said)
+    assert renewals and upsell and touch, "README no longer names the renewal, upsell and touchpoint Tasks"
     return {
         "bands": dict(zip(("Green", "Yellow", "Red", "—"), map(int, bands.groups()), strict=True)),
         "renewal_tasks": sorted(
             [(renewals.group(1), "High"), (renewals.group(2), "Normal"), (renewals.group(3), "Normal")]
         ),
         "upsell_tasks": sorted([*upsell.group(1).split(", "), upsell.group(2)]),
+        "touchpoint_tasks": sorted([*touch.group(1).split(", "), touch.group(2)]),
         "milestones": number(r"(\d+) onboarding milestones"),
         "overdue_milestones": number(r"with (\d+) overdue"),
         "snapshots": number(r"(\d+) health snapshots"),
