@@ -14,7 +14,8 @@ NOW = datetime(2026, 6, 17, 15, tzinfo=UTC)
 
 
 def fill_like_the_jobs(org: Org, accounts: dict[str, str]) -> None:
-    """Deterministic stand-ins for what account_health, risk_alerts, snapshots, onboarding and qbr write."""
+    """Deterministic stand-ins for what account_health, risk_alerts, snapshots, onboarding, qbr and cadence
+    write."""
     rnd = random.Random(18)
     stores = sorted(k for k in accounts if not k.startswith("MSO"))
     for i, store in enumerate(stores):
@@ -28,6 +29,7 @@ def fill_like_the_jobs(org: Org, accounts: dict[str, str]) -> None:
             "Health_Trend__c": rnd.choice(["Improving", "Stable", "Stable", "Declining"]),
             "Health_Stale__c": rnd.random() < 0.1,
             "Open_Risk_Count__c": 0,
+            "Touchpoint_Status__c": ("On schedule", "On schedule", "Due", "On schedule", "Overdue")[i % 5],
         }
         if i % 3 == 0:
             fields["Onboarding_Start__c"] = (TODAY - timedelta(days=rnd.randint(5, 70))).isoformat()

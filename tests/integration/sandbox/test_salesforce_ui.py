@@ -289,6 +289,11 @@ def _qbr(demo: DemoOrg) -> Expected:
     })  # fmt: skip
 
 
+def _touchpoints(demo: DemoOrg) -> Expected:
+    rows = [a for a in demo.records("Account") if a["Touchpoint_Status__c"]]
+    return _expect(_group(rows, lambda a: demo.user_name(a["CSM__c"]), lambda a: a["Touchpoint_Status__c"]), {})
+
+
 REPORTS: dict[str, Callable[[DemoOrg], Expected]] = {
     "Portfolio_by_Band_and_CSM": _portfolio,
     "Health_Trend": _trend,
@@ -296,6 +301,7 @@ REPORTS: dict[str, Callable[[DemoOrg], Expected]] = {
     "Renewals_Next_90_Days_with_Health": _renewals,
     "Onboarding_On_Time": _onboarding,
     "QBR_Figures": _qbr,
+    "Touchpoints_by_CSM": _touchpoints,
 }
 
 
@@ -381,7 +387,7 @@ def test_client_health_dashboard_runs_every_component_on_its_report(demo: DemoOr
     assert listed["name"] == "Client Health"
     board = demo.get(f"/analytics/dashboards/{listed['id']}")
     components = board["dashboardMetadata"]["components"]
-    assert len(components) == len(board["componentData"]) == 6
+    assert len(components) == len(board["componentData"]) == 7
     by_label = {r.label: r.name for r in demo.org.catalog.reports}
     ids = {r["id"]: by_label[r["name"]] for r in demo.get("/analytics/reports")}
     assert {ids[c["reportId"]] for c in components} == set(REPORTS)

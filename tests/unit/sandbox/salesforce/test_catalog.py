@@ -21,11 +21,11 @@ def test_the_shipped_catalog_loads_with_stable_ids() -> None:
     assert [v.id for v in first.list_views] == [v.id for v in again.list_views]
     assert {r.name for r in first.reports} == {
         "Portfolio_by_Band_and_CSM", "Health_Trend", "Open_Flags_by_Category_and_Age",
-        "Renewals_Next_90_Days_with_Health", "Onboarding_On_Time", "QBR_Figures",
+        "Renewals_Next_90_Days_with_Health", "Onboarding_On_Time", "QBR_Figures", "Touchpoints_by_CSM",
     }  # fmt: skip
     assert [v.id[:3] for v in first.list_views] == ["00B"] * len(first.list_views)
     (dashboard,) = first.dashboards
-    assert dashboard.title == "Client Health" and len(dashboard.components) == 6
+    assert dashboard.title == "Client Health" and len(dashboard.components) == 7
     # An 18-character id and its 15-character form find the same report.
     report = first.reports[0]
     assert first.report(report.id[:15]) is report is first.report(report.id)
