@@ -277,4 +277,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         "One Metrc reporting-gap flag and Task for MI-001 listing both days with POS and Metrc amounts; "
         "none for MI-005 (within tolerance) or CA-002 (held while its POS data is stale).",
     ),
+    Scenario(
+        14,
+        "touchpoint_cadence",
+        tuple(TOUCHPOINTS),
+        "Salesforce activity (TOUCHPOINTS): NV-005 (Growth) called 45 days ago, its next meeting planned "
+        "in 3 days; MA-004 (Enterprise) called 100 days ago; AZ-005 only emailed; IL-006 (onboarding day "
+        "20) last checked in on day 5; AZ-001 (Growth) called exactly 30 days ago; MA-005 and MI-006 "
+        "(onboarding) checked in this week; every other account met its GM 3 to 20 days ago.",
+        "Overdue-touchpoint Tasks for NV-005, MA-004, AZ-005 and IL-006 only; AZ-001 Due (today), no Task.",
+    ),
 )

@@ -218,3 +218,15 @@ def test_invalid_file(tmp_path: Path, edit: tuple[str, str], expected: list[str]
     with pytest.raises(FileError) as err:
         load(path)
     assert [str(i) for i in err.value.issues] == expected
+
+
+def test_explain_tells_the_touchpoints_and_the_decision() -> None:
+    out = JOB.explain(store(call(40), event(-2), call(1, Type="Email", Subject="Invoice copy")))
+    assert out["touchpoints"] == [
+        {"day": (TODAY - timedelta(days=40)).isoformat(), "what": "Call: Weekly check-in"}
+    ]
+    assert (out["status"], out["interval_days"], out["due"]) == (
+        OVERDUE,
+        30,
+        (TODAY - timedelta(days=10)).isoformat(),
+    )

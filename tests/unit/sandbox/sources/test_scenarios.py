@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from sandbox.portfolio import SCENARIOS, Portfolio, catalog
+from sandbox.portfolio.scenarios import TOUCHPOINTS
 from sandbox.portfolio.seasons import demand_factor, reference_day
 
 from .conftest import TODAY
@@ -299,3 +300,18 @@ def test_metrc_receipts_mirror_sales_except_the_planted_gaps(portfolio: Portfoli
     for sid, days_ago in (("MI-001", 1), ("MI-001", 4), ("MI-005", 1), ("IL-004", 2)):
         pos, metrc = totals(sid, days_ago)
         assert pos == metrc
+
+
+def test_planted_touchpoints(portfolio: Portfolio) -> None:
+    def logged(sid: str) -> list[tuple[int, str]]:
+        return [(t.days_ago, t.kind) for t in portfolio.touchpoints(sid)]
+
+    assert logged("NV-005") == [(45, "Call"), (-3, "Meeting")]  # the meeting is planned, not held
+    assert logged("AZ-005") == [(6, "Email")]
+    assert logged("AZ-001") == [(30, "Call")] and portfolio.store("AZ-001").plan == "Growth"
+    others = [s for s in portfolio.stores if s.id not in TOUCHPOINTS]
+    assert others and all(
+        [t.kind for t in portfolio.touchpoints(s.id)] == ["Meeting"]
+        and 3 <= portfolio.touchpoints(s.id)[0].days_ago <= 20
+        for s in others
+    )
