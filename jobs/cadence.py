@@ -101,7 +101,8 @@ class Touchpoint:
 
 def touchpoint_of(cfg: CadenceFile, sobject: str, rec: Mapping[str, Any], today: date) -> Touchpoint | None:
     """The touchpoint a completed Task or an Event is, or None: csm-sync's own records, Tasks of other
-    kinds and anything dated after today do not count."""
+    kinds and anything dated after today do not count (the query already leaves out Events ending
+    later today)."""
     if rec.get(records.KEY_FIELD):
         return None
     subject = str(rec.get("Subject") or "")
