@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from jobs import (
+    champions,
     compliance,
     digest,
     digest_brief,
@@ -88,6 +89,7 @@ JOBS: Mapping[str, Callable[[MappingSet], MappingJob]] = {
     "receivables": receivables.ReceivablesJob.build,
     "expansion": expansion.ExpansionJob.build,
     nps.NAME: nps.NpsJob.build,
+    champions.NAME: champions.ChampionsJob.build,
 }
 
 
