@@ -7,7 +7,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -344,6 +344,7 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         + "; ".join(f"{store(t.get('WhatId'))} {t.get('Priority')}" for t in renewals[:8])
     )
     console.print(_nps_line(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store))
+    console.print(_champions_line(flags, accounts.values(), store))
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
         f"QBR records: {len(org.records('Quarterly_Review__c'))} on {figures['qbr_accounts']} accounts · "
@@ -388,6 +389,23 @@ def _nps_line(
         + some(sorted({store(t.get("WhatId")) for t in open_}))
         + f" · Reference candidates: {len(candidates)}"
         + some(sorted(store(a.get("Id")) for a in candidates))
+    )
+
+
+def _champions_line(
+    flags: list[dict[str, Any]], accounts: Iterable[dict[str, Any]], store: Callable[[Any], str]
+) -> str:
+    """Champion changes flagged (who and what changed) and how many accounts have a champion recorded."""
+    changes = sorted(
+        f"{store(f.get('Account__c'))}: {str(f.get('Name')).removeprefix('Champion change: ')}"
+        for f in flags
+        if f.get("Rule__c") == "champion_change"
+    )
+    recorded = sum(1 for a in accounts if a.get("Champion_Contact__c"))
+    return (
+        f"Champion changes: {len(changes)} open"
+        + (f" ({'; '.join(changes)})" if changes else "")
+        + f" · champions recorded on {recorded} accounts"
     )
 
 
