@@ -119,9 +119,8 @@ def change_of(cfg: ChampionsFile, account_id: str, title: str, rec: Person | Non
     if rec is None:
         return Change("deleted", who, "was deleted from Salesforce")
     if rec.account_id != account_id:
-        return Change(
-            "left", who, f"left the account (the Contact moved to Account {rec.account_id or 'none'})"
-        )
+        where = f"moved to Account {rec.account_id}" if rec.account_id else "has no Account now"
+        return Change("left", who, f"left the account (the Contact {where})")
     if not rec.active:
         return Change("deactivated", who, f"was deactivated ({cfg.inactive_field} = {cfg.inactive_value})")
     if norm(rec.title) != norm(title):

@@ -71,6 +71,7 @@ def test_a_title_changed_only_in_case_or_spaces_is_no_role_change() -> None:
             "left the account (the Contact moved to Account 001OTHER)",
         ),
         ([], None, "deleted", "was deleted from Salesforce"),
+        ([], contact(AccountId=None), "left", "left the account (the Contact has no Account now)"),
         ([contact(Inactive__c=True)], contact(Inactive__c=True), "deactivated", "was deactivated"),
         ([contact(Title="Buyer")], contact(Title="Buyer"), "role", '"General Manager" → "Buyer"'),
         ([contact(Champion__c=False)], contact(Champion__c=False), "unmarked", "Champion__c cleared"),
