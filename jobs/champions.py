@@ -32,6 +32,14 @@ RULE = "champion_change"
 PLACEHOLDERS = {"task": ("account", "store", "who", "change", "history")}
 
 Kind = Literal["left", "deleted", "deactivated", "role", "unmarked", "none"]
+HEADLINE: dict[str, str] = {
+    "left": "left the account",
+    "deleted": "deleted",
+    "deactivated": "deactivated",
+    "role": "changed role",
+    "unmarked": "no longer marked",
+    "none": "missing",
+}
 
 
 class ChampionsFile(Model):
@@ -254,7 +262,7 @@ class ChampionsJob(JobBase):
         values = {"account": name, "store": data.store_id, "who": change.who, "change": change.what,
                   "history": told}  # fmt: skip
         self._count("changes")
-        title = f"Champion change: {change.who} {change.what}"
+        title = f"Champion {HEADLINE[change.kind]}: {change.who}"  # the flag's Name: 80 characters
         evidence = {"kind": change.kind, "who": change.who, "what": change.what, "history": told,
                     "recorded_contact": acct.get(self.cfg.contact_field)}  # fmt: skip
         return [

@@ -397,7 +397,7 @@ def _champions_line(
 ) -> str:
     """Champion changes flagged (who and what changed) and how many accounts have a champion recorded."""
     changes = sorted(
-        f"{store(f.get('Account__c'))}: {str(f.get('Name')).removeprefix('Champion change: ')}"
+        f"{store(f.get('Account__c'))}: {f.get('Name')}"
         for f in flags
         if f.get("Rule__c") == "champion_change"
     )

@@ -92,6 +92,10 @@ def test_planted_champion_changes_are_flagged_once_and_close_when_a_new_champion
     assert sorted(flags) == ["champion:AZ-001", "champion:CA-002", "champion:NV-002"]
     assert sorted(tasks) == [f"{k}:new-champion" for k in sorted(flags)]
     said = {k.split(":")[1]: f["Evidence__c"] for k, f in flags.items()}
+    names = {k.split(":")[1]: f["Name"] for k, f in flags.items()}
+    assert names["AZ-001"].startswith("Champion left the account: ") and names["NV-002"].startswith(
+        "Champion changed role: "
+    )
     assert "left the account" in said["AZ-001"]
     assert "was deactivated (Inactive__c = True)" in said["CA-002"]
     assert '"General Manager" → "Inventory Lead"' in said["NV-002"]

@@ -10,7 +10,7 @@ def test_the_line_names_each_open_champion_change_and_counts_recorded_champions(
         {
             "Account__c": "001B",
             "Rule__c": "champion_change",
-            "Name": "Champion change: Ann (GM) was deactivated",
+            "Name": "Champion deactivated: Ann (GM)",
         },
         {"Account__c": "001A", "Rule__c": "billing:failed", "Name": "Payment failed"},
     ]
@@ -19,6 +19,6 @@ def test_the_line_names_each_open_champion_change_and_counts_recorded_champions(
     line = _champions_line(flags, accounts, {"001A": "AZ-001", "001B": "CA-002"}.__getitem__)
     assert (
         line
-        == "Champion changes: 1 open (CA-002: Ann (GM) was deactivated) · champions recorded on 2 accounts"
+        == "Champion changes: 1 open (CA-002: Champion deactivated: Ann (GM)) · champions recorded on 2 accounts"
     )
     assert _champions_line([], [], str) == "Champion changes: 0 open · champions recorded on 0 accounts"

@@ -85,6 +85,7 @@ def test_each_change_raises_a_flag_and_a_task(
     assert set(got) == {"Risk_Flag__c", "Task"}  # the recorded champion stays until a new one is designated
     flag, task = got["Risk_Flag__c"], got["Task"]
     assert flag.key == "champion:IL-006" and flag.fields["Rule__c"] == "champion_change"
+    assert flag.fields["Name"].startswith("Champion ") and len(flag.fields["Name"]) < 80  # not cut
     assert flag.fields["Severity__c"] == "High" and flag.fields["Category__c"] == "Relationship"
     assert said in flag.fields["Evidence__c"]
     assert "champion since 2026-03-02 as General Manager" in flag.fields["Evidence__c"]
