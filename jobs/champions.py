@@ -131,7 +131,7 @@ def change_of(cfg: ChampionsFile, account_id: str, title: str, rec: Person | Non
         return Change("left", who, f"left the account (the Contact {where})")
     if not rec.active:
         return Change("deactivated", who, f"was deactivated ({cfg.inactive_field} = {cfg.inactive_value})")
-    if norm(rec.title) != norm(title):
+    if title.strip() and norm(rec.title) != norm(title):  # no recorded title: nothing to compare
         return Change("role", who, f'changed role: "{title or "no title"}" → "{rec.title or "no title"}"')
     if not rec.marked:
         what = f"{cfg.flag_field} cleared" if cfg.by == "flag" else "title no longer a champion title"
@@ -163,8 +163,8 @@ def assess(
     rec = Person.of(cfg, recorded) if recorded is not None else None
     who = f"{rec.name} ({title})" if rec and title else rec.name if rec else f"Contact {rec_id}"
     change = change_of(cfg, account_id, title, rec, who)
-    if change is None:
-        return Verdict(None, None)
+    if change is None:  # a champion set by hand without a title gets theirs recorded
+        return Verdict(rec if rec and rec.title and not title.strip() else None, None)
     new = [p for p in candidates if p.id != rec_id]
     return Verdict(new[0], None) if new else Verdict(None, change)
 
@@ -237,7 +237,8 @@ class ChampionsJob(JobBase):
         if v.champion is not None:
             c = self.cfg
             fields: dict[str, Any] = {c.contact_field: v.champion.id, c.title_field: v.champion.title}
-            if c.since_field:
+            same = v.champion.id == str(acct.get(c.contact_field) or "")
+            if c.since_field and not (same and acct.get(c.since_field)):
                 fields[c.since_field] = data.today
             self._count("recorded")
             out.append(

@@ -112,6 +112,12 @@ def test_a_new_champion_moves_the_record_and_closes_the_flag_and_task() -> None:
     assert closed[("Task", "champion:IL-006:new-champion")]["Status"] == "Completed"
 
 
+def test_a_champion_set_by_hand_without_a_title_gets_it_recorded_without_a_flag() -> None:
+    by_hand = {**RECORDED, "Champion_Title__c": None}
+    (acct,) = JOB.evaluate(store([contact()], contact(), **by_hand))
+    assert acct.fields == {"Champion_Contact__c": "003JANE", "Champion_Title__c": "General Manager"}
+
+
 def test_a_csm_confirms_the_same_contact_in_a_new_role_by_setting_the_title() -> None:
     buyer = contact(Title="Buyer")
     assert kinds(JOB.evaluate(store([buyer], buyer, **RECORDED))).keys() == {"Risk_Flag__c", "Task"}
