@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 import requests
-from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from connectors.salesforce.auth import Token
 from connectors.salesforce.client import SalesforceClient
 from jobs.champions import ChampionsJob
 from jobs.sync import JobOptions, JobResult, run_job
@@ -23,14 +21,13 @@ from sandbox.salesforce import Org, OrgAdapter
 from sandbox.seed import seed_org
 from state.engine import make_engine
 from state.migrations import init_schema
+from tests.integration.jobs.test_lifecycle import MAPPINGS, WRITES, SandboxLogin
 
 pytestmark = pytest.mark.integration
 
-MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 TODAY = date(2026, 10, 8)
 STEADY = ("IL-001", "MI-003", "NV-003")
 STORES = (*CHAMPION_CHANGES, *STEADY)
-WRITES = ("sobject", "collections", "composite", "bulk_create", "bulk_upload", "bulk_close")
 
 
 @dataclass
@@ -58,14 +55,6 @@ class World:
 
     def account(self, store: str) -> dict[str, Any]:
         return next(a for a in self.org.records("Account") if a.get("Store_Id__c") == store)
-
-
-class SandboxLogin:
-    def __init__(self, org: Org) -> None:
-        self.org = org
-
-    def login(self, session: requests.Session, timeout: float) -> Token:
-        return Token(SecretStr(self.org.login()), "https://sandbox.local")
 
 
 @pytest.fixture
