@@ -167,3 +167,9 @@ def test_prepare_reads_the_contacts_and_follows_a_champion_who_moved() -> None:
     assert [c["Id"] for c in got["IL-006"]["contacts"]] == ["003NEW"]
     assert len(org.soql) == 2 and "FROM Contact" in org.soql[0]
     assert "'003JA\\'NE'" in org.soql[1]  # the recorded id is escaped
+
+
+def test_explain_tells_the_recorded_champion_and_the_change() -> None:
+    got = JOB.explain(store([], None, **RECORDED))
+    assert got["recorded"] == "003JANE" and got["record"] is None
+    assert got["change"] == {"kind": "deleted", "what": "was deleted from Salesforce"}
