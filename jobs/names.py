@@ -1,9 +1,9 @@
 """The jobs by name, in the order one pass over every job runs them (no imports: the CLI's help reads it).
 
 Onboarding comes before the health score (its onboarding component reads the milestones); every job
-that raises flags (compliance, receivables, then risk_alerts, whose Open_Risk_Count__c counts them all)
-before those that read the flags and the score from Salesforce (snapshots, renewals); the morning
-brief (digest) last, as it tells each CSM what all the others changed.
+that raises flags (compliance, receivables, champions, then risk_alerts, whose Open_Risk_Count__c
+counts them all) before those that read the flags and the score from Salesforce (snapshots,
+renewals); the morning brief (digest) last, as it tells each CSM what all the others changed.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ RUN_ORDER = (
     "account_health",
     "compliance",
     "receivables",
+    "champions",
     "risk_alerts",
     "snapshots",
     "renewals",

@@ -9,6 +9,7 @@ from typing import Any
 
 from jobs import (
     cadence,
+    champions,
     compliance,
     digest,
     digest_brief,
@@ -90,6 +91,7 @@ JOBS: Mapping[str, Callable[[MappingSet], MappingJob]] = {
     "expansion": expansion.ExpansionJob.build,
     nps.NAME: nps.NpsJob.build,
     cadence.NAME: cadence.CadenceJob.build,
+    champions.NAME: champions.ChampionsJob.build,
 }
 
 

@@ -1,4 +1,5 @@
-"""Seeds a sandbox Salesforce org from the portfolio: users, MSO and store Accounts, Contracts, renewals."""
+"""Seeds a sandbox Salesforce org from the portfolio: users, MSO and store Accounts, Contracts, renewals,
+and each store's Contacts with its champion."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 
 from sandbox.portfolio import Portfolio, User
+from sandbox.portfolio.scenarios import CHAMPION_CHANGES, CHAMPION_SINCE_DAYS_AGO
 
 MENU_ENGINEERING_QUEUE = "Menu Engineering"
 ACCOUNT_TYPE = "Customer - Direct"
@@ -18,6 +20,8 @@ class SeedableOrg(Protocol):
     def insert(self, sobject: str, fields: Mapping[str, Any]) -> str: ...
 
     def load(self, sobject: str, rows: Iterable[Mapping[str, Any]]) -> list[str]: ...
+
+    def update(self, sobject: str, record_id: str, fields: Mapping[str, Any]) -> Any: ...
 
 
 def _user_row(user: User) -> dict[str, Any]:
@@ -122,6 +126,7 @@ def seed_org(org: SeedableOrg, portfolio: Portfolio) -> dict[str, str]:
         ],
     )
     _seed_activity(org, portfolio, accounts, user_ids)
+    _seed_champions(org, portfolio, {s.id: accounts[s.id] for s in stores})
     return accounts
 
 
@@ -142,3 +147,56 @@ def _seed_activity(
                 tasks.append({**row, "Type": t.kind, "Status": "Completed", "ActivityDate": day.isoformat()})
     org.load("Task", tasks)
     org.load("Event", events)
+
+
+FIRST_NAMES = ("Jordan", "Avery", "Riley", "Morgan", "Casey", "Quinn", "Harper", "Reese", "Rowan", "Emery")
+LAST_NAMES = ("Alvarez", "Brooks", "Chen", "Diaz", "Ellis", "Foster", "Garcia", "Hughes", "Ito", "Jensen")
+
+
+def _seed_champions(org: SeedableOrg, portfolio: Portfolio, accounts: Mapping[str, str]) -> None:
+    """Two Contacts a store (its general manager, the champion, and a buyer), the champion recorded on
+    the Account as an earlier champions run left it; CHAMPION_CHANGES plants what changed since."""
+    since = (portfolio.today - timedelta(days=CHAMPION_SINCE_DAYS_AGO)).isoformat()
+    ids = list(accounts)
+    rows: list[dict[str, Any]] = []
+    for i, store in enumerate(ids):
+        change = CHAMPION_CHANGES.get(store, "steady")
+        first, last = FIRST_NAMES[i % 10], LAST_NAMES[(i // 10 + i) % 10]
+        rows.append(
+            {
+                "FirstName": first,
+                "LastName": last,
+                "Title": {"role": "Inventory Lead", "retitled": "general  MANAGER"}.get(
+                    change, "General Manager"
+                ),
+                "AccountId": accounts[ids[(i + 1) % len(ids)]] if change == "left" else accounts[store],
+                "Email": f"{first}.{last}@{store.lower()}.example.com".lower(),
+                "Champion__c": change not in ("none", "left"),
+                "Inactive__c": change == "deactivated",
+            }
+        )
+        first, last = FIRST_NAMES[(i + 5) % 10], LAST_NAMES[(i + 3) % 10]
+        rows.append(
+            {
+                "FirstName": first,
+                "LastName": last,
+                "Title": "Buyer",
+                "AccountId": accounts[store],
+                "Email": f"{first}.{last}@{store.lower()}.example.com".lower(),
+                "Champion__c": False,
+                "Inactive__c": False,
+            }
+        )
+    contact_ids = org.load("Contact", rows)
+    for i, store in enumerate(ids):
+        if CHAMPION_CHANGES.get(store) in ("none", "first"):
+            continue
+        org.update(
+            "Account",
+            accounts[store],
+            {
+                "Champion_Contact__c": contact_ids[2 * i],
+                "Champion_Title__c": "General Manager",
+                "Champion_Since__c": since,
+            },
+        )

@@ -349,6 +349,7 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
     )
     console.print(_nps_line(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store))
     console.print(touchpoints_line(figures["touchpoint_tasks"], accounts.values(), users))
+    console.print(_champions_line(flags, accounts.values(), store))
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
         f"QBR records: {len(org.records('Quarterly_Review__c'))} on {figures['qbr_accounts']} accounts · "
@@ -412,6 +413,23 @@ def touchpoints_line(
     return (
         f"Touchpoint cadence: {len(opened)} overdue-touchpoint Tasks ({', '.join(opened) or 'none'}) · "
         f"on schedule per CSM: {shares or 'no accounts assessed'}"
+    )
+
+
+def _champions_line(
+    flags: list[dict[str, Any]], accounts: Iterable[dict[str, Any]], store: Callable[[Any], str]
+) -> str:
+    """Champion changes flagged (who and what changed) and how many accounts have a champion recorded."""
+    changes = sorted(
+        f"{store(f.get('Account__c'))}: {f.get('Name')}"
+        for f in flags
+        if f.get("Rule__c") == "champion_change"
+    )
+    recorded = sum(1 for a in accounts if a.get("Champion_Contact__c"))
+    return (
+        f"Champion changes: {len(changes)} open"
+        + (f" ({'; '.join(changes)})" if changes else "")
+        + f" · champions recorded on {recorded} accounts"
     )
 
 

@@ -136,6 +136,18 @@ METRC_GAPS: dict[str, dict[int, str]] = {
     "MI-001": {3: "all", 2: "every_other"},  # beyond tolerance on 2 days -> flagged
     "MI-005": {2: "smallest"},  # one small receipt: within tolerance -> not flagged
 }
+# Champions (the champions job): each store Account has a champion Contact recorded on it by an earlier
+# run ("steady"), except these. Stores chosen among those already flagged, so the demo's flagged stores
+# and its renewal priorities stay as the README states them.
+CHAMPION_CHANGES: dict[str, str] = {
+    "AZ-001": "left",  # the recorded champion's Contact moved to another Account -> flagged
+    "CA-002": "deactivated",  # Inactive__c set -> flagged
+    "NV-002": "role",  # "General Manager" became "Inventory Lead" -> flagged
+    "CA-001": "retitled",  # the same title in other case and spacing -> not flagged
+    "AZ-004": "none",  # no Contact ever marked champion -> not flagged
+    "IL-006": "first",  # marked, not yet recorded: the first run records it -> not flagged
+}
+CHAMPION_SINCE_DAYS_AGO = 200
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,9 +99,11 @@ def test_the_csm_permission_set_reads_everything_and_edits_only_what_csms_own() 
     assert {f for f, (_, editable) in fields.items() if editable == "true"} == {
         "Account.Health_Override__c", "Account.Health_Override_Reason__c", "Risk_Flag__c.Status__c",
         "Risk_Flag__c.Snoozed_Until__c", "Onboarding_Milestone__c.Status__c",
+        # who the champion is: CSMs mark and deactivate Contacts, and confirm a champion's new role
+        "Contact.Champion__c", "Contact.Inactive__c", "Account.Champion_Title__c",
     }  # fmt: skip
     objects = {op.findtext("md:object", namespaces=ns): op for op in perm.findall("md:objectPermissions", ns)}
     assert all(op.findtext("md:viewAllRecords", namespaces=ns) == "true" for op in objects.values())
     assert all(op.findtext("md:allowCreate", namespaces=ns) == "false" for op in objects.values())
     editable = {o for o, op in objects.items() if op.findtext("md:allowEdit", namespaces=ns) == "true"}
-    assert editable == {"Account", "Risk_Flag__c", "Onboarding_Milestone__c"}
+    assert editable == {"Account", "Contact", "Risk_Flag__c", "Onboarding_Milestone__c"}

@@ -80,10 +80,12 @@ def test_permission_set_grants_every_grantable_custom_field() -> None:
         obj = path.parent.parent.name
         expected.add(f"{'Task' if obj == 'Activity' else obj}.{path.name.split('.')[0]}")
     assert set(granted) == expected
-    # A CSM owns the override: the integration may read it, never write it.
+    # A CSM owns the override and who the champion is: the integration may read them, never write them.
     assert {k for k, v in granted.items() if v != "true"} == {
         "Account.Health_Override__c",
         "Account.Health_Override_Reason__c",
+        "Contact.Champion__c",
+        "Contact.Inactive__c",
     }
     objects = {op.findtext("md:object", namespaces=NS) for op in perm.findall("md:objectPermissions", NS)}
     assert {"Risk_Flag__c", "Health_Snapshot__c", "Onboarding_Milestone__c", "Quarterly_Review__c",
