@@ -19,6 +19,7 @@ from jobs import (
     receivables,
     renewals,
     snapshots,
+    voice,
 )
 from jobs.accounts import build_account_data, read_accounts, record_windows
 from jobs.current import Reader
@@ -88,6 +89,7 @@ JOBS: Mapping[str, Callable[[MappingSet], MappingJob]] = {
     "receivables": receivables.ReceivablesJob.build,
     "expansion": expansion.ExpansionJob.build,
     nps.NAME: nps.NpsJob.build,
+    voice.NAME: voice.VoiceJob.build,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from connectors.salesforce.client import SalesforceUnavailable
+from jobs.names import PORTFOLIO_JOBS
 from jobs.pull import refresh_directory
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
@@ -195,7 +196,7 @@ class Firing:
     def _lead_body(self, lock: JobLock, run_id: str) -> Outcome:
         lock.bind_run(run_id)
         groups = dict(self.groups())
-        n = shard_count(len(groups), self.opts.shards)
+        n = 1 if self.job in PORTFOLIO_JOBS else shard_count(len(groups), self.opts.shards)
         shards = assign(groups, n)
         leases.publish_shards(self.engine, self.job, self.fire_key, run_id, shards, self.app.clock())
         log.info("shards_published", shards=n, stores=len(groups), fire_key=self.fire_key)
