@@ -148,9 +148,12 @@ class VoiceJob(JobBase):
         return {
             **super().summary(desired),
             "voice": {
-                r.code: {"accounts": len(r.accounts), "arr": round(r.arr_total, 2), "mentions": n}
+                r.code: {
+                    "accounts": len(r.accounts),
+                    "arr": round(r.arr_total, 2),
+                    "mentions": r.mention_count,
+                }
                 for r in self.requests
-                if (n := r.mention_count)
             },
         }
 

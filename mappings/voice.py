@@ -10,11 +10,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mappings.lifecycle import FileIssue, Model, as_date, load_templated, money, number, unique
 
 FILE = "voice.toml"
+CODE = re.compile(r"[a-z0-9][a-z0-9_]{0,79}")
 
 
 class SourceSpec(Model):
@@ -29,10 +30,19 @@ class SourceSpec(Model):
 class Area(Model):
     """A product area: what its request is called and the phrases that point to it."""
 
-    code: str = Field(pattern=r"^[a-z0-9][a-z0-9_]{0,79}$")
+    code: str
     title: str = Field(min_length=1, max_length=80)
     phrases: tuple[str, ...] = Field(min_length=1)
     exclude: tuple[str, ...] = ()
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not CODE.fullmatch(v):
+            raise ValueError(
+                "use up to 80 lower-case letters, digits and _ (it is the request's key in Salesforce)"
+            )
+        return v
 
 
 class VoiceFile(Model):
@@ -46,13 +56,13 @@ class VoiceFile(Model):
 
 def _check(cfg: VoiceFile, label: str) -> list[FileIssue]:
     issues = unique([a.code for a in cfg.areas], "area code", label, "areas")
-    for i, area in enumerate(cfg.areas):
+    for area in cfg.areas:
         for part in ("phrases", "exclude"):
-            for phrase in getattr(area, part):
-                if not phrase.strip() or not phrase.strip().rstrip("*").strip():
-                    issues.append(
-                        FileIssue(label, f"areas.{i}.{part}", message="an empty phrase matches everything")
-                    )
+            if any(not p.strip().rstrip("*").strip() for p in getattr(area, part)):
+                where = f'area "{area.code}" → {part}'
+                issues.append(
+                    FileIssue(label, where, message="an empty phrase would match every text — remove it")
+                )
     return issues
 
 
