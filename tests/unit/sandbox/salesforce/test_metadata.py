@@ -56,8 +56,9 @@ def test_schema_carries_the_metadata(sobject: str, field: str, type_: str, props
 def test_custom_objects_get_stable_prefixes_and_detail_objects_have_no_owner() -> None:
     schema = load_schema(ROOT)
     prefixes = {o.name: o.key_prefix for o in schema if o.custom}
-    assert prefixes == {"Health_Snapshot__c": "a01", "Onboarding_Milestone__c": "a02", "Quarterly_Review__c": "a03",
-                        "Risk_Flag__c": "a04", "Sync_Run__c": "a05"}  # fmt: skip
+    assert prefixes == {"Health_Snapshot__c": "a01", "Onboarding_Milestone__c": "a02", "Product_Request__c": "a04",
+                        "Product_Request_Account__c": "a03", "Quarterly_Review__c": "a05", "Risk_Flag__c": "a06",
+                        "Sync_Run__c": "a07"}  # fmt: skip
     assert schema.get("Risk_Flag__c").field("OwnerId") is None  # type: ignore[union-attr]
     assert schema.get("Sync_Run__c").field("OwnerId") is not None  # type: ignore[union-attr]
 
@@ -80,10 +81,11 @@ def test_permission_set_grants_every_grantable_custom_field() -> None:
         obj = path.parent.parent.name
         expected.add(f"{'Task' if obj == 'Activity' else obj}.{path.name.split('.')[0]}")
     assert set(granted) == expected
-    # A CSM owns the override: the integration may read it, never write it.
+    # A CSM owns the override, billing the ARR: the integration may read them, never write them.
     assert {k for k, v in granted.items() if v != "true"} == {
         "Account.Health_Override__c",
         "Account.Health_Override_Reason__c",
+        "Account.ARR__c",
     }
     objects = {op.findtext("md:object", namespaces=NS) for op in perm.findall("md:objectPermissions", NS)}
     assert {"Risk_Flag__c", "Health_Snapshot__c", "Onboarding_Milestone__c", "Quarterly_Review__c",
