@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.salesforce.metadata import MetadataError, default_metadata_root, load_schema
+from sandbox.salesforce.metadata import MetadataError, default_metadata_root, key_prefixes, load_schema
 
 ROOT = default_metadata_root()
 DEFAULT = ROOT / "force-app" / "main" / "default"
@@ -56,9 +56,12 @@ def test_schema_carries_the_metadata(sobject: str, field: str, type_: str, props
 def test_custom_objects_get_stable_prefixes_and_detail_objects_have_no_owner() -> None:
     schema = load_schema(ROOT)
     prefixes = {o.name: o.key_prefix for o in schema if o.custom}
-    assert prefixes == {"Health_Snapshot__c": "a01", "Onboarding_Milestone__c": "a02", "Product_Request__c": "a04",
-                        "Product_Request_Account__c": "a03", "Quarterly_Review__c": "a05", "Risk_Flag__c": "a06",
-                        "Sync_Run__c": "a07"}  # fmt: skip
+    assert prefixes == {"Health_Snapshot__c": "a01", "Onboarding_Milestone__c": "a02", "Quarterly_Review__c": "a03",
+                        "Risk_Flag__c": "a04", "Sync_Run__c": "a05",
+                        "Product_Request_Account__c": "a06", "Product_Request__c": "a07"}  # fmt: skip
+    # an object added later takes the next free prefix; the others keep theirs
+    assert key_prefixes(["Zeta__c", "Alpha__c", "Risk_Flag__c"]) == {
+        "Risk_Flag__c": "a04", "Alpha__c": "a01", "Zeta__c": "a02"}  # fmt: skip
     assert schema.get("Risk_Flag__c").field("OwnerId") is None  # type: ignore[union-attr]
     assert schema.get("Sync_Run__c").field("OwnerId") is not None  # type: ignore[union-attr]
 
