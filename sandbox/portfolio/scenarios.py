@@ -117,6 +117,7 @@ VOICE_COMMENTS: dict[str, tuple[str, ...]] = {
     "MI-001": ("Not interested in bundling, the menu is great.",),  # excluded phrase
     "CA-001": ("Could the menu run a promotion compliance check before we publish?",),
     "MI-005": ("A compliance check for promos before they go live would save us a review.",),
+    "IL-005": ("Promotion compliance is a manual review for us every week.",),
     "MA-003": ("Route planning for our delivery drivers would help.",),  # one account: below the minimum
     "NV-008": ("Easy to run promotions, and compliance likes the check-in reports.",),  # near miss
 }
@@ -273,10 +274,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         tuple(sorted({*VOICE_COMMENTS, *VOICE_TICKETS})),
         "NPS comments and ticket subjects asking for features: promotional bundling from NV-004, AZ-002 "
         "(twice: a comment and a ticket), IL-004 and CA-004, and CA-006 (no Account); an automated "
-        "promotion compliance check from CA-001, MI-005 and IL-005; delivery route planning from MA-003 "
-        "only. Near misses: MI-001 is 'not interested in bundling'; NV-008 finds promotions easy and "
-        "compliance likes the check-in reports; the catalog's 'How to schedule a promotion' and 'add "
-        "delivery zone'.",
+        "promotion compliance check from CA-001, MI-005 and IL-005 (a comment and a ticket); delivery "
+        "route planning from MA-003 only. Near misses: MI-001 is 'not interested in bundling'; NV-008 "
+        "finds promotions easy and compliance likes the check-in reports; the catalog's 'How to "
+        "schedule a promotion' and 'add delivery zone'.",
         "Two Product_Request__c records: promotional bundling (4 accounts, AZ-002's ARR once) and the "
         "promotion compliance check (3 accounts), each with its account rows; none for route planning "
         "(below min_accounts) and nothing from CA-006 or the near misses.",
