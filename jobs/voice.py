@@ -77,7 +77,7 @@ class VoiceJob(JobBase):
                 REQUEST_KEY,
                 is_open={"Status__c": OPEN},
                 close_fields={"Status__c": QUIET},
-                reason=f"no mention in the last {self.cfg.lookback_days} days",
+                reason=f"under {self.cfg.min_accounts} accounts asked in {self.cfg.lookback_days} days",
             ),
             Managed(
                 LINK,
