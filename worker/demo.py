@@ -387,8 +387,8 @@ def voice_line(org: Any) -> str:
     )
     parts = [
         f"{str(r.get('Name')).lower()}: {int(r.get('Accounts_Count__c') or 0)} accounts, "
-        f"${float(r.get('ARR_Total__c') or 0):,.0f} ARR, {int(r.get('Mentions__c') or 0)} mentions "
-        f"({r.get('Status__c')})"
+        f"${float(r.get('ARR_Total__c') or 0):,.0f} ARR, {int(r.get('Mentions__c') or 0)} mentions, "
+        f"{r.get('Status__c')}"
         for r in reqs
     ]
     return f"Product requests: {len(reqs)}" + (f" ({'; '.join(parts)})" if parts else "")
