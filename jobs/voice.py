@@ -159,10 +159,12 @@ class VoiceJob(JobBase):
 
     def explain(self, data: AccountData) -> dict[str, Any]:
         found = mentions(self.cfg, self.matcher, data.store_id, data.records, data.today)
+        pulled = {s.source: data.last_success.get(s.source) for s in self.cfg.sources}
         return {
             "job": self.name,
             "store": data.store_id,
             "lookback_days": self.cfg.lookback_days,
+            "last_good_pull": {k: v.isoformat() if v else None for k, v in pulled.items()},
             "mentions": [
                 {"area": m.area, "source": m.label, "id": m.id, "day": m.day.isoformat(), "quote": m.quote}
                 for m in found

@@ -19,7 +19,8 @@ CODE = re.compile(r"[a-z0-9][a-z0-9_]{0,79}")
 
 
 class SourceSpec(Model):
-    """One stream whose text is read for requests: the source (for freshness), stream and text fields."""
+    """One stream whose text is read for requests: its source (explain shows its last good pull), the
+    stream, how the evidence calls a record of it, and the fields holding the text."""
 
     source: str
     stream: str

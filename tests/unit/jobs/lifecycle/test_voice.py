@@ -223,6 +223,7 @@ def test_explain_lists_the_stores_mentions() -> None:
         ("promotion_compliance_check", "TKT-7"),
         ("promotional_bundling", "TKT-7"),
     ]
+    assert got["last_good_pull"] == {"support": None, "nps": None}  # never pulled in this test
 
 
 @pytest.mark.parametrize(
