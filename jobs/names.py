@@ -23,8 +23,13 @@ RUN_ORDER = (
     "expansion",
     "nps_followup",
     "cadence",
+    "voice",
     "digest",
 )
+
+# Jobs whose records add up many stores (voice of the customer: a request's accounts and ARR): they run
+# over the whole portfolio at once, one shard a firing, and a run for some stores still reads them all.
+PORTFOLIO_JOBS = ("voice",)
 
 # The jobs `csm-sync plan JOB` can show: the pull writes nothing to Salesforce, the QBR pack uploads
 # Files and the digest sends messages, rather than planning record changes.

@@ -17,6 +17,8 @@ OBJECT_ORDER: tuple[str, ...] = (
     "Health_Snapshot__c",
     "Onboarding_Milestone__c",
     "Quarterly_Review__c",
+    "Product_Request__c",
+    "Product_Request_Account__c",
     "Case",
     "Task",
     "Sync_Run__c",

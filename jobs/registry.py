@@ -21,6 +21,7 @@ from jobs import (
     receivables,
     renewals,
     snapshots,
+    voice,
 )
 from jobs.accounts import build_account_data, read_accounts, record_windows
 from jobs.current import Reader
@@ -92,6 +93,7 @@ JOBS: Mapping[str, Callable[[MappingSet], MappingJob]] = {
     nps.NAME: nps.NpsJob.build,
     cadence.NAME: cadence.CadenceJob.build,
     champions.NAME: champions.ChampionsJob.build,
+    voice.NAME: voice.VoiceJob.build,
 }
 
 

@@ -19,6 +19,7 @@ from jobs.accounts import (
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, prune, send
 from jobs.current import Reader, read_current
 from jobs.job import MappingJob
+from jobs.names import PORTFOLIO_JOBS
 from jobs.plan import Plan, diff, schema_from_describe
 from mappings.desired import Desired
 from state import stores as store_directory
@@ -122,7 +123,12 @@ def plan_job(
     describe: Describe | None = None,
     stores: Sequence[str] | None = None,
 ) -> JobResult:
-    """Everything up to the plan: no write call is made."""
+    """Everything up to the plan: no write call is made.
+
+    A job of PORTFOLIO_JOBS reads every store whatever `stores` says: its records add stores up.
+    """
+    if job.name in PORTFOLIO_JOBS:
+        stores = None
     directory = store_directory.rows(engine, stores)
     scoped = stores is not None and scoped_read(len(stores), store_directory.count(engine))
     accounts = read_accounts(org, job.account_fields, list(stores or ()) if scoped else None)

@@ -22,6 +22,7 @@ TEXT_LIMITS: Mapping[str, int] = {
     "Subject": 255,
     "Description": 32000,
     "Evidence__c": 32768,
+    "Latest_Quote__c": 255,
 }
 
 CLOSED_BY_PERSON = Guard("IsClosed", "truthy", why="a person closed this Task; it is never reopened")

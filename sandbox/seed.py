@@ -83,6 +83,7 @@ def seed_org(org: SeedableOrg, portfolio: Portfolio) -> dict[str, str]:
             "BillingState": store.state,
             "BillingCountry": "US",
             "Plan__c": store.plan,
+            "ARR__c": round(12 * portfolio.contract(store.id).monthly_fee, 2),
             "Onboarding_Start__c": store.onboarding_started_on.isoformat()
             if store.onboarding_started_on
             else None,

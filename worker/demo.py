@@ -254,6 +254,11 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
         "snapshots": len(org.records("Health_Snapshot__c")),
         # accounts with a review, not reviews: how many quarters the history reaches depends on the date
         "qbr_accounts": len({r.get("Account__c") for r in org.records("Quarterly_Review__c")}),
+        # accounts per request, not mentions: how many tickets the history holds depends on the date
+        "product_requests": {
+            str(r.get("Name")): int(r.get("Accounts_Count__c") or 0)
+            for r in org.records("Product_Request__c")
+        },
         "without_account": sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids),
     }
 
@@ -350,6 +355,7 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
     console.print(_nps_line(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store))
     console.print(touchpoints_line(figures["touchpoint_tasks"], accounts.values(), users))
     console.print(_champions_line(flags, accounts.values(), store))
+    console.print(voice_line(org))
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
         f"QBR records: {len(org.records('Quarterly_Review__c'))} on {figures['qbr_accounts']} accounts · "
@@ -377,6 +383,21 @@ def briefs_line(env: SandboxEnvironment) -> str:
     if emails:
         line += f"; e.g. to {emails[0]['to'][0]}: “{emails[0]['subject']}”"
     return line
+
+
+def voice_line(org: Any) -> str:
+    """The product requests (voice job): each with its accounts and the ARR behind it, largest first."""
+    reqs = sorted(
+        org.records("Product_Request__c"),
+        key=lambda r: (-float(r.get("ARR_Total__c") or 0), str(r.get("Name"))),
+    )
+    parts = [
+        f"{str(r.get('Name')).lower()}: {int(r.get('Accounts_Count__c') or 0)} accounts, "
+        f"${float(r.get('ARR_Total__c') or 0):,.0f} ARR, {int(r.get('Mentions__c') or 0)} mentions, "
+        f"{r.get('Status__c')}"
+        for r in reqs
+    ]
+    return f"Product requests: {len(reqs)}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def _nps_line(

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from connectors.salesforce.client import SalesforceUnavailable
+from jobs.names import PORTFOLIO_JOBS
 from jobs.pull import refresh_directory
 from jobs.sync import SafetyRefused
 from mappings.load import MappingError
@@ -84,6 +85,12 @@ def store_groups(engine: Engine) -> dict[str, str]:
     """The store directory as store id -> group: the MSO parent when the directory names one."""
     refs = store_directory.refs(engine)
     return {store_id: str(ref.attrs.get("parent_id") or store_id) for store_id, ref in refs.items()}
+
+
+def split(job: str, groups: Mapping[str, str], configured: int = 0) -> list[list[str]]:
+    """A firing's shards: the stores split by group, or all in one for a job that adds up the portfolio."""
+    n = 1 if job in PORTFOLIO_JOBS else shard_count(len(groups), configured)
+    return assign(groups, n)
 
 
 def job_groups(app: App, job: str) -> dict[str, str]:
@@ -195,8 +202,8 @@ class Firing:
     def _lead_body(self, lock: JobLock, run_id: str) -> Outcome:
         lock.bind_run(run_id)
         groups = dict(self.groups())
-        n = shard_count(len(groups), self.opts.shards)
-        shards = assign(groups, n)
+        shards = split(self.job, groups, self.opts.shards)
+        n = len(shards)
         leases.publish_shards(self.engine, self.job, self.fire_key, run_id, shards, self.app.clock())
         log.info("shards_published", shards=n, stores=len(groups), fire_key=self.fire_key)
         self._work_side_by_side(run_id, whole_job=n == 1)

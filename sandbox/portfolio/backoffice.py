@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sandbox.portfolio import catalog
 from sandbox.portfolio.model import Contract, Invoice, NpsResponse, Payment, Store, Ticket, UsageDay
+from sandbox.portfolio.scenarios import VOICE_COMMENTS, VOICE_TICKETS
 from sandbox.portfolio.seasons import REFERENCE_TODAY, add_months, reference_day, rng, utc_midnight
 
 UTC = ZoneInfo("UTC")
@@ -108,6 +109,14 @@ def tickets(seed: int, store: Store, days: Sequence[date], now: datetime) -> tup
     if planted:
         subject, priority, status, hours = planted
         add(subject, priority, now - timedelta(hours=hours), status, None)
+    request = VOICE_TICKETS.get(store.id)
+    quiet = [
+        i
+        for i, t in enumerate(out)
+        if t.priority in ("low", "normal") and t.closed_at and t.opened_at <= now - timedelta(days=16)
+    ]
+    if request and quiet:
+        out[quiet[-1]] = replace(out[quiet[-1]], subject=request)
     return tuple(out)
 
 
@@ -140,6 +149,10 @@ def nps_responses(seed: int, store: Store, days: Sequence[date], now: datetime) 
             )
         block_start += timedelta(days=30)
     ordered = sorted(out, key=lambda x: x.responded_at)
+    said = list(VOICE_COMMENTS.get(store.id, ()))
+    for i in reversed(range(len(ordered))):
+        if said and ordered[i].score >= 7:
+            ordered[i] = replace(ordered[i], comment=said.pop(0))
     return tuple(replace(r, id=f"nps-{store.id}-{n:03d}") for n, r in enumerate(ordered, 1))
 
 

@@ -150,6 +150,30 @@ CHAMPION_CHANGES: dict[str, str] = {
 CHAMPION_SINCE_DAYS_AGO = 200
 
 
+# Voice of the customer: feature requests in words. An answer's comment or a ticket's subject is
+# replaced, never added, so no count a health score or rule reads moves. The store's latest NPS answers
+# scoring 7 or more take these comments, newest first (detractor comments stay, their Tasks quote them).
+VOICE_COMMENTS: dict[str, tuple[str, ...]] = {
+    "NV-004": ("Would love to bundle pre-rolls with papers at one price.",),
+    "AZ-002": ("Please add bundling for gift sets before the holidays.",),
+    "IL-004": ("We need buy one get one deals on the online menu.",),
+    "CA-004": ("Bundles of a vape with a battery would sell.",),
+    "CA-006": ("We want bundles too.",),  # no Salesforce Account: counts for no request
+    "MI-001": ("Not interested in bundling, the menu is great.",),  # excluded phrase
+    "CA-001": ("Could the menu run a promotion compliance check before we publish?",),
+    "MI-005": ("A compliance check for promos before they go live would save us a review.",),
+    "IL-005": ("Promotion compliance is a manual review for us every week.",),
+    "MA-003": ("Route planning for our delivery drivers would help.",),  # one account: below the minimum
+    "NV-008": ("Easy to run promotions, and compliance likes the check-in reports.",),  # near miss
+}
+# The store's latest closed ticket of low or normal priority opened 16 days or more ago takes this subject
+# (no recent or urgent ticket, which risk flags quote, changes).
+VOICE_TICKETS: dict[str, str] = {
+    "AZ-002": "Feature request: mix and match bundles for edibles",
+    "IL-005": "Can you check promotions against state rules automatically?",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     number: int
@@ -298,5 +322,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         "20) last checked in on day 5; AZ-001 (Growth) called exactly 30 days ago; MA-005 and MI-006 "
         "(onboarding) checked in this week; every other account met its GM 3 to 20 days ago.",
         "Overdue-touchpoint Tasks for NV-005, MA-004, AZ-005 and IL-006 only; AZ-001 Due (today), no Task.",
+    ),
+    Scenario(
+        15,
+        "voice_of_the_customer",
+        tuple(sorted({*VOICE_COMMENTS, *VOICE_TICKETS})),
+        "NPS comments and ticket subjects asking for features: promotional bundling from NV-004, AZ-002 "
+        "(twice: a comment and a ticket), IL-004 and CA-004, and CA-006 (no Account); an automated "
+        "promotion compliance check from CA-001, MI-005 and IL-005 (a comment and a ticket); delivery "
+        "route planning from MA-003 only. Near misses: MI-001 is 'not interested in bundling'; NV-008 "
+        "finds promotions easy and compliance likes the check-in reports; the catalog's 'How to "
+        "schedule a promotion' and 'add delivery zone'.",
+        "Two Product_Request__c records: promotional bundling (4 accounts, AZ-002's ARR once) and the "
+        "promotion compliance check (3 accounts), each with its account rows; none for route planning "
+        "(below min_accounts) and nothing from CA-006 or the near misses.",
     ),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,26 @@ def default_metadata_root() -> Path:
     return (Path(__file__).resolve().parents[1] / "metadata").resolve()
 
 
+# A real org keeps an object's key prefix from its creation on: the objects of the first release keep
+# theirs, so record ids a test or a console link holds do not move when an object is added.
+FIRST_PREFIXES = {
+    "Health_Snapshot__c": "a01",
+    "Onboarding_Milestone__c": "a02",
+    "Quarterly_Review__c": "a03",
+    "Risk_Flag__c": "a04",
+    "Sync_Run__c": "a05",
+}
+
+
+def key_prefixes(names: Iterable[str]) -> dict[str, str]:
+    """Each custom object's key prefix: its first-release one, else the next free number in name order."""
+    out = {n: FIRST_PREFIXES[n] for n in sorted(names) if n in FIRST_PREFIXES}
+    taken = set(out.values())
+    free = (p for i in range(1, 1000) if (p := f"a{i:02d}") not in taken)
+    out.update({n: next(free) for n in sorted(names) if n not in out})
+    return out
+
+
 def load_schema(root: Path) -> Schema:
     """Built-in standard objects plus every custom object and field found under `root`."""
     objects_dirs = sorted(p for p in root.glob("**/objects") if p.is_dir())
@@ -63,9 +84,9 @@ def load_schema(root: Path) -> Schema:
                 fields.append((obj_dir.name, field_file))
 
     objects = dict(standard)
-    for index, name in enumerate(sorted(custom), start=1):
+    for name, prefix in key_prefixes(custom).items():
         meta, root_el = custom[name]
-        objects[name] = _custom_object(name, f"a{index:02d}", root_el, meta)
+        objects[name] = _custom_object(name, prefix, root_el, meta)
 
     for obj_name, field_file in fields:
         targets = _SHARED_PARENTS.get(obj_name, (obj_name,))

@@ -73,6 +73,7 @@ def test_the_shipped_metadata_converts_to_a_deployable_package(tmp_path: Path) -
     assert members["CustomApplication"] == {"Customer_Success"}
     assert members["CustomTab"] == {
         "Risk_Flag__c", "Health_Snapshot__c", "Onboarding_Milestone__c", "Quarterly_Review__c", "Sync_Run__c",
+        "Product_Request__c",
     }  # fmt: skip
     assert members["FlexiPage"] == {"Account_Health_Record_Page"}
     assert members["Layout"] == {"Account-Customer Success Layout"}

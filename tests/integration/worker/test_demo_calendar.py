@@ -65,6 +65,12 @@ def readme_figures() -> dict[str, Any]:
     upsell = re.search(r"upsell Tasks for ((?:[A-Z0-9-]+, )*[A-Z0-9-]+) and ([A-Z0-9-]+)", said)
     touch = re.search(r"Touchpoint Tasks for ((?:[A-Z0-9-]+, )*[A-Z0-9-]+) and ([A-Z0-9-]+)", said)
     assert renewals and upsell and touch, "README no longer names the renewal, upsell and touchpoint Tasks"
+    requests = re.search(
+        r"Product requests for promotional bundling \((\d+) accounts\) and an automated promotion "
+        r"compliance check \((\d+) accounts\)",
+        said,
+    )
+    assert requests, "README no longer states the product requests"
     return {
         "bands": dict(zip(("Green", "Yellow", "Red", "—"), map(int, bands.groups()), strict=True)),
         "renewal_tasks": sorted(
@@ -76,6 +82,8 @@ def readme_figures() -> dict[str, Any]:
         "overdue_milestones": number(r"with (\d+) overdue"),
         "snapshots": number(r"(\d+) health snapshots"),
         "qbr_accounts": number(r"QBR records on (\d+) accounts"),
+        "product_requests": {"Promotional bundling": int(requests.group(1)),
+                             "Automated promotion compliance check": int(requests.group(2))},
         "without_account": re.findall(r"([A-Z]{2}-\d{3}) reported as a store without an Account", said),
         "flag_stores": sorted({*re.findall(rf"\b({STORE})'s", said), *re.findall(rf"\(({STORE}(?:, {STORE})+)\)", said)[0].split(", ")}),
     }  # fmt: skip

@@ -13,7 +13,7 @@ from connectors.salesforce.client import LimitReached, SalesforceUnavailable
 from jobs.sync import SafetyRefused
 from worker.runner import ExitCode
 from worker.settings import ConfigError
-from worker.shards import assign, classify, merge_counts, shard_count, shard_of
+from worker.shards import assign, classify, merge_counts, shard_count, shard_of, split
 
 STORES = [f"{state}-{i:03d}" for state in ("NV", "AZ", "CA", "IL", "MI", "CO") for i in range(1, 11)]
 
@@ -94,3 +94,10 @@ def test_errors_map_to_the_runner_exit_codes() -> None:
     assert classify(SalesforceUnavailable("x")) == ExitCode.UNAVAILABLE
     assert classify(LimitReached("x")) == ExitCode.PARTIAL
     assert classify(RuntimeError("x")) == ExitCode.PARTIAL
+
+
+def test_a_job_adding_up_the_portfolio_is_one_shard_the_others_split() -> None:
+    groups = {f"S-{i:03d}": f"S-{i:03d}" for i in range(600)}
+    (whole,) = split("voice", groups)
+    assert whole == sorted(groups)
+    assert len(split("nps_followup", groups)) == 3

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.salesforce.metadata import MetadataError, default_metadata_root, load_schema
+from sandbox.salesforce.metadata import MetadataError, default_metadata_root, key_prefixes, load_schema
 
 ROOT = default_metadata_root()
 DEFAULT = ROOT / "force-app" / "main" / "default"
@@ -57,7 +57,11 @@ def test_custom_objects_get_stable_prefixes_and_detail_objects_have_no_owner() -
     schema = load_schema(ROOT)
     prefixes = {o.name: o.key_prefix for o in schema if o.custom}
     assert prefixes == {"Health_Snapshot__c": "a01", "Onboarding_Milestone__c": "a02", "Quarterly_Review__c": "a03",
-                        "Risk_Flag__c": "a04", "Sync_Run__c": "a05"}  # fmt: skip
+                        "Risk_Flag__c": "a04", "Sync_Run__c": "a05",
+                        "Product_Request_Account__c": "a06", "Product_Request__c": "a07"}  # fmt: skip
+    # an object added later takes the next free prefix; the others keep theirs
+    assert key_prefixes(["Zeta__c", "Alpha__c", "Risk_Flag__c"]) == {
+        "Risk_Flag__c": "a04", "Alpha__c": "a01", "Zeta__c": "a02"}  # fmt: skip
     assert schema.get("Risk_Flag__c").field("OwnerId") is None  # type: ignore[union-attr]
     assert schema.get("Sync_Run__c").field("OwnerId") is not None  # type: ignore[union-attr]
 
@@ -80,12 +84,13 @@ def test_permission_set_grants_every_grantable_custom_field() -> None:
         obj = path.parent.parent.name
         expected.add(f"{'Task' if obj == 'Activity' else obj}.{path.name.split('.')[0]}")
     assert set(granted) == expected
-    # A CSM owns the override and who the champion is: the integration may read them, never write them.
+    # A CSM owns the override and who the champion is, billing the ARR: the integration may read them, never write them.
     assert {k for k, v in granted.items() if v != "true"} == {
         "Account.Health_Override__c",
         "Account.Health_Override_Reason__c",
         "Contact.Champion__c",
         "Contact.Inactive__c",
+        "Account.ARR__c",
     }
     objects = {op.findtext("md:object", namespaces=NS) for op in perm.findall("md:objectPermissions", NS)}
     assert {"Risk_Flag__c", "Health_Snapshot__c", "Onboarding_Milestone__c", "Quarterly_Review__c",
