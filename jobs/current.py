@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.salesforce.soql import select, select_in
 from mappings.desired import Desired, Managed
+
+if TYPE_CHECKING:  # jobs.portfolio reads through the Reader below
+    from jobs.portfolio import PortfolioReads
 
 Current = dict[tuple[str, str], dict[str, Any]]
 
@@ -40,11 +44,14 @@ def read_current(
     managed: Sequence[Managed] = (),
     scope: Mapping[str, str] | None = None,
     known: Current | None = None,
+    kept: tuple[PortfolioReads, datetime] | None = None,
 ) -> Current:
     """Current values keyed (sobject, key) for every desired key and every open managed record.
 
     `scope` maps Salesforce Account Id -> store id; managed reads are limited to those accounts so
     a shard never closes another shard's records. `known` holds records already read (Accounts).
+    With `kept` (the process's reads and the job's now) the open records of the whole portfolio are
+    read once and each shard takes its accounts' from them.
     """
     current: Current = dict(known or {})
     objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
@@ -59,23 +66,35 @@ def read_current(
                 for rec in reader.query(soql):
                     current[(sobject, str(rec[key_field]))] = rec
         for m in (m for m in managed if m.sobject == sobject):
-            for soql in _open_queries(m, fields, scope):
-                for rec in reader.query(soql):
-                    key = rec.get(m.key_field)
-                    if key and m.owns(str(key)):
-                        if scope is not None and m.parent_field:
-                            rec["_account_key"] = scope.get(str(rec.get(m.parent_field)), "")
-                        current.setdefault((sobject, str(key)), rec)
+            scoped = scope is not None and bool(m.parent_field)
+            for rec in _open_records(reader, m, fields, scope if scoped else None, kept):
+                key = rec.get(m.key_field)
+                if key and m.owns(str(key)):
+                    if scope is not None and m.parent_field:
+                        rec["_account_key"] = scope.get(str(rec.get(m.parent_field)), "")
+                    current.setdefault((sobject, str(key)), rec)
     return current
 
 
-def _open_queries(m: Managed, fields: set[str], scope: Mapping[str, str] | None) -> Iterator[str]:
+def _open_records(
+    reader: Reader,
+    m: Managed,
+    fields: set[str],
+    scope: Mapping[str, str] | None,
+    kept: tuple[PortfolioReads, datetime] | None,
+) -> Iterator[dict[str, Any]]:
+    """`m`'s open records, of the accounts in `scope` when given."""
     conds = [f"{f} = {{v{i}}}" for i, f in enumerate(m.is_open)]
     values: dict[str, Any] = {f"v{i}": v for i, v in enumerate(m.is_open.values())}
     conds.append(f"{m.key_field} LIKE '{{prefix:like}}%'")
     values["prefix"] = m.key_prefix
     where = " AND ".join(conds)
-    if scope is not None and m.parent_field:
-        yield from select_in(m.sobject, fields, m.parent_field, sorted(scope), where, **values)
+    if kept is not None:
+        reads, now = kept
+        records = reads.query(reader, m.sobject, fields, where, now, **values)
+        yield from (r for r in records if scope is None or str(r.get(m.parent_field)) in scope)
+    elif scope is not None:
+        for soql in select_in(m.sobject, fields, m.parent_field, sorted(scope), where, **values):
+            yield from reader.query(soql)
     else:
-        yield select(m.sobject, fields, where, **values)
+        yield from reader.query(select(m.sobject, fields, where, **values))

@@ -20,6 +20,7 @@ from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, 
 from jobs.current import Reader, read_current
 from jobs.job import MappingJob
 from jobs.plan import Plan, diff, schema_from_describe
+from jobs.portfolio import PortfolioReads
 from mappings.desired import Desired
 from state import stores as store_directory
 from state.engine import Engine, chunks
@@ -121,11 +122,14 @@ def plan_job(
     opts: JobOptions,
     describe: Describe | None = None,
     stores: Sequence[str] | None = None,
+    reads: PortfolioReads | None = None,
 ) -> JobResult:
-    """Everything up to the plan: no write call is made."""
+    """Everything up to the plan: no write call is made. `reads`: the process's kept portfolio reads."""
     directory = store_directory.rows(engine, stores)
-    scoped = stores is not None and scoped_read(len(stores), store_directory.count(engine))
-    accounts = read_accounts(org, job.account_fields, list(stores or ()) if scoped else None)
+    # Kept reads serve every shard of the firing, so the whole portfolio is read rather than a shard's.
+    scoped = stores is not None and reads is None and scoped_read(len(stores), store_directory.count(engine))
+    kept = (reads, now) if reads is not None else None
+    accounts = read_accounts(org, job.account_fields, list(stores or ()) if scoped else None, kept)
     wanted = sorted(stores if stores is not None else directory)
     matched = [s for s in wanted if s in accounts]
     unmatched = [s for s in wanted if s not in accounts]
@@ -155,7 +159,7 @@ def plan_job(
     managed = job.managed(now)
     scope = {str(accounts[s]["Id"]): s for s in matched} if stores is not None else None
     known = {("Account", sid): rec for sid, rec in accounts.items()}
-    current = read_current(org, desired, managed, scope=scope, known=known)
+    current = read_current(org, desired, managed, scope=scope, known=known, kept=kept)
     objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
     schema = schema_from_describe({o: describe(o) for o in objects}) if describe else None
     plan = diff(desired, current, managed, schema)
@@ -190,10 +194,11 @@ def run_job(
     opts: JobOptions,
     describe: Describe | None = None,
     stores: Sequence[str] | None = None,
+    reads: PortfolioReads | None = None,
 ) -> JobResult:
     """Resume the outbox, plan, check the plan is not surprising, then apply it through the outbox."""
     resumed = resume(engine, org, now, opts, job.name, run_id)
-    result = plan_job(engine, org, job, now, opts, describe, stores)
+    result = plan_job(engine, org, job, now, opts, describe, stores, reads)
     result.resumed = resumed
     plan = result.plan
     refusal = safety_refusal(plan, opts)
