@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from connectors.salesforce.soql import IN_CHUNK, select_in
 from connectors.salesforce.soql import select as soql_select
 from jobs.current import Reader
-from jobs.portfolio import PortfolioReads
+from jobs.portfolio import KeptReader
 from mappings.context import AccountData
 from mappings.series import DaySeries
 from state import facts
@@ -42,23 +42,18 @@ BASE_ACCOUNT_FIELDS = frozenset(
 
 
 def read_accounts(
-    reader: Reader,
-    fields: Iterable[str],
-    stores: Sequence[str] | None = None,
-    kept: tuple[PortfolioReads, datetime] | None = None,
+    reader: Reader, fields: Iterable[str], stores: Sequence[str] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Accounts by Store_Id__c: store accounts and the MSO parents above them.
 
     All of them in one paged query, or with `stores` those stores' Accounts and their parents only:
     a shard of a large portfolio need not page through (and hold) every Account of it. All of them
-    through `kept` (the process's reads and the job's now) are served from an earlier job's or
-    shard's read while no write has changed them.
+    through a KeptReader are served from an earlier job's or shard's read while no write changed them.
     """
     wanted = set(fields) | BASE_ACCOUNT_FIELDS
     out: dict[str, dict[str, Any]] = {}
-    if stores is None and kept is not None:
-        reads, now = kept
-        for rec in reads.query(reader, "Account", wanted, ALL_STORES, now):
+    if stores is None and isinstance(reader, KeptReader):
+        for rec in reader.rows("Account", wanted, ALL_STORES):
             out[str(rec["Store_Id__c"])] = rec
         return out
     if stores is None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from connectors.salesforce.soql import select, select_in
+from jobs.portfolio import KeptReader, rows_in
 from mappings.desired import Desired, Managed
-
-if TYPE_CHECKING:  # jobs.portfolio reads through the Reader below
-    from jobs.portfolio import PortfolioReads
 
 Current = dict[tuple[str, str], dict[str, Any]]
 
@@ -44,14 +41,13 @@ def read_current(
     managed: Sequence[Managed] = (),
     scope: Mapping[str, str] | None = None,
     known: Current | None = None,
-    kept: tuple[PortfolioReads, datetime] | None = None,
 ) -> Current:
     """Current values keyed (sobject, key) for every desired key and every open managed record.
 
     `scope` maps Salesforce Account Id -> store id; managed reads are limited to those accounts so
     a shard never closes another shard's records. `known` holds records already read (Accounts).
-    With `kept` (the process's reads and the job's now) the open records of the whole portfolio are
-    read once and each shard takes its accounts' from them.
+    Through a KeptReader the open records of the whole portfolio are read once, and each shard takes
+    its accounts' from them.
     """
     current: Current = dict(known or {})
     objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
@@ -67,7 +63,7 @@ def read_current(
                     current[(sobject, str(rec[key_field]))] = rec
         for m in (m for m in managed if m.sobject == sobject):
             scoped = scope is not None and bool(m.parent_field)
-            for rec in _open_records(reader, m, fields, scope if scoped else None, kept):
+            for rec in _open_records(reader, m, fields, scope if scoped else None):
                 key = rec.get(m.key_field)
                 if key and m.owns(str(key)):
                     if scope is not None and m.parent_field:
@@ -81,7 +77,6 @@ def _open_records(
     m: Managed,
     fields: set[str],
     scope: Mapping[str, str] | None,
-    kept: tuple[PortfolioReads, datetime] | None,
 ) -> Iterator[dict[str, Any]]:
     """`m`'s open records, of the accounts in `scope` when given."""
     conds = [f"{f} = {{v{i}}}" for i, f in enumerate(m.is_open)]
@@ -89,12 +84,9 @@ def _open_records(
     conds.append(f"{m.key_field} LIKE '{{prefix:like}}%'")
     values["prefix"] = m.key_prefix
     where = " AND ".join(conds)
-    if kept is not None:
-        reads, now = kept
-        records = reads.query(reader, m.sobject, fields, where, now, **values)
-        yield from (r for r in records if scope is None or str(r.get(m.parent_field)) in scope)
-    elif scope is not None:
-        for soql in select_in(m.sobject, fields, m.parent_field, sorted(scope), where, **values):
-            yield from reader.query(soql)
+    if scope is not None:
+        yield from rows_in(reader, m.sobject, fields, m.parent_field, sorted(scope), where, **values)
+    elif isinstance(reader, KeptReader):
+        yield from reader.rows(m.sobject, fields, where, **values)
     else:
         yield from reader.query(select(m.sobject, fields, where, **values))

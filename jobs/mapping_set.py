@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors.salesforce.soql import select, select_in
+from connectors.salesforce.soql import select
 from jobs import onboarding, snapshots
 from jobs.current import Reader
+from jobs.portfolio import rows_in
 from mappings.context import AccountData
 from mappings.evaluate import AccountOutcome, evaluate_account, flag_attrs
 from mappings.load import MappingSet
@@ -81,11 +82,10 @@ class MappingSetJob:
         extra: dict[str, dict[str, Any]] = {s: {} for s in accounts}
         flags: dict[str, list[dict[str, Any]]] = {}
         fields = ["Account__c", "Sync_Key__c", "Status__c", "Resolved_At__c", "Rule__c"]
-        for soql in select_in("Risk_Flag__c", fields, "Account__c", sorted(by_id)):
-            for row in org.query(soql):
-                store = by_id.get(str(row.get("Account__c")))
-                if store:
-                    flags.setdefault(store, []).append(row)
+        for row in rows_in(org, "Risk_Flag__c", fields, "Account__c", sorted(by_id)):
+            store = by_id.get(str(row.get("Account__c")))
+            if store:
+                flags.setdefault(store, []).append(row)
         queues = read_queues(org)
         rules = {r.spec.name for r in self.ms.rules}
         for store in accounts:

@@ -16,15 +16,17 @@ same fields is served from it. Callers get copies of the records: nothing they c
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connectors.salesforce.soql import select
-from jobs.current import Reader
+from connectors.salesforce.soql import select, select_in
 from state import outbox
 from state.engine import Engine
+
+if TYPE_CHECKING:  # jobs.current reads through KeptReader
+    from jobs.current import Reader
 
 Mark = Callable[[str], Hashable]  # sobject -> what changes whenever a write to it may have landed
 
@@ -85,3 +87,37 @@ class PortfolioReads:
             records = list(reader.query(select(sobject, every, where, **values)))
             self._reads[key] = _Read(every, records, mark, now)
             return [dict(r) for r in records]
+
+
+class KeptReader:
+    """A job's Reader whose whole-object reads (`rows`, `rows_in`, `read_accounts` of every store) come
+    from the process's kept reads; any other query goes to Salesforce as it is."""
+
+    def __init__(self, reader: Reader, reads: PortfolioReads, now: datetime) -> None:
+        self.reader, self.reads, self.now = reader, reads, now
+
+    def query(self, soql: str) -> Iterator[dict[str, Any]]:
+        return self.reader.query(soql)
+
+    def rows(self, sobject: str, fields: Iterable[str], where: str, **values: Any) -> list[dict[str, Any]]:
+        return self.reads.query(self.reader, sobject, fields, where, self.now, **values)
+
+
+def rows_in(
+    reader: Reader,
+    sobject: str,
+    fields: Iterable[str],
+    key_field: str,
+    keys: Sequence[str],
+    where: str = "",
+    **values: Any,
+) -> Iterator[dict[str, Any]]:
+    """The records whose `key_field` is among `keys` (e.g. a shard's Account Ids), and `where`: taken
+    from the kept read of every such record when `reader` is a KeptReader, else IN_CHUNK keys a query."""
+    if isinstance(reader, KeptReader):
+        wanted = set(keys)
+        records = reader.rows(sobject, [*fields, key_field], where, **values)
+        yield from (r for r in records if str(r.get(key_field)) in wanted)
+        return
+    for soql in select_in(sobject, fields, key_field, keys, where, **values):
+        yield from reader.query(soql)

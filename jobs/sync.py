@@ -20,7 +20,7 @@ from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, pending_ids, 
 from jobs.current import Reader, read_current
 from jobs.job import MappingJob
 from jobs.plan import Plan, diff, schema_from_describe
-from jobs.portfolio import PortfolioReads
+from jobs.portfolio import KeptReader, PortfolioReads
 from mappings.desired import Desired
 from state import stores as store_directory
 from state.engine import Engine, chunks
@@ -126,10 +126,12 @@ def plan_job(
 ) -> JobResult:
     """Everything up to the plan: no write call is made. `reads`: the process's kept portfolio reads."""
     directory = store_directory.rows(engine, stores)
-    # Kept reads serve every shard of the firing, so the whole portfolio is read rather than a shard's.
-    scoped = stores is not None and reads is None and scoped_read(len(stores), store_directory.count(engine))
-    kept = (reads, now) if reads is not None else None
-    accounts = read_accounts(org, job.account_fields, list(stores or ()) if scoped else None, kept)
+    scoped = stores is not None and scoped_read(len(stores), store_directory.count(engine))
+    # Where a shard reads the whole portfolio's Accounts anyway, every shard and job of the process
+    # takes them, and the open and child records of its accounts, from kept reads.
+    if reads is not None and not scoped:
+        org = KeptReader(org, reads, now)
+    accounts = read_accounts(org, job.account_fields, list(stores or ()) if scoped else None)
     wanted = sorted(stores if stores is not None else directory)
     matched = [s for s in wanted if s in accounts]
     unmatched = [s for s in wanted if s not in accounts]
@@ -159,7 +161,7 @@ def plan_job(
     managed = job.managed(now)
     scope = {str(accounts[s]["Id"]): s for s in matched} if stores is not None else None
     known = {("Account", sid): rec for sid, rec in accounts.items()}
-    current = read_current(org, desired, managed, scope=scope, known=known, kept=kept)
+    current = read_current(org, desired, managed, scope=scope, known=known)
     objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
     schema = schema_from_describe({o: describe(o) for o in objects}) if describe else None
     plan = diff(desired, current, managed, schema)
