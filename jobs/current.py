@@ -53,14 +53,8 @@ def read_current(
     objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
     for sobject in objects:
         fields = fields_to_read(sobject, desired, managed)
-        mine = [d for d in desired if d.sobject == sobject and (sobject, d.key) not in current]
-        by_field: dict[str, list[str]] = {}
-        for d in mine:
-            by_field.setdefault(d.key_field, []).append(d.key)
-        for key_field, keys in sorted(by_field.items()):
-            for soql in select_in(sobject, fields | {key_field}, key_field, sorted(set(keys))):
-                for rec in reader.query(soql):
-                    current[(sobject, str(rec[key_field]))] = rec
+        # Open records first: a desired record that is still open is among them, so only the others
+        # (new, or closed) are read by key.
         for m in (m for m in managed if m.sobject == sobject):
             scoped = scope is not None and bool(m.parent_field)
             for rec in _open_records(reader, m, fields, scope if scoped else None):
@@ -69,6 +63,14 @@ def read_current(
                     if scope is not None and m.parent_field:
                         rec["_account_key"] = scope.get(str(rec.get(m.parent_field)), "")
                     current.setdefault((sobject, str(key)), rec)
+        mine = [d for d in desired if d.sobject == sobject and (sobject, d.key) not in current]
+        by_field: dict[str, list[str]] = {}
+        for d in mine:
+            by_field.setdefault(d.key_field, []).append(d.key)
+        for key_field, keys in sorted(by_field.items()):
+            for soql in select_in(sobject, fields | {key_field}, key_field, sorted(set(keys))):
+                for rec in reader.query(soql):
+                    current[(sobject, str(rec[key_field]))] = rec
     return current
 
 
