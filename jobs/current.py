@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from connectors.salesforce.soql import select, select_in
-from jobs.portfolio import KeptReader, rows_in
+from connectors.salesforce.soql import select_in
+from jobs.portfolio import rows, rows_in
 from mappings.desired import Desired, Managed
 
 Current = dict[tuple[str, str], dict[str, Any]]
@@ -88,7 +88,5 @@ def _open_records(
     where = " AND ".join(conds)
     if scope is not None:
         yield from rows_in(reader, m.sobject, fields, m.parent_field, sorted(scope), where, **values)
-    elif isinstance(reader, KeptReader):
-        yield from reader.rows(m.sobject, fields, where, **values)
     else:
-        yield from reader.query(select(m.sobject, fields, where, **values))
+        yield from rows(reader, m.sobject, fields, where, **values)

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors.salesforce.soql import select
 from jobs import onboarding, snapshots
 from jobs.current import Reader
-from jobs.portfolio import rows_in
+from jobs.portfolio import rows, rows_in
 from mappings.context import AccountData
 from mappings.evaluate import AccountOutcome, evaluate_account, flag_attrs
 from mappings.load import MappingSet
@@ -47,7 +46,7 @@ def _with_menu_attrs(data: AccountData) -> AccountData:
 def read_queues(org: Reader) -> dict[str, str]:
     """The org's queues by API name (DeveloperName) and by label (Name): what `queue:<Name>` names."""
     out: dict[str, str] = {}
-    for row in org.query(select("Group", ["Id", "Name", "DeveloperName"], "Type = 'Queue'")):
+    for row in rows(org, "Group", ["Id", "Name", "DeveloperName"], "Type = 'Queue'"):
         for name in (row.get("DeveloperName"), row.get("Name")):
             if name:
                 out.setdefault(str(name), str(row["Id"]))

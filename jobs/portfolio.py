@@ -103,6 +103,16 @@ class KeptReader:
         return self.reads.query(self.reader, sobject, fields, where, self.now, **values)
 
 
+def rows(
+    reader: Reader, sobject: str, fields: Iterable[str], where: str, **values: Any
+) -> Iterator[dict[str, Any]]:
+    """`SELECT fields FROM sobject WHERE where`: the kept read when `reader` is a KeptReader."""
+    if isinstance(reader, KeptReader):
+        yield from reader.rows(sobject, fields, where, **values)
+    else:
+        yield from reader.query(select(sobject, fields, where, **values))
+
+
 def rows_in(
     reader: Reader,
     sobject: str,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from jobs.accounts import read_accounts
 from jobs.current import read_current
-from jobs.portfolio import KeptReader, PortfolioReads, rows_in
+from jobs.portfolio import KeptReader, PortfolioReads, rows, rows_in
 from mappings.desired import Managed
 from tests.doubles import FakeOrg
 
@@ -144,3 +144,15 @@ def test_child_records_of_a_shards_accounts_come_from_one_read_of_the_object() -
     plain = FakeOrg({"Risk_Flag__c": FLAGS})  # without kept reads: IN lists of the given accounts
     list(rows_in(plain, "Risk_Flag__c", ["Status__c"], "Account__c", ["001A"]))
     assert len(plain.queries) == 1 and "Account__c IN ('001A')" in plain.queries[0]
+
+
+def test_a_condition_read_such_as_the_queues_is_kept_too() -> None:
+    marks = Marks()
+    groups = [{"Id": "00G1", "Name": "CS", "DeveloperName": "CS", "Type": "Queue"}]
+    org, kept = FakeOrg({"Group": groups}), reads(marks)
+    reader = KeptReader(org, kept, NOW)
+    for _ in range(3):
+        assert [r["Id"] for r in rows(reader, "Group", ["Id", "Name"], "Type = 'Queue'")] == ["00G1"]
+    assert len(org.queries) == 1
+    list(rows(org, "Group", ["Id"], "Type = 'Queue'"))  # a plain reader asks every time
+    assert len(org.queries) == 2
