@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from connectors.salesforce.soql import IN_CHUNK, select_in
 from connectors.salesforce.soql import select as soql_select
 from jobs.current import Reader
+from jobs.portfolio import KeptReader
 from mappings.context import AccountData
 from mappings.series import DaySeries
 from state import facts
@@ -20,6 +21,7 @@ from state.engine import Engine
 from state.tables import StoreRow
 
 QUERY_PAGE = 2_000  # records per page of a Salesforce query (its default batch size)
+ALL_STORES = "Store_Id__c != null"  # every store Account and MSO parent
 STREAM_ROWS = 5_000  # rows fetched at a time when reading a chunk's facts and records
 
 # What every job may rely on; mappings add the fields they read and write.
@@ -45,12 +47,17 @@ def read_accounts(
     """Accounts by Store_Id__c: store accounts and the MSO parents above them.
 
     All of them in one paged query, or with `stores` those stores' Accounts and their parents only:
-    a shard of a large portfolio need not page through (and hold) every Account of it.
+    a shard of a large portfolio need not page through (and hold) every Account of it. All of them
+    through a KeptReader are served from an earlier job's or shard's read while no write changed them.
     """
     wanted = set(fields) | BASE_ACCOUNT_FIELDS
     out: dict[str, dict[str, Any]] = {}
+    if stores is None and isinstance(reader, KeptReader):
+        for rec in reader.rows("Account", wanted, ALL_STORES):
+            out[str(rec["Store_Id__c"])] = rec
+        return out
     if stores is None:
-        queries: Iterable[str] = [soql_select("Account", wanted, "Store_Id__c != null")]
+        queries: Iterable[str] = [soql_select("Account", wanted, ALL_STORES)]
     else:
         queries = select_in("Account", wanted, "Store_Id__c", sorted(set(stores)))
     for soql in queries:

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import Field
 
-from connectors.salesforce.soql import select_in
 from jobs.current import Reader
 from jobs.job import JobBase
+from jobs.portfolio import rows_in
 from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
@@ -92,13 +92,12 @@ def read_open(
     )
     for sobject, key_field, parent, cond in queries:
         where = f"{cond} AND {key_field} LIKE '{{prefix:like}}%'"
-        for soql in select_in(sobject, [key_field, parent], parent, sorted(by_id), where, prefix=prefix):
-            for row in org.query(soql):
-                store = by_id.get(str(row.get(parent)))
-                if store is not None and row.get(key_field):
-                    out.setdefault(store, {}).setdefault("open_keys", {}).setdefault(sobject, []).append(
-                        str(row[key_field])
-                    )
+        for row in rows_in(org, sobject, [key_field, parent], parent, sorted(by_id), where, prefix=prefix):
+            store = by_id.get(str(row.get(parent)))
+            if store is not None and row.get(key_field):
+                out.setdefault(store, {}).setdefault("open_keys", {}).setdefault(sobject, []).append(
+                    str(row[key_field])
+                )
     return out
 
 

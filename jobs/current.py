@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from connectors.salesforce.soql import select, select_in
+from connectors.salesforce.soql import select_in
+from jobs.portfolio import rows, rows_in
 from mappings.desired import Desired, Managed
 
 Current = dict[tuple[str, str], dict[str, Any]]
@@ -45,11 +46,23 @@ def read_current(
 
     `scope` maps Salesforce Account Id -> store id; managed reads are limited to those accounts so
     a shard never closes another shard's records. `known` holds records already read (Accounts).
+    Through a KeptReader the open records of the whole portfolio are read once, and each shard takes
+    its accounts' from them.
     """
     current: Current = dict(known or {})
     objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
     for sobject in objects:
         fields = fields_to_read(sobject, desired, managed)
+        # Open records first: a desired record that is still open is among them, so only the others
+        # (new, or closed) are read by key.
+        for m in (m for m in managed if m.sobject == sobject):
+            scoped = scope is not None and bool(m.parent_field)
+            for rec in _open_records(reader, m, fields, scope if scoped else None):
+                key = rec.get(m.key_field)
+                if key and m.owns(str(key)):
+                    if scope is not None and m.parent_field:
+                        rec["_account_key"] = scope.get(str(rec.get(m.parent_field)), "")
+                    current.setdefault((sobject, str(key)), rec)
         mine = [d for d in desired if d.sobject == sobject and (sobject, d.key) not in current]
         by_field: dict[str, list[str]] = {}
         for d in mine:
@@ -58,24 +71,22 @@ def read_current(
             for soql in select_in(sobject, fields | {key_field}, key_field, sorted(set(keys))):
                 for rec in reader.query(soql):
                     current[(sobject, str(rec[key_field]))] = rec
-        for m in (m for m in managed if m.sobject == sobject):
-            for soql in _open_queries(m, fields, scope):
-                for rec in reader.query(soql):
-                    key = rec.get(m.key_field)
-                    if key and m.owns(str(key)):
-                        if scope is not None and m.parent_field:
-                            rec["_account_key"] = scope.get(str(rec.get(m.parent_field)), "")
-                        current.setdefault((sobject, str(key)), rec)
     return current
 
 
-def _open_queries(m: Managed, fields: set[str], scope: Mapping[str, str] | None) -> Iterator[str]:
+def _open_records(
+    reader: Reader,
+    m: Managed,
+    fields: set[str],
+    scope: Mapping[str, str] | None,
+) -> Iterator[dict[str, Any]]:
+    """`m`'s open records, of the accounts in `scope` when given."""
     conds = [f"{f} = {{v{i}}}" for i, f in enumerate(m.is_open)]
     values: dict[str, Any] = {f"v{i}": v for i, v in enumerate(m.is_open.values())}
     conds.append(f"{m.key_field} LIKE '{{prefix:like}}%'")
     values["prefix"] = m.key_prefix
     where = " AND ".join(conds)
-    if scope is not None and m.parent_field:
-        yield from select_in(m.sobject, fields, m.parent_field, sorted(scope), where, **values)
+    if scope is not None:
+        yield from rows_in(reader, m.sobject, fields, m.parent_field, sorted(scope), where, **values)
     else:
-        yield select(m.sobject, fields, where, **values)
+        yield from rows(reader, m.sobject, fields, where, **values)

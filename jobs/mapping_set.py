@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors.salesforce.soql import select, select_in
 from jobs import onboarding, snapshots
 from jobs.current import Reader
+from jobs.portfolio import rows, rows_in
 from mappings.context import AccountData
 from mappings.evaluate import AccountOutcome, evaluate_account, flag_attrs
 from mappings.load import MappingSet
@@ -46,7 +46,7 @@ def _with_menu_attrs(data: AccountData) -> AccountData:
 def read_queues(org: Reader) -> dict[str, str]:
     """The org's queues by API name (DeveloperName) and by label (Name): what `queue:<Name>` names."""
     out: dict[str, str] = {}
-    for row in org.query(select("Group", ["Id", "Name", "DeveloperName"], "Type = 'Queue'")):
+    for row in rows(org, "Group", ["Id", "Name", "DeveloperName"], "Type = 'Queue'"):
         for name in (row.get("DeveloperName"), row.get("Name")):
             if name:
                 out.setdefault(str(name), str(row["Id"]))
@@ -81,11 +81,10 @@ class MappingSetJob:
         extra: dict[str, dict[str, Any]] = {s: {} for s in accounts}
         flags: dict[str, list[dict[str, Any]]] = {}
         fields = ["Account__c", "Sync_Key__c", "Status__c", "Resolved_At__c", "Rule__c"]
-        for soql in select_in("Risk_Flag__c", fields, "Account__c", sorted(by_id)):
-            for row in org.query(soql):
-                store = by_id.get(str(row.get("Account__c")))
-                if store:
-                    flags.setdefault(store, []).append(row)
+        for row in rows_in(org, "Risk_Flag__c", fields, "Account__c", sorted(by_id)):
+            store = by_id.get(str(row.get("Account__c")))
+            if store:
+                flags.setdefault(store, []).append(row)
         queues = read_queues(org)
         rules = {r.spec.name for r in self.ms.rules}
         for store in accounts:

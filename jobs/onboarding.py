@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.salesforce.soql import select_in
 from jobs.current import Reader
 from jobs.job import JobBase
+from jobs.portfolio import rows_in
 from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Guard, Managed
@@ -271,11 +271,10 @@ class OnboardingJob(JobBase):
             "Status_Source__c",
             "Completed_Date__c",
         ]
-        for soql in select_in(OBJECT, fields, "Account__c", ids):
-            for row in org.query(soql):
-                store = by_id.get(str(row.get("Account__c")))
-                if store is not None and row.get("Code__c"):
-                    out.setdefault(store, {}).setdefault("onboarding_current", {})[str(row["Code__c"])] = row
+        for row in rows_in(org, OBJECT, fields, "Account__c", ids):
+            store = by_id.get(str(row.get("Account__c")))
+            if store is not None and row.get("Code__c"):
+                out.setdefault(store, {}).setdefault("onboarding_current", {})[str(row["Code__c"])] = row
         return out
 
     def managed(self, now: datetime) -> Sequence[Managed]:
@@ -557,13 +556,12 @@ def read_progress(org: Reader, accounts: Mapping[str, Mapping[str, Any]]) -> dic
     by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
     ids = sorted(by_id)
     counts: dict[str, list[int]] = {}
-    for soql in select_in(OBJECT, ["Account__c", "Status__c"], "Account__c", ids):
-        for row in org.query(soql):
-            store = by_id.get(str(row.get("Account__c")))
-            if store is not None:
-                c = counts.setdefault(store, [0, 0])
-                c[0] += row.get("Status__c") == "Done"
-                c[1] += 1
+    for row in rows_in(org, OBJECT, ["Account__c", "Status__c"], "Account__c", ids):
+        store = by_id.get(str(row.get("Account__c")))
+        if store is not None:
+            c = counts.setdefault(store, [0, 0])
+            c[0] += row.get("Status__c") == "Done"
+            c[1] += 1
     return {s: {"onboarding_progress": done / total} for s, (done, total) in counts.items() if total}
 
 

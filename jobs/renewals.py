@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from connectors.salesforce.soql import select_in
 from jobs.current import Reader
 from jobs.job import JobBase
+from jobs.portfolio import rows_in
 from jobs.qbr import roi
 from mappings.context import AccountData
 from mappings.desired import Desired
@@ -139,14 +139,17 @@ class RenewalsJob(JobBase):
     def account_fields(self) -> frozenset[str]:
         return frozenset({"CSM__c", "OwnerId", *HEALTH_FIELDS})
 
-    def queries(self, ids: Sequence[str], now: datetime) -> tuple[list[str], list[str]]:
+    def queries(
+        self, org: Reader, ids: Sequence[str], now: datetime
+    ) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
         """Renewals ending in the next `lookahead` days, and open flags, of these accounts.
 
         Dates are bound from the run's `now` (not NEXT_N_DAYS) so a plan is reproducible for a given time.
         """
         start, end = now.date(), now.date() + timedelta(days=self.cfg.lookahead)
         if self.cfg.source == "contract":
-            renewal = select_in(
+            renewal = rows_in(
+                org,
                 "Contract",
                 ["Id", "AccountId", "EndDate", "Status"],
                 "AccountId",
@@ -157,7 +160,8 @@ class RenewalsJob(JobBase):
                 end=end,
             )
         else:
-            renewal = select_in(
+            renewal = rows_in(
+                org,
                 "Opportunity",
                 ["Id", "AccountId", "CloseDate", "StageName", "Type"],
                 "AccountId",
@@ -168,26 +172,24 @@ class RenewalsJob(JobBase):
                 end=end,
             )
         fields = ["Id", "Account__c", "Name", "Rule__c", "Severity__c"]
-        risks = select_in("Risk_Flag__c", fields, "Account__c", ids, "Status__c = 'Open'")
-        return list(renewal), list(risks)
+        risks = rows_in(org, "Risk_Flag__c", fields, "Account__c", ids, "Status__c = 'Open'")
+        return renewal, risks
 
     def prepare(
         self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
     ) -> dict[str, Any]:
         by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
         out: dict[str, dict[str, Any]] = {}
-        renewal_qs, risks_qs = self.queries(sorted(by_id), now)
-        for soql in renewal_qs:
-            for row in org.query(soql):
-                store = by_id.get(str(row.get("AccountId")))
-                if store is not None:
-                    end = row.get("EndDate") if self.cfg.source == "contract" else row.get("CloseDate")
-                    out.setdefault(store, {}).setdefault("renewals", []).append({"id": row["Id"], "end": end})
-        for soql in risks_qs:
-            for row in org.query(soql):
-                store = by_id.get(str(row.get("Account__c")))
-                if store is not None:
-                    out.setdefault(store, {}).setdefault("open_risks", []).append(dict(row))
+        renewals, risks = self.queries(org, sorted(by_id), now)
+        for row in renewals:
+            store = by_id.get(str(row.get("AccountId")))
+            if store is not None:
+                end = row.get("EndDate") if self.cfg.source == "contract" else row.get("CloseDate")
+                out.setdefault(store, {}).setdefault("renewals", []).append({"id": row["Id"], "end": end})
+        for row in risks:
+            store = by_id.get(str(row.get("Account__c")))
+            if store is not None:
+                out.setdefault(store, {}).setdefault("open_risks", []).append(dict(row))
         return out
 
     def priority(self, data: AccountData) -> str:

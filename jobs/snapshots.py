@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from connectors.salesforce.soql import select_in
 from jobs.current import Reader
 from jobs.job import JobBase
+from jobs.portfolio import rows_in
 from mappings.context import AccountData
 from mappings.desired import Desired
 from mappings.evaluate import evaluate_account
@@ -157,12 +157,11 @@ def read_history(
     out: dict[str, dict[str, dict[str, float]]] = {}
     fields = ["Account__c", "Snapshot_Date__c", "Score__c"]
     where = "Snapshot_Date__c >= {since} AND Score__c != null"
-    for soql in select_in("Health_Snapshot__c", fields, "Account__c", sorted(by_id), where, since=since):
-        for row in org.query(soql):
-            store = by_id.get(str(row.get("Account__c")))
-            if store is not None and row.get("Snapshot_Date__c"):
-                history = out.setdefault(store, {}).setdefault("health_history", {})
-                history[str(row["Snapshot_Date__c"])] = float(row["Score__c"])
+    for row in rows_in(org, "Health_Snapshot__c", fields, "Account__c", sorted(by_id), where, since=since):
+        store = by_id.get(str(row.get("Account__c")))
+        if store is not None and row.get("Snapshot_Date__c"):
+            history = out.setdefault(store, {}).setdefault("health_history", {})
+            history[str(row["Snapshot_Date__c"])] = float(row["Score__c"])
     return out
 
 

@@ -21,6 +21,7 @@ from jobs.current import Reader, read_current
 from jobs.job import MappingJob
 from jobs.names import PORTFOLIO_JOBS
 from jobs.plan import Plan, diff, schema_from_describe
+from jobs.portfolio import KeptReader, PortfolioReads
 from mappings.desired import Desired
 from state import stores as store_directory
 from state.engine import Engine, chunks
@@ -122,8 +123,9 @@ def plan_job(
     opts: JobOptions,
     describe: Describe | None = None,
     stores: Sequence[str] | None = None,
+    reads: PortfolioReads | None = None,
 ) -> JobResult:
-    """Everything up to the plan: no write call is made.
+    """Everything up to the plan: no write call is made. `reads`: the process's kept portfolio reads.
 
     A job of PORTFOLIO_JOBS reads every store whatever `stores` says: its records add stores up.
     """
@@ -131,6 +133,10 @@ def plan_job(
         stores = None
     directory = store_directory.rows(engine, stores)
     scoped = stores is not None and scoped_read(len(stores), store_directory.count(engine))
+    # Where a shard reads the whole portfolio's Accounts anyway, every shard and job of the process
+    # takes them, and the open and child records of its accounts, from kept reads.
+    if reads is not None and not scoped:
+        org = KeptReader(org, reads, now)
     accounts = read_accounts(org, job.account_fields, list(stores or ()) if scoped else None)
     wanted = sorted(stores if stores is not None else directory)
     matched = [s for s in wanted if s in accounts]
@@ -196,10 +202,11 @@ def run_job(
     opts: JobOptions,
     describe: Describe | None = None,
     stores: Sequence[str] | None = None,
+    reads: PortfolioReads | None = None,
 ) -> JobResult:
     """Resume the outbox, plan, check the plan is not surprising, then apply it through the outbox."""
     resumed = resume(engine, org, now, opts, job.name, run_id)
-    result = plan_job(engine, org, job, now, opts, describe, stores)
+    result = plan_job(engine, org, job, now, opts, describe, stores, reads)
     result.resumed = resumed
     plan = result.plan
     refusal = safety_refusal(plan, opts)

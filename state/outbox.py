@@ -283,3 +283,23 @@ def rejected(
         q = q.limit(limit)
     with Session(engine) as s:
         return list(s.scalars(q).all())
+
+
+def written_mark(bind: Engine | Connection, sobject: str) -> tuple[tuple[str, int, int], ...]:
+    """What changes whenever a write of `sobject` may have reached Salesforce: per state a row takes on
+    its way (sending, then sent, failed or dead), the count of the object's rows and the highest id.
+
+    A kept read of the object is stale once this differs from its value at the read (`jobs/portfolio.py`);
+    pruning old rows changes it too, which only costs a read.
+    """
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return written_mark(conn, sobject)
+    t = OUTBOX
+    q = (
+        select(t.c.status, func.count(), func.max(t.c.id))
+        .where(t.c.sobject == sobject, t.c.status.in_((SENDING, SENT, FAILED, DEAD)))
+        .group_by(t.c.status)
+        .order_by(t.c.status)
+    )
+    return tuple((str(s), int(n), int(m)) for s, n, m in bind.execute(q))

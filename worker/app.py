@@ -16,6 +16,7 @@ from connectors.salesforce.auth import Authenticator, ClientCredentials, JwtBear
 from connectors.salesforce.client import LimitReached, SalesforceClient
 from connectors.salesforce.shared_login import SharedLogin
 from jobs.apply import ApplyOptions
+from jobs.portfolio import PortfolioReads
 from jobs.sync import JobOptions
 from state.engine import Engine, make_engine
 from state.migrations import init_schema
@@ -74,6 +75,7 @@ class App:
         self._describe_lock = threading.Lock()
         self._login: SharedLogin | None = None
         self._login_lock = threading.Lock()
+        self._portfolio: PortfolioReads | None = None
 
     @property
     def engine(self) -> Engine:
@@ -108,6 +110,15 @@ class App:
             budget_share=sf.api_budget_share,
             retry_seconds=sf.retry_seconds,
         )
+
+    @property
+    def portfolio(self) -> PortfolioReads:
+        """The process's kept whole-portfolio reads, which the scheduler's firings share."""
+        with self._login_lock:
+            if self._portfolio is None:
+                age = timedelta(seconds=self.settings.salesforce.reuse_reads_seconds)
+                self._portfolio = PortfolioReads.of(self.engine, age)
+        return self._portfolio
 
     def describer(self, org: SalesforceClient) -> Callable[[str], dict[str, Any]]:
         """`org.describe` through this process's cache: every shard of every sync job plans against the

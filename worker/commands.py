@@ -18,6 +18,7 @@ from connectors.salesforce.client import SalesforceClient, SalesforceUnavailable
 from jobs import digest, digest_brief, qbr_figures, qbr_pack, registry, snapshots
 from jobs import progress as job_progress
 from jobs.names import MAPPING_JOBS
+from jobs.portfolio import PortfolioReads
 from jobs.sync import JobOptions, JobResult, MappingJob, plan_job, safety_refusal
 from jobs.sync import run_job as run_mapping_job
 from mappings.job_fields import check_account_fields
@@ -264,11 +265,13 @@ def run_one(
     stores: Sequence[str] | None = None,
     backfill: tuple[date, date] | None = None,
     shard: int | None = None,
+    reads: PortfolioReads | None = None,
 ) -> Outcome:
     """The body of one recorded run of `job` (shared by run-job, the scheduler and the demo).
 
     `shard` is the firing's shard number when `stores` are one shard of it: the pull then leaves the
-    directory listing to the firing's owner and account-wide sources to shard 0.
+    directory listing to the firing's owner and account-wide sources to shard 0. `reads`: the
+    process's kept portfolio reads (the scheduler's), shared with the other shards and jobs.
     """
     if job == "pull":
         report = registry.run_pull(
@@ -295,7 +298,15 @@ def run_one(
     org: SalesforceClient = app.org()
     preflight(app, org, mjob, ms)
     result: JobResult = run_mapping_job(
-        app.engine, org, mjob, run_id, app.clock(), options_for(app, mjob, force), app.describer(org), stores
+        app.engine,
+        org,
+        mjob,
+        run_id,
+        app.clock(),
+        options_for(app, mjob, force),
+        app.describer(org),
+        stores,
+        reads,
     )
     return salesforce_outcome(org, result)
 

@@ -78,14 +78,14 @@ def fire_key(t: datetime) -> str:
 
 
 def default_body(app: App) -> BodyFor:
-    """The real job bodies: `run_one` over the shard's stores."""
+    """The real job bodies: `run_one` over the shard's stores, sharing the process's portfolio reads."""
 
     def body_for(job: str) -> ShardBody:
         from worker.commands import run_one  # noqa: PLC0415 - commands imports the scheduler lazily too
 
         def body(task: ShardTask) -> Outcome:
             shard = task.claim.shard if task.claim is not None else None
-            return run_one(app, job, task.run_id, stores=task.stores, shard=shard)
+            return run_one(app, job, task.run_id, stores=task.stores, shard=shard, reads=app.portfolio)
 
         return body
 

@@ -76,6 +76,8 @@ class SalesforceSettings(_Model):
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     retry_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0  # bound on retrying one call
     write_sync_runs: bool = False  # also record each run as a Sync_Run__c record
+    # How long the scheduler's firings reuse a whole-portfolio read (Accounts) no write has changed since
+    reuse_reads_seconds: Annotated[float, Field(ge=0, le=86_400)] = 600.0
 
     @field_validator("ca_bundle")
     @classmethod

@@ -1,0 +1,133 @@
+"""Whole-portfolio reads of Salesforce shared by every shard and job a process runs, while still true.
+
+Below about 6,000 stores each shard of each sync job read every Account: 4 shards x 9 jobs made 37
+reads of the same 1,097 Accounts a cycle at 1,000 stores. A process keeps one `PortfolioReads`; a
+read of a whole object (`sobject` + `where`) is kept and served again until
+
+- a write to that object could have changed it: the outbox, which every replica shares, shows a row
+  of the object handed to Salesforce or settled since the read (`state.outbox.written_mark`); so a
+  job reading Health_Score__c or Open_Risk_Count__c after the job that writes it reads them afresh;
+- it is `max_age` old by the job's clock: an admin's edit in Salesforce is seen after that at most.
+
+It reads every field any caller asked of the object so far, so the next job asking for fewer or the
+same fields is served from it. Callers get copies of the records: nothing they change leaks back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from connectors.salesforce.soql import select, select_in
+from state import outbox
+from state.engine import Engine
+
+if TYPE_CHECKING:  # jobs.current reads through KeptReader
+    from jobs.current import Reader
+
+Mark = Callable[[str], Hashable]  # sobject -> what changes whenever a write to it may have landed
+
+
+@dataclass
+class _Read:
+    fields: frozenset[str]
+    records: list[dict[str, Any]]
+    mark: Hashable
+    at: datetime
+
+
+class PortfolioReads:
+    """Reads of whole objects, kept per (sobject, where) until a write or `max_age` makes them stale."""
+
+    def __init__(self, mark: Mark, max_age: timedelta) -> None:
+        self._mark = mark
+        self.max_age = max_age
+        self._reads: dict[tuple[str, str], _Read] = {}
+        self._asked: dict[tuple[str, str], frozenset[str]] = {}
+        self._lock = threading.Lock()  # shards side by side wait for one read rather than each making it
+        self.served = 0  # reads answered without a call (for logs and tests)
+
+    @classmethod
+    def of(cls, engine: Engine, max_age: timedelta) -> PortfolioReads:
+        """Kept reads invalidated by the outbox of `engine`: every replica's writes count."""
+        return cls(lambda sobject: outbox.written_mark(engine, sobject), max_age)
+
+    def query(
+        self,
+        reader: Reader,
+        sobject: str,
+        fields: Iterable[str],
+        where: str,
+        now: datetime,
+        **values: Any,
+    ) -> list[dict[str, Any]]:
+        """`SELECT fields FROM sobject WHERE where` (format_soql placeholders for `values`), kept or
+        read anew."""
+        key = (sobject, select(sobject, ["Id"], where, **values))
+        wanted = frozenset(fields)
+        with self._lock:
+            if self.max_age <= timedelta(0):
+                return [dict(r) for r in reader.query(select(sobject, wanted, where, **values))]
+            mark = self._mark(sobject)
+            kept = self._reads.get(key)
+            if (
+                kept is not None
+                and wanted <= kept.fields
+                and kept.mark == mark
+                and timedelta(0) <= now - kept.at < self.max_age
+            ):
+                self.served += 1
+                return [dict(r) for r in kept.records]
+            every = self._asked.get(key, frozenset()) | wanted
+            self._asked[key] = every
+            self._reads.pop(key, None)  # the stale read is not held while the new one comes in
+            records = list(reader.query(select(sobject, every, where, **values)))
+            self._reads[key] = _Read(every, records, mark, now)
+            return [dict(r) for r in records]
+
+
+class KeptReader:
+    """A job's Reader whose whole-object reads (`rows`, `rows_in`, `read_accounts` of every store) come
+    from the process's kept reads; any other query goes to Salesforce as it is."""
+
+    def __init__(self, reader: Reader, reads: PortfolioReads, now: datetime) -> None:
+        self.reader, self.reads, self.now = reader, reads, now
+
+    def query(self, soql: str) -> Iterator[dict[str, Any]]:
+        return self.reader.query(soql)
+
+    def rows(self, sobject: str, fields: Iterable[str], where: str, **values: Any) -> list[dict[str, Any]]:
+        return self.reads.query(self.reader, sobject, fields, where, self.now, **values)
+
+
+def rows(
+    reader: Reader, sobject: str, fields: Iterable[str], where: str, **values: Any
+) -> Iterator[dict[str, Any]]:
+    """`SELECT fields FROM sobject WHERE where`: the kept read when `reader` is a KeptReader."""
+    if isinstance(reader, KeptReader):
+        yield from reader.rows(sobject, fields, where, **values)
+    else:
+        yield from reader.query(select(sobject, fields, where, **values))
+
+
+def rows_in(
+    reader: Reader,
+    sobject: str,
+    fields: Iterable[str],
+    key_field: str,
+    keys: Sequence[str],
+    where: str = "",
+    **values: Any,
+) -> Iterator[dict[str, Any]]:
+    """The records whose `key_field` is among `keys` (e.g. a shard's Account Ids), and `where`: taken
+    from the kept read of every such record when `reader` is a KeptReader, else IN_CHUNK keys a query."""
+    if isinstance(reader, KeptReader):
+        wanted = set(keys)
+        records = reader.rows(sobject, [*fields, key_field], where, **values)
+        yield from (r for r in records if str(r.get(key_field)) in wanted)
+        return
+    for soql in select_in(sobject, fields, key_field, keys, where, **values):
+        yield from reader.query(soql)
