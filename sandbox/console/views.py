@@ -11,7 +11,7 @@ from sandbox.console.api import OrgApi
 
 TREND_DAYS = 90
 OPEN_FLAG = ("Open", "Snoozed")
-LIST_VIEW_OBJECTS = ("Account", "Risk_Flag__c", "Onboarding_Milestone__c", "Contract")
+LIST_VIEW_OBJECTS = ("Account", "Risk_Flag__c", "Onboarding_Milestone__c", "Contract", "Product_Request__c")
 ACCOUNT_SOQL = (
     "SELECT Id, Name, Store_Id__c, BillingCity, BillingState, Plan__c, CSM__c, OwnerId, Health_Score__c, "
     "Health_Band__c, Health_Trend__c, Health_Score_Change_7d__c, Health_Drivers__c, Health_Stale__c, "
