@@ -14,8 +14,8 @@ NOW = datetime(2026, 6, 17, 15, tzinfo=UTC)
 
 
 def fill_like_the_jobs(org: Org, accounts: dict[str, str]) -> None:
-    """Deterministic stand-ins for what account_health, risk_alerts, snapshots, onboarding, qbr and cadence
-    write."""
+    """Deterministic stand-ins for what account_health, risk_alerts, snapshots, onboarding, qbr, cadence
+    and voice write."""
     rnd = random.Random(18)
     stores = sorted(k for k in accounts if not k.startswith("MSO"))
     for i, store in enumerate(stores):
@@ -71,3 +71,12 @@ def fill_like_the_jobs(org: Org, accounts: dict[str, str]) -> None:
                     "Due_Date__c": due.isoformat(), "Status__c": status, "State__c": store[:2],
                     "Completed_Date__c": due.isoformat() if status == "Done" else None,
                 })  # fmt: skip
+    for n, (area, status) in enumerate(
+        (("promotional_bundling", "Open"), ("compliance_check", "Open"), ("route_planning", "No recent mentions"),
+         ("loyalty_tiers", "Planned"))
+    ):
+        org.insert("Product_Request__c", {
+            "Name": area.replace("_", " ").capitalize(), "Request_Key__c": area, "Product_Area__c": area,
+            "Accounts_Count__c": 2 + n, "ARR_Total__c": 12000.0 * (n + 2), "Mentions__c": 3 + n,
+            "Last_Seen__c": (TODAY - timedelta(days=7 * n)).isoformat(), "Status__c": status,
+        })  # fmt: skip

@@ -93,6 +93,7 @@ LIST_VIEWS: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], bool]]] 
     ("Risk_Flag__c", "Open_by_Severity"): ("Risk_Flag__c", lambda f: f["Status__c"] == "Open"),
     ("Onboarding_Milestone__c", "Overdue"): ("Onboarding_Milestone__c", _overdue),
     ("Contract", "Renewals_Next_90_Days"): ("Contract", _renewing),
+    ("Product_Request__c", "Open_by_ARR"): ("Product_Request__c", lambda r: r["Status__c"] == "Open"),
 }
 
 
