@@ -34,6 +34,7 @@ def fill_like_the_jobs(org: Org, accounts: dict[str, str]) -> None:
             fields["Onboarding_Progress__c"] = rnd.choice([40, 75, 89.99, 90, 100])
             fields["Locations_Total__c"] = rnd.randint(1, 4)
             fields["Locations_Live__c"] = rnd.randint(0, fields["Locations_Total__c"])
+            fields.update(_on_time(date.fromisoformat(fields["Onboarding_Start__c"]), rnd.randint(18, 45)))
         org.update("Account", accounts[store], fields)
         for day in range(0, 100, 6):
             s = max(0, min(100, score + rnd.randint(-8, 8)))
@@ -69,3 +70,16 @@ def fill_like_the_jobs(org: Org, accounts: dict[str, str]) -> None:
                     "Due_Date__c": due.isoformat(), "Status__c": status, "State__c": store[:2],
                     "Completed_Date__c": due.isoformat() if status == "Done" else None,
                 })  # fmt: skip
+
+
+def _on_time(start: date, days: int) -> dict[str, Any]:
+    """The onboarding job's on-time fields for an onboarding that completes (or would) on day `days`."""
+    completed = start + timedelta(days=days)
+    if completed <= TODAY:
+        status = "On time" if days <= 30 else "Late"
+        return {"Onboarding_Completed__c": completed.isoformat(), "Onboarding_Days__c": days,
+                "Onboarding_On_Time__c": status, "Onboarding_On_Time_Pct__c": 100 if days <= 30 else 0}  # fmt: skip
+    overdue = (TODAY - start).days > 30
+    return {"Onboarding_On_Time__c": "Overdue" if overdue else "In progress",
+            "Onboarding_On_Time_Pct__c": 0 if overdue else None}  # fmt: skip
+
