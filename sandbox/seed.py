@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
 from typing import Any, Protocol
 
-from sandbox.portfolio import Portfolio, User
+from sandbox.portfolio import Portfolio, Store, User
+from sandbox.portfolio.scenarios import (
+    MANUAL_MILESTONES,
+    ONBOARDING_MILESTONES,
+    OPEN_MILESTONE,
+    PAST_ONBOARDINGS,
+    REVIEW_MILESTONE,
+    STAFF_TRAINING_PLANS,
+)
 
 MENU_ENGINEERING_QUEUE = "Menu Engineering"
 ACCOUNT_TYPE = "Customer - Direct"
@@ -78,14 +87,13 @@ def seed_org(org: SeedableOrg, portfolio: Portfolio) -> dict[str, str]:
             "BillingState": store.state,
             "BillingCountry": "US",
             "Plan__c": store.plan,
-            "Onboarding_Start__c": store.onboarding_started_on.isoformat()
-            if store.onboarding_started_on
-            else None,
+            "Onboarding_Start__c": _onboarding_start(store, portfolio.today),
             "Type": ACCOUNT_TYPE,
         }
         for store in stores
     ]
     accounts.update(zip((s.id for s in stores), org.load("Account", store_rows), strict=True))
+    org.load("Onboarding_Milestone__c", _past_milestones(portfolio, accounts))
 
     contracts = [portfolio.contract(s.id) for s in stores]
     contract_ids = org.load(
@@ -121,3 +129,47 @@ def seed_org(org: SeedableOrg, portfolio: Portfolio) -> dict[str, str]:
         ],
     )
     return accounts
+
+
+def _onboarding_start(store: Store, today: date) -> str | None:
+    if store.id in PAST_ONBOARDINGS:
+        return (today - timedelta(days=PAST_ONBOARDINGS[store.id][0])).isoformat()
+    return store.onboarding_started_on.isoformat() if store.onboarding_started_on else None
+
+
+def _past_milestones(portfolio: Portfolio, accounts: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The milestones of onboardings before the demo, as the onboarding job and the CSMs left them.
+
+    A completed one has every milestone Done, spread from kickoff (day 0) to its last day, and the 30-day
+    review done 28 days later; an open one lacks OPEN_MILESTONE (In Progress, set by its CSM).
+    """
+    rows: list[dict[str, Any]] = []
+    for sid, (days_ago, last_day) in sorted(PAST_ONBOARDINGS.items()):
+        store = portfolio.store(sid)
+        start = portfolio.today - timedelta(days=days_ago)
+        codes = [
+            c
+            for c in ONBOARDING_MILESTONES
+            if c != REVIEW_MILESTONE and (c != "staff_training" or store.plan in STAFF_TRAINING_PLANS)
+        ]
+        end = last_day if last_day is not None else days_ago - 1
+        done = {c: round(end * i / (len(codes) - 1)) for i, c in enumerate(codes)}
+        if last_day is None:
+            del done[OPEN_MILESTONE]
+        elif last_day + 28 < days_ago:
+            done[REVIEW_MILESTONE] = last_day + 28
+        for seq, code in enumerate([*codes, REVIEW_MILESTONE], start=1):
+            if code == REVIEW_MILESTONE and code not in done:
+                continue
+            day = done.get(code)
+            rows.append({
+                "Name": ONBOARDING_MILESTONES[code],
+                "Account__c": accounts[sid],
+                "Milestone_Key__c": f"{sid}:{code}",
+                "Code__c": code,
+                "Sequence__c": seq,
+                "Status__c": "Done" if day is not None else "In Progress",
+                "Status_Source__c": "Manual" if code in MANUAL_MILESTONES else "Auto",
+                "Completed_Date__c": (start + timedelta(days=day)).isoformat() if day is not None else None,
+            })  # fmt: skip
+    return rows

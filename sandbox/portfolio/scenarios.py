@@ -87,6 +87,41 @@ ONBOARDING_DAYS: dict[str, tuple[int | None, int | None]] = {
     "MI-006": (4, 12),
     "MA-005": (None, None),
 }
+# Onboardings finished (or not) before the demo, as the org holds them: the Account's onboarding start
+# and the milestones the onboarding job kept. Store -> (days ago it started, the day of the onboarding
+# its last counted milestone was done; None: one is still open). Day 30 itself is on time.
+PAST_ONBOARDINGS: dict[str, tuple[int, int | None]] = {
+    "NV-007": (75, 30),  # exactly day 30: on time
+    "NV-008": (120, 22),
+    "AZ-004": (90, 26),
+    "AZ-006": (150, 19),
+    "AZ-007": (64, 28),
+    "IL-003": (100, 29),
+    "IL-004": (140, 24),
+    "IL-005": (70, 27),
+    "CA-008": (110, 21),
+    "MI-004": (160, 25),
+    "MA-001": (85, 31),  # one day late
+    "MA-003": (40, None),  # menu limits still open on day 40: overdue, so not on time
+}
+# mappings/onboarding.toml's template as the seed plants it: code -> title, in order ("manual" ones are
+# the CSM's; staff training is only on STAFF_TRAINING_PLANS; the 30-day review follows completion).
+# A unit test keeps them in step with the file.
+ONBOARDING_MILESTONES: dict[str, str] = {
+    "kickoff": "Kickoff call",
+    "pos_integration": "POS integration",
+    "menu_potency": "Menu: potency display",
+    "menu_limits": "Menu: purchase limits",
+    "menu_marketing": "Menu: marketing language",
+    "brand_msrp": "Brand MSRP rules",
+    "staff_training": "Staff training",
+    "go_live": "Go-live",
+    "review_30d": "30-day review",
+}
+MANUAL_MILESTONES = frozenset({"menu_limits", "staff_training", "review_30d"})
+STAFF_TRAINING_PLANS = ("Growth", "Enterprise")
+OPEN_MILESTONE = "menu_limits"  # what an open past onboarding still lacks
+REVIEW_MILESTONE = "review_30d"
 NEW_LOCATION_DAYS_AGO = 30  # NV-006 joined MSO-1: onboarding start; sales from 2 days later, live at 9
 STALE_DAYS = 4  # CA-002: the POS serves nothing from the last 4 local days
 # Purchase limits: the first completed online order of the local day 2 days ago becomes `quantity` of
@@ -243,5 +278,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         "mirror its completed POS sales; CA-002's POS feed is stale while Metrc keeps receiving sales.",
         "One Metrc reporting-gap flag and Task for MI-001 listing both days with POS and Metrc amounts; "
         "none for MI-005 (within tolerance) or CA-002 (held while its POS data is stale).",
+    ),
+    Scenario(
+        14,
+        "onboarding_on_time",
+        tuple(PAST_ONBOARDINGS),
+        "Twelve onboardings begun 40-160 days ago whose milestones the org already holds (the Account's "
+        "Onboarding Start and Done milestones with their dates): ten complete within 30 days (NV-007 on day "
+        "30 exactly), MA-001 complete on day 31, MA-003 with menu limits still open on day 40. The four "
+        "onboardings of scenarios 4 and 9 are 20 and 30 days in and still open.",
+        "Onboarding on time 10 of 12 (83%) against the 90% goal, per CSM in the Onboarding On Time report; "
+        "MA-001 Late, MA-003 Overdue; IL-006, MI-006, MA-005 and NV-006 In progress, left out.",
     ),
 )

@@ -82,4 +82,3 @@ def _on_time(start: date, days: int) -> dict[str, Any]:
     overdue = (TODAY - start).days > 30
     return {"Onboarding_On_Time__c": "Overdue" if overdue else "In progress",
             "Onboarding_On_Time_Pct__c": 0 if overdue else None}  # fmt: skip
-

@@ -6,10 +6,13 @@ import re
 import statistics
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
-from sandbox.portfolio import SCENARIOS, Portfolio, catalog
+import mappings
+from jobs import onboarding
+from sandbox.portfolio import SCENARIOS, Portfolio, catalog, scenarios
 from sandbox.portfolio.seasons import demand_factor, reference_day
 
 from .conftest import TODAY
@@ -299,3 +302,13 @@ def test_metrc_receipts_mirror_sales_except_the_planted_gaps(portfolio: Portfoli
     for sid, days_ago in (("MI-001", 1), ("MI-001", 4), ("MI-005", 1), ("IL-004", 2)):
         pos, metrc = totals(sid, days_ago)
         assert pos == metrc
+
+
+def test_past_onboardings_are_seeded_from_the_onboarding_template() -> None:
+    cfg = onboarding.load(Path(mappings.__file__).parent / onboarding.FILE)
+    assert {m.code: m.title for m in cfg.milestones} == scenarios.ONBOARDING_MILESTONES
+    assert {m.code for m in cfg.milestones if m.status == "manual"} == scenarios.MANUAL_MILESTONES
+    assert {m.code: m.plans for m in cfg.milestones if m.plans} == {
+        "staff_training": scenarios.STAFF_TRAINING_PLANS
+    }
+    assert cfg.target.exclude == (scenarios.REVIEW_MILESTONE,)
