@@ -294,7 +294,8 @@ class OnboardingJob(JobBase):
     def account_fields(self) -> frozenset[str]:
         r = self.cfg.rollup
         rollup = {r.progress_field, r.live_field, r.total_field, r.on_time_field} - {""}
-        return frozenset({self.cfg.start_field, "CSM__c", "OwnerId", "ParentId", "Plan__c", *rollup})
+        facts = self.cfg.target.fields  # read back, so an unchanged verdict is not written again
+        return frozenset({self.cfg.start_field, "CSM__c", "OwnerId", "ParentId", "Plan__c", *rollup, *facts})
 
     @property
     def streams(self) -> tuple[str, ...]:

@@ -50,7 +50,7 @@ ROLES: dict[str, Role] = {
     "AZ-003": Role("yellow", "compliance_msrp"),
     "AZ-004": Role("green"),
     "AZ-005": Role("red"),
-    "AZ-006": Role("green"),
+    "AZ-006": Role("green", "online_drop_traffic", size=1.7),
     "AZ-007": Role("yellow"),
     "IL-001": Role("green", "qbr", pos="dutchie_pos"),
     "IL-002": Role("red", "receivables"),
@@ -74,11 +74,16 @@ ROLES: dict[str, Role] = {
     "MI-006": Role("green", "mso_onboarding_golive_day12", parent="MSO-2", pos="dutchie_pos"),
     "MA-001": Role("yellow"),
     "MA-002": Role("green", "renewal_90"),
-    "MA-003": Role("green"),
+    "MA-003": Role("green", "online_drop_conversion", size=1.7),
     "MA-004": Role("red"),
     "MA-005": Role("green", "mso_onboarding_no_pos", parent="MSO-2", pos="dutchie_pos"),
 }
 
+# Online sales drops yesterday without a menu or category cause: online orders at ONLINE_DROP_SHARE of
+# the same-weekday median, in-store as usual. At the traffic-loss store the site's sessions (and carts)
+# fall with them, so conversion holds; at the conversion store as many shoppers visit as usual.
+ONLINE_DROPS: dict[str, str] = {"online_drop_traffic": "traffic", "online_drop_conversion": "conversion"}
+ONLINE_DROP_SHARE = 0.5
 RENEWAL_DAYS: dict[str, int] = {"MI-003": 30, "NV-003": 60, "MA-002": 90}
 ONBOARDING_DAYS_AGO = 20
 # Onboarding stores: (first day with POS sales, first online order) as 1-based days of onboarding.
@@ -289,5 +294,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         "onboardings of scenarios 4 and 9 are 20 and 30 days in and still open.",
         "Onboarding on time 10 of 12 (83%) against the 90% goal, per CSM in the Onboarding On Time report; "
         "MA-001 Late, MA-003 Overdue; IL-006, MI-006, MA-005 and NV-006 In progress, left out.",
+    ),
+    Scenario(
+        15,
+        "online_sales_drop",
+        ("AZ-006", "MA-003"),
+        "Yesterday's completed online orders at half the same-weekday median of the 4 weeks before, in-store "
+        "orders as planned, menu and stock normal. AZ-006: the platform's site sessions and carts fall with "
+        "the orders (a traffic loss; conversion holds). MA-003: sessions as usual, fewer of them order.",
+        "An 'Online sales drop' flag and Task on each: AZ-006's likely cause a traffic loss, MA-003's a "
+        "conversion or menu problem; no menu sync or category drop flag.",
     ),
 )

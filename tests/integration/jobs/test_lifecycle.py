@@ -61,6 +61,8 @@ STORES = (
 # Onboardings before the demo (the org holds their milestones): on day 30 exactly, on day 31, open on day 40.
 # Pulled too, but only the onboarding job runs on them.
 ON_TIME = ("NV-007", "MA-001", "MA-003")
+# Online sales drops yesterday: AZ-006 from lost traffic, MA-003 at its usual traffic (risk_alerts only).
+DROPS = ("AZ-006", "MA-003")
 WRITES = ("sobject", "collections", "composite", "bulk_create", "bulk_upload", "bulk_close")
 
 
@@ -121,7 +123,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         sources = build_sources(
             parse_sources(raw, "sandbox.toml", env), Runtime(env=env, now=lambda: portfolio.now)
         )
-        report = pull(engine, sources, portfolio.now, stores={*STORES, *ON_TIME})
+        report = pull(engine, sources, portfolio.now, stores={*STORES, *ON_TIME, *DROPS})
         assert report.ok, report.summary()
     org = Org.from_metadata()
     accounts = seed_org(org, portfolio)
@@ -511,6 +513,25 @@ def _health_and_risks(w: World) -> None:
     assert {t["Sync_Key__c"] for t in w.org.records("Task")} >= {f"risk:{k}" for k in support}
 
 
+def _online_drops(w: World) -> None:
+    """The drop flag names the likely cause from the site's sessions: a traffic loss, or conversion."""
+    risk = registry.build("risk_alerts", load_mapping_set(MAPPINGS))
+    w.run(risk, stores=DROPS)
+    drops = {
+        s: [f for f in w.org.records("Risk_Flag__c")
+            if f["Account__c"] == w.accounts[s] and f["Rule__c"] == "online_sales_drop"]
+        for s in DROPS
+    }  # fmt: skip
+    (traffic,), (conversion,) = drops["AZ-006"], drops["MA-003"]
+    assert "Likely cause: traffic loss: fewer shoppers reached the online menu" in traffic["Evidence__c"]
+    assert "Likely cause: conversion or menu: as many shoppers visited" in conversion["Evidence__c"]
+    others = {
+        f["Rule__c"] for s in DROPS for f in w.org.records("Risk_Flag__c") if f["Account__c"] == w.accounts[s]
+    }
+    assert not any(r.startswith(("menu_sync", "category_drop")) for r in others)  # nothing suppresses it
+    _rerun_writes_nothing(w, risk, DROPS)
+
+
 ARTEFACT = re.compile(r"\b(None|none|null|NaN|nan)\b")
 
 
@@ -543,5 +564,6 @@ def test_lifecycle_jobs_on_the_demo_portfolio(world: World, tmp_path: Path) -> N
     _expansion(world)
     _snapshots(world)
     _health_and_risks(world)
+    _online_drops(world)
     _no_none_in_text(world)
     assert world.now.tzinfo is not None and world.now.astimezone(UTC).date() >= TODAY - timedelta(days=1)

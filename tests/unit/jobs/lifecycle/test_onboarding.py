@@ -167,8 +167,9 @@ def test_done_stays_done_with_its_recorded_date() -> None:
     )
 
 
-def test_the_roll_up_fields_are_read_with_the_accounts() -> None:
+def test_the_roll_up_and_on_time_fields_are_read_with_the_accounts() -> None:
     assert {"Onboarding_Progress__c", "Locations_Live__c", "Locations_Total__c"} <= JOB.account_fields
+    assert set(JOB.cfg.target.fields) <= JOB.account_fields  # else every run rewrites them
 
 
 def test_milestones_and_tasks_are_idempotent() -> None:
