@@ -248,8 +248,8 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
         "overdue_milestones": sum(
             1 for m in milestones if m.get("Status__c") != "Done" and str(m.get("Due_Date__c")) < today
         ),
-        "onboarding_on_time": on_time(env),
-        "nps": nps_figures(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store),
+        **on_time(env),
+        **nps_figures(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store),
         "sales_compliance": sales_compliance(org, store),
         "snapshots": len(org.records("Health_Snapshot__c")),
         # accounts with a review, not reviews: how many quarters the history reaches depends on the date
@@ -274,38 +274,44 @@ def on_time(env: SandboxEnvironment) -> dict[str, Any]:
         tally[0] += s == "On time"
         tally[1] += 1
     return {
-        "on_time": sum(s == "On time" for s, _ in judged),
-        "judged": len(judged),
-        "in_progress": sum(s == "In progress" for s, _ in status),
-        "target_days": target.days,
-        "goal": target.share,
-        "by_csm": dict(sorted(by_csm.items())),
+        "onboarding_on_time": {
+            "on_time": sum(s == "On time" for s, _ in judged),
+            "judged": len(judged),
+            "target_days": target.days,
+            "goal": target.share,
+            "in_progress": sum(s == "In progress" for s, _ in status),
+        },
+        "onboarding_on_time_by_csm": dict(sorted(by_csm.items())),
     }
 
 
 def on_time_line(figures: Mapping[str, Any]) -> str:
-    """`Onboarding on time: 83% of 12 …; by CSM: …` from `on_time`."""
+    """`Onboarding on time: 83% of 12 …; by CSM: …` from the outcome's `on_time` figures."""
 
     def share(hit: int, n: int) -> str:
         return f"{round(100 * hit / n)}%" if n else "—"
 
-    by_csm = ", ".join(f"{name} {share(h, n)} of {n}" for name, (h, n) in figures["by_csm"].items())
+    f = figures["onboarding_on_time"]
+    by_csm = ", ".join(
+        f"{name} {share(h, n)} of {n}" for name, (h, n) in figures["onboarding_on_time_by_csm"].items()
+    )
     return (
-        f"Onboarding on time: {share(figures['on_time'], figures['judged'])} of {figures['judged']} "
-        f"complete within {figures['target_days']} days (benchmark {round(100 * figures['goal'])}%; "
-        f"{figures['in_progress']} still inside them, not counted); by CSM: {by_csm or 'none'}"
+        f"Onboarding on time: {share(f['on_time'], f['judged'])} of {f['judged']} complete within "
+        f"{f['target_days']} days (benchmark {round(100 * f['goal'])}%; {f['in_progress']} still inside "
+        f"them, not counted); by CSM: {by_csm or 'none'}"
     )
 
 
 def nps_figures(
     tasks: list[dict[str, Any]], candidates: list[dict[str, Any]], store: Callable[[Any], str]
 ) -> dict[str, Any]:
-    """Detractor follow-up Tasks (all, and the stores of the open ones) and the reference candidates."""
+    """Detractor follow-up Tasks (all and open) and reference candidates: counts, then the stores."""
     nps = [t for t in tasks if str(t.get("Sync_Key__c", "")).startswith("nps:")]
+    opened = sorted(store(t.get("WhatId")) for t in nps if not t.get("IsClosed"))
+    marked = sorted(store(a.get("Id")) for a in candidates)
     return {
-        "detractor_tasks": len(nps),
-        "open_detractor_tasks": sorted(store(t.get("WhatId")) for t in nps if not t.get("IsClosed")),
-        "reference_candidates": sorted(store(a.get("Id")) for a in candidates),
+        "nps": {"detractor_tasks": len(nps), "open": len(opened), "reference_candidates": len(marked)},
+        "nps_stores": {"open_detractor_tasks": opened, "reference_candidates": marked},
     }
 
 
@@ -398,8 +404,8 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         f"Renewal Tasks: {len(renewals)} — "
         + "; ".join(f"{store(t.get('WhatId'))} {t.get('Priority')}" for t in renewals[:8])
     )
-    console.print(on_time_line(figures["onboarding_on_time"]))
-    console.print(_nps_line(figures["nps"]))
+    console.print(on_time_line(figures))
+    console.print(_nps_line(figures))
     console.print(
         f"Health snapshots: {len(org.records('Health_Snapshot__c'))} · "
         f"QBR records: {len(org.records('Quarterly_Review__c'))} on {figures['qbr_accounts']} accounts · "
@@ -431,13 +437,14 @@ def briefs_line(env: SandboxEnvironment) -> str:
 
 def _nps_line(figures: Mapping[str, Any]) -> str:
     """Detractor follow-ups (open and done) and the accounts marked as reference candidates."""
-    opened, candidates = figures["open_detractor_tasks"], figures["reference_candidates"]
+    stores = figures["nps_stores"]
+    opened, candidates = stores["open_detractor_tasks"], stores["reference_candidates"]
 
     def some(names: list[str]) -> str:
         return f" ({', '.join(names[:10])}{', …' if len(names) > 10 else ''})" if names else ""
 
     return (
-        f"NPS follow-ups: {figures['detractor_tasks']} detractor Tasks, {len(opened)} open"
+        f"NPS follow-ups: {figures['nps']['detractor_tasks']} detractor Tasks, {len(opened)} open"
         + some(sorted(set(opened)))
         + f" · Reference candidates: {len(candidates)}"
         + some(candidates)

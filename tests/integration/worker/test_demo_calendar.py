@@ -64,6 +64,14 @@ def readme_figures() -> dict[str, Any]:
     )
     upsell = re.search(r"upsell Tasks for ((?:[A-Z0-9-]+, )*[A-Z0-9-]+) and ([A-Z0-9-]+)", said)
     assert renewals and upsell, "README no longer names the renewal and upsell Tasks"
+    on_time = re.search(
+        r"onboarding on time (\d+) of (\d+) complete within (\d+) days \(benchmark (\d+)%\), (\d+) still inside",
+        said,
+    )
+    nps = re.search(
+        r"(\d+) NPS detractor follow-up Tasks \((\d+) open\) and (\d+) reference candidates", said
+    )
+    assert on_time and nps, "README no longer states onboarding on time and the NPS follow-ups"
     return {
         "bands": dict(zip(("Green", "Yellow", "Red", "—"), map(int, bands.groups()), strict=True)),
         "renewal_tasks": sorted(
@@ -74,6 +82,10 @@ def readme_figures() -> dict[str, Any]:
         "overdue_milestones": number(r"with (\d+) overdue"),
         "snapshots": number(r"(\d+) health snapshots"),
         "qbr_accounts": number(r"QBR records on (\d+) accounts"),
+        "onboarding_on_time": {"on_time": int(on_time.group(1)), "judged": int(on_time.group(2)),
+                               "target_days": int(on_time.group(3)), "goal": int(on_time.group(4)) / 100,
+                               "in_progress": int(on_time.group(5))},
+        "nps": dict(zip(("detractor_tasks", "open", "reference_candidates"), map(int, nps.groups()), strict=True)),
         "without_account": re.findall(r"([A-Z]{2}-\d{3}) reported as a store without an Account", said),
         "flag_stores": sorted({*re.findall(rf"\b({STORE})'s", said), *re.findall(rf"\(({STORE}(?:, {STORE})+)\)", said)[0].split(", ")}),
     }  # fmt: skip
