@@ -50,7 +50,7 @@ ROLES: dict[str, Role] = {
     "AZ-003": Role("yellow", "compliance_msrp"),
     "AZ-004": Role("green"),
     "AZ-005": Role("red"),
-    "AZ-006": Role("green", "online_drop_traffic", size=1.7),
+    "AZ-006": Role("green", "online_drop_traffic", size=2.0),
     "AZ-007": Role("yellow"),
     "IL-001": Role("green", "qbr", pos="dutchie_pos"),
     "IL-002": Role("red", "receivables"),
@@ -74,7 +74,7 @@ ROLES: dict[str, Role] = {
     "MI-006": Role("green", "mso_onboarding_golive_day12", parent="MSO-2", pos="dutchie_pos"),
     "MA-001": Role("yellow"),
     "MA-002": Role("green", "renewal_90"),
-    "MA-003": Role("green", "online_drop_conversion", size=1.7),
+    "MA-003": Role("green", "online_drop_conversion", size=2.0),
     "MA-004": Role("red"),
     "MA-005": Role("green", "mso_onboarding_no_pos", parent="MSO-2", pos="dutchie_pos"),
 }
