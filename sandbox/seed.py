@@ -8,7 +8,6 @@ from typing import Any, Protocol
 
 from sandbox.portfolio import Portfolio, Store, User
 from sandbox.portfolio.scenarios import (
-    MANUAL_MILESTONES,
     ONBOARDING_MILESTONES,
     OPEN_MILESTONE,
     PAST_ONBOARDINGS,
@@ -141,7 +140,8 @@ def _past_milestones(portfolio: Portfolio, accounts: Mapping[str, str]) -> list[
     """The milestones of onboardings before the demo, as the onboarding job and the CSMs left them.
 
     A completed one has every milestone Done, spread from kickoff (day 0) to its last day, and the 30-day
-    review done 28 days later; an open one lacks OPEN_MILESTONE (In Progress, set by its CSM).
+    review done 28 days later; an open one lacks OPEN_MILESTONE (In Progress, set by its CSM). The job
+    fills in what it derives from the template (due dates, details) on its first run.
     """
     rows: list[dict[str, Any]] = []
     for sid, (days_ago, last_day) in sorted(PAST_ONBOARDINGS.items()):
@@ -169,7 +169,7 @@ def _past_milestones(portfolio: Portfolio, accounts: Mapping[str, str]) -> list[
                 "Code__c": code,
                 "Sequence__c": seq,
                 "Status__c": "Done" if day is not None else "In Progress",
-                "Status_Source__c": "Manual" if code in MANUAL_MILESTONES else "Auto",
+                "Status_Source__c": "Auto",  # as the job created it; a CSM set the manual ones' status
                 "Completed_Date__c": (start + timedelta(days=day)).isoformat() if day is not None else None,
             })  # fmt: skip
     return rows

@@ -109,8 +109,8 @@ PAST_ONBOARDINGS: dict[str, tuple[int, int | None]] = {
     "MA-001": (85, 31),  # one day late
     "MA-003": (40, None),  # menu limits still open on day 40: overdue, so not on time
 }
-# mappings/onboarding.toml's template as the seed plants it: code -> title, in order ("manual" ones are
-# the CSM's; staff training is only on STAFF_TRAINING_PLANS; the 30-day review follows completion).
+# mappings/onboarding.toml's template as the seed plants it: code -> title, in order (staff training is
+# only on STAFF_TRAINING_PLANS; the 30-day review follows completion).
 # A unit test keeps them in step with the file.
 ONBOARDING_MILESTONES: dict[str, str] = {
     "kickoff": "Kickoff call",
@@ -123,7 +123,6 @@ ONBOARDING_MILESTONES: dict[str, str] = {
     "go_live": "Go-live",
     "review_30d": "30-day review",
 }
-MANUAL_MILESTONES = frozenset({"menu_limits", "staff_training", "review_30d"})
 STAFF_TRAINING_PLANS = ("Growth", "Enterprise")
 OPEN_MILESTONE = "menu_limits"  # what an open past onboarding still lacks
 REVIEW_MILESTONE = "review_30d"

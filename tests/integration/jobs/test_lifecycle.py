@@ -203,6 +203,9 @@ def _on_time(w: World, before: dict[str, dict[str, Any]]) -> None:
     assert facts("NV-007") == (day("NV-007", 30), 30, "On time", 100)  # day 30 itself is on time
     assert facts("MA-001") == (day("MA-001", 31), 31, "Late", 0)
     assert facts("MA-003") == (None, None, "Overdue", 0)  # open on day 40: not on time
+    limits = w.records("Onboarding_Milestone__c", "MA-003:menu_limits")["MA-003:menu_limits"]
+    assert (limits["Status__c"], limits["Due_Date__c"]) == ("In Progress", day("MA-003", 14))  # its CSM's
+    assert set(w.records("Task", "onboarding:MA-003:")) == {"onboarding:MA-003:menu_limits"}
     for store in ("IL-006", "MI-006", "MA-005", "NV-006"):  # open, 20 and 30 days in: not counted
         assert facts(store) == (None, None, "In progress", None), store
     assert facts("AZ-006") == (None,) * 4  # onboarded long ago, not in this run: nothing written

@@ -308,7 +308,6 @@ def test_metrc_receipts_mirror_sales_except_the_planted_gaps(portfolio: Portfoli
 def test_past_onboardings_are_seeded_from_the_onboarding_template() -> None:
     cfg = onboarding.load(Path(mappings.__file__).parent / onboarding.FILE)
     assert {m.code: m.title for m in cfg.milestones} == scenarios.ONBOARDING_MILESTONES
-    assert {m.code for m in cfg.milestones if m.status == "manual"} == scenarios.MANUAL_MILESTONES
     assert {m.code: m.plans for m in cfg.milestones if m.plans} == {
         "staff_training": scenarios.STAFF_TRAINING_PLANS
     }
