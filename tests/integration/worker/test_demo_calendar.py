@@ -1,7 +1,7 @@
 """The demo ends the same on every date, and the README says what it ends with.
 
 The portfolio is dated back from the run's today (sandbox/portfolio/seasons.py), and every job runs on
-the sandbox over HTTPS as `csm-sync demo` runs them. The full demo (120 days, ~330,000 records) takes a
+the sandbox over HTTPS as `csm-sync demo` runs them. The full demo (120 days, ~340,000 records) takes a
 few minutes a date, so these are long tests (a quicker one runs the whole portfolio at a lower volume
 and a shorter history on two dates far apart). The default suite's variant compares the portfolio's
 data day by day on eight dates (tests/unit/sandbox/sources/test_calendar.py).
