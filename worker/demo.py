@@ -248,7 +248,7 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
         "overdue_milestones": sum(
             1 for m in milestones if m.get("Status__c") != "Done" and str(m.get("Due_Date__c")) < today
         ),
-        **on_time(env),
+        **on_time_figures(env),
         **nps_figures(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store),
         "sales_compliance": sales_compliance(org, store),
         "snapshots": len(org.records("Health_Snapshot__c")),
@@ -258,7 +258,7 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
     }
 
 
-def on_time(env: SandboxEnvironment) -> dict[str, Any]:
+def on_time_figures(env: SandboxEnvironment) -> dict[str, Any]:
     """Onboardings on time as the onboarding job wrote them on the Accounts: in all and per CSM.
 
     Judged: complete (on time or late) or open past the target days (overdue); in progress: neither.
@@ -286,7 +286,7 @@ def on_time(env: SandboxEnvironment) -> dict[str, Any]:
 
 
 def on_time_line(figures: Mapping[str, Any]) -> str:
-    """`Onboarding on time: 83% of 12 …; by CSM: …` from the outcome's `on_time` figures."""
+    """`Onboarding on time: 83% of 12 …; by CSM: …` from the outcome's `on_time_figures`."""
 
     def share(hit: int, n: int) -> str:
         return f"{round(100 * hit / n)}%" if n else "—"
