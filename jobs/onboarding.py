@@ -106,6 +106,17 @@ class Target(Model):
     days: int = Field(default=30, ge=1, le=365)  # an onboarding is on time when complete within this
     share: float = Field(default=0.9, ge=0, le=1)  # the goal for the share of on-time onboardings
     exclude: tuple[str, ...] = ()  # milestones after completion (the 30-day review)
+    # Account fields a report groups by CSM__c ("" leaves one out); see OnTime
+    completed_field: str = "Onboarding_Completed__c"
+    days_field: str = "Onboarding_Days__c"
+    status_field: str = "Onboarding_On_Time__c"
+    share_field: str = "Onboarding_On_Time_Pct__c"
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(
+            f for f in (self.completed_field, self.days_field, self.status_field, self.share_field) if f
+        )
 
 
 class Rollup(Model):
@@ -204,6 +215,41 @@ class Onboarding:
         return None
 
 
+@dataclass(frozen=True)
+class OnTime:
+    """One onboarding against the target, as the Account shows it.
+
+    `share` is 100 (on time), 0 (late, or still open past the target days) or None (open inside them):
+    a report's average of it per CSM is that CSM's on-time share, and open ones stay out of it.
+    """
+
+    status: Literal["On time", "Late", "Overdue", "In progress"]
+    completed: date | None
+    days: int | None
+    share: float | None
+
+    def fields(self, target: Target) -> dict[str, Any]:
+        values = {
+            target.completed_field: self.completed.isoformat() if self.completed else None,
+            target.days_field: self.days,
+            target.status_field: self.status,
+            target.share_field: self.share,
+        }
+        return {k: v for k, v in values.items() if k}
+
+
+def on_time(ob: Onboarding, target: Target, today: date) -> OnTime:
+    """Complete within `target.days` of the start (day 30 itself counts) is on time; open past it, overdue."""
+    done_on = ob.completed_on(target.exclude)
+    days = (done_on - ob.start).days if done_on is not None else None
+    hit = ob.on_time(target, today)
+    if done_on is not None:
+        status: Literal["On time", "Late", "Overdue", "In progress"] = "On time" if hit else "Late"
+    else:
+        status = "In progress" if hit is None else "Overdue"
+    return OnTime(status, done_on, days, None if hit is None else 100.0 if hit else 0.0)
+
+
 def on_time_share(onboardings: Sequence[Onboarding], target: Target, today: date) -> tuple[int, int]:
     """(on time, judged): onboardings complete within the target days, of those that can be judged."""
     judged = [o.on_time(target, today) for o in onboardings]
@@ -248,7 +294,8 @@ class OnboardingJob(JobBase):
     def account_fields(self) -> frozenset[str]:
         r = self.cfg.rollup
         rollup = {r.progress_field, r.live_field, r.total_field, r.on_time_field} - {""}
-        return frozenset({self.cfg.start_field, "CSM__c", "OwnerId", "ParentId", "Plan__c", *rollup})
+        facts = self.cfg.target.fields  # read back, so an unchanged verdict is not written again
+        return frozenset({self.cfg.start_field, "CSM__c", "OwnerId", "ParentId", "Plan__c", *rollup, *facts})
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -398,6 +445,20 @@ class OnboardingJob(JobBase):
         self.today = max(self.today or data.today, data.today)
         state = str(data.store.get("state") or data.account.get("BillingState") or "").upper()[:2]
         out: list[Desired] = []
+        verdict = on_time(ob, self.cfg.target, data.today)
+        if self.cfg.target.fields:
+            out.append(
+                Desired(
+                    "Account",
+                    "Store_Id__c",
+                    data.store_id,
+                    verdict.fields(self.cfg.target),
+                    account_key=data.store_id,
+                    reason=f"onboarding {verdict.status.lower()} (target {self.cfg.target.days} days)",
+                    # the verdict follows the milestones by design: not an overwrite for the safety check
+                    routine=frozenset(self.cfg.target.fields),
+                )
+            )
         for m in ob.milestones:
             key = f"{data.store_id}:{m.code}"
             fields: dict[str, Any] = {
@@ -478,14 +539,16 @@ class OnboardingJob(JobBase):
         if ob is None:
             return {"job": self.name, "store": data.store_id, "onboarding": None,
                     "why": "no onboarding start (Account field or store directory)"}  # fmt: skip
-        hit = ob.on_time(self.cfg.target, data.today)
+        verdict = on_time(ob, self.cfg.target, data.today)
         return {
             "job": self.name,
             "store": data.store_id,
             "start": ob.start.isoformat(),
             "tracked": ob.tracked,
             "progress": round(ob.progress, 3),
-            "on_time": hit,
+            "on_time": verdict.status,
+            "completed": verdict.completed.isoformat() if verdict.completed else None,
+            "days": verdict.days,
             "milestones": [
                 {
                     "code": m.code,

@@ -4,11 +4,19 @@ and each store's Contacts with its champion."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
-from sandbox.portfolio import Portfolio, User
-from sandbox.portfolio.scenarios import CHAMPION_CHANGES, CHAMPION_SINCE_DAYS_AGO
+from sandbox.portfolio import Portfolio, Store, User
+from sandbox.portfolio.scenarios import (
+    CHAMPION_CHANGES,
+    CHAMPION_SINCE_DAYS_AGO,
+    ONBOARDING_MILESTONES,
+    OPEN_MILESTONE,
+    PAST_ONBOARDINGS,
+    REVIEW_MILESTONE,
+    STAFF_TRAINING_PLANS,
+)
 
 MENU_ENGINEERING_QUEUE = "Menu Engineering"
 ACCOUNT_TYPE = "Customer - Direct"
@@ -84,14 +92,13 @@ def seed_org(org: SeedableOrg, portfolio: Portfolio) -> dict[str, str]:
             "BillingCountry": "US",
             "Plan__c": store.plan,
             "ARR__c": round(12 * portfolio.contract(store.id).monthly_fee, 2),
-            "Onboarding_Start__c": store.onboarding_started_on.isoformat()
-            if store.onboarding_started_on
-            else None,
+            "Onboarding_Start__c": _onboarding_start(store, portfolio.today),
             "Type": ACCOUNT_TYPE,
         }
         for store in stores
     ]
     accounts.update(zip((s.id for s in stores), org.load("Account", store_rows), strict=True))
+    org.load("Onboarding_Milestone__c", _past_milestones(portfolio, accounts))
 
     contracts = [portfolio.contract(s.id) for s in stores]
     contract_ids = org.load(
@@ -201,3 +208,48 @@ def _seed_champions(org: SeedableOrg, portfolio: Portfolio, accounts: Mapping[st
                 "Champion_Since__c": since,
             },
         )
+
+
+def _onboarding_start(store: Store, today: date) -> str | None:
+    if store.id in PAST_ONBOARDINGS:
+        return (today - timedelta(days=PAST_ONBOARDINGS[store.id][0])).isoformat()
+    return store.onboarding_started_on.isoformat() if store.onboarding_started_on else None
+
+
+def _past_milestones(portfolio: Portfolio, accounts: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The milestones of onboardings before the demo, as the onboarding job and the CSMs left them.
+
+    A completed one has every milestone Done, spread from kickoff (day 0) to its last day, and the 30-day
+    review done 28 days later; an open one lacks OPEN_MILESTONE (In Progress, set by its CSM). The job
+    fills in what it derives from the template (due dates, details) on its first run.
+    """
+    rows: list[dict[str, Any]] = []
+    for sid, (days_ago, last_day) in sorted(PAST_ONBOARDINGS.items()):
+        store = portfolio.store(sid)
+        start = portfolio.today - timedelta(days=days_ago)
+        codes = [
+            c
+            for c in ONBOARDING_MILESTONES
+            if c != REVIEW_MILESTONE and (c != "staff_training" or store.plan in STAFF_TRAINING_PLANS)
+        ]
+        end = last_day if last_day is not None else days_ago - 1
+        done = {c: round(end * i / (len(codes) - 1)) for i, c in enumerate(codes)}
+        if last_day is None:
+            del done[OPEN_MILESTONE]
+        elif last_day + 28 < days_ago:
+            done[REVIEW_MILESTONE] = last_day + 28
+        for seq, code in enumerate([*codes, REVIEW_MILESTONE], start=1):
+            if code == REVIEW_MILESTONE and code not in done:
+                continue
+            day = done.get(code)
+            rows.append({
+                "Name": ONBOARDING_MILESTONES[code],
+                "Account__c": accounts[sid],
+                "Milestone_Key__c": f"{sid}:{code}",
+                "Code__c": code,
+                "Sequence__c": seq,
+                "Status__c": "Done" if day is not None else "In Progress",
+                "Status_Source__c": "Auto",  # as the job created it; a CSM set the manual ones' status
+                "Completed_Date__c": (start + timedelta(days=day)).isoformat() if day is not None else None,
+            })  # fmt: skip
+    return rows

@@ -17,12 +17,12 @@ from rich.console import Console
 from rich.json import JSON
 from rich.table import Table
 
-from jobs import cadence
+from jobs import cadence, onboarding
 from jobs.registry import job_names
 from mappings.events import is_excluded
 from worker.app import App
 from worker.clock import AS_OF_ENV, anchored_clock, as_of_text
-from worker.commands import run_one
+from worker.commands import mapping_dir, run_one
 from worker.logging import configure
 from worker.output import Output
 from worker.progress import progress_line, reporting
@@ -71,6 +71,7 @@ def run_demo(
         out.text("Starting the sandbox: Salesforce org and source APIs over HTTPS on 127.0.0.1 …")
         with _environment(workdir, seed, today, days) as env:
             code = _run_all(out, env)
+            out.result["outcome"] = outcome(env)
             if not out.as_json:
                 _summary(console, env)
             if serve:
@@ -250,6 +251,8 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
         "overdue_milestones": sum(
             1 for m in milestones if m.get("Status__c") != "Done" and str(m.get("Due_Date__c")) < today
         ),
+        **on_time_figures(env),
+        **nps_figures(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store),
         "sales_compliance": sales_compliance(org, store),
         "snapshots": len(org.records("Health_Snapshot__c")),
         # accounts with a review, not reviews: how many quarters the history reaches depends on the date
@@ -260,6 +263,63 @@ def outcome(env: SandboxEnvironment) -> dict[str, Any]:
             for r in org.records("Product_Request__c")
         },
         "without_account": sorted(s.id for s in env.portfolio.stores if s.id not in env.account_ids),
+    }
+
+
+def on_time_figures(env: SandboxEnvironment) -> dict[str, Any]:
+    """Onboardings on time as the onboarding job wrote them on the Accounts: in all and per CSM.
+
+    Judged: complete (on time or late) or open past the target days (overdue); in progress: neither.
+    """
+    app = App(load_settings(env.config_path, {}), environ={})
+    target = onboarding.load(mapping_dir(app) / onboarding.FILE).target
+    users = {u["Id"]: str(u.get("Name") or u.get("LastName")) for u in env.org.records("User")}
+    status = [(a.get(target.status_field), a.get("CSM__c")) for a in env.org.records("Account")]
+    judged = [(s, csm) for s, csm in status if s in ("On time", "Late", "Overdue")]
+    by_csm: dict[str, list[int]] = {}
+    for s, csm in judged:
+        tally = by_csm.setdefault(users.get(csm, "no CSM"), [0, 0])
+        tally[0] += s == "On time"
+        tally[1] += 1
+    return {
+        "onboarding_on_time": {
+            "on_time": sum(s == "On time" for s, _ in judged),
+            "judged": len(judged),
+            "target_days": target.days,
+            "goal": target.share,
+            "in_progress": sum(s == "In progress" for s, _ in status),
+        },
+        "onboarding_on_time_by_csm": dict(sorted(by_csm.items())),
+    }
+
+
+def on_time_line(figures: Mapping[str, Any]) -> str:
+    """`Onboarding on time: 83% of 12 …; by CSM: …` from the outcome's `on_time_figures`."""
+
+    def share(hit: int, n: int) -> str:
+        return f"{round(100 * hit / n)}%" if n else "—"
+
+    f = figures["onboarding_on_time"]
+    by_csm = ", ".join(
+        f"{name} {share(h, n)} of {n}" for name, (h, n) in figures["onboarding_on_time_by_csm"].items()
+    )
+    return (
+        f"Onboarding on time: {share(f['on_time'], f['judged'])} of {f['judged']} complete within "
+        f"{f['target_days']} days (benchmark {round(100 * f['goal'])}%; {f['in_progress']} still inside "
+        f"them, not counted); by CSM: {by_csm or 'none'}"
+    )
+
+
+def nps_figures(
+    tasks: list[dict[str, Any]], candidates: list[dict[str, Any]], store: Callable[[Any], str]
+) -> dict[str, Any]:
+    """Detractor follow-up Tasks (all and open) and reference candidates: counts, then the stores."""
+    nps = [t for t in tasks if str(t.get("Sync_Key__c", "")).startswith("nps:")]
+    opened = sorted(store(t.get("WhatId")) for t in nps if not t.get("IsClosed"))
+    marked = sorted(store(a.get("Id")) for a in candidates)
+    return {
+        "nps": {"detractor_tasks": len(nps), "open": len(opened), "reference_candidates": len(marked)},
+        "nps_stores": {"open_detractor_tasks": opened, "reference_candidates": marked},
     }
 
 
@@ -352,7 +412,8 @@ def _summary(console: Console, env: SandboxEnvironment) -> None:
         f"Renewal Tasks: {len(renewals)} — "
         + "; ".join(f"{store(t.get('WhatId'))} {t.get('Priority')}" for t in renewals[:8])
     )
-    console.print(_nps_line(tasks, [a for a in accounts.values() if a.get("Reference_Candidate__c")], store))
+    console.print(on_time_line(figures))
+    console.print(_nps_line(figures))
     console.print(touchpoints_line(figures["touchpoint_tasks"], accounts.values(), users))
     console.print(_champions_line(flags, accounts.values(), store))
     console.print(voice_line(org))
@@ -400,21 +461,19 @@ def voice_line(org: Any) -> str:
     return f"Product requests: {len(reqs)}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def _nps_line(
-    tasks: list[dict[str, Any]], candidates: list[dict[str, Any]], store: Callable[[Any], str]
-) -> str:
+def _nps_line(figures: Mapping[str, Any]) -> str:
     """Detractor follow-ups (open and done) and the accounts marked as reference candidates."""
-    nps = [t for t in tasks if str(t.get("Sync_Key__c", "")).startswith("nps:")]
-    open_ = [t for t in nps if not t.get("IsClosed")]
+    stores = figures["nps_stores"]
+    opened, candidates = stores["open_detractor_tasks"], stores["reference_candidates"]
 
     def some(names: list[str]) -> str:
         return f" ({', '.join(names[:10])}{', …' if len(names) > 10 else ''})" if names else ""
 
     return (
-        f"NPS follow-ups: {len(nps)} detractor Tasks, {len(open_)} open"
-        + some(sorted({store(t.get("WhatId")) for t in open_}))
+        f"NPS follow-ups: {figures['nps']['detractor_tasks']} detractor Tasks, {len(opened)} open"
+        + some(sorted(set(opened)))
         + f" · Reference candidates: {len(candidates)}"
-        + some(sorted(store(a.get("Id")) for a in candidates))
+        + some(candidates)
     )
 
 

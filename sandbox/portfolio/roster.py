@@ -15,6 +15,7 @@ from sandbox.portfolio.scenarios import (
     NEW_LOCATION_DAYS_AGO,
     ONBOARDING_DAYS,
     ONBOARDING_DAYS_AGO,
+    ONLINE_DROPS,
     RENEWAL_DAYS,
     ROLES,
     STALE_DAYS,
@@ -199,7 +200,9 @@ def build_roster(seed: int, today: date, count: int, orders_per_day: float) -> R
                 owner=mso.owner if mso else REGION_MANAGER[state],
                 health=health,
                 size=role.size or min(1.6, max(0.55, r.lognormvariate(0.0, 0.25))),
-                online_share=0.5 if role.scenario == "menu_sync_failure" else r.uniform(0.38, 0.52),
+                online_share=0.5
+                if role.scenario == "menu_sync_failure" or role.scenario in ONLINE_DROPS
+                else r.uniform(0.38, 0.52),
                 conversion=conversion,
                 abandonment=abandonment,
                 sales_start=sales_start,

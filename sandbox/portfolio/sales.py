@@ -13,7 +13,12 @@ from zoneinfo import ZoneInfo
 
 from sandbox.portfolio import catalog
 from sandbox.portfolio.model import AnalyticsDay, DaySummary, Line, Order, Product, Receipt, Store
-from sandbox.portfolio.scenarios import LIMIT_ORDER_DAYS_AGO, LIMIT_ORDERS
+from sandbox.portfolio.scenarios import (
+    LIMIT_ORDER_DAYS_AGO,
+    LIMIT_ORDERS,
+    ONLINE_DROP_SHARE,
+    ONLINE_DROPS,
+)
 from sandbox.portfolio.seasons import HOUR_WEIGHTS, demand_factor, reference_day, rng, utc_midnight
 
 UTC = ZoneInfo("UTC")
@@ -69,6 +74,7 @@ class DayPlan:
     canceled: int  # online orders canceled before pickup
     online_baseline: int  # online orders the day would have had without a planted incident
     excluded: frozenset[int] = frozenset()  # products not orderable online that day
+    traffic: float = 1.0  # the site's sessions as a share of a usual day's
 
 
 def build_plan(
@@ -102,6 +108,18 @@ def build_plan(
             reduced = round(MENU_OUTAGE_SHARE * baseline)
             plans[day] = DayPlan(
                 day, reduced, plan.in_store, min(plan.canceled, reduced), plan.online, top_keys
+            )
+    if store.scenario in ONLINE_DROPS:
+        day = today - timedelta(days=1)
+        plan = plans.get(day)
+        if plan is not None:
+            same_weekday = [plans[d].online for k in range(1, 5) if (d := day - timedelta(weeks=k)) in plans]
+            reduced = round(
+                ONLINE_DROP_SHARE * (statistics.median(same_weekday) if same_weekday else plan.online)
+            )
+            traffic = reduced / max(plan.online, 1) if ONLINE_DROPS[store.scenario] == "traffic" else 1.0
+            plans[day] = DayPlan(
+                day, reduced, plan.in_store, min(plan.canceled, reduced), plan.online, traffic=traffic
             )
     return plans
 
@@ -407,8 +425,9 @@ def analytics_day(
     """The platform's funnel for a day: traffic follows the baseline, orders are the real ones."""
     r = rng(seed, "analytics", store.id, reference_day(summary.day, today))
     baseline = max(plan.online_baseline if plan else 0, summary.online_orders, 1)
-    sessions = round(baseline / store.conversion * r.gauss(1, 0.05))
-    carts = round(baseline / (1 - store.abandonment) * r.gauss(1, 0.05))
+    traffic = plan.traffic if plan is not None else 1.0  # fewer visitors: fewer sessions and carts
+    sessions = round(baseline * traffic / store.conversion * r.gauss(1, 0.05))
+    carts = round(baseline * traffic / (1 - store.abandonment) * r.gauss(1, 0.05))
     if plan is not None and plan.excluded:
         carts = round(carts * 0.75)  # shoppers who cannot find their usual items leave earlier
     orders = summary.online_orders

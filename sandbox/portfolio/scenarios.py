@@ -50,7 +50,7 @@ ROLES: dict[str, Role] = {
     "AZ-003": Role("yellow", "compliance_msrp"),
     "AZ-004": Role("green"),
     "AZ-005": Role("red"),
-    "AZ-006": Role("green"),
+    "AZ-006": Role("green", "online_drop_traffic", size=2.0),
     "AZ-007": Role("yellow"),
     "IL-001": Role("green", "qbr", pos="dutchie_pos"),
     "IL-002": Role("red", "receivables"),
@@ -74,11 +74,16 @@ ROLES: dict[str, Role] = {
     "MI-006": Role("green", "mso_onboarding_golive_day12", parent="MSO-2", pos="dutchie_pos"),
     "MA-001": Role("yellow"),
     "MA-002": Role("green", "renewal_90"),
-    "MA-003": Role("green"),
+    "MA-003": Role("green", "online_drop_conversion", size=2.0),
     "MA-004": Role("red"),
     "MA-005": Role("green", "mso_onboarding_no_pos", parent="MSO-2", pos="dutchie_pos"),
 }
 
+# Online sales drops yesterday without a menu or category cause: online orders at ONLINE_DROP_SHARE of
+# the same-weekday median, in-store as usual. At the traffic-loss store the site's sessions (and carts)
+# fall with them, so conversion holds; at the conversion store as many shoppers visit as usual.
+ONLINE_DROPS: dict[str, str] = {"online_drop_traffic": "traffic", "online_drop_conversion": "conversion"}
+ONLINE_DROP_SHARE = 0.5
 RENEWAL_DAYS: dict[str, int] = {"MI-003": 30, "NV-003": 60, "MA-002": 90}
 ONBOARDING_DAYS_AGO = 20
 # Onboarding stores: (first day with POS sales, first online order) as 1-based days of onboarding.
@@ -120,6 +125,40 @@ def touchpoints(store_id: str, index: int) -> tuple[Touch, ...]:
     return TOUCHPOINTS.get(store_id, (Touch(3 + index % 18, "Meeting", "Monthly check-in"),))
 
 
+# Onboardings finished (or not) before the demo, as the org holds them: the Account's onboarding start
+# and the milestones the onboarding job kept. Store -> (days ago it started, the day of the onboarding
+# its last counted milestone was done; None: one is still open). Day 30 itself is on time.
+PAST_ONBOARDINGS: dict[str, tuple[int, int | None]] = {
+    "NV-007": (75, 30),  # exactly day 30: on time
+    "NV-008": (120, 22),
+    "AZ-004": (90, 26),
+    "AZ-006": (150, 19),
+    "AZ-007": (64, 28),
+    "IL-003": (100, 29),
+    "IL-004": (140, 24),
+    "IL-005": (70, 27),
+    "CA-008": (110, 21),
+    "MI-004": (160, 25),
+    "MA-001": (85, 31),  # one day late
+    "MA-003": (40, None),  # menu limits still open on day 40: overdue, so not on time
+}
+# mappings/onboarding.toml's template as the seed plants it: code -> title, in order (staff training is
+# only on STAFF_TRAINING_PLANS; the 30-day review follows completion).
+# A unit test keeps them in step with the file.
+ONBOARDING_MILESTONES: dict[str, str] = {
+    "kickoff": "Kickoff call",
+    "pos_integration": "POS integration",
+    "menu_potency": "Menu: potency display",
+    "menu_limits": "Menu: purchase limits",
+    "menu_marketing": "Menu: marketing language",
+    "brand_msrp": "Brand MSRP rules",
+    "staff_training": "Staff training",
+    "go_live": "Go-live",
+    "review_30d": "30-day review",
+}
+STAFF_TRAINING_PLANS = ("Growth", "Enterprise")
+OPEN_MILESTONE = "menu_limits"  # what an open past onboarding still lacks
+REVIEW_MILESTONE = "review_30d"
 NEW_LOCATION_DAYS_AGO = 30  # NV-006 joined MSO-1: onboarding start; sales from 2 days later, live at 9
 STALE_DAYS = 4  # CA-002: the POS serves nothing from the last 4 local days
 # Purchase limits: the first completed online order of the local day 2 days ago becomes `quantity` of
@@ -336,5 +375,26 @@ SCENARIOS: tuple[Scenario, ...] = (
         "Two Product_Request__c records: promotional bundling (4 accounts, AZ-002's ARR once) and the "
         "promotion compliance check (3 accounts), each with its account rows; none for route planning "
         "(below min_accounts) and nothing from CA-006 or the near misses.",
+    ),
+    Scenario(
+        16,
+        "onboarding_on_time",
+        tuple(PAST_ONBOARDINGS),
+        "Twelve onboardings begun 40-160 days ago whose milestones the org already holds (the Account's "
+        "Onboarding Start and Done milestones with their dates): ten complete within 30 days (NV-007 on day "
+        "30 exactly), MA-001 complete on day 31, MA-003 with menu limits still open on day 40. The four "
+        "onboardings of scenarios 4 and 9 are 20 and 30 days in and still open.",
+        "Onboarding on time 10 of 12 (83%) against the 90% goal, per CSM in the Onboarding On Time report; "
+        "MA-001 Late, MA-003 Overdue; IL-006, MI-006, MA-005 and NV-006 In progress, left out.",
+    ),
+    Scenario(
+        17,
+        "online_sales_drop",
+        ("AZ-006", "MA-003"),
+        "Yesterday's completed online orders at half the same-weekday median of the 4 weeks before, in-store "
+        "orders as planned, menu and stock normal. AZ-006: the platform's site sessions and carts fall with "
+        "the orders (a traffic loss; conversion holds). MA-003: sessions as usual, fewer of them order.",
+        "An 'Online sales drop' flag and Task on each: AZ-006's likely cause a traffic loss, MA-003's a "
+        "conversion or menu problem; no menu sync or category drop flag.",
     ),
 )

@@ -36,6 +36,7 @@ def fill_like_the_jobs(org: Org, accounts: dict[str, str]) -> None:
             fields["Onboarding_Progress__c"] = rnd.choice([40, 75, 89.99, 90, 100])
             fields["Locations_Total__c"] = rnd.randint(1, 4)
             fields["Locations_Live__c"] = rnd.randint(0, fields["Locations_Total__c"])
+            fields.update(_on_time(date.fromisoformat(fields["Onboarding_Start__c"]), rnd.randint(18, 45)))
         org.update("Account", accounts[store], fields)
         for day in range(0, 100, 6):
             s = max(0, min(100, score + rnd.randint(-8, 8)))
@@ -80,3 +81,15 @@ def fill_like_the_jobs(org: Org, accounts: dict[str, str]) -> None:
             "Accounts_Count__c": 2 + n, "ARR_Total__c": 12000.0 * (n + 2), "Mentions__c": 3 + n,
             "Last_Seen__c": (TODAY - timedelta(days=7 * n)).isoformat(), "Status__c": status,
         })  # fmt: skip
+
+
+def _on_time(start: date, days: int) -> dict[str, Any]:
+    """The onboarding job's on-time fields for an onboarding that completes (or would) on day `days`."""
+    completed = start + timedelta(days=days)
+    if completed <= TODAY:
+        status = "On time" if days <= 30 else "Late"
+        return {"Onboarding_Completed__c": completed.isoformat(), "Onboarding_Days__c": days,
+                "Onboarding_On_Time__c": status, "Onboarding_On_Time_Pct__c": 100 if days <= 30 else 0}  # fmt: skip
+    overdue = (TODAY - start).days > 30
+    return {"Onboarding_On_Time__c": "Overdue" if overdue else "In progress",
+            "Onboarding_On_Time_Pct__c": 0 if overdue else None}  # fmt: skip

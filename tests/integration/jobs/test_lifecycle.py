@@ -6,7 +6,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -58,6 +58,11 @@ STORES = (
     "MI-002",  # expansion: growth at the plan's order limit
     "IL-001",  # QBR
 )  # fmt: skip
+# Onboardings before the demo (the org holds their milestones): on day 30 exactly, on day 31, open on day 40.
+# Pulled too, but only the onboarding job runs on them.
+ON_TIME = ("NV-007", "MA-001", "MA-003")
+# Online sales drops yesterday: AZ-006 from lost traffic, MA-003 at its usual traffic (risk_alerts only).
+DROPS = ("AZ-006", "MA-003")
 WRITES = ("sobject", "collections", "composite", "bulk_create", "bulk_upload", "bulk_close")
 
 
@@ -83,11 +88,13 @@ class World:
     def now(self) -> datetime:
         return self.portfolio.now
 
-    def run(self, job: MappingJob, opts: JobOptions | None = None) -> JobResult:
+    def run(
+        self, job: MappingJob, opts: JobOptions | None = None, stores: Sequence[str] = STORES
+    ) -> JobResult:
         history = max(120, getattr(job, "history_days", 0) or 0)
         opts = opts or JobOptions(history_days=history, force=True)
         return run_job(self.engine, self.client, job, f"{job.name}-{self.org.stats.snapshot()['query']}",
-                       self.now, opts, self.client.describe, stores=list(STORES))  # fmt: skip
+                       self.now, opts, self.client.describe, stores=list(stores))  # fmt: skip
 
     def writes(self) -> int:
         calls = self.org.stats.snapshot()
@@ -116,7 +123,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         sources = build_sources(
             parse_sources(raw, "sandbox.toml", env), Runtime(env=env, now=lambda: portfolio.now)
         )
-        report = pull(engine, sources, portfolio.now, stores=set(STORES))
+        report = pull(engine, sources, portfolio.now, stores={*STORES, *ON_TIME, *DROPS})
         assert report.ok, report.summary()
     org = Org.from_metadata()
     accounts = seed_org(org, portfolio)
@@ -129,20 +136,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     yield World(portfolio, engine, org, client, accounts)
 
 
-def _rerun_writes_nothing(w: World, job: MappingJob) -> None:
+def _rerun_writes_nothing(w: World, job: MappingJob, stores: Sequence[str] = STORES) -> None:
     before = w.writes()
-    again = w.run(job)
+    again = w.run(job, stores=stores)
     assert again.plan.changes == (), [c.data for c in again.plan.changes][:3]
     assert w.writes() == before
 
 
 def _onboarding(w: World) -> None:
     job = OnboardingJob.build(MAPPINGS)
-    result = w.run(job)
+    before = {a["Store_Id__c"]: a for a in w.org.records("Account")}
+    result = w.run(job, stores=(*STORES, *ON_TIME))
     assert not result.partial
-    ms = w.records("Onboarding_Milestone__c")
     stores = {"IL-006", "MI-006", "MA-005", "NV-006"}
-    assert {k.split(":")[0] for k in ms} == stores and len(ms) == 4 * 9
+    ms = {k: m for k, m in w.records("Onboarding_Milestone__c").items() if k.split(":")[0] in stores}
+    assert len(ms) == 4 * 9
     start = TODAY - timedelta(days=20)
 
     def st(key: str) -> tuple[str, str | None]:
@@ -171,8 +179,49 @@ def _onboarding(w: World) -> None:
     assert (mso2["Locations_Live__c"], mso2["Locations_Total__c"]) == (2, 3)
     assert 0 < mso2["Onboarding_Progress__c"] < 100
     summary = job.summary([])["onboarding"]
-    assert summary["tracked"] == 4 and summary["target_share"] == 0.9
-    _rerun_writes_nothing(w, job)
+    assert summary["tracked"] == 4 + len(ON_TIME) and summary["target_share"] == 0.9
+    assert (summary["on_time"], summary["judged"]) == (1, 3)
+    _on_time(w, before)
+    _rerun_writes_nothing(w, job, (*STORES, *ON_TIME))
+
+
+def _on_time(w: World, before: dict[str, dict[str, Any]]) -> None:
+    """The on-time facts on each Account, and the per-CSM report over them."""
+    fields = (
+        "Onboarding_Completed__c",
+        "Onboarding_Days__c",
+        "Onboarding_On_Time__c",
+        "Onboarding_On_Time_Pct__c",
+    )
+
+    def facts(store: str) -> tuple[Any, ...]:
+        return tuple(w.account(store)[f] for f in fields)
+
+    def day(store: str, n: int) -> str:
+        return str(date.fromisoformat(w.account(store)["Onboarding_Start__c"]) + timedelta(days=n))
+
+    assert facts("NV-007") == (day("NV-007", 30), 30, "On time", 100)  # day 30 itself is on time
+    assert facts("MA-001") == (day("MA-001", 31), 31, "Late", 0)
+    assert facts("MA-003") == (None, None, "Overdue", 0)  # open on day 40: not on time
+    limits = w.records("Onboarding_Milestone__c", "MA-003:menu_limits")["MA-003:menu_limits"]
+    assert (limits["Status__c"], limits["Due_Date__c"]) == ("In Progress", day("MA-003", 14))  # its CSM's
+    assert set(w.records("Task", "onboarding:MA-003:")) == {"onboarding:MA-003:menu_limits"}
+    for store in ("IL-006", "MI-006", "MA-005", "NV-006"):  # open, 20 and 30 days in: not counted
+        assert facts(store) == (None, None, "In progress", None), store
+    assert facts("AZ-006") == (None,) * 4  # onboarded long ago, not in this run: nothing written
+    assert all(before[s]["Onboarding_On_Time__c"] is None for s in ON_TIME)
+    reports = w.client.sf.restful("analytics/reports")
+    report_id = next(r["id"] for r in reports if r["name"] == "Onboarding On Time (90% in 30 days)")
+    result = w.client.sf.restful(f"analytics/reports/{report_id}")
+    users = {u["Id"]: u["Name"] for u in w.org.records("User")}
+    shares = {
+        g["label"]: tuple(a["value"] for a in result["factMap"][f"{g['key']}!T"]["aggregates"][1:])
+        for g in result["groupingsDown"]["groupings"]
+    }
+    nv, ma = users[w.account("NV-007")["CSM__c"]], users[w.account("MA-001")["CSM__c"]]
+    assert shares == {nv: (100, 1), ma: (0, 2)}
+    assert result["factMap"]["T!T"]["aggregates"][1:] == [{"label": "33.3333", "value": 100 / 3},
+                                                            {"label": "3", "value": 3}]  # fmt: skip
 
 
 def _compliance(w: World) -> None:
@@ -467,6 +516,29 @@ def _health_and_risks(w: World) -> None:
     assert {t["Sync_Key__c"] for t in w.org.records("Task")} >= {f"risk:{k}" for k in support}
 
 
+def _online_drops(w: World) -> None:
+    """The drop flag names the likely cause from the site's sessions: a traffic loss, or conversion."""
+    risk = registry.build("risk_alerts", load_mapping_set(MAPPINGS))
+    # The POS sources count as `pos` for the rules' freshness, as the config's `freshness_as` says.
+    opts = JobOptions(history_days=120, force=True, freshness_aliases={"dutchie": "pos", "treez": "pos"})
+    w.run(risk, opts, stores=DROPS)
+    drops = {
+        s: [f for f in w.org.records("Risk_Flag__c")
+            if f["Account__c"] == w.accounts[s] and f["Rule__c"] == "online_sales_drop"]
+        for s in DROPS
+    }  # fmt: skip
+    (traffic,), (conversion,) = drops["AZ-006"], drops["MA-003"]
+    assert "Likely cause: traffic loss: fewer shoppers reached the online menu" in traffic["Evidence__c"]
+    assert "Likely cause: conversion or menu: as many shoppers visited" in conversion["Evidence__c"]
+    others = {
+        f["Rule__c"] for s in DROPS for f in w.org.records("Risk_Flag__c") if f["Account__c"] == w.accounts[s]
+    }
+    assert not any(r.startswith(("menu_sync", "category_drop")) for r in others)  # nothing suppresses it
+    before = w.writes()
+    assert w.run(risk, opts, stores=DROPS).plan.changes == ()
+    assert w.writes() == before
+
+
 ARTEFACT = re.compile(r"\b(None|none|null|NaN|nan)\b")
 
 
@@ -499,5 +571,6 @@ def test_lifecycle_jobs_on_the_demo_portfolio(world: World, tmp_path: Path) -> N
     _expansion(world)
     _snapshots(world)
     _health_and_risks(world)
+    _online_drops(world)
     _no_none_in_text(world)
     assert world.now.tzinfo is not None and world.now.astimezone(UTC).date() >= TODAY - timedelta(days=1)

@@ -266,17 +266,27 @@ def _renewals(demo: DemoOrg) -> Expected:
 
 
 def _onboarding(demo: DemoOrg) -> Expected:
-    cutoff = (TODAY - timedelta(days=30)).isoformat()
-    accounts = _by_id(demo.records("Account"))
-    started = {
-        i for i, a in accounts.items() if a["Onboarding_Start__c"] and a["Onboarding_Start__c"] <= cutoff
-    }
-    rows = [m for m in demo.records("Onboarding_Milestone__c") if m["Account__c"] in started]
+    rows = [a for a in demo.records("Account") if a["Onboarding_On_Time_Pct__c"] is not None]
+    groups = _group(rows, lambda a: demo.user_name(a["CSM__c"]))
+    return _expect(groups, {"a!Account$Onboarding_Days__c": _avg("Onboarding_Days__c"),
+                            "a!Account$Onboarding_On_Time_Pct__c": _avg("Onboarding_On_Time_Pct__c")})  # fmt: skip
 
-    def done(m: dict[str, Any]) -> str:
-        return "-" if m["Status__c"] is None else "Done" if m["Status__c"] == "Done" else "Not done"
 
-    return _expect(_group(rows, lambda m: accounts[m["Account__c"]]["Name"], done), {})
+def test_onboarding_on_time_gives_each_csm_the_share_of_judged_onboardings(demo: DemoOrg) -> None:
+    result = demo.get(f"/analytics/reports/{_report_id(demo, 'Onboarding_On_Time')}")
+    accounts = demo.records("Account")
+    judged = [a for a in accounts if a["Onboarding_On_Time__c"] in ("On time", "Late", "Overdue")]
+    assert any(a["Onboarding_On_Time__c"] == "In progress" for a in accounts)  # left out of the share
+    shares = {}
+    for g in result["groupingsDown"]["groupings"]:
+        share, count = (a["value"] for a in result["factMap"][f"{g['key']}!T"]["aggregates"][1:])
+        shares[g["label"]] = (round(share, 2), count)
+    expected = {}
+    for csm in {a["CSM__c"] for a in judged}:
+        mine = [a for a in judged if a["CSM__c"] == csm]
+        hit = sum(a["Onboarding_On_Time__c"] == "On time" for a in mine)
+        expected[demo.user_name(csm)] = (round(100 * hit / len(mine), 2), len(mine))
+    assert shares == expected and len(shares) > 1
 
 
 def _qbr(demo: DemoOrg) -> Expected:

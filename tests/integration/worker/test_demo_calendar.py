@@ -1,7 +1,7 @@
 """The demo ends the same on every date, and the README says what it ends with.
 
 The portfolio is dated back from the run's today (sandbox/portfolio/seasons.py), and every job runs on
-the sandbox over HTTPS as `csm-sync demo` runs them. The full demo (120 days, ~330,000 records) takes a
+the sandbox over HTTPS as `csm-sync demo` runs them. The full demo (120 days, ~340,000 records) takes a
 few minutes a date, so these are long tests (a quicker one runs the whole portfolio at a lower volume
 and a shorter history on two dates far apart). The default suite's variant compares the portfolio's
 data day by day on eight dates (tests/unit/sandbox/sources/test_calendar.py).
@@ -71,6 +71,14 @@ def readme_figures() -> dict[str, Any]:
         said,
     )
     assert requests, "README no longer states the product requests"
+    on_time = re.search(
+        r"onboarding on time (\d+) of (\d+) complete within (\d+) days \(benchmark (\d+)%\), (\d+) still inside",
+        said,
+    )
+    nps = re.search(
+        r"(\d+) NPS detractor follow-up Tasks \((\d+) open\) and (\d+) reference candidates", said
+    )
+    assert on_time and nps, "README no longer states onboarding on time and the NPS follow-ups"
     return {
         "bands": dict(zip(("Green", "Yellow", "Red", "—"), map(int, bands.groups()), strict=True)),
         "renewal_tasks": sorted(
@@ -84,6 +92,10 @@ def readme_figures() -> dict[str, Any]:
         "qbr_accounts": number(r"QBR records on (\d+) accounts"),
         "product_requests": {"Promotional bundling": int(requests.group(1)),
                              "Automated promotion compliance check": int(requests.group(2))},
+        "onboarding_on_time": {"on_time": int(on_time.group(1)), "judged": int(on_time.group(2)),
+                               "target_days": int(on_time.group(3)), "goal": int(on_time.group(4)) / 100,
+                               "in_progress": int(on_time.group(5))},
+        "nps": dict(zip(("detractor_tasks", "open", "reference_candidates"), map(int, nps.groups()), strict=True)),
         "without_account": re.findall(r"([A-Z]{2}-\d{3}) reported as a store without an Account", said),
         "flag_stores": sorted({*re.findall(rf"\b({STORE})'s", said), *re.findall(rf"\(({STORE}(?:, {STORE})+)\)", said)[0].split(", ")}),
     }  # fmt: skip

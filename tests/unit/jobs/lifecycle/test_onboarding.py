@@ -167,8 +167,9 @@ def test_done_stays_done_with_its_recorded_date() -> None:
     )
 
 
-def test_the_roll_up_fields_are_read_with_the_accounts() -> None:
+def test_the_roll_up_and_on_time_fields_are_read_with_the_accounts() -> None:
     assert {"Onboarding_Progress__c", "Locations_Live__c", "Locations_Total__c"} <= JOB.account_fields
+    assert set(JOB.cfg.target.fields) <= JOB.account_fields  # else every run rewrites them
 
 
 def test_milestones_and_tasks_are_idempotent() -> None:
@@ -322,3 +323,71 @@ def test_progress_for_the_health_score_comes_from_the_milestones_in_salesforce()
     assert read_progress(org, {"IL-006": {"Id": "001A"}, "NV-001": {"Id": "001B"}}) == {
         "IL-006": {"onboarding_progress": 0.5}
     }
+
+
+COUNTED = ("kickoff", "pos_integration", "menu_potency", "menu_limits", "menu_marketing", "brand_msrp",
+           "staff_training", "go_live")  # fmt: skip
+
+
+def onboarded(days_in: int, done_on_day: int | None) -> Any:
+    """A store `days_in` days into its onboarding, every counted milestone done on `done_on_day`."""
+    start = TODAY - timedelta(days=days_in)
+    account = {"Onboarding_Start__c": start.isoformat(), "Id": "001A"}
+    if done_on_day is None:  # no data at all: nothing completes by itself
+        return onboarding_store(account=account, series={}, last_success={}, records={})
+    day = (start + timedelta(days=done_on_day)).isoformat()
+    current = {c: {"Status__c": "Done", "Status_Source__c": "Manual", "Completed_Date__c": day}
+               for c in COUNTED}  # fmt: skip
+    return onboarding_store(account=account, attrs={"onboarding_current": current})
+
+
+def on_time_fields(data: Any) -> dict[str, Any]:
+    (account,) = [d for d in JOB.evaluate(data) if d.sobject == "Account"]
+    assert (account.key_field, account.key) == ("Store_Id__c", "IL-006")
+    assert account.routine == frozenset(account.fields)
+    return dict(account.fields)
+
+
+def test_complete_on_day_30_is_on_time_and_day_31_is_late() -> None:
+    completed = (TODAY - timedelta(days=15)).isoformat()
+    assert on_time_fields(onboarded(45, 30)) == {
+        "Onboarding_Completed__c": completed,
+        "Onboarding_Days__c": 30,
+        "Onboarding_On_Time__c": "On time",
+        "Onboarding_On_Time_Pct__c": 100.0,
+    }
+    late = on_time_fields(onboarded(45, 31))
+    assert (late["Onboarding_Days__c"], late["Onboarding_On_Time__c"]) == (31, "Late")
+    assert late["Onboarding_On_Time_Pct__c"] == 0.0
+
+
+def test_an_open_onboarding_counts_only_once_past_30_days() -> None:
+    # day 20, not complete: in progress, left out of the share (an empty percent is not averaged)
+    assert on_time_fields(onboarded(20, None)) == {
+        "Onboarding_Completed__c": None,
+        "Onboarding_Days__c": None,
+        "Onboarding_On_Time__c": "In progress",
+        "Onboarding_On_Time_Pct__c": None,
+    }
+    # day 30 itself can still finish on time; day 40 not complete is already late
+    assert on_time_fields(onboarded(30, None))["Onboarding_On_Time__c"] == "In progress"
+    overdue = on_time_fields(onboarded(40, None))
+    assert (overdue["Onboarding_On_Time__c"], overdue["Onboarding_On_Time_Pct__c"]) == ("Overdue", 0.0)
+
+
+def test_the_on_time_fields_are_rewritten_only_when_they_change() -> None:
+    first = list(JOB.evaluate(onboarded(45, 30)))
+    assert rerun_is_noop(first, JOB.managed(NOW))
+
+
+def test_an_empty_field_name_leaves_that_fact_unwritten() -> None:
+    job = OnboardingJob.build(MAPPINGS)
+    job.cfg = job.cfg.model_copy(
+        update={"target": job.cfg.target.model_copy(update={"days_field": "", "share_field": ""})}
+    )
+    (account,) = [d for d in job.evaluate(onboarded(45, 30)) if d.sobject == "Account"]
+    assert set(account.fields) == {"Onboarding_Completed__c", "Onboarding_On_Time__c"}
+    job.cfg = job.cfg.model_copy(
+        update={"target": job.cfg.target.model_copy(update={"completed_field": "", "status_field": ""})}
+    )
+    assert [d for d in job.evaluate(onboarded(45, 30)) if d.sobject == "Account"] == []

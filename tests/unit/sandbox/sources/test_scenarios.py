@@ -6,12 +6,16 @@ import re
 import statistics
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
-from sandbox.portfolio import SCENARIOS, Portfolio, catalog
+import mappings
+from jobs import onboarding
+from sandbox.portfolio import SCENARIOS, Portfolio, catalog, scenarios
 from sandbox.portfolio.scenarios import TOUCHPOINTS
 from sandbox.portfolio.seasons import demand_factor, reference_day
+from worker.demo import DEMO_ORDERS_PER_DAY
 
 from .conftest import TODAY
 
@@ -315,3 +319,35 @@ def test_planted_touchpoints(portfolio: Portfolio) -> None:
         and 3 <= portfolio.touchpoints(s.id)[0].days_ago <= 20
         for s in others
     )
+
+
+def test_past_onboardings_are_seeded_from_the_onboarding_template() -> None:
+    cfg = onboarding.load(Path(mappings.__file__).parent / onboarding.FILE)
+    assert {m.code: m.title for m in cfg.milestones} == scenarios.ONBOARDING_MILESTONES
+    assert {m.code: m.plans for m in cfg.milestones if m.plans} == {
+        "staff_training": scenarios.STAFF_TRAINING_PLANS
+    }
+    assert cfg.target.exclude == (scenarios.REVIEW_MILESTONE,)
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_online_drops_yesterday_one_a_traffic_loss_one_at_usual_traffic(seed: int) -> None:
+    # at the demo's volume, where the rule's minimum baseline is the hardest to reach
+    p, yesterday = Portfolio(seed, TODAY, orders_per_day=DEMO_ORDERS_PER_DAY), TODAY - timedelta(days=1)
+    sessions = {s: {a.day: a.sessions for a in p.analytics(s)} for s in ("AZ-006", "MA-003", "AZ-004")}
+
+    def vs_median(sid: str, metric: str) -> float:
+        if metric == "sessions":
+            weeks = [sessions[sid][yesterday - timedelta(weeks=k)] for k in range(1, 5)]
+            return sessions[sid][yesterday] / statistics.median(weeks)
+        return getattr(p.day_summary(sid, yesterday), metric) / _same_weekday_median(
+            p, sid, yesterday, metric
+        )
+
+    for sid in ("AZ-006", "MA-003"):
+        assert vs_median(sid, "online_orders") <= 0.6, sid
+        assert _same_weekday_median(p, sid, yesterday, "online_orders") >= 20, sid  # the rule's minimum
+        assert abs(vs_median(sid, "in_store_orders") - 1) <= 0.15, sid
+    assert vs_median("AZ-006", "sessions") <= 0.65  # traffic loss: fewer shoppers, conversion holds
+    assert vs_median("MA-003", "sessions") >= 0.85  # as many shoppers, fewer orders
+    assert 0.8 <= vs_median("AZ-004", "online_orders") <= 1.2  # must not drop: an ordinary store
