@@ -171,17 +171,22 @@ def _by_rank(products: list[Product], category: str) -> list[Product]:
 
 def _everyday(products: list[Product]) -> None:
     """At most one item of a category unavailable online (hidden or out of stock): everyday noise. More
-    is a story (a category drop), and only the stores that plant one may tell it. The one kept is the
+    is a story (a category drop), and only the stores that plant one may tell it. The item is the
     category's slowest seller: a best seller unavailable online is a story too (a broken menu sync), and
     with a menu sync that reads as stale (the sandbox's world stands still at its `now`, the real clock
     does not) it would tell that story at any store whose online orders fall."""
     for category in catalog.CATEGORIES:
-        mine = (p for p in products if p.category == category)
-        unavailable = sorted((p for p in mine if not p.pos_online or p.pos_stock == 0), key=lambda p: p.weight)
-        for p in unavailable[1:]:
-            products[p.key] = replace(p, pos_online=True, pos_stock=6 + p.key % 50)
-        if unavailable and not unavailable[0].pos_online and unavailable[0].pos_stock == 0:
-            products[unavailable[0].key] = replace(unavailable[0], pos_online=True)  # one problem, not two
+        mine = sorted((p for p in products if p.category == category), key=lambda p: p.weight)
+        unavailable = [p for p in mine if not p.pos_online or p.pos_stock == 0]
+        if not unavailable:
+            continue
+        hidden = not unavailable[0].pos_online
+        for p in unavailable:
+            products[p.key] = replace(p, pos_online=True, pos_stock=p.pos_stock or 6 + p.key % 50)
+        slowest = products[mine[0].key]
+        products[slowest.key] = (
+            replace(slowest, pos_online=False) if hidden else replace(slowest, pos_stock=0, allocated=0)
+        )
 
 
 def _plant(seed: int, store: Store, products: list[Product], now: datetime) -> list[Product]:
