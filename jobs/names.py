@@ -27,9 +27,10 @@ RUN_ORDER = (
     "digest",
 )
 
-# Jobs whose records add up many stores (voice of the customer: a request's accounts and ARR): they run
-# over the whole portfolio at once, one shard a firing, and a run for some stores still reads them all.
-PORTFOLIO_JOBS = ("voice",)
+# Jobs that work on the whole portfolio at once, one shard a firing: voice of the customer (a request
+# adds up its accounts and ARR; a run for some stores still reads them all) and the morning briefs (each
+# CSM's whole book, whatever a shard's stores: split, every shard would read every book).
+PORTFOLIO_JOBS = ("voice", "digest")
 
 # The jobs `csm-sync plan JOB` can show: the pull writes nothing to Salesforce, the QBR pack uploads
 # Files and the digest sends messages, rather than planning record changes.

@@ -100,4 +100,6 @@ def test_a_job_adding_up_the_portfolio_is_one_shard_the_others_split() -> None:
     groups = {f"S-{i:03d}": f"S-{i:03d}" for i in range(600)}
     (whole,) = split("voice", groups)
     assert whole == sorted(groups)
+    (briefs,) = split("digest", groups)  # each CSM's whole book: one read, not one a shard
+    assert briefs == sorted(groups)
     assert len(split("nps_followup", groups)) == 3
