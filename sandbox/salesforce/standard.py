@@ -83,6 +83,27 @@ def system_fields(owner_to: tuple[str, ...] | None) -> list[FieldDef]:
     return out
 
 
+def _activity_fields(children: str) -> list[FieldDef]:
+    """The fields Task and Event share as Activities; `children` names their list on the related record."""
+    return [
+        text("Subject", "Subject", name_field=True),
+        reference("WhatId", "Related To ID", _WHAT, "What", child_relationship=children),
+        reference("WhoId", "Name ID", ("Contact",), "Who", child_relationship=children),
+        FieldDef("ActivityDate", "Due Date Only", "date"),
+        picklist("Type", "Type", ("Call", "Email", "Meeting", "Other"), restricted=False),
+        long_text("Description", "Description"),
+        reference(
+            "AccountId",
+            "Account ID",
+            ("Account",),
+            "Account",
+            createable=False,
+            updateable=False,
+            calculated=True,
+        ),
+    ]
+
+
 def _object(
     name: str, label: str, plural: str, prefix: str, owner_to: tuple[str, ...] | None, fields: list[FieldDef]
 ) -> ObjectDef:
@@ -370,25 +391,11 @@ def standard_objects() -> list[ObjectDef]:
             "00T",
             _USER_OR_QUEUE,
             [
-                text("Subject", "Subject", name_field=True),
-                reference("WhatId", "Related To ID", _WHAT, "What", child_relationship="Tasks"),
-                reference("WhoId", "Name ID", ("Contact",), "Who", child_relationship="Tasks"),
-                FieldDef("ActivityDate", "Due Date Only", "date"),
+                *_activity_fields("Tasks"),
                 picklist("Priority", "Priority", ("High", "Normal", "Low"), default="Normal"),
                 picklist("Status", "Status", _TASK_STATUS, default="Not Started"),
-                long_text("Description", "Description"),
-                picklist("Type", "Type", ("Call", "Email", "Meeting", "Other"), restricted=False),
                 derived("IsClosed", "Closed", "boolean", nillable=False),
                 derived("CompletedDateTime", "Completed Date/Time", "datetime"),
-                reference(
-                    "AccountId",
-                    "Account ID",
-                    ("Account",),
-                    "Account",
-                    createable=False,
-                    updateable=False,
-                    calculated=True,
-                ),
             ],
         ),
         _object(
@@ -398,23 +405,9 @@ def standard_objects() -> list[ObjectDef]:
             "00U",
             _USER_OR_QUEUE,
             [
-                text("Subject", "Subject", name_field=True),
-                reference("WhatId", "Related To ID", _WHAT, "What", child_relationship="Events"),
-                reference("WhoId", "Name ID", ("Contact",), "Who", child_relationship="Events"),
+                *_activity_fields("Events"),
                 FieldDef("StartDateTime", "Start Date Time", "datetime"),
                 FieldDef("EndDateTime", "End Date Time", "datetime"),
-                FieldDef("ActivityDate", "Due Date Only", "date"),
-                picklist("Type", "Type", ("Call", "Email", "Meeting", "Other"), restricted=False),
-                long_text("Description", "Description"),
-                reference(
-                    "AccountId",
-                    "Account ID",
-                    ("Account",),
-                    "Account",
-                    createable=False,
-                    updateable=False,
-                    calculated=True,
-                ),
             ],
         ),
         _object(
