@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import Engine
 
 from connectors.salesforce.client import SalesforceClient
@@ -17,11 +16,12 @@ from jobs.champions import ChampionsJob
 from jobs.sync import JobOptions, JobResult, run_job
 from sandbox.portfolio import Portfolio
 from sandbox.portfolio.scenarios import CHAMPION_CHANGES
-from sandbox.salesforce import Org, OrgAdapter
+from sandbox.salesforce import Org
 from sandbox.seed import seed_org
 from state.engine import make_engine
 from state.migrations import init_schema
-from tests.integration.jobs.test_lifecycle import MAPPINGS, WRITES, SandboxLogin
+from tests.integration.jobs.test_lifecycle import MAPPINGS
+from tests.integration.org_fixtures import client_for, write_calls
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +44,7 @@ class World:
                        self.client.describe, stores=list(STORES))  # fmt: skip
 
     def writes(self) -> int:
-        calls = self.org.stats.snapshot()
-        return sum(calls.get(k, 0) for k in WRITES)
+        return write_calls(self.org)
 
     def mine(self, sobject: str) -> dict[str, dict[str, Any]]:
         recs = self.org.records(sobject)
@@ -64,9 +63,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     init_schema(engine)
     org = Org.from_metadata()
     accounts = seed_org(org, portfolio)
-    session = requests.Session()
-    session.mount("https://sandbox.local", OrgAdapter(org))
-    yield World(portfolio, engine, org, SalesforceClient(SandboxLogin(org), session=session), accounts)
+    yield World(portfolio, engine, org, client_for(org), accounts)
 
 
 def test_planted_champion_changes_are_flagged_once_and_close_when_a_new_champion_is_named(

@@ -15,25 +15,17 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import Engine, text
 
-from connectors.base import Runtime
-from connectors.catalog import build_sources, parse_sources
 from connectors.salesforce.client import SalesforceClient
 from jobs.compliance import ComplianceJob
-from jobs.pull import pull
 from jobs.sync import JobOptions, JobResult, run_job
 from sandbox.portfolio import Portfolio
-from sandbox.salesforce import Org, OrgAdapter
+from sandbox.salesforce import Org
 from sandbox.seed import seed_org
-from sandbox.server import serve
-from sandbox.sources import build_app
-from sandbox.tls import TLSMaterial
-from state.engine import make_engine
-from state.migrations import init_schema
-from tests.integration.jobs.test_lifecycle import MAPPINGS, WRITES, SandboxLogin
-from tests.integration.jobs.test_pull_sandbox import configs
+from tests.integration.jobs.test_lifecycle import MAPPINGS
+from tests.integration.jobs.test_pull_sandbox import pull_portfolio
+from tests.integration.org_fixtures import client_for, write_calls
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +49,7 @@ class World:
                        self.portfolio.now, opts, self.client.describe, stores=list(STORES))  # fmt: skip
 
     def writes(self) -> int:
-        calls = self.org.stats.snapshot()
-        return sum(calls.get(k, 0) for k in WRITES)
+        return write_calls(self.org)
 
     def reads(self) -> int:
         return int(self.org.stats.snapshot().get("query", 0))
@@ -78,24 +69,11 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("compliance_sales")
     portfolio = Portfolio(7, TODAY, days=40)
-    app = build_app(portfolio)
-    engine = make_engine(f"sqlite:///{tmp / 'state.db'}")
-    init_schema(engine)
-    with serve(app, TLSMaterial.create(tmp)) as server:
-        raw, env = configs(app, server, tmp)
-        raw = [{**r, "history_days": 40} for r in raw]
-        sources = build_sources(
-            parse_sources(raw, "sandbox.toml", env), Runtime(env=env, now=lambda: portfolio.now)
-        )
-        report = pull(engine, sources, portfolio.now, stores=set(STORES))
-        assert report.ok, report.summary()
+    engine = pull_portfolio(tmp_path_factory.mktemp("compliance_sales"), portfolio, STORES, lambda _: 40)
     org = Org.from_metadata()
     seed_org(org, portfolio)
-    session = requests.Session()
-    session.mount("https://sandbox.local", OrgAdapter(org))
-    yield World(portfolio, engine, org, SalesforceClient(SandboxLogin(org), session=session))
+    yield World(portfolio, engine, org, client_for(org))
 
 
 def expected_gap_lines(p: Portfolio) -> list[str]:

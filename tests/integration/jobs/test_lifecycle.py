@@ -13,13 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
-from connectors.base import Runtime
-from connectors.catalog import build_sources, parse_sources
-from connectors.salesforce.auth import Token
 from connectors.salesforce.client import SalesforceClient
 from jobs import qbr_pack, registry
 from jobs.apply import ApplyOptions
@@ -27,7 +22,6 @@ from jobs.compliance import ComplianceJob
 from jobs.expansion import ExpansionJob
 from jobs.nps import NpsJob
 from jobs.onboarding import OnboardingJob
-from jobs.pull import pull
 from jobs.qbr import QbrJob
 from jobs.receivables import ReceivablesJob
 from jobs.renewals import RenewalsJob
@@ -36,14 +30,10 @@ from jobs.sync import JobOptions, JobResult, MappingJob, run_job
 from mappings.lifecycle import Quarter
 from mappings.load import load_mapping_set
 from sandbox.portfolio import Portfolio
-from sandbox.salesforce import Org, OrgAdapter
+from sandbox.salesforce import Org
 from sandbox.seed import seed_org
-from sandbox.server import serve
-from sandbox.sources import build_app
-from sandbox.tls import TLSMaterial
-from state.engine import make_engine
-from state.migrations import init_schema
-from tests.integration.jobs.test_pull_sandbox import configs
+from tests.integration.jobs.test_pull_sandbox import pull_portfolio
+from tests.integration.org_fixtures import client_for, write_calls
 
 pytestmark = pytest.mark.integration
 
@@ -63,19 +53,6 @@ STORES = (
 ON_TIME = ("NV-007", "MA-001", "MA-003")
 # Online sales drops yesterday: AZ-006 from lost traffic, MA-003 at its usual traffic (risk_alerts only).
 DROPS = ("AZ-006", "MA-003")
-WRITES = ("sobject", "collections", "composite", "bulk_create", "bulk_upload", "bulk_close")
-
-
-class SandboxLogin:
-    """Logs the client in to the in-process org as the integration user."""
-
-    def __init__(self, org: Org) -> None:
-        self.org = org
-
-    def login(self, session: requests.Session, timeout: float) -> Token:
-        return Token(SecretStr(self.org.login()), "https://sandbox.local")
-
-
 @dataclass
 class World:
     portfolio: Portfolio
@@ -97,8 +74,7 @@ class World:
                        self.now, opts, self.client.describe, stores=list(stores))  # fmt: skip
 
     def writes(self) -> int:
-        calls = self.org.stats.snapshot()
-        return sum(calls.get(k, 0) for k in WRITES)
+        return write_calls(self.org)
 
     def records(self, sobject: str, prefix: str = "") -> dict[str, dict[str, Any]]:
         key = {"Task": "Sync_Key__c", "Risk_Flag__c": "Sync_Key__c", "Onboarding_Milestone__c": "Milestone_Key__c",
@@ -113,27 +89,16 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("lifecycle")
     portfolio = Portfolio(7, TODAY, days=100)
-    app = build_app(portfolio)
-    engine = make_engine(f"sqlite:///{tmp / 'state.db'}")
-    init_schema(engine)
-    with serve(app, TLSMaterial.create(tmp)) as server:
-        raw, env = configs(app, server, tmp)
-        # billing goes back far enough for invoices 90 days past due
-        raw = [{**r, "history_days": 160 if r["name"] == "billing" else 100} for r in raw]
-        sources = build_sources(
-            parse_sources(raw, "sandbox.toml", env), Runtime(env=env, now=lambda: portfolio.now)
-        )
-        report = pull(engine, sources, portfolio.now, stores={*STORES, *ON_TIME, *DROPS})
-        assert report.ok, report.summary()
+    # billing goes back far enough for invoices 90 days past due
+    engine = pull_portfolio(
+        tmp, portfolio, {*STORES, *ON_TIME, *DROPS}, lambda source: 160 if source == "billing" else 100
+    )
     org = Org.from_metadata()
     accounts = seed_org(org, portfolio)
     # What the health job would have written: MI-003 is the red account of the renewal scenario.
     org.update("Account", accounts["MI-003"], {"Health_Score__c": 31, "Health_Band__c": "Red",
                                                "Health_Trend__c": "Declining"})  # fmt: skip
-    session = requests.Session()
-    session.mount("https://sandbox.local", OrgAdapter(org))
-    client = SalesforceClient(SandboxLogin(org), session=session)
-    yield World(portfolio, engine, org, client, accounts)
+    yield World(portfolio, engine, org, client_for(org), accounts)
 
 
 def _rerun_writes_nothing(w: World, job: MappingJob, stores: Sequence[str] = STORES) -> None:

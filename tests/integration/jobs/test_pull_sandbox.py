@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from sandbox.portfolio import Portfolio
 from sandbox.server import RunningServer, serve
 from sandbox.sources import SourcesApp, build_app
 from sandbox.tls import TLSMaterial
+from state.engine import Engine, make_engine
+from state.migrations import init_schema
 from tests.integration.jobs.test_pull import facts, rows, state
 
 pytestmark = pytest.mark.integration
@@ -113,6 +115,35 @@ def configs(app: SourcesApp, server: RunningServer, tmp: Path) -> tuple[list[dic
         },
     ]
     return [{**common, **r} for r in raw], env
+
+
+def pull_portfolio(
+    tmp: Path,
+    portfolio: Portfolio,
+    stores: Collection[str],
+    history_days: Callable[[str], int],
+    sources: Collection[str] | None = None,
+) -> Engine:
+    """A fresh SQLite state holding what a pull of `stores` from the portfolio's sandbox APIs stored.
+
+    `history_days(source)` is each source's window; `sources` keeps only those named (all by default).
+    """
+    app = build_app(portfolio)
+    engine = make_engine(f"sqlite:///{tmp / 'state.db'}")
+    init_schema(engine)
+    with serve(app, TLSMaterial.create(tmp)) as server:
+        raw, env = configs(app, server, tmp)
+        raw = [
+            {**r, "history_days": history_days(r["name"])}
+            for r in raw
+            if sources is None or r["name"] in sources
+        ]
+        built = build_sources(
+            parse_sources(raw, "sandbox.toml", env), Runtime(env=env, now=lambda: portfolio.now)
+        )
+        report = pull(engine, built, portfolio.now, stores=set(stores))
+        assert report.ok, report.summary()
+    return engine
 
 
 def subset(app: SourcesApp) -> set[str]:

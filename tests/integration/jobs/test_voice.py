@@ -11,25 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import Engine, text
 
-from connectors.base import Runtime
-from connectors.catalog import build_sources, parse_sources
 from connectors.salesforce.client import SalesforceClient
-from jobs.pull import pull
 from jobs.sync import JobOptions, JobResult, run_job
 from jobs.voice import VoiceJob
 from sandbox.portfolio import Portfolio
-from sandbox.salesforce import Org, OrgAdapter
+from sandbox.salesforce import Org
 from sandbox.seed import seed_org
-from sandbox.server import serve
-from sandbox.sources import build_app
-from sandbox.tls import TLSMaterial
-from state.engine import make_engine
-from state.migrations import init_schema
-from tests.integration.jobs.test_lifecycle import WRITES, SandboxLogin
-from tests.integration.jobs.test_pull_sandbox import configs
+from tests.integration.jobs.test_pull_sandbox import pull_portfolio
+from tests.integration.org_fixtures import client_for, write_calls
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +50,7 @@ class World:
                        self.client.describe, stores=stores)  # fmt: skip
 
     def writes(self) -> int:
-        calls = self.org.stats.snapshot()
-        return sum(calls.get(k, 0) for k in WRITES)
+        return write_calls(self.org)
 
     def requests(self) -> dict[str, dict[str, Any]]:
         return {str(r["Request_Key__c"]): r for r in self.org.records("Product_Request__c")}
@@ -71,24 +61,11 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp = tmp_path_factory.mktemp("voice")
     portfolio = Portfolio(7, TODAY, days=100)
-    app = build_app(portfolio)
-    engine = make_engine(f"sqlite:///{tmp / 'state.db'}")
-    init_schema(engine)
-    with serve(app, TLSMaterial.create(tmp)) as server:
-        raw, env = configs(app, server, tmp)
-        raw = [{**r, "history_days": 100} for r in raw if r["name"] in PULLED]
-        sources = build_sources(
-            parse_sources(raw, "sandbox.toml", env), Runtime(env=env, now=lambda: portfolio.now)
-        )
-        report = pull(engine, sources, portfolio.now, stores=set(STORES))
-        assert report.ok, report.summary()
+    engine = pull_portfolio(tmp_path_factory.mktemp("voice"), portfolio, STORES, lambda _: 100, PULLED)
     org = Org.from_metadata()
     accounts = seed_org(org, portfolio)
-    session = requests.Session()
-    session.mount("https://sandbox.local", OrgAdapter(org))
-    yield World(portfolio, engine, org, SalesforceClient(SandboxLogin(org), session=session), accounts)
+    yield World(portfolio, engine, org, client_for(org), accounts)
 
 
 def arr(w: World, *stores: str) -> float:
