@@ -135,7 +135,9 @@ def replica_main(spec: dict[str, Any]) -> None:
     def body(task: ShardTask) -> Outcome:
         assert task.claim is not None and task.stores is not None
         if spec.get("victim"):
-            (tmp / "victim.holding").write_text(str(task.claim.shard))
+            partial = tmp / "victim.holding.part"  # renamed whole, so the reader never sees it empty
+            partial.write_text(str(task.claim.shard))
+            partial.rename(tmp / "victim.holding")
             time.sleep(60)  # killed here, holding the lease
         time.sleep(spec["delay"])
         with engine.begin() as conn:  # the shard's writes and its completion commit together
