@@ -28,6 +28,7 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
@@ -125,10 +126,13 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     settings = load_settings(Path(info["config"]), {})
     sources = tuple({**s, "concurrency": args["concurrency"]} for s in settings.sources)
+    salesforce = settings.salesforce.model_copy(update={"reuse_reads_seconds": args["reuse_reads"]})
     scheduler = settings.scheduler.model_copy(
         update={"shards": args["shards"], "poll_seconds": 0.2, "shards_side_by_side": args["side_by_side"]}
     )
-    settings = settings.model_copy(update={"sources": sources, "scheduler": scheduler})
+    settings = settings.model_copy(
+        update={"sources": sources, "scheduler": scheduler, "salesforce": salesforce}
+    )
     now = datetime.fromisoformat(info["now"])
     offset = [timedelta(0)]  # each cycle's clock: CLOCK[cycle] after the sandbox's now
     app = App(settings, environ={}, clock=lambda: now + offset[0])
@@ -145,9 +149,14 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
         if profiler:
             profiler.enable()
         for job in args["jobs"]:
+            traced = job == args.get("trace_memory")
+            if traced:
+                tracemalloc.start()
             started = time.perf_counter()
             firing = Firing(app, job, f"{cycle}-{job}", body_for(job), options=shard_options(app), owner=name)
             result = firing.run()
+            if traced:
+                print_allocations(f"{name} {cycle} {job}")
             times[job] = time.perf_counter() - started
             roles[job] = result.role
             peaks[job] = peak_mb()
@@ -167,6 +176,18 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
                 "cpu": cpu_seconds() - cpu_began,
             }
         )
+
+
+def print_allocations(what: str, top: int = 12) -> None:
+    """What the traced job still holds at its end, by source line, and its traced peak (`--trace-memory`)."""
+    _, peak = tracemalloc.get_traced_memory()
+    held = tracemalloc.take_snapshot().statistics("lineno")
+    tracemalloc.stop()
+    total = sum(st.size for st in held)
+    mb = 2**20
+    print(f"\n{what}: traced peak {peak / mb:.1f} MB, held at its end {total / mb:.1f} MB", file=sys.stderr)
+    for st in held[:top]:
+        print(f"  {st.size / mb:8.1f} MB {st.count:>9} blocks  {st.traceback[0]}", file=sys.stderr)
 
 
 # -- one scenario ---------------------------------------------------------------------------------
@@ -281,6 +302,12 @@ def main() -> None:
     parser.add_argument("--jobs", default=",".join(job_names()))
     parser.add_argument("--licences", type=int, default=50, help="Salesforce licences (API allocation)")
     parser.add_argument("--sf-parallel", type=int, default=1, help="Salesforce calls made at once")
+    parser.add_argument(
+        "--reuse-reads", type=float, default=600.0, help="[salesforce] reuse_reads_seconds (0: off)"
+    )
+    parser.add_argument(
+        "--trace-memory", default="", metavar="JOB", help="print what JOB allocates and still holds (slow)"
+    )
     parser.add_argument("--profile", default="", help="folder for each replica's cProfile stats per cycle")
     a = parser.parse_args()
     if a.profile:
@@ -289,6 +316,7 @@ def main() -> None:
         "stores": a.stores, "days": a.days, "orders_per_day": a.orders_per_day, "concurrency": a.concurrency,
         "source_latency_ms": a.source_latency_ms, "sf_latency": a.sf_latency, "shards": a.shards,
         "jobs": a.jobs.split(","), "profile": a.profile, "side_by_side": a.side_by_side,
+        "reuse_reads": a.reuse_reads, "trace_memory": a.trace_memory,
     }  # fmt: skip
     results = [scenario(int(n), args) for n in a.replicas.split(",")]
 

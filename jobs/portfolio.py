@@ -62,15 +62,16 @@ class PortfolioReads:
         fields: Iterable[str],
         where: str,
         now: datetime,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
         **values: Any,
     ) -> list[dict[str, Any]]:
         """`SELECT fields FROM sobject WHERE where` (format_soql placeholders for `values`), kept or
-        read anew."""
+        read anew; with `keep`, only the records it accepts are copied out (a shard's few of many)."""
         key = (sobject, select(sobject, ["Id"], where, **values))
         wanted = frozenset(fields)
         with self._lock:
             if self.max_age <= timedelta(0):
-                return [dict(r) for r in reader.query(select(sobject, wanted, where, **values))]
+                return _copies(reader.query(select(sobject, wanted, where, **values)), keep)
             mark = self._mark(sobject)
             kept = self._reads.get(key)
             if (
@@ -80,13 +81,19 @@ class PortfolioReads:
                 and timedelta(0) <= now - kept.at < self.max_age
             ):
                 self.served += 1
-                return [dict(r) for r in kept.records]
+                return _copies(kept.records, keep)
             every = self._asked.get(key, frozenset()) | wanted
             self._asked[key] = every
             self._reads.pop(key, None)  # the stale read is not held while the new one comes in
             records = list(reader.query(select(sobject, every, where, **values)))
             self._reads[key] = _Read(every, records, mark, now)
-            return [dict(r) for r in records]
+            return _copies(records, keep)
+
+
+def _copies(
+    records: Iterable[dict[str, Any]], keep: Callable[[dict[str, Any]], bool] | None
+) -> list[dict[str, Any]]:
+    return [dict(r) for r in records if keep is None or keep(r)]
 
 
 class KeptReader:
@@ -99,8 +106,15 @@ class KeptReader:
     def query(self, soql: str) -> Iterator[dict[str, Any]]:
         return self.reader.query(soql)
 
-    def rows(self, sobject: str, fields: Iterable[str], where: str, **values: Any) -> list[dict[str, Any]]:
-        return self.reads.query(self.reader, sobject, fields, where, self.now, **values)
+    def rows(
+        self,
+        sobject: str,
+        fields: Iterable[str],
+        where: str,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+        **values: Any,
+    ) -> list[dict[str, Any]]:
+        return self.reads.query(self.reader, sobject, fields, where, self.now, keep, **values)
 
 
 def rows(
@@ -126,8 +140,11 @@ def rows_in(
     from the kept read of every such record when `reader` is a KeptReader, else IN_CHUNK keys a query."""
     if isinstance(reader, KeptReader):
         wanted = set(keys)
-        records = reader.rows(sobject, [*fields, key_field], where, **values)
-        yield from (r for r in records if str(r.get(key_field)) in wanted)
+
+        def keep(record: dict[str, Any]) -> bool:
+            return str(record.get(key_field)) in wanted
+
+        yield from reader.rows(sobject, [*fields, key_field], where, keep, **values)
         return
     for soql in select_in(sobject, fields, key_field, keys, where, **values):
         yield from reader.query(soql)
