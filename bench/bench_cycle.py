@@ -142,12 +142,14 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
         times: dict[str, float] = {}
         roles: dict[str, str] = {}
         peaks: dict[str, float] = {}
+        sf_calls: dict[str, int] = {}
         go.wait()
         offset[0] = CLOCK[cycle]
         began, cpu_began = time.time(), cpu_seconds()
         profiler = cProfile.Profile() if args.get("profile") else None
         if profiler:
             profiler.enable()
+        calls_before = org_calls(info)
         for job in args["jobs"]:
             traced = job == args.get("trace_memory")
             if traced:
@@ -160,6 +162,8 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
             times[job] = time.perf_counter() - started
             roles[job] = result.role
             peaks[job] = peak_mb()
+            calls_after = org_calls(info)
+            sf_calls[job], calls_before = calls_after - calls_before, calls_after
         if profiler:
             profiler.disable()
             profiler.dump_stats(Path(args["profile"]) / f"{name}-{cycle}.prof")
@@ -172,10 +176,17 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
                 "times": times,
                 "roles": roles,
                 "peaks": peaks,
+                "sf_calls": sf_calls,
                 "peak_mb": peak_mb(),
                 "cpu": cpu_seconds() - cpu_began,
             }
         )
+
+
+def org_calls(info: dict[str, Any]) -> int:
+    """Salesforce calls the sandbox org has answered this cycle (every replica's: exact for one)."""
+    stats = requests.get(f"{info['org']}/__sandbox/stats", verify=info["ca"], timeout=60).json()
+    return sum(int(n) for n in stats["calls"].values())
 
 
 def print_allocations(what: str, top: int = 12) -> None:
@@ -341,7 +352,8 @@ def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any]
     what = {"cold": "first pull, empty org", "warm": "next firing, clock +1 min",
             "hour": "clock +1 h, sources unchanged: writes must be 0"}[cycle]  # fmt: skip
     print(f"\n== {cycle} cycle ({what})")
-    print(f"{'job':<16}" + "".join(f"{str(r['replicas']) + ' replica(s) s, peak MB':>32}" for r in results))
+    head = " replica(s) s, peak MB, SF calls"
+    print(f"{'job':<16}" + "".join(f"{str(r['replicas']) + head:>42}" for r in results))
     for job in args["jobs"]:
         cells = []
         for run in runs:
@@ -349,7 +361,9 @@ def report_cycle(cycle: str, results: list[dict[str, Any]], args: dict[str, Any]
             status = f" {ledger.get('status', '?')}" if ledger.get("status") != "ok" else ""
             seconds = max(rep["times"].get(job, 0.0) for rep in run["reports"])
             peak = max(rep["peaks"].get(job, 0.0) for rep in run["reports"])  # the highest replica
-            cells.append(f"{seconds:>14.1f}{status:>6}{peak:>12.0f}")
+            # Each replica counts every replica's calls during its job: summed only when there is one.
+            calls = max(rep.get("sf_calls", {}).get(job, 0) for rep in run["reports"])
+            cells.append(f"{seconds:>14.1f}{status:>6}{peak:>12.0f}{calls:>10}")
         print(f"{job:<16}" + "".join(cells))
     print(f"{'total wall':<16}" + "".join(f"{run['wall']:>20.1f}" for run in runs))
     print(f"{'peak RSS MB':<16}" + "".join(
