@@ -25,10 +25,11 @@ from connectors.salesforce.client import LimitReached, SalesforceUnavailable
 from connectors.salesforce.soql import select as soql_select
 from connectors.salesforce.soql import select_in
 from jobs import qbr_figures
-from jobs.accounts import build_account_data, read_accounts
+from jobs.accounts import build_account_data, read_accounts, scoped_read
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, send
 from jobs.current import Reader
 from jobs.plan import diff
+from jobs.portfolio import KeptReader, PortfolioReads
 from jobs.qbr import KEY_FIELD, OBJECT
 from jobs.qbr_figures import PackFigures, QbrPackFile, TopProduct
 from mappings.desired import Desired
@@ -268,6 +269,24 @@ class Latest:
     digest: str
 
 
+def _accounts(
+    engine: Engine,
+    org: Reader,
+    keys: Sequence[str] | None,
+    now: datetime,
+    reads: PortfolioReads | None,
+) -> dict[str, dict[str, Any]]:
+    """The units' Accounts: by key for a few of a large portfolio, else from the kept whole read."""
+    fields = {"Name", "ParentId", "BillingState"}
+    if keys is None or reads is None or scoped_read(len(keys), store_directory.count(engine)):
+        return read_accounts(org, fields, keys)
+    every = read_accounts(KeptReader(org, reads, now), fields)
+    wanted = set(keys)
+    mine = {k: v for k, v in every.items() if k in wanted}
+    parents = {str(a["ParentId"]) for a in mine.values() if a.get("ParentId")}
+    return {k: v for k, v in every.items() if k in mine or str(v.get("Id")) in parents}
+
+
 def latest_versions(org: Reader, titles: Sequence[str]) -> dict[str, Latest]:
     """The latest ContentVersion of each pack title (the digest read back from its Description)."""
     out: dict[str, Latest] = {}
@@ -310,11 +329,14 @@ def run_packs(
     keep_pdf: bool = False,
     render: Callable[[PackFigures], bytes] | None = None,
     clock: Callable[[], float] | None = None,
+    reads: PortfolioReads | None = None,
 ) -> PackReport:
     """Render and upload the packs whose figures changed; point each Quarterly_Review__c at its File.
 
     `quarters` given (on demand): a quarter without data still gets a pack that says so, and the
     pack is returned (`keep_pdf`) for writing to disk; scheduled runs skip quarters without data.
+    `reads`: the process's kept portfolio reads, which serve a shard's Accounts where a shard would
+    read every Account anyway (as the sync jobs do).
     """
     if render is None:
         from jobs.qbr_render import render as render_pdf  # noqa: PLC0415 - matplotlib only when packs are made
@@ -329,9 +351,7 @@ def run_packs(
     if stores is not None:
         known = {u.key for u in todo}
         todo += [Unit(s, ()) for s in stores if s not in known]  # an MSO parent with no locations, a typo
-    accounts = read_accounts(
-        org, {"Name", "ParentId", "BillingState"}, [u.key for u in todo] if stores else None
-    )
+    accounts = _accounts(engine, org, [u.key for u in todo] if stores else None, now, reads)
     for u in todo:
         if not u.members or u.key not in accounts:
             for q in qs:

@@ -288,7 +288,7 @@ def run_one(
         )
         return Outcome(counts=report.data, partial=report.partial, summary=report)
     if job == qbr_pack.NAME:
-        return run_packs(app, run_id, stores)
+        return run_packs(app, run_id, stores, reads=reads)
     if job == digest.NAME:
         return run_digest(app, run_id)
     ms = load_mappings(app)
@@ -358,6 +358,7 @@ def run_packs(
     stores: Sequence[str] | None = None,
     quarters: Sequence[Quarter] | None = None,
     upload: bool = True,
+    reads: PortfolioReads | None = None,
 ) -> Outcome:
     """The QBR packs: rendered and uploaded where their figures changed (`qbr-pack` and the schedule)."""
     cfg = qbr_pack.load(mapping_dir(app))
@@ -375,6 +376,7 @@ def run_packs(
         quarters=quarters,
         upload=upload,
         keep_pdf=quarters is not None,
+        reads=reads,
     )
     return salesforce_outcome(org, report)
 

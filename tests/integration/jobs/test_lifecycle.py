@@ -22,6 +22,7 @@ from jobs.compliance import ComplianceJob
 from jobs.expansion import ExpansionJob
 from jobs.nps import NpsJob
 from jobs.onboarding import OnboardingJob
+from jobs.portfolio import PortfolioReads
 from jobs.qbr import QbrJob
 from jobs.receivables import ReceivablesJob
 from jobs.renewals import RenewalsJob
@@ -53,6 +54,8 @@ STORES = (
 ON_TIME = ("NV-007", "MA-001", "MA-003")
 # Online sales drops yesterday: AZ-006 from lost traffic, MA-003 at its usual traffic (risk_alerts only).
 DROPS = ("AZ-006", "MA-003")
+
+
 @dataclass
 class World:
     portfolio: Portfolio
@@ -403,10 +406,22 @@ def _qbr_pack(w: World, tmp: Path) -> None:
     assert f"{review['Online_Orders__c']:,.0f}" in text and "covers all 92 days of 2026-Q3" in text
     assert f"{review['AOV_Lift__c'] / 100:+.0%}" in text
 
+    # Again, as two shards of one process: nothing new, and one kept read of the Accounts serves both.
     before, uploads = w.writes(), w.org.stats.snapshot().get("sobject", 0)
-    again = qbr_pack.run_packs(w.engine, w.client, cfg, w.now, "packs-2", apply, stores=list(STORES))
-    assert again.count("uploaded") == 0 and again.count("unchanged") == report.count("uploaded")
+    read_before = w.org.stats.volume()["read"].get("Account", 0)
+    reads = PortfolioReads.of(w.engine, timedelta(minutes=10))
+    half = len(STORES) // 2
+    again = [
+        qbr_pack.run_packs(
+            w.engine, w.client, cfg, w.now, f"packs-2{i}", apply, stores=list(part), reads=reads
+        )
+        for i, part in enumerate((STORES[:half], STORES[half:]))
+    ]
+    assert sum(r.count("uploaded") for r in again) == 0
+    assert sum(r.count("unchanged") for r in again) == report.count("uploaded")
     assert (w.writes(), w.org.stats.snapshot().get("sobject", 0)) == (before, uploads)  # nothing new
+    with_store_id = [a for a in w.org.records("Account") if a.get("Store_Id__c")]
+    assert w.org.stats.volume()["read"].get("Account", 0) - read_before == len(with_store_id)
 
     cheaper = cfg.model_copy(update={"roi": cfg.roi.model_copy(update={"budtender_hourly_cost": 30.0})})
     changed = qbr_pack.run_packs(w.engine, w.client, cheaper, w.now, "packs-3", apply, stores=["IL-001"])
