@@ -15,7 +15,7 @@ from pydantic import Field
 
 from jobs.current import Reader
 from jobs.job import JobBase
-from jobs.portfolio import rows_in
+from jobs.portfolio import keyed_open
 from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
@@ -91,8 +91,8 @@ def read_open(
         ("Task", TASK_KEY_FIELD, "WhatId", "IsClosed = false"),
     )
     for sobject, key_field, parent, cond in queries:
-        where = f"{cond} AND {key_field} LIKE '{{prefix:like}}%'"
-        for row in rows_in(org, sobject, [key_field, parent], parent, sorted(by_id), where, prefix=prefix):
+        found = keyed_open(org, sobject, [key_field, parent], cond, key_field, prefix, parent, sorted(by_id))
+        for row in found:
             store = by_id.get(str(row.get(parent)))
             if store is not None and row.get(key_field):
                 out.setdefault(store, {}).setdefault("open_keys", {}).setdefault(sobject, []).append(

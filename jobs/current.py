@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from connectors.salesforce.soql import select_in
-from jobs.portfolio import rows, rows_in
+from jobs.portfolio import keyed_open
 from mappings.desired import Desired, Managed
 
 Current = dict[tuple[str, str], dict[str, Any]]
@@ -83,10 +83,8 @@ def _open_records(
     """`m`'s open records, of the accounts in `scope` when given."""
     conds = [f"{f} = {{v{i}}}" for i, f in enumerate(m.is_open)]
     values: dict[str, Any] = {f"v{i}": v for i, v in enumerate(m.is_open.values())}
-    conds.append(f"{m.key_field} LIKE '{{prefix:like}}%'")
-    values["prefix"] = m.key_prefix
-    where = " AND ".join(conds)
-    if scope is not None:
-        yield from rows_in(reader, m.sobject, fields, m.parent_field, sorted(scope), where, **values)
-    else:
-        yield from rows(reader, m.sobject, fields, where, **values)
+    parents = sorted(scope) if scope is not None else None
+    yield from keyed_open(
+        reader, m.sobject, fields, " AND ".join(conds), m.key_field, m.key_prefix, m.parent_field, parents,
+        **values,
+    )  # fmt: skip

@@ -148,3 +148,38 @@ def rows_in(
         return
     for soql in select_in(sobject, fields, key_field, keys, where, **values):
         yield from reader.query(soql)
+
+
+def keyed_open(
+    reader: Reader,
+    sobject: str,
+    fields: Iterable[str],
+    open_where: str,
+    key_field: str,
+    prefix: str,
+    parent_field: str = "",
+    parents: Sequence[str] | None = None,
+    **values: Any,
+) -> Iterator[dict[str, Any]]:
+    """Open records (`open_where`) whose `key_field` starts with `prefix`, of the `parents` (Account Ids)
+    when given.
+
+    Through a KeptReader one kept read of every keyed open record of the object serves every job,
+    whatever its prefix: jobs share Task and Risk_Flag__c, and a read per job's prefix was two
+    calls per job a cycle. Otherwise the prefix and the parents go into the query.
+    """
+    if isinstance(reader, KeptReader):
+        scope = set(parents) if parents is not None else None
+
+        def keep(record: dict[str, Any]) -> bool:
+            mine = str(record.get(key_field) or "").startswith(prefix)
+            return mine and (scope is None or str(record.get(parent_field)) in scope)
+
+        asked = [*fields, key_field, *([parent_field] if parent_field else [])]
+        yield from reader.rows(sobject, asked, f"{open_where} AND {key_field} != null", keep, **values)
+        return
+    where = f"{open_where} AND {key_field} LIKE '{{prefix:like}}%'"
+    if parents is not None:
+        yield from rows_in(reader, sobject, fields, parent_field, parents, where, prefix=prefix, **values)
+    else:
+        yield from reader.query(select(sobject, fields, where, prefix=prefix, **values))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from jobs.accounts import read_accounts
@@ -116,11 +117,23 @@ def test_each_shard_takes_its_own_accounts_open_records_from_one_read() -> None:
     two = read_current(KeptReader(org, kept, NOW), [], [TASKS], scope={"001B": "S-2"})
     assert list(one) == [("Task", "csm:a")] and one[("Task", "csm:a")]["_account_key"] == "S-1"
     assert list(two) == [("Task", "csm:b")]  # a shard never sees (nor closes) another shard's records
-    assert len(org.queries) == 1 and "LIKE 'csm:%'" in org.queries[0]
+    assert len(org.queries) == 1 and "Sync_Key__c != null" in org.queries[0]
     without = FakeOrg({"Task": OPEN_TASKS})
     read_current(without, [], [TASKS], scope={"001A": "S-1"})
     read_current(without, [], [TASKS], scope={"001B": "S-2"})
     assert len(without.queries) == 2 and all("WhatId IN" in q for q in without.queries)
+    assert all("LIKE 'csm:%'" in q for q in without.queries)  # a shard's own query names the prefix
+
+
+def test_jobs_with_different_key_prefixes_share_one_read_of_the_object() -> None:
+    org, kept = FakeOrg({"Task": OPEN_TASKS}), reads(Marks())
+    other = replace(TASKS, key_prefix="other:")
+    scope = {"001A": "S-1", "001B": "S-2"}
+    mine = read_current(KeptReader(org, kept, NOW), [], [TASKS], scope=scope)
+    theirs = read_current(KeptReader(org, kept, NOW), [], [other], scope=scope)
+    assert sorted(mine) == [("Task", "csm:a"), ("Task", "csm:b")]  # each job sees only its own keys
+    assert sorted(theirs) == [("Task", "other:c")]
+    assert len(org.queries) == 1
 
 
 FLAGS = [
