@@ -12,7 +12,8 @@ floor (`bench/floor.py`): every source's calls / concurrency x latency, the mini
 work needs x latency, the wall as a multiple of that floor and the calls made as a multiple of the
 minimum; the warm cycle's calls also as a share of the org's daily API allocation on an hourly schedule.
 
-Run: `.venv/bin/python bench/bench_cycle.py [--stores 10000] [--replicas 1,3] [--days 14]`
+Run: `.venv/bin/python bench/bench_cycle.py [--stores 10000] [--replicas 1,3] [--days 14]
+[--image-max-age-hours 24]` (at 1, the +1 h cycle rechecks every image link conditionally: 304s)
 (needs PostgreSQL at CSM_SYNC_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/test).
 """
 
@@ -43,7 +44,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.floor import api_calls, cycle_floor, daily_share, salesforce_minimum  # noqa: E402
+from bench.floor import api_calls, cycle_floor, daily_share, image_checks, salesforce_minimum  # noqa: E402
 from jobs.registry import job_names  # noqa: E402
 from state.engine import make_engine  # noqa: E402
 
@@ -125,7 +126,12 @@ def replica(info: dict[str, Any], args: dict[str, Any], name: str, gos: list[Any
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     settings = load_settings(Path(info["config"]), {})
-    sources = tuple({**s, "concurrency": args["concurrency"]} for s in settings.sources)
+    sources = tuple(
+        {**s, "concurrency": args["concurrency"]}
+        | ({"options": {**s.get("options", {}), "image_max_age_hours": args["image_max_age"]}}
+           if s.get("kind") == "platform" else {})
+        for s in settings.sources
+    )  # fmt: skip
     salesforce = settings.salesforce.model_copy(update={"reuse_reads_seconds": args["reuse_reads"]})
     scheduler = settings.scheduler.model_copy(
         update={"shards": args["shards"], "poll_seconds": 0.2, "shards_side_by_side": args["side_by_side"]}
@@ -320,6 +326,10 @@ def main() -> None:
         "--trace-memory", default="", metavar="JOB", help="print what JOB allocates and still holds (slow)"
     )
     parser.add_argument("--profile", default="", help="folder for each replica's cProfile stats per cycle")
+    parser.add_argument(
+        "--image-max-age-hours", type=float, default=24.0,
+        help="the platform's image_max_age_hours; 1 makes the +1 h cycle recheck every link conditionally",
+    )  # fmt: skip
     a = parser.parse_args()
     if a.profile:
         Path(a.profile).mkdir(parents=True, exist_ok=True)
@@ -327,14 +337,15 @@ def main() -> None:
         "stores": a.stores, "days": a.days, "orders_per_day": a.orders_per_day, "concurrency": a.concurrency,
         "source_latency_ms": a.source_latency_ms, "sf_latency": a.sf_latency, "shards": a.shards,
         "jobs": a.jobs.split(","), "profile": a.profile, "side_by_side": a.side_by_side,
-        "reuse_reads": a.reuse_reads, "trace_memory": a.trace_memory,
+        "reuse_reads": a.reuse_reads, "trace_memory": a.trace_memory, "image_max_age": a.image_max_age_hours,
     }  # fmt: skip
     results = [scenario(int(n), args) for n in a.replicas.split(",")]
 
     print(
         f"bench_cycle: {a.stores} stores, {a.days} days of history, every job once per cycle "
         f"({', '.join(args['jobs'])}); sources +{a.source_latency_ms} ms/call, concurrency {a.concurrency} "
-        f"per source, Salesforce +{a.sf_latency * 1000:.0f} ms/call, {a.side_by_side} shard(s) side by side; "
+        f"per source, Salesforce +{a.sf_latency * 1000:.0f} ms/call, {a.side_by_side} shard(s) side by side, "
+        f"image links rechecked after {a.image_max_age_hours:g} h; "
         f"PostgreSQL state; sandbox in its own process; {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f} at the end"
     )
@@ -418,6 +429,11 @@ def print_floor(cycle: str, run: dict[str, Any], replicas: int, a: Any) -> None:
     read, written = run["volume"].get("read", {}), run["volume"].get("written", {})
     ms = a.source_latency_ms
     print(f"   source floors (calls / in flight x {ms} ms / {replicas} replica(s)): {per_source}")
+    images = image_checks(run["source_calls"].get("statuses", {}).get("images", {}))
+    print(
+        f"   image checks: {images.total} = {images.unchanged} answered 304 (conditional, unchanged, "
+        f"no body) + {images.full} full; each is a round trip in the images floor"
+    )
     print(
         f"   Salesforce: {made} calls made ({run['calls'].get('login', 0)} logins), minimum for the work "
         f"{m.total} ({m.logins} login(s), {m.queries} query pages for {sum(read.values())} records read, "

@@ -60,6 +60,25 @@ def salesforce_minimum(
     )
 
 
+@dataclass(frozen=True)
+class ImageChecks:
+    """A cycle's image link checks by answer: each is a round trip in the images floor, but a 304
+    (a conditional recheck of an unchanged image) carries no body."""
+
+    unchanged: int  # answered 304
+    full: int  # answered with the status itself (200 with the image's headers, 404, ...)
+
+    @property
+    def total(self) -> int:
+        return self.unchanged + self.full
+
+
+def image_checks(statuses: Mapping[str, int]) -> ImageChecks:
+    """The image host's answers by status code (the sandbox's `statuses["images"]`), 304s apart."""
+    unchanged = int(statuses.get("304", 0))
+    return ImageChecks(unchanged, sum(int(n) for n in statuses.values()) - unchanged)
+
+
 def api_calls(calls: Mapping[str, int]) -> int:
     """Calls made, logins included (a login counts against no allocation, but it costs a round trip)."""
     return sum(calls.values())

@@ -57,12 +57,16 @@ FEED_STORES = "stores"  # the feeds ref's attr: the store directory, store id â†
 
 
 IMAGE_CHECK_CONCURRENCY = 32  # image links are cheap HEADs on a CDN, not the platform API
+IMAGE_MAX_AGE_HOURS = 24.0  # an image link's status is trusted this long before a (conditional) recheck
 
 
 class PlatformOptions(Options):
     brand_msrp: bool = True  # fetch MSRP lists of the brands on each store's menu
     # Menu health's image link checks in flight at once; bounded, as the image host is a shared CDN.
     image_check_concurrency: Annotated[int, Field(ge=1, le=128)] = IMAGE_CHECK_CONCURRENCY
+    # Hours a link's status is reused before it is rechecked (If-None-Match / If-Modified-Since, so an
+    # unchanged image costs a 304); from an hour, as links change rarely, to 30 days.
+    image_max_age_hours: Annotated[float, Field(ge=1, le=720)] = IMAGE_MAX_AGE_HOURS
     # Read analytics, usage and orders of all stores from the portfolio-wide feeds, once a pull,
     # instead of three calls a store; each store's pull then reads its menu, promotions and MSRP.
     portfolio_feeds: bool = False

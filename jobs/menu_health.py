@@ -13,8 +13,8 @@ from typing import Any
 import structlog
 
 from connectors.base import Fact
-from connectors.images import HeadFn, ImageChecker, check_all
-from connectors.platform import IMAGE_CHECK_CONCURRENCY
+from connectors.images import CheckFn, HeadFn, ImageChecker, check_all, plain
+from connectors.platform import IMAGE_CHECK_CONCURRENCY, IMAGE_MAX_AGE_HOURS
 from connectors.values import Invalid, dimension, json_safe, zone
 from state import facts, image_checks
 from state import stores as store_directory
@@ -28,7 +28,8 @@ MENU_SYNC = "menu_sync"  # the freshness row the platform's last_menu_sync_at is
 LIST_LIMIT = 50  # evidence lists are capped; the counts are not
 STORE_GROUP = 250  # stores whose menus are held at once (a shard's worth at the default shard size)
 SALES_BATCH = 2000  # POS sales rows fetched at a time while a group's sales stream past
-IMAGE_MAX_AGE = timedelta(hours=24)  # an unchanged link is rechecked after this age, not on each new day
+IMAGE_MAX_AGE = timedelta(hours=IMAGE_MAX_AGE_HOURS)  # a link is rechecked after this age, not each new day
+VALIDATORS_KEPT = timedelta(days=7)  # a stale check's ETag / Last-Modified are used this long past the age
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ class MenuHealthReport:
     stores: tuple[StoreMenuHealth, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)  # store → why no assessment
     images_checked: int = 0
+    images_unchanged: int = 0  # of those, conditional rechecks answered 304 (no body sent)
     seconds: float = 0.0
 
 
@@ -243,15 +245,23 @@ def _image_statuses(
     urls: Collection[str],
     day: date,
     now: datetime,
-    head: HeadFn,
+    check: CheckFn,
     concurrency: int,
     max_age: timedelta,
-) -> tuple[dict[str, int], int]:
-    known = image_checks.known(engine, urls, now - max_age)
-    missing = [u for u in urls if u not in known]
-    fresh = check_all(missing, head, concurrency)
-    image_checks.record(engine, fresh, day, now)
-    return {**known, **fresh}, len(fresh)
+) -> tuple[dict[str, int], int, int]:
+    """Each URL's status, reused while younger than `max_age`, else checked again (conditionally when
+    the last check kept validators); also the checks made and how many were answered 304."""
+    stale_at = now - max_age
+    cached = image_checks.latest(engine, urls, stale_at)
+    older = [u for u in urls if u not in cached]
+    if older:  # a second, wider read only for the links not checked within the age's days
+        cached.update(image_checks.latest(engine, older, stale_at - VALIDATORS_KEPT))
+    statuses = {u: c.status for u, (at, c) in cached.items() if at > stale_at}
+    due = {u: cached[u][1] if u in cached else None for u in urls if u not in statuses}
+    checked = check_all(due, check, concurrency)
+    image_checks.record(engine, checked, day, now)
+    statuses.update({u: c.status for u, c in checked.items()})
+    return statuses, len(checked), sum(c.unchanged for c in checked.values())
 
 
 def run_menu_health(
@@ -275,7 +285,8 @@ def run_menu_health(
 
     `head(url) -> status` is injectable; by default one session checks links, `concurrency` at a time,
     verifying TLS (with `ca_bundle` when the image host uses a private CA, as the sandbox does).
-    A link checked less than `image_max_age` ago is not checked again; a changed link is a new URL.
+    A link checked less than `image_max_age` ago is not checked again; an older one is rechecked with
+    If-None-Match / If-Modified-Since when its last 200 carried validators; a changed link is a new URL.
     """
     started = clock()
     run_id = run_id or f"menu-health-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -283,12 +294,15 @@ def run_menu_health(
     directory: dict[str, str | None] = dict(store_directory.timezones(engine))
     wanted = [s for s in sorted(directory) if stores is None or s in stores]
     checker = None
+    check: CheckFn
     if head is None:
         checker = ImageChecker(timeout=image_timeout, ca_bundle=ca_bundle, concurrency=concurrency)
-        head = checker.status
+        check = checker.check
+    else:
+        check = plain(head)
     results: list[StoreMenuHealth] = []
     skipped: dict[str, str] = {}
-    checked = 0
+    checked = unchanged = 0
     day = now.astimezone(UTC).date()
     try:
         # A group of stores at a time, so memory follows the group, not the portfolio or the shard.
@@ -296,10 +310,11 @@ def run_menu_health(
             menus, syncs = _menus(engine, group, menu_source)
             skipped.update({s: "no menu items pulled" for s in group if s not in menus})
             urls = {str(i.get("image_url")) for items in menus.values() for i in items if i.get("image_url")}
-            statuses, fresh = _image_statuses(
-                engine, urls, day, now, head, concurrency, image_max_age
+            statuses, made, not_modified = _image_statuses(
+                engine, urls, day, now, check, concurrency, image_max_age
             )
-            checked += fresh
+            checked += made
+            unchanged += not_modified
             results.extend(
                 _assess_group(
                     engine, [s for s in group if s in menus], directory, menus, syncs, statuses,
@@ -310,9 +325,14 @@ def run_menu_health(
     finally:
         if checker is not None:
             checker.close()
-    report = MenuHealthReport(run_id, tuple(results), skipped, checked, clock() - started)
+    report = MenuHealthReport(run_id, tuple(results), skipped, checked, unchanged, clock() - started)
     log.info(
-        "menu_health_done", run_id=run_id, stores=len(results), skipped=len(skipped), images_checked=checked
+        "menu_health_done",
+        run_id=run_id,
+        stores=len(results),
+        skipped=len(skipped),
+        images_checked=checked,
+        images_unchanged=unchanged,
     )
     return report
 

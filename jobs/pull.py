@@ -746,6 +746,7 @@ def run_pull(
         return report
     from jobs.menu_health import run_menu_health  # noqa: PLC0415 - menu health builds on this module
 
+    options = PlatformOptions.model_validate(menu.options)
     try:
         health = run_menu_health(
             engine,
@@ -754,7 +755,8 @@ def run_pull(
             stores=stores,
             run_id=report.run_id,
             ca_bundle=menu.ca_bundle,
-            concurrency=PlatformOptions.model_validate(menu.options).image_check_concurrency,
+            concurrency=options.image_check_concurrency,
+            image_max_age=timedelta(hours=options.image_max_age_hours),
         )
     except Exception as exc:  # derived checks must not lose the pull that succeeded
         log.error("menu_health_failed", error=_describe(exc))

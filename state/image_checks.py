@@ -1,6 +1,7 @@
 """Menu health's image link cache (`image_check`): a URL's status is reused until it is older than a set age.
 
-A changed link is a new URL and so is checked at once; an unchanged one is rechecked only after the age.
+A changed link is a new URL and so is checked at once; an unchanged one is rechecked only after the age,
+conditionally on the validators its last check kept.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from connectors.images import LinkCheck
 from state.engine import upsert
 from state.tables import ImageCheck
 
@@ -22,22 +24,23 @@ def ensure_table(engine: Engine) -> None:
     TABLE.create(engine, checkfirst=True)
 
 
-def known(engine: Engine, urls: Collection[str], since: datetime) -> dict[str, int]:
-    """The latest status of each of `urls` checked after `since` (an aware datetime)."""
+def latest(engine: Engine, urls: Collection[str], since: datetime) -> dict[str, tuple[datetime, LinkCheck]]:
+    """The latest check of each of `urls` kept on `since`'s UTC day or later, with when it was made."""
     wanted = sorted(urls)
-    latest: dict[str, tuple[datetime, int]] = {}
+    found: dict[str, tuple[datetime, LinkCheck]] = {}
+    columns = (TABLE.c.url, TABLE.c.status, TABLE.c.checked_at, TABLE.c.etag, TABLE.c.last_modified)
     with engine.connect() as conn:
         for i in range(0, len(wanted), 500):
             rows = conn.execute(
-                select(TABLE.c.url, TABLE.c.status, TABLE.c.checked_at).where(
+                select(*columns).where(
                     TABLE.c.day >= since.astimezone(UTC).date(), TABLE.c.url.in_(wanted[i : i + 500])
                 )
             )
-            for url, status, checked_at in rows:
+            for url, status, checked_at, etag, last_modified in rows:
                 at = _aware(checked_at)
-                if at > since and (url not in latest or at > latest[url][0]):
-                    latest[url] = (at, int(status))
-    return {u: s for u, (_, s) in latest.items()}
+                if url not in found or at > found[url][0]:
+                    found[url] = (at, LinkCheck(int(status), etag, last_modified))
+    return found
 
 
 def _aware(at: datetime) -> datetime:
@@ -45,13 +48,20 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def record(engine: Engine, statuses: Mapping[str, int], day: date, now: datetime) -> None:
-    """Keep the statuses checked on `day`."""
-    if not statuses:
+def record(engine: Engine, checks: Mapping[str, LinkCheck], day: date, now: datetime) -> None:
+    """Keep the checks made on `day` (a 304's under the status it confirmed)."""
+    if not checks:
         return
+    rows = [
+        {
+            "url": u,
+            "day": day,
+            "status": c.status,
+            "checked_at": now,
+            "etag": c.etag,
+            "last_modified": c.last_modified,
+        }
+        for u, c in checks.items()
+    ]
     with Session(engine) as session, session.begin():
-        upsert(
-            session,
-            ImageCheck,
-            [{"url": u, "day": day, "status": s, "checked_at": now} for u, s in statuses.items()],
-        )
+        upsert(session, ImageCheck, rows)

@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 import state.tables  # noqa: F401 - registers every table with the metadata create_all reads
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _source_record_digest(conn: Connection) -> None:
@@ -26,8 +26,20 @@ def _freshness_implausible(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE freshness ADD COLUMN implausible_at {kind}"))
 
 
+def _image_check_validators(conn: Connection) -> None:
+    """Version 4: `image_check.etag` and `.last_modified` (NULL: the next recheck of the URL is plain)."""
+    have = {c["name"] for c in inspect(conn).get_columns("image_check")}
+    for column in ("etag", "last_modified"):
+        if column not in have:
+            conn.execute(text(f"ALTER TABLE image_check ADD COLUMN {column} VARCHAR"))
+
+
 # Ordered, idempotent migrations after the initial `create_all`; index i brings version i+1 to i+2.
-MIGRATIONS: list[Callable[[Connection], None]] = [_source_record_digest, _freshness_implausible]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _source_record_digest,
+    _freshness_implausible,
+    _image_check_validators,
+]
 
 
 def init_schema(engine: Engine) -> int:

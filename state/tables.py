@@ -205,13 +205,19 @@ class ShardLease(SQLModel, table=True):
 
 
 class ImageCheck(SQLModel, table=True):
-    """The HTTP status of an image URL on a day (0 = unreachable); anything but 200 counts as broken."""
+    """The HTTP status of an image URL on a day (0 = unreachable); anything but 200 counts as broken.
+
+    `etag` and `last_modified` are the validators a 200 carried (as sent), so the next recheck can ask
+    whether the image changed and take a 304 for "no" instead of the image.
+    """
 
     __tablename__ = "image_check"
     url: str = Field(primary_key=True)
     day: date = Field(primary_key=True)
     status: int = 0
     checked_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 class DigestSent(SQLModel, table=True):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bench.floor import (
+    ImageChecks,
     SalesforceMinimum,
     cycle_floor,
     daily_share,
+    image_checks,
     salesforce_minimum,
     source_floor,
 )
@@ -63,3 +65,9 @@ def test_source_floor_and_daily_share() -> None:
     assert source_floor(1_600, 0.05, 0) == pytest.approx(80.0)  # no concurrency given: one at a time
     # Enterprise, 50 licences: 150,000 calls a day; 250 calls an hour use 4 %.
     assert daily_share(250, 24, 50) == pytest.approx(0.04)
+
+
+def test_image_checks_split_304s_from_full_answers_and_count_both_as_round_trips() -> None:
+    assert image_checks({"200": 90, "304": 1_200, "404": 3}) == ImageChecks(unchanged=1_200, full=93)
+    assert image_checks({"200": 90, "304": 1_200, "404": 3}).total == 1_293
+    assert image_checks({}) == ImageChecks(0, 0)

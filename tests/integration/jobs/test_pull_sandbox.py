@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,8 @@ import pytest
 
 from connectors.base import Runtime, Source
 from connectors.catalog import SourceConfigError, build_sources, parse_sources
-from connectors.images import ImageChecker
-from jobs.menu_health import run_menu_health
+from connectors.images import ImageChecker, LinkCheck
+from jobs.menu_health import StoreMenuHealth, run_menu_health
 from jobs.pull import pull, refresh_directory, run_pull
 from sandbox.portfolio import Portfolio
 from sandbox.server import RunningServer, serve
@@ -257,6 +257,45 @@ def test_menu_health_finds_the_planted_menu_scenarios(
     assert az.counts[("menu_items_out_of_stock", "category=edibles")] == 2.0
 
 
+def test_a_recheck_after_the_age_is_answered_304_and_keeps_the_status(
+    sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
+) -> None:
+    """AZ-001's images over HTTPS: checked plainly once, then conditionally once they are older than the
+    age; the image host answers 304 to the good ones, and its three broken links are asked again plainly."""
+    app, server, tmp = sandbox
+    app.reset_faults()
+    engine = state(tmp_path)
+    now, stores, age = app.portfolio.now, {"AZ-001"}, timedelta(hours=6)
+    platform = [s for s in built(app, server, tmp) if s.name == "platform"]
+    assert pull(engine, platform, now, stores=stores).ok
+
+    def health(at: datetime) -> tuple[StoreMenuHealth, int, int, dict[str, int]]:
+        app.reset_stats()
+        report = run_menu_health(engine, at, stores=stores, ca_bundle=str(server.ca_path), image_max_age=age)
+        (store,) = report.stores
+        return (
+            store,
+            report.images_checked,
+            report.images_unchanged,
+            app.stats()["statuses"].get("images", {}),
+        )
+
+    first, checked, unchanged, answers = health(now)
+    good = answers["200"]
+    assert good > 0 and answers == {"200": good, "404": 3} and (checked, unchanged) == (good + 3, 0)
+    assert health(now + timedelta(hours=1))[1:] == (0, 0, {})  # younger than the age: nothing asked
+    later = now + age + timedelta(minutes=1)
+    again, checked, unchanged, answers = health(later)
+    assert answers == {"304": good, "404": 3} and (checked, unchanged) == (good + 3, good)
+    assert again.counts == first.counts and again.counts[("menu_broken_images", "category=edibles")] == 3.0
+    kept = rows(engine, "image_check")
+    assert {str(r["checked_at"])[:16] for r in kept} == {later.strftime("%Y-%m-%d %H:%M")}  # refreshed
+    assert all((r["etag"] is not None) == (r["status"] == 200) for r in kept)
+    assert all((r["last_modified"] is not None) == (r["status"] == 200) for r in kept)
+    # And again one age on: still 304s, the statuses unchanged.
+    assert health(later + age + timedelta(minutes=1))[1:] == (good + 3, good, {"304": good, "404": 3})
+
+
 def configured(
     sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
 ) -> tuple[SourcesApp, list[dict[str, Any]], dict[str, str], Any]:
@@ -290,20 +329,20 @@ def test_image_checks_run_at_the_platforms_configured_concurrency(
     app.reset_faults()
     raw, env = configs(app, server, tmp)
     lock, in_flight, peak = threading.Lock(), [0], [0]
-    check = ImageChecker.status
+    check = ImageChecker.check
 
-    def slow_status(self: ImageChecker, url: str) -> int:
+    def slow_check(self: ImageChecker, url: str, cached: LinkCheck | None = None) -> LinkCheck:
         with lock:
             in_flight[0] += 1
             peak[0] = max(peak[0], in_flight[0])
         try:
             time.sleep(0.02)  # long enough for every allowed check to be in flight together
-            return check(self, url)
+            return check(self, url, cached)
         finally:
             with lock:
                 in_flight[0] -= 1
 
-    monkeypatch.setattr(ImageChecker, "status", slow_status)
+    monkeypatch.setattr(ImageChecker, "check", slow_check)
     peaks = {}
     for n, options in enumerate(({"image_check_concurrency": 3}, {})):
         peak[0] = 0
@@ -317,6 +356,26 @@ def test_image_checks_run_at_the_platforms_configured_concurrency(
     with pytest.raises(SourceConfigError, match="image_check_concurrency"):
         run_pull(
             [{**raw[0], "options": {"image_check_concurrency": 0}}], engine, app.portfolio.now, environ=env
+        )
+
+
+def test_the_platforms_image_age_sets_when_links_are_rechecked(
+    sandbox: tuple[SourcesApp, RunningServer, Path], tmp_path: Path
+) -> None:
+    app, raw, env, engine = configured(sandbox, tmp_path)
+    platform = {**raw[0], "options": {**raw[0].get("options", {}), "image_max_age_hours": 1}}
+    answers = []
+    for minutes in (0, 30, 61):
+        app.reset_stats()
+        at = app.portfolio.now + timedelta(minutes=minutes)
+        assert run_pull([platform], engine, at, stores=subset(app), environ=env).ok
+        answers.append(app.stats()["statuses"].get("images", {}))
+    assert "200" in answers[0] and "304" not in answers[0]
+    assert answers[1] == {}  # half an hour old: reused
+    assert "304" in answers[2] and "200" not in answers[2]  # an hour old: asked whether it changed
+    with pytest.raises(SourceConfigError, match="image_max_age_hours"):
+        run_pull(
+            [{**raw[0], "options": {"image_max_age_hours": 0.5}}], engine, app.portfolio.now, environ=env
         )
 
 

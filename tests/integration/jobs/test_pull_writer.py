@@ -144,9 +144,9 @@ def test_schema_version_2_adds_the_digest_to_an_older_database(tmp_path: Path) -
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE source_record DROP COLUMN digest"))
         conn.execute(text("UPDATE schema_info SET version = 1"))
-    assert init_schema(engine) == SCHEMA_VERSION == 3
+    assert init_schema(engine) == SCHEMA_VERSION == 4
     assert "digest" in {c["name"] for c in inspect(engine).get_columns("source_record")}
-    assert init_schema(engine) == 3  # idempotent
+    assert init_schema(engine) == SCHEMA_VERSION  # idempotent
 
 
 def test_schema_version_3_adds_the_implausible_hold_to_freshness(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_schema_version_3_adds_the_implausible_hold_to_freshness(tmp_path: Path)
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE freshness DROP COLUMN implausible_at"))
         conn.execute(text("UPDATE schema_info SET version = 2"))
-    assert init_schema(engine) == 3
+    assert init_schema(engine) == SCHEMA_VERSION
     assert "implausible_at" in {c["name"] for c in inspect(engine).get_columns("freshness")}
 
 

@@ -67,6 +67,25 @@ def test_platform_menu_and_its_images_over_https(
     assert all(item["image_url"].startswith(server.url + "/images/") for item in menu["data"])
 
 
+def test_the_image_host_answers_304_to_a_conditional_request_that_still_matches(
+    server: RunningServer, app: SourcesApp, session: requests.Session
+) -> None:
+    product = next(p for p in app.portfolio.products("AZ-001") if p.image_ok)
+    url = server.url + product.image_path
+    first = session.get(url, timeout=5)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert first.status_code == 200 and first.content.startswith(b"\x89PNG") and etag and modified
+    for method in ("HEAD", "GET"):
+        for asked in ({"If-None-Match": etag}, {"If-Modified-Since": modified}):
+            again = session.request(method, url, headers=asked, timeout=5)
+            assert (again.status_code, again.content) == (304, b""), (method, asked)
+    changed = session.get(url, headers={"If-None-Match": '"older"'}, timeout=5)
+    assert changed.status_code == 200 and changed.content == first.content
+    broken = next(p for p in app.portfolio.products("AZ-001") if not p.image_ok)
+    gone = session.head(server.url + broken.image_path, headers={"If-None-Match": etag}, timeout=5)
+    assert gone.status_code == 404 and "ETag" not in gone.headers
+
+
 def test_billing_link_header_leads_back_to_the_server(
     server: RunningServer, app: SourcesApp, session: requests.Session
 ) -> None:
