@@ -10,16 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.salesforce.soql import select_in
 from jobs.compliance import read_open
 from jobs.current import Reader
 from jobs.job import JobBase
+from jobs.portfolio import rows_in
 from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
@@ -282,7 +282,11 @@ def read_touchpoints(
     org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime, cfg: CadenceFile
 ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """The shard's completed Tasks and ended Events of the window, per store: one query per object (per
-    IN chunk of accounts), not one per account."""
+    IN chunk of accounts), not one per account.
+
+    The queries are bounded by whole days, so every shard and firing of a day asks the same and the
+    process's kept reads serve them all (`rows_in`); the exact window and "ended by now" are applied here.
+    """
     by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
     key = records.KEY_FIELD
     queries = [
@@ -297,16 +301,33 @@ def read_touchpoints(
             (
                 "Event",
                 ["AccountId", "ActivityDate", "EndDateTime", "Subject", "Type", key],
-                f"{key} = null AND EndDateTime >= {{since_at}} AND EndDateTime <= {{now}}",
+                f"{key} = null AND EndDateTime >= {{since_day}} AND EndDateTime < {{tomorrow}}",
             )
         )
     since_at = now - timedelta(days=cfg.window_days)
-    values = {"since": since_at.date(), "today": now.date(), "since_at": since_at, "now": now}
+    day = timedelta(days=1)
+    values = {
+        "since": since_at.date(),
+        "today": now.date(),
+        "since_day": datetime.combine(since_at.astimezone(UTC).date(), time(0), UTC),
+        "tomorrow": datetime.combine(now.astimezone(UTC).date() + day, time(0), UTC),
+    }
     out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for sobject, fields, where in queries:
-        for soql in select_in(sobject, fields, "AccountId", sorted(by_id), where, **values):
-            for row in org.query(soql):
-                store = by_id.get(str(row.get("AccountId")))
-                if store is not None:
-                    out.setdefault(store, []).append((sobject, row))
+        for row in rows_in(org, sobject, fields, "AccountId", sorted(by_id), where, **values):
+            store = by_id.get(str(row.get("AccountId")))
+            if store is not None and (sobject != "Event" or _ended_within(row, since_at, now)):
+                out.setdefault(store, []).append((sobject, row))
     return out
+
+
+def _ended_within(event: Mapping[str, Any], since: datetime, now: datetime) -> bool:
+    """An Event that ended in the window, by now: one ending later today is not a touchpoint yet."""
+    raw = event.get("EndDateTime")
+    try:
+        end = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    return since <= end <= now

@@ -20,6 +20,7 @@ from pydantic import model_validator
 from connectors.salesforce.soql import select_in
 from jobs.current import Reader
 from jobs.job import JobBase
+from jobs.portfolio import rows_in
 from mappings import records
 from mappings.context import AccountData
 from mappings.desired import Desired, Managed
@@ -30,6 +31,7 @@ NAME = "champions"
 PREFIX = "champion:"
 RULE = "champion_change"
 PLACEHOLDERS = {"task": ("account", "store", "who", "change", "history")}
+STORE_CONTACTS = "Account.Store_Id__c != null"  # Contacts of store Accounts and MSO parents only
 
 Kind = Literal["left", "deleted", "deactivated", "role", "unmarked", "none"]
 HEADLINE: dict[str, str] = {
@@ -206,12 +208,12 @@ class ChampionsJob(JobBase):
         fields = sorted(self.cfg.contact_fields)
         out: dict[str, dict[str, Any]] = {s: {"contacts": [], "recorded": None} for s in by_id.values()}
         seen: dict[str, dict[str, Any]] = {}
-        for soql in select_in("Contact", fields, "AccountId", sorted(by_id)):
-            for row in org.query(soql):
-                seen[str(row["Id"])] = row
-                store = by_id.get(str(row.get("AccountId")))
-                if store is not None:
-                    out[store]["contacts"].append(row)
+        # The store Accounts' Contacts: through kept reads one read serves every shard.
+        for row in rows_in(org, "Contact", fields, "AccountId", sorted(by_id), STORE_CONTACTS):
+            seen[str(row["Id"])] = row
+            store = by_id.get(str(row.get("AccountId")))
+            if store is not None:
+                out[store]["contacts"].append(row)
         recorded = {s: str(a.get(self.cfg.contact_field) or "") for s, a in accounts.items() if s in out}
         away = sorted({r for r in recorded.values() if r and r not in seen})
         for soql in select_in("Contact", fields, "Id", away):

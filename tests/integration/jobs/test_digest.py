@@ -98,7 +98,9 @@ def test_each_csm_gets_one_brief_a_day_with_what_changed(served: ServedOrg, engi
     assert "• Call the GM · Shop NV-001 · High" in body
     assert "Nothing changed in your 1 accounts" in emails["jon@csm.test"]["body"]
     # The same day again, and again from a fresh process on the same state store: nothing is sent.
+    queries = served.org.stats.snapshot()["query"]
     again = send(served, engine, cfg, NOW1 + timedelta(hours=3))
+    assert served.org.stats.snapshot()["query"] - queries == 2  # the CSMs of the books, not the books
     restarted = send(served, state_engine(Path(str(engine.url.database))), cfg, NOW1 + timedelta(hours=5))
     assert again.sent == restarted.sent == [] and again.already_sent == restarted.already_sent == 2
     assert len(served.org.messages.emails) == 2

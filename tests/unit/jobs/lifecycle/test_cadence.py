@@ -179,19 +179,25 @@ class Recorder:
             yield {"AccountId": "001A", "ActivityDate": "2026-11-20", "Type": "Call", "Subject": "x"}
         else:
             yield {"AccountId": "001Z", "EndDateTime": "2026-11-20T10:00:00Z"}
+            yield {"AccountId": "001B", "EndDateTime": "2026-11-23T13:59:00.000+0000"}  # ended: counts
+            yield {"AccountId": "001B", "EndDateTime": "2026-11-23T16:00:00.000+0000"}  # later today
+            yield {"AccountId": "001B", "EndDateTime": "2026-05-27T09:00:00.000+0000"}  # before the window
 
 
 def test_activity_is_read_with_one_escaped_query_per_object_over_every_account() -> None:
     org = Recorder()
     accounts = {f"S-{i}": {"Id": f"001{i:03d}"} for i in range(50)} | {"IL-006": {"Id": "001A"}}
-    accounts["O'Brien"] = {"Id": "001'x"}
+    accounts |= {"O'Brien": {"Id": "001'x"}, "NV-005": {"Id": "001B"}}
     found = read_touchpoints(org, accounts, datetime(2026, 11, 23, 14, tzinfo=UTC), CFG)
     assert len(org.soql) == 2
     task_q, event_q = org.soql
     assert "FROM Task WHERE AccountId IN (" in task_q and "'001\\'x'" in task_q
     assert "Sync_Key__c = null" in task_q and "ActivityDate >= 2026-05-27" in task_q
-    assert "FROM Event" in event_q and "EndDateTime <= 2026-11-23T14:00:00+00:00" in event_q
-    assert list(found) == ["IL-006"]  # a row of an account outside the shard is dropped
+    # Whole days, so every shard and firing of the day asks the same: the exact window is applied here.
+    assert "FROM Event" in event_q and "EndDateTime >= 2026-05-27T00:00:00+00:00" in event_q
+    assert "EndDateTime < 2026-11-24T00:00:00+00:00" in event_q
+    assert sorted(found) == ["IL-006", "NV-005"]  # a row of an account outside the shard is dropped
+    assert [r["EndDateTime"] for _, r in found["NV-005"]] == ["2026-11-23T13:59:00.000+0000"]
 
 
 CASES = [
