@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from typing import Any, Protocol
 
 from connectors.salesforce.soql import select_in
-from jobs.portfolio import keyed_open
+from jobs.portfolio import KeptReader, keyed_open
 from mappings.desired import Desired, Managed
 
 Current = dict[tuple[str, str], dict[str, Any]]
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class Reader(Protocol):
@@ -41,13 +44,16 @@ def read_current(
     managed: Sequence[Managed] = (),
     scope: Mapping[str, str] | None = None,
     known: Current | None = None,
+    read_by: Mapping[str, str] | None = None,
 ) -> Current:
     """Current values keyed (sobject, key) for every desired key and every open managed record.
 
     `scope` maps Salesforce Account Id -> store id; managed reads are limited to those accounts so
     a shard never closes another shard's records. `known` holds records already read (Accounts).
     Through a KeptReader the open records of the whole portfolio are read once, and each shard takes
-    its accounts' from them.
+    its accounts' from them; so are the desired records of an object in `read_by` (object -> a field
+    every desired record of it carries, such as its day or quarter): one kept read of the records
+    with those values serves every shard, where reading by key took two IN queries a shard.
     """
     current: Current = dict(known or {})
     objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
@@ -64,6 +70,9 @@ def read_current(
                         rec["_account_key"] = scope.get(str(rec.get(m.parent_field)), "")
                     current.setdefault((sobject, str(key)), rec)
         mine = [d for d in desired if d.sobject == sobject and (sobject, d.key) not in current]
+        field = (read_by or {}).get(sobject)
+        if field and mine and isinstance(reader, KeptReader):
+            mine = _by_value(reader, sobject, fields, field, mine, current)
         by_field: dict[str, list[str]] = {}
         for d in mine:
             by_field.setdefault(d.key_field, []).append(d.key)
@@ -72,6 +81,47 @@ def read_current(
                 for rec in reader.query(soql):
                     current[(sobject, str(rec[key_field]))] = rec
     return current
+
+
+def _by_value(
+    reader: KeptReader,
+    sobject: str,
+    fields: set[str],
+    field: str,
+    wanted: Sequence[Desired],
+    current: Current,
+) -> list[Desired]:
+    """Find `wanted` among the kept read of the records whose `field` has one of their values; the
+    desired records that do not carry the field are left to be read by key (returned).
+
+    A date-shaped value is compared as a date (SOQL dates are not quoted). A record found is put in
+    `current`; one not found is new, and its upsert by external ID is right even if it exists after all.
+    """
+    carried = [d for d in wanted if d.fields.get(field) not in (None, "")]
+    keys = {d.key for d in carried}
+    key_fields = {d.key_field for d in carried}
+    if not carried or len(key_fields) != 1:
+        return list(wanted)
+    (key_field,) = key_fields
+    values = sorted({_literal(d.fields[field]) for d in carried}, key=str)
+
+    def keep(record: dict[str, Any]) -> bool:
+        return str(record.get(key_field)) in keys
+
+    asked = fields | {key_field, field}
+    for rec in reader.rows(sobject, asked, f"{field} IN {{values}}", keep, values=values):
+        current[(sobject, str(rec[key_field]))] = rec
+    return [d for d in wanted if d.key not in keys]
+
+
+def _literal(value: Any) -> Any:
+    """A field's value as SOQL compares it: a date-shaped text as a date."""
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _open_records(

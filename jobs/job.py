@@ -47,6 +47,12 @@ class MappingJob(Protocol):
 
     def managed(self, now: datetime) -> Sequence[Managed]: ...
 
+    @property
+    def read_by(self) -> Mapping[str, str]:
+        """Objects whose desired records are found by a field they all carry (a day, a quarter) in
+        the process's kept reads rather than by key per shard (`read_current`); {} when none."""
+        ...
+
     def finalize(
         self, accounts: Mapping[str, Mapping[str, Any]], desired: Sequence[Desired], now: datetime
     ) -> Sequence[Desired]:
@@ -83,6 +89,10 @@ class JobBase:
 
     def managed(self, now: datetime) -> Sequence[Managed]:
         return ()
+
+    @property
+    def read_by(self) -> Mapping[str, str]:
+        return {}
 
     def finalize(
         self, accounts: Mapping[str, Mapping[str, Any]], desired: Sequence[Desired], now: datetime

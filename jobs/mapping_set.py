@@ -74,6 +74,10 @@ class MappingSetJob:
     def streams(self) -> tuple[str, ...]:
         return RECORD_STREAMS
 
+    @property
+    def read_by(self) -> Mapping[str, str]:
+        return {}
+
     def prepare(
         self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
     ) -> dict[str, dict[str, Any]]:

@@ -257,6 +257,10 @@ class QbrJob(JobBase):
             )
         return out
 
+    @property
+    def read_by(self) -> Mapping[str, str]:
+        return {OBJECT: "Quarter__c"}  # the quarters' reviews of every store, kept
+
     def evaluate(self, data: AccountData) -> Sequence[Desired]:
         if not data.account.get("Id"):
             return []

@@ -123,6 +123,10 @@ class SnapshotsJob(JobBase):
         end = min(end, data.today)
         return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
+    @property
+    def read_by(self) -> Mapping[str, str]:
+        return {"Health_Snapshot__c": "Snapshot_Date__c"}  # a day's snapshots of every store, kept
+
     def evaluate(self, data: AccountData) -> Sequence[Desired]:
         out: list[Desired] = []
         for day in self.dates(data):

@@ -169,7 +169,7 @@ def plan_job(
     managed = job.managed(now)
     scope = {str(accounts[s]["Id"]): s for s in matched} if stores is not None else None
     known = {("Account", sid): rec for sid, rec in accounts.items()}
-    current = read_current(org, desired, managed, scope=scope, known=known)
+    current = read_current(org, desired, managed, scope=scope, known=known, read_by=job.read_by)
     objects = sorted({d.sobject for d in desired} | {m.sobject for m in managed})
     schema = schema_from_describe({o: describe(o) for o in objects}) if describe else None
     plan = diff(desired, current, managed, schema)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from jobs.accounts import read_accounts
 from jobs.current import read_current
 from jobs.portfolio import KeptReader, PortfolioReads, rows, rows_in
-from mappings.desired import Managed
+from mappings.desired import Desired, Managed
 from tests.doubles import FakeOrg
 
 NOW = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
@@ -169,3 +169,29 @@ def test_a_condition_read_such_as_the_queues_is_kept_too() -> None:
     assert len(org.queries) == 1
     list(rows(org, "Group", ["Id"], "Type = 'Queue'"))  # a plain reader asks every time
     assert len(org.queries) == 2
+
+
+SNAPSHOTS = [
+    {"Id": "a01", "Snapshot_Key__c": "S-1:2026-12-04", "Score__c": 80, "Snapshot_Date__c": "2026-12-04"},
+    {"Id": "a02", "Snapshot_Key__c": "S-2:2026-12-04", "Score__c": 40, "Snapshot_Date__c": "2026-12-04"},
+]
+
+
+def snapshot_of(store: str, score: int) -> Desired:
+    fields = {"Snapshot_Date__c": "2026-12-04", "Score__c": score}
+    return Desired("Health_Snapshot__c", "Snapshot_Key__c", f"{store}:2026-12-04", fields)
+
+
+def test_desired_records_read_by_their_day_come_from_one_kept_read_for_every_shard() -> None:
+    org, kept = FakeOrg({"Health_Snapshot__c": SNAPSHOTS}), reads(Marks())
+    by_day = {"Health_Snapshot__c": "Snapshot_Date__c"}
+    one = read_current(KeptReader(org, kept, NOW), [snapshot_of("S-1", 81)], read_by=by_day)
+    two = read_current(
+        KeptReader(org, kept, NOW), [snapshot_of("S-2", 40), snapshot_of("S-3", 9)], read_by=by_day
+    )
+    assert list(one) == [("Health_Snapshot__c", "S-1:2026-12-04")]  # only this shard's own records
+    assert sorted(two) == [("Health_Snapshot__c", "S-2:2026-12-04")]  # S-3's is new: not read by key
+    assert len(org.queries) == 1 and "Snapshot_Date__c IN (2026-12-04)" in org.queries[0]  # a date
+    without = FakeOrg({"Health_Snapshot__c": SNAPSHOTS})  # without kept reads: by key, as before
+    read_current(without, [snapshot_of("S-1", 81)], read_by=by_day)
+    assert len(without.queries) == 1 and "Snapshot_Key__c IN ('S-1:2026-12-04')" in without.queries[0]
