@@ -195,6 +195,10 @@ class SyntheticJob:
             )
         return out
 
+    @property
+    def read_by(self) -> Mapping[str, str]:
+        return {}
+
     def managed(self, now: datetime) -> Sequence[Managed]:
         today = now.date()
         return (
