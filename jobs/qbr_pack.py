@@ -269,6 +269,15 @@ class Latest:
     digest: str
 
 
+def _kept(
+    engine: Engine, org: Reader, stores: Sequence[str] | None, now: datetime, reads: PortfolioReads | None
+) -> Reader:
+    """`org` through the kept reads where a shard would read the whole portfolio anyway."""
+    if stores is None or reads is None or scoped_read(len(stores), store_directory.count(engine)):
+        return org
+    return KeptReader(org, reads, now)
+
+
 def _accounts(
     engine: Engine,
     org: Reader,
@@ -278,9 +287,10 @@ def _accounts(
 ) -> dict[str, dict[str, Any]]:
     """The units' Accounts: by key for a few of a large portfolio, else from the kept whole read."""
     fields = {"Name", "ParentId", "BillingState"}
-    if keys is None or reads is None or scoped_read(len(keys), store_directory.count(engine)):
+    reader = _kept(engine, org, keys, now, reads)
+    if keys is None or not isinstance(reader, KeptReader):
         return read_accounts(org, fields, keys)
-    every = read_accounts(KeptReader(org, reads, now), fields)
+    every = read_accounts(reader, fields)
     wanted = set(keys)
     mine = {k: v for k, v in every.items() if k in wanted}
     parents = {str(a["ParentId"]) for a in mine.values() if a.get("ParentId")}
@@ -307,9 +317,23 @@ def latest_versions(org: Reader, titles: Sequence[str]) -> dict[str, Latest]:
     return out
 
 
-def read_reviews(org: Reader, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+def read_reviews(
+    org: Reader, keys: Sequence[str], quarters: Sequence[Quarter] = (), kept: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The Quarterly_Review__c of `keys`: by key, or through a KeptReader (`kept`) from the one kept
+    read of the `quarters`' reviews of every store, as the qbr job finds them (`read_by`)."""
     out: dict[str, dict[str, Any]] = {}
     fields = ["Id", KEY_FIELD, *PACK_FIELDS]
+    if kept and isinstance(org, KeptReader):
+        wanted = set(keys)
+
+        def keep(record: dict[str, Any]) -> bool:
+            return str(record.get(KEY_FIELD)) in wanted
+
+        values = sorted({str(q) for q in quarters})
+        for row in org.rows(OBJECT, [*fields, "Quarter__c"], "Quarter__c IN {values}", keep, values=values):
+            out[str(row[KEY_FIELD])] = row
+        return out
     for soql in select_in(OBJECT, fields, KEY_FIELD, sorted(set(keys))):
         for row in org.query(soql):
             out[str(row[KEY_FIELD])] = row
@@ -364,9 +388,8 @@ def run_packs(
     todo = [u for u in todo if u.members and u.key in accounts]
     titles = [title_of(u.key, q) for u in todo for q in qs]
     latest = latest_versions(org, titles) if upload else {}
-    reviews = (
-        read_reviews(org, [review_key(u.key, q) for u in todo for q in qs if not u.mso]) if upload else {}
-    )
+    review_keys = [review_key(u.key, q) for u in todo for q in qs if not u.mso]
+    reviews = read_reviews(_kept(engine, org, stores, now, reads), review_keys, qs, True) if upload else {}
     desired: list[Desired] = []
     for unit, q, figs in pack_figures(engine, accounts, directory, todo, qs, cfg, now):
         if figs.days_covered == 0 and not on_demand:

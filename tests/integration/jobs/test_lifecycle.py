@@ -409,6 +409,7 @@ def _qbr_pack(w: World, tmp: Path) -> None:
     # Again, as two shards of one process: nothing new, and one kept read of the Accounts serves both.
     before, uploads = w.writes(), w.org.stats.snapshot().get("sobject", 0)
     read_before = w.org.stats.volume()["read"].get("Account", 0)
+    reviews_before = w.org.stats.volume()["read"].get("Quarterly_Review__c", 0)
     reads = PortfolioReads.of(w.engine, timedelta(minutes=10))
     half = len(STORES) // 2
     again = [
@@ -422,6 +423,11 @@ def _qbr_pack(w: World, tmp: Path) -> None:
     assert (w.writes(), w.org.stats.snapshot().get("sobject", 0)) == (before, uploads)  # nothing new
     with_store_id = [a for a in w.org.records("Account") if a.get("Store_Id__c")]
     assert w.org.stats.volume()["read"].get("Account", 0) - read_before == len(with_store_id)
+    quarters = {str(q) for q in qbr_pack.quarters_for(cfg, w.now.date())}
+    of_quarters = [r for r in w.org.records("Quarterly_Review__c") if r.get("Quarter__c") in quarters]
+    assert of_quarters and w.org.stats.volume()["read"]["Quarterly_Review__c"] - reviews_before == len(
+        of_quarters
+    )
 
     cheaper = cfg.model_copy(update={"roi": cfg.roi.model_copy(update={"budtender_hourly_cost": 30.0})})
     changed = qbr_pack.run_packs(w.engine, w.client, cheaper, w.now, "packs-3", apply, stores=["IL-001"])
