@@ -319,8 +319,9 @@ JSON_DEPTH = 50  # deeper values are stored as their repr
 def json_safe(value: object, depth: int = 0) -> Any:
     """A payload as plain JSON values (dates as ISO text, decimals as floats), for quarantine rows.
 
-    Every record's attrs pass through it on their way to the state, so a plain dict or list's plain
-    members are kept without a call each; anything else takes the general path (`_json_safe`).
+    Every record's attrs pass through it on their way to the state, so a plain dict, list or tuple's
+    plain members (finite floats too: inf - inf is nan) are kept without a call each; anything else
+    takes the general path (`_json_safe`).
     """
     if depth <= JSON_DEPTH:
         if type(value) in _PLAIN:
@@ -330,11 +331,16 @@ def json_safe(value: object, depth: int = 0) -> Any:
     if depth < JSON_DEPTH:
         if type(value) is dict:
             return {
-                (k if type(k) is str else str(k)): (v if type(v) in _PLAIN else json_safe(v, depth + 1))
+                (k if type(k) is str else str(k)): (
+                    v if type(v) in _PLAIN or (type(v) is float and v - v == 0.0) else json_safe(v, depth + 1)
+                )
                 for k, v in value.items()
             }
-        if type(value) is list:
-            return [v if type(v) in _PLAIN else json_safe(v, depth + 1) for v in value]
+        if type(value) is list or type(value) is tuple:
+            return [
+                v if type(v) in _PLAIN or (type(v) is float and v - v == 0.0) else json_safe(v, depth + 1)
+                for v in value
+            ]
     return _json_safe(value, depth)
 
 
