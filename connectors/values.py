@@ -312,9 +312,40 @@ def dig(body: object, path: str, default: object = _MISSING) -> Any:
     return node
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})  # returned as they are, at any depth within the limit
+JSON_DEPTH = 50  # deeper values are stored as their repr
+
+
 def json_safe(value: object, depth: int = 0) -> Any:
-    """A payload as plain JSON values (dates as ISO text, decimals as floats), for quarantine rows."""
-    if depth > 50:
+    """A payload as plain JSON values (dates as ISO text, decimals as floats), for quarantine rows.
+
+    Every record's attrs pass through it on their way to the state, so a plain dict, list or tuple's
+    plain members (finite floats too: inf - inf is nan) are kept without a call each; anything else
+    takes the general path (`_json_safe`).
+    """
+    if depth <= JSON_DEPTH:
+        if type(value) in _PLAIN:
+            return value
+        if type(value) is float:
+            return value if math.isfinite(value) else repr(value)
+    if depth < JSON_DEPTH:
+        if type(value) is dict:
+            return {
+                (k if type(k) is str else str(k)): (
+                    v if type(v) in _PLAIN or (type(v) is float and v - v == 0.0) else json_safe(v, depth + 1)
+                )
+                for k, v in value.items()
+            }
+        if type(value) is list or type(value) is tuple:
+            return [
+                v if type(v) in _PLAIN or (type(v) is float and v - v == 0.0) else json_safe(v, depth + 1)
+                for v in value
+            ]
+    return _json_safe(value, depth)
+
+
+def _json_safe(value: object, depth: int) -> Any:
+    if depth > JSON_DEPTH:
         return repr(value)
     if value is None or isinstance(value, bool | int | str):
         return value

@@ -66,7 +66,9 @@ class SandboxEnvironment:
         key_path = _write_secret(secrets / "salesforce_jwt_key.pem", key_pem)
         connected_app = ConnectedApp(certificate=cert_pem)
         org = Org.from_metadata(connected_app=connected_app, faults=Faults(latency=sf_latency))
-        portfolio = Portfolio(seed, today, stores, days, orders_per_day=orders_per_day)
+        # Every store-day's orders stay made (up to 20,000 of them): the sources read each several times.
+        cache_days = max(4_096, min(stores * days, 20_000))
+        portfolio = Portfolio(seed, today, stores, days, orders_per_day=orders_per_day, cache_days=cache_days)
         account_ids = seed_org(org, portfolio)
         app = build_app(portfolio)
         if source_latency_ms:

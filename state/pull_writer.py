@@ -35,7 +35,7 @@ from connectors import redact
 from connectors.base import ALL_STORES, Record, Rejected, Signal, StoreRef
 from connectors.bounds import bounded_payload, clean_text
 from connectors.values import Invalid, json_safe, zone
-from state.engine import chunks, table, upsert
+from state.engine import chunks, insert, table, upsert
 from state.tables import Cursor, Freshness, SourceRecord
 
 log = structlog.get_logger(__name__)
@@ -171,7 +171,7 @@ def rederive(conn: Connection, source: str, touched: set[tuple[str, date]]) -> N
                 for (m, d, day), v in sorted(totals.items())
             ]
     if rows:
-        conn.execute(mf.insert(), rows)
+        insert(conn, mf, rows)
 
 
 def quarantine_rows(

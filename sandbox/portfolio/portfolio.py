@@ -109,6 +109,8 @@ class Portfolio:
         self._contracts = {c.store_id: c for c in self.contracts}
         self._books: _Lru[str, StoreBook] = _Lru(cache_stores)
         self._orders: _Lru[tuple[str, date], tuple[Order, ...]] = _Lru(cache_days)
+        # A paged API asks for the same window once a page: it is cut and sorted once.
+        self._between: _Lru[tuple[str, str, str, str], tuple[Order, ...]] = _Lru(64)
         self._summaries: _Lru[tuple[str, date], DaySummary] = _Lru(max(cache_days, 200_000))
         self._usage: _Lru[str, tuple[UsageDay, ...]] = _Lru(cache_stores)
         self._tickets: _Lru[str, tuple[Ticket, ...]] = _Lru(cache_stores)
@@ -187,6 +189,10 @@ class Portfolio:
         self, store_id: str, start: datetime, end: datetime, attr: str = "updated_at"
     ) -> list[Order]:
         """Orders whose `attr` time lies in [start, end], oldest first."""
+        key = (store_id, start.isoformat(), end.isoformat(), attr)  # equal instants in two zones differ
+        return list(self._between.get(key, lambda: self._orders_between(store_id, start, end, attr)))
+
+    def _orders_between(self, store_id: str, start: datetime, end: datetime, attr: str) -> tuple[Order, ...]:
         first = max(self.history[0], start.date() - timedelta(days=2))
         last = min(self.history[-1], end.date() + timedelta(days=1))
         out: list[Order] = []
@@ -195,7 +201,7 @@ class Portfolio:
             out.extend(o for o in self.orders(store_id, day) if start <= getattr(o, attr) <= end)
             day += timedelta(days=1)
         out.sort(key=lambda o: (getattr(o, attr), o.number))
-        return out
+        return tuple(out)
 
     def day_summary(self, store_id: str, day: date) -> DaySummary:
         return self._summaries.get((store_id, day), lambda: sales.summarize(day, self.orders(store_id, day)))
