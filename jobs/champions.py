@@ -3,7 +3,8 @@ and a Task to find a new one.
 
 The champion last seen is kept in the org, on the Account (not in local state), so the worker can be
 rebuilt without losing it and a CSM can see and correct it. The decision (`assess`) is pure; `prepare`
-reads the Contacts of the shard's accounts, and those recorded champions that have left them.
+reads the Contacts of the shard's accounts (by = "role": and their AccountContactRoles), and those
+recorded champions that have left them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ PREFIX = "champion:"
 RULE = "champion_change"
 PLACEHOLDERS = {"task": ("account", "store", "who", "change", "history")}
 STORE_CONTACTS = "Account.Store_Id__c != null"  # Contacts of store Accounts and MSO parents only
+ROLE_FIELDS = ("Id", "AccountId", "ContactId", "Role", "IsPrimary")
 
 Kind = Literal["left", "deleted", "deactivated", "role", "unmarked", "none"]
 HEADLINE: dict[str, str] = {
@@ -45,9 +47,11 @@ HEADLINE: dict[str, str] = {
 
 
 class ChampionsFile(Model):
-    by: Literal["flag", "title"] = "flag"
+    by: Literal["flag", "title", "role"] = "flag"
     flag_field: str = "Champion__c"
     titles: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    primary_only: bool = False
     inactive_field: str = "Inactive__c"
     inactive_value: bool | str = True
     contact_field: str = "Champion_Contact__c"
@@ -64,6 +68,11 @@ class ChampionsFile(Model):
             raise ValueError('by = "flag" needs flag_field (the Contact checkbox that marks the champion)')
         if self.by == "title" and not any(t.strip() for t in self.titles):
             raise ValueError('by = "title" needs titles (e.g. ["Owner", "General Manager"])')
+        if self.by == "role" and not any(r.strip() for r in self.roles):
+            raise ValueError(
+                'by = "role" needs roles, the AccountContactRole Roles that make a champion '
+                '(e.g. roles = ["Decision Maker", "Executive Sponsor"])'
+            )
         if not self.contact_field or not self.title_field:
             raise ValueError("contact_field and title_field name the Account fields the champion is kept in")
         return self
@@ -84,30 +93,59 @@ def norm(title: Any) -> str:
     return " ".join(str(title or "").split()).casefold()
 
 
+def held_roles(
+    cfg: ChampionsFile, contact_id: str, roles: Sequence[Mapping[str, Any]]
+) -> tuple[tuple[str, ...], bool]:
+    """The Roles a Contact holds on the account (of its AccountContactRole rows), champion roles first
+    in `roles` order so the one recorded is one that makes them champion; and whether any does (one of
+    `roles`, and primary when `primary_only`)."""
+    rank = {norm(r): i for i, r in enumerate(cfg.roles)}
+    champion: list[str] = []
+    other: list[str] = []
+    for row in roles:
+        role = " ".join(str(row.get("Role") or "").split())
+        if str(row.get("ContactId") or "") != contact_id or not role:
+            continue
+        counts = norm(role) in rank and (bool(row.get("IsPrimary")) or not cfg.primary_only)
+        (champion if counts else other).append(role)
+    ordered = sorted(champion, key=lambda r: rank[norm(r)]) + sorted(other)
+    return tuple(dict.fromkeys(ordered)), bool(champion)
+
+
 @dataclass(frozen=True)
 class Person:
     id: str
     name: str
-    title: str
+    title: str  # what title_field records: the Contact's Title; by = "role" its Role on the account
     account_id: str
     active: bool
-    marked: bool  # marked champion: the checkbox (by = "flag") or a champion title (by = "title")
+    marked: bool  # marked champion: the checkbox, a champion title or a champion role on the account
+    roles: tuple[str, ...] = ()  # by = "role": every Role the Contact holds on the account
 
     @classmethod
-    def of(cls, cfg: ChampionsFile, row: Mapping[str, Any]) -> Person:
+    def of(
+        cls, cfg: ChampionsFile, row: Mapping[str, Any], roles: Sequence[Mapping[str, Any]] = ()
+    ) -> Person:
+        """`roles`: the account's AccountContactRole rows (by = "role")."""
         title = " ".join(str(row.get("Title") or "").split())
+        cid = str(row.get("Id") or "")
+        held: tuple[str, ...] = ()
         if cfg.by == "flag":
             marked = bool(row.get(cfg.flag_field))
-        else:
+        elif cfg.by == "title":
             marked = norm(title) in {norm(t) for t in cfg.titles}
+        else:
+            held, marked = held_roles(cfg, cid, roles)
+            title = held[0] if held else ""
         inactive = bool(cfg.inactive_field) and row.get(cfg.inactive_field) == cfg.inactive_value
         return cls(
-            id=str(row.get("Id") or ""),
+            id=cid,
             name=str(row.get("Name") or "").strip() or "(no name)",
             title=title,
             account_id=str(row.get("AccountId") or ""),
             active=not inactive,
             marked=marked,
+            roles=held,
         )
 
 
@@ -133,6 +171,8 @@ def change_of(cfg: ChampionsFile, account_id: str, title: str, rec: Person | Non
         return Change("left", who, f"left the account (the Contact {where})")
     if not rec.active:
         return Change("deactivated", who, f"was deactivated ({cfg.inactive_field} = {cfg.inactive_value})")
+    if cfg.by == "role":
+        return role_change(cfg, title, rec, who)
     if title.strip() and norm(rec.title) != norm(title):  # no recorded title: nothing to compare
         return Change("role", who, f'changed role: "{title or "no title"}" → "{rec.title or "no title"}"')
     if not rec.marked:
@@ -141,20 +181,36 @@ def change_of(cfg: ChampionsFile, account_id: str, title: str, rec: Person | Non
     return None
 
 
+def role_change(cfg: ChampionsFile, role: str, rec: Person, who: str) -> Change | None:
+    """By = "role": how the recorded champion's roles on the account differ from the `role` recorded."""
+    was = f'"{role}"' if role.strip() else "no recorded role"
+    if not rec.roles:
+        return Change("unmarked", who, f"is no longer marked champion (role on the account: {was} → none)")
+    if role.strip() and norm(role) not in {norm(r) for r in rec.roles}:
+        return Change("role", who, f'changed role: {was} → "{rec.title}"')
+    if not rec.marked:
+        champion_role = norm(rec.title) in {norm(r) for r in cfg.roles}
+        why = "no longer primary" if cfg.primary_only and champion_role else "not a champion role"
+        return Change("unmarked", who, f'is no longer marked champion (role "{rec.title}" {why})')
+    return None
+
+
 def assess(
     cfg: ChampionsFile,
     account: Mapping[str, Any],
     contacts: Sequence[Mapping[str, Any]],
     recorded: Mapping[str, Any] | None,
+    roles: Sequence[Mapping[str, Any]] = (),
 ) -> Verdict:
     """What the account's Contacts call for, against the champion recorded on the Account (pure).
 
     `contacts` are the Contacts on the account; `recorded` the recorded champion's Contact wherever it
-    is now (None: deleted). A new active champion answers any change: it is recorded and nothing fires.
+    is now (None: deleted); `roles` the account's AccountContactRoles (by = "role"). A new active
+    champion answers any change: it is recorded and nothing fires.
     """
     account_id = str(account.get("Id") or "")
     rec_id = str(account.get(cfg.contact_field) or "")
-    people = sorted((Person.of(cfg, c) for c in contacts), key=lambda p: p.id)
+    people = sorted((Person.of(cfg, c, roles) for c in contacts), key=lambda p: p.id)
     candidates = [p for p in people if p.active and p.marked and p.account_id == account_id]
     if not rec_id:
         if candidates:
@@ -162,7 +218,7 @@ def assess(
         change = Change("none", "nobody", "has no champion") if cfg.flag_without_champion else None
         return Verdict(None, change)
     title = str(account.get(cfg.title_field) or "")
-    rec = Person.of(cfg, recorded) if recorded is not None else None
+    rec = Person.of(cfg, recorded, roles) if recorded is not None else None
     who = f"{rec.name} ({title})" if rec and title else rec.name if rec else f"Contact {rec_id}"
     change = change_of(cfg, account_id, title, rec, who)
     if change is None:  # a champion set by hand without a title gets theirs recorded
@@ -202,11 +258,19 @@ class ChampionsJob(JobBase):
     def prepare(
         self, org: Reader, accounts: Mapping[str, Mapping[str, Any]], now: datetime
     ) -> dict[str, Any]:
-        """Each store's Contacts, and its recorded champion's Contact wherever it is now."""
+        """Each store's Contacts (by = "role": and AccountContactRoles), and its recorded champion's
+        Contact wherever it is now."""
         self._counts = {"recorded": 0, "changes": 0}
         by_id = {str(a["Id"]): s for s, a in accounts.items() if a.get("Id")}
         fields = sorted(self.cfg.contact_fields)
-        out: dict[str, dict[str, Any]] = {s: {"contacts": [], "recorded": None} for s in by_id.values()}
+        out: dict[str, dict[str, Any]] = {
+            s: {"contacts": [], "recorded": None, "roles": []} for s in by_id.values()
+        }
+        if self.cfg.by == "role":  # every role, not only champion ones: a change names the new one
+            for row in rows_in(org, "AccountContactRole", ROLE_FIELDS, "AccountId", sorted(by_id)):
+                store = by_id.get(str(row.get("AccountId")))
+                if store is not None:
+                    out[store]["roles"].append(row)
         seen: dict[str, dict[str, Any]] = {}
         # The store Accounts' Contacts: through kept reads one read serves every shard.
         for row in rows_in(org, "Contact", fields, "AccountId", sorted(by_id), STORE_CONTACTS):
@@ -228,7 +292,14 @@ class ChampionsJob(JobBase):
         return (records.close_flags(now, prefix=PREFIX, reason=why), records.close_tasks(PREFIX, why))
 
     def verdict(self, data: AccountData) -> Verdict:
-        return assess(self.cfg, data.account, data.attrs.get("contacts") or (), data.attrs.get("recorded"))
+        attrs = data.attrs
+        return assess(
+            self.cfg,
+            data.account,
+            attrs.get("contacts") or (),
+            attrs.get("recorded"),
+            attrs.get("roles") or (),
+        )
 
     def evaluate(self, data: AccountData) -> Sequence[Desired]:
         acct = data.account

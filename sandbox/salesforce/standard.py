@@ -140,6 +140,17 @@ _INDUSTRIES = (
     "Technology",
     "Other",
 )
+_CONTACT_ROLES = (
+    "Business User",
+    "Decision Maker",
+    "Economic Buyer",
+    "Economic Decision Maker",
+    "Evaluator",
+    "Executive Sponsor",
+    "Influencer",
+    "Technical Buyer",
+    "Other",
+)
 _TASK_STATUS = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
 _CASE_STATUS = ("New", "Working", "Escalated", "Closed")
 _STAGES = (
@@ -348,6 +359,35 @@ def standard_objects() -> list[ObjectDef]:
                 FieldDef("Email", "Email", "email", length=80),
                 FieldDef("Phone", "Business Phone", "phone", length=40),
                 text("Title", "Title", 128),
+            ],
+        ),
+        _object(
+            "AccountContactRole",
+            "Account Contact Role",
+            "Account Contact Roles",
+            "02Z",
+            None,
+            [
+                reference(
+                    "AccountId",
+                    "Account ID",
+                    ("Account",),
+                    "Account",
+                    nillable=False,
+                    child_relationship="AccountContactRoles",
+                ),
+                reference(
+                    "ContactId",
+                    "Contact ID",
+                    ("Contact",),
+                    "Contact",
+                    nillable=False,
+                    child_relationship="AccountContactRoles",
+                ),
+                picklist("Role", "Role", _CONTACT_ROLES),
+                FieldDef(
+                    "IsPrimary", "Primary", "boolean", nillable=False, defaulted_on_create=True, default=False
+                ),
             ],
         ),
         _object(

@@ -117,3 +117,69 @@ def test_planted_champion_changes_are_flagged_once_and_close_when_a_new_champion
     assert world.mine("Risk_Flag__c")["champion:CA-002"]["Status__c"] == "Open"
     before = world.writes()
     assert world.run(job).plan.changes == () and world.writes() == before
+
+
+def test_by_role_a_removed_role_is_flagged_once_and_a_new_role_holder_resolves_it(world: World) -> None:
+    """IL-006 and AZ-004 have no champion recorded; by role, their AccountContactRoles name one."""
+    cfg = ChampionsJob.build(MAPPINGS).cfg
+    job = ChampionsJob(
+        cfg.model_copy(update={"by": "role", "roles": ("Decision Maker", "Executive Sponsor")})
+    )
+    stores = ["IL-006", "AZ-004"]
+
+    def run() -> JobResult:
+        run_id = f"champions-role-{world.org.stats.snapshot().get('query', 0)}"
+        return run_job(world.engine, world.client, job, run_id, world.portfolio.now, JobOptions(force=True),
+                       world.client.describe, stores=stores)  # fmt: skip
+
+    def contact(store: str, title: str) -> dict[str, Any]:
+        acct = world.account(store)
+        return next(
+            c for c in world.org.records("Contact") if c["AccountId"] == acct["Id"] and c["Title"] == title
+        )
+
+    il, az = world.account("IL-006"), world.account("AZ-004")
+    buyer, manager = contact("IL-006", "Buyer"), contact("IL-006", "General Manager")
+    role = world.org.insert("AccountContactRole", {"AccountId": il["Id"], "ContactId": buyer["Id"],
+                                                   "Role": "Decision Maker", "IsPrimary": True})  # fmt: skip
+    world.org.insert(
+        "AccountContactRole", {"AccountId": il["Id"], "ContactId": manager["Id"], "Role": "Influencer"}
+    )
+    az_buyer = contact("AZ-004", "Buyer")
+    world.org.insert("AccountContactRole", {"AccountId": az["Id"], "ContactId": az_buyer["Id"],
+                                            "Role": "Executive Sponsor"})  # fmt: skip
+
+    first = run()
+    assert not first.partial and world.mine("Risk_Flag__c") == {}
+    il, az = world.account("IL-006"), world.account("AZ-004")
+    assert (il["Champion_Contact__c"], il["Champion_Title__c"]) == (buyer["Id"], "Decision Maker")
+    assert (az["Champion_Contact__c"], az["Champion_Title__c"]) == (az_buyer["Id"], "Executive Sponsor")
+
+    world.org.delete(role)  # the buyer's role on IL-006 is removed
+    removed = run()
+    assert sorted((c.op, c.sobject, c.key) for c in removed.plan.changes) == [
+        ("create", "Risk_Flag__c", "champion:IL-006"),
+        ("create", "Task", "champion:IL-006:new-champion"),
+    ]
+    flag = world.mine("Risk_Flag__c")["champion:IL-006"]
+    assert flag["Name"].startswith("Champion no longer marked: ") and flag["Status__c"] == "Open"
+    assert 'role on the account: "Decision Maker" → none' in flag["Evidence__c"]
+    assert world.mine("Task")["champion:IL-006:new-champion"]["Status"] == "Not Started"
+    before = world.writes()
+    assert run().plan.changes == () and world.writes() == before
+
+    # The CSM gives the general manager a champion role: recorded, the flag resolved, the Task completed.
+    world.org.insert("AccountContactRole", {"AccountId": il["Id"], "ContactId": manager["Id"],
+                                            "Role": "Executive Sponsor"})  # fmt: skip
+    named = run()
+    assert sorted((c.op, c.sobject, c.key) for c in named.plan.changes) == [
+        ("close", "Risk_Flag__c", "champion:IL-006"),
+        ("close", "Task", "champion:IL-006:new-champion"),
+        ("update", "Account", "IL-006"),
+    ]
+    il = world.account("IL-006")
+    assert (il["Champion_Contact__c"], il["Champion_Title__c"]) == (manager["Id"], "Executive Sponsor")
+    assert world.mine("Risk_Flag__c")["champion:IL-006"]["Status__c"] == "Resolved"
+    assert world.mine("Task")["champion:IL-006:new-champion"]["Status"] == "Completed"
+    before = world.writes()
+    assert run().plan.changes == () and world.writes() == before

@@ -173,3 +173,137 @@ def test_explain_tells_the_recorded_champion_and_the_change() -> None:
     got = JOB.explain(store([], None, **RECORDED))
     assert got["recorded"] == "003JANE" and got["record"] is None
     assert got["change"] == {"kind": "deleted", "what": "was deleted from Salesforce"}
+
+
+ROLE_JOB = ChampionsJob(
+    CFG.model_copy(update={"by": "role", "roles": ("Decision Maker", "Executive Sponsor")})
+)
+AS_DECIDER = {**RECORDED, "Champion_Title__c": "Decision Maker"}
+
+
+def acr(cid: str = "003JANE", role: str = "Decision Maker", primary: bool = False) -> dict[str, Any]:
+    return {
+        "Id": f"02Z{cid}{role}",
+        "AccountId": "001A",
+        "ContactId": cid,
+        "Role": role,
+        "IsPrimary": primary,
+    }
+
+
+def by_role(contacts: list[dict[str, Any]], recorded: dict[str, Any] | None, roles: list[dict[str, Any]],
+            **account: Any) -> Any:  # fmt: skip
+    attrs = {"contacts": contacts, "recorded": recorded, "roles": roles}
+    return account_data("IL-006", account=account, attrs=attrs)
+
+
+def test_by_role_the_contact_holding_a_champion_role_is_recorded_with_the_role() -> None:
+    jane = contact(Champion__c=False, Title="Buyer")
+    flagged = contact("003AAA", Name="Al Flag", Champion__c=True)  # the checkbox does not count by role
+    out = ROLE_JOB.evaluate(by_role([flagged, jane], None, [acr(), acr("003AAA", "Influencer")]))
+    (acct,) = out
+    assert acct.fields == {"Champion_Contact__c": "003JANE", "Champion_Title__c": "Decision Maker",
+                           "Champion_Since__c": TODAY}  # fmt: skip
+    assert rerun_is_noop(out, ROLE_JOB.managed(NOW))
+    assert ROLE_JOB.evaluate(by_role([flagged], None, [acr("003AAA", "Influencer")])) == []
+
+
+def test_by_role_an_unchanged_role_holder_writes_nothing_whatever_the_case_or_spaces() -> None:
+    jane = contact(Title="Buyer")
+    assert ROLE_JOB.evaluate(by_role([jane], jane, [acr(role=" decision  MAKER ")], **AS_DECIDER)) == []
+
+
+@pytest.mark.parametrize(
+    ("roles", "kind", "said", "headline"),
+    [
+        ([], "unmarked", 'role on the account: "Decision Maker" → none', "no longer marked"),
+        ([acr(role="Other")], "role", 'changed role: "Decision Maker" → "Other"', "changed role"),
+        ([acr(role="Influencer"), acr("003AAA", "Other")], "role", '"Decision Maker" → "Influencer"',
+         "changed role"),
+    ],
+)  # fmt: skip
+def test_by_role_a_removed_or_changed_role_raises_a_flag_and_a_task(
+    roles: list[dict[str, Any]], kind: str, said: str, headline: str
+) -> None:
+    jane = contact()
+    out = ROLE_JOB.evaluate(by_role([jane], jane, roles, **AS_DECIDER))
+    got = kinds(out)
+    assert set(got) == {"Risk_Flag__c", "Task"}
+    flag = got["Risk_Flag__c"]
+    assert flag.fields["Name"] == f"Champion {headline}: Jane Ortiz (Decision Maker)"
+    assert said in flag.fields["Evidence__c"]
+    assert "champion since 2026-03-02 as Decision Maker" in flag.fields["Evidence__c"]
+    evidence = json.loads(flag.fields["Evidence_Data__c"])
+    assert evidence["kind"] == kind and said in evidence["what"]
+    assert said in got["Task"].create_only["Subject"]
+    assert rerun_is_noop(out, ROLE_JOB.managed(NOW))
+
+
+def test_by_role_a_new_role_holder_moves_the_record_and_closes_the_flag_and_task() -> None:
+    jane = contact()
+    before = ROLE_JOB.evaluate(by_role([jane], jane, [], **AS_DECIDER))
+    current = written(diff(before, {}, ROLE_JOB.managed(NOW)))
+    for rec in current.values():
+        rec.update({"Account__c": "001A", "WhatId": "001A", "_account_key": "IL-006"})
+    max_ = contact("003MAX", Name="Max Bell", Champion__c=False)
+    after = ROLE_JOB.evaluate(by_role([jane, max_], jane, [acr("003MAX", "Executive Sponsor")], **AS_DECIDER))
+    (acct,) = after
+    assert (acct.fields["Champion_Contact__c"], acct.fields["Champion_Title__c"]) == (
+        "003MAX",
+        "Executive Sponsor",
+    )
+    plan = diff(after, current, ROLE_JOB.managed(NOW))
+    assert {(c.op, c.sobject) for c in plan.changes if c.op == "close"} == {("close", "Risk_Flag__c"),
+                                                                             ("close", "Task")}  # fmt: skip
+
+
+def test_by_role_primary_only_counts_the_primary_role_alone() -> None:
+    job = ChampionsJob(ROLE_JOB.cfg.model_copy(update={"primary_only": True}))
+    jane, max_ = contact(), contact("003MAX", Name="Max Bell")
+    roles = [acr(role="Decision Maker"), acr("003MAX", "Executive Sponsor", primary=True)]
+    (acct,) = job.evaluate(by_role([jane, max_], None, roles))
+    assert (acct.fields["Champion_Contact__c"], acct.fields["Champion_Title__c"]) == (
+        "003MAX",
+        "Executive Sponsor",
+    )
+    # Jane, recorded as Decision Maker, still holds the role but no longer as the primary contact.
+    flag = kinds(job.evaluate(by_role([jane], jane, [acr()], **AS_DECIDER)))["Risk_Flag__c"]
+    assert json.loads(flag.fields["Evidence_Data__c"])["kind"] == "unmarked"
+    assert 'role "Decision Maker" no longer primary' in flag.fields["Evidence__c"]
+    assert job.evaluate(by_role([jane], jane, [acr(primary=True)], **AS_DECIDER)) == []
+
+
+def test_by_role_without_roles_is_refused_naming_the_file_the_key_and_the_fix(tmp_path: Path) -> None:
+    text = (MAPPINGS / "champions.toml").read_text().replace('by = "flag"', 'by = "role"')
+    (tmp_path / "champions.toml").write_text(
+        text.replace('roles = ["Decision Maker", "Executive Sponsor"]', "roles = []")
+    )
+    with pytest.raises(FileError) as err:
+        load(tmp_path / "champions.toml")
+    said = str(err.value)
+    assert "champions.toml" in said and 'by = "role" needs roles' in said
+    assert 'roles = ["Decision Maker", "Executive Sponsor"]' in said
+
+
+class RoleOrg:
+    """Answers the Contact and AccountContactRole reads by account."""
+
+    def __init__(self) -> None:
+        self.soql: list[str] = []
+
+    def query(self, soql: str) -> Iterator[dict[str, Any]]:
+        self.soql.append(soql)
+        if "FROM AccountContactRole" in soql:
+            yield from (acr(), acr("003MAX", "Other"), {**acr("003ZED"), "AccountId": "001ELSEWHERE"})
+        else:
+            yield contact()
+
+
+def test_prepare_by_role_reads_the_accounts_roles_in_one_query() -> None:
+    org = RoleOrg()
+    got = ROLE_JOB.prepare(org, {"IL-006": {"Id": "001A", **AS_DECIDER}}, NOW)
+    assert [r["ContactId"] for r in got["IL-006"]["roles"]] == ["003JANE", "003MAX"]
+    (roles,) = [q for q in org.soql if "FROM AccountContactRole" in q]
+    assert "AccountId IN ('001A')" in roles and "IsPrimary" in roles
+    assert len(org.soql) == 2  # Contacts and roles; the recorded champion is among the Contacts
+    assert JOB.prepare(RoleOrg(), {"IL-006": {"Id": "001A", **RECORDED}}, NOW)["IL-006"]["roles"] == []

@@ -7,6 +7,7 @@ import requests
 from simple_salesforce import format_soql
 
 from sandbox.salesforce import Org
+from sandbox.salesforce.errors import RecordError
 from sandbox.salesforce.soql.errors import SoqlError
 
 from .conftest import API
@@ -151,6 +152,25 @@ def test_ids_match_in_15_and_18_character_forms(seeded: Org) -> None:
     account = seeded.query("SELECT Id FROM Account WHERE Name = 'Green Leaf'")[0]["Id"]
     assert names(seeded, f"SELECT Name FROM Account WHERE Id = '{account[:15]}'") == ["Green Leaf"]
     assert names(seeded, f"SELECT Name FROM Account WHERE Id IN ('{account}')") == ["Green Leaf"]
+
+
+def test_account_contact_roles_query_by_account_role_and_primary(seeded: Org) -> None:
+    green = seeded.query("SELECT Id FROM Account WHERE Name = 'Green Leaf'")[0]["Id"]
+    ana = seeded.insert("Contact", {"FirstName": "Ana", "LastName": "Diaz", "AccountId": green})
+    bo = seeded.insert("Contact", {"LastName": "Bo", "AccountId": green})
+    seeded.insert("AccountContactRole", {"AccountId": green, "ContactId": ana, "Role": "Decision Maker",
+                                         "IsPrimary": True})  # fmt: skip
+    seeded.insert("AccountContactRole", {"AccountId": green, "ContactId": bo, "Role": "Influencer"})
+    rows = seeded.query(
+        "SELECT ContactId, Contact.Name, Role, IsPrimary FROM AccountContactRole "
+        f"WHERE AccountId IN ('{green}') AND Role IN ('Decision Maker', 'Executive Sponsor') "
+        "AND IsPrimary = true"
+    )
+    assert [(r["ContactId"], r["Contact"]["Name"], r["Role"], r["IsPrimary"]) for r in rows] == [
+        (ana, "Ana Diaz", "Decision Maker", True)
+    ]
+    with pytest.raises(RecordError, match="restricted picklist"):  # Salesforce's standard Role values
+        seeded.insert("AccountContactRole", {"AccountId": green, "ContactId": bo, "Role": "Champion"})
 
 
 @pytest.mark.parametrize(
