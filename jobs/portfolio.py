@@ -82,12 +82,26 @@ class PortfolioReads:
             ):
                 self.served += 1
                 return _copies(kept.records, keep)
+            self._release(now)
             every = self._asked.get(key, frozenset()) | wanted
             self._asked[key] = every
             self._reads.pop(key, None)  # the stale read is not held while the new one comes in
             records = list(reader.query(select(sobject, every, where, **values)))
             self._reads[key] = _Read(every, records, mark, now)
             return _copies(records, keep)
+
+    @property
+    def held(self) -> int:
+        """Reads kept now (for tests and logs)."""
+        return len(self._reads)
+
+    def _release(self, now: datetime) -> None:
+        """Drop the reads too old to serve: conditions that name a day (today's snapshots, a day-bounded
+        activity window) are asked afresh each day, and the old ones must not pile up in a process
+        that runs for weeks."""
+        for key in [k for k, r in self._reads.items() if not timedelta(0) <= now - r.at < self.max_age]:
+            del self._reads[key]
+            self._asked.pop(key, None)
 
 
 def _copies(

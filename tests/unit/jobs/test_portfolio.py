@@ -195,3 +195,14 @@ def test_desired_records_read_by_their_day_come_from_one_kept_read_for_every_sha
     without = FakeOrg({"Health_Snapshot__c": SNAPSHOTS})  # without kept reads: by key, as before
     read_current(without, [snapshot_of("S-1", 81)], read_by=by_day)
     assert len(without.queries) == 1 and "Snapshot_Key__c IN ('S-1:2026-12-04')" in without.queries[0]
+
+
+def test_reads_of_past_days_are_released_not_piled_up_over_weeks() -> None:
+    org, kept = FakeOrg({"Health_Snapshot__c": SNAPSHOTS}), reads(Marks(), timedelta(minutes=10))
+    by_day = {"Health_Snapshot__c": "Snapshot_Date__c"}
+    for day in range(30):  # a scheduler process reading each day's snapshots, day after day
+        at = NOW + timedelta(days=day)
+        desired = [replace(snapshot_of("S-1", 80), fields={"Snapshot_Date__c": at.date().isoformat()})]
+        read_current(KeptReader(org, kept, at), desired, read_by=by_day)
+        assert kept.held == 1  # only today's read is held
+    assert len(org.queries) == 30
