@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from connectors.salesforce.soql import select_in
-from jobs.portfolio import KeptReader, keyed_open
+from jobs.portfolio import KeptReader, keyed_open, rows_by_value
 from mappings.desired import Desired, Managed
 
 Current = dict[tuple[str, str], dict[str, Any]]
@@ -103,13 +103,8 @@ def _by_value(
     if not carried or len(key_fields) != 1:
         return list(wanted)
     (key_field,) = key_fields
-    values = sorted({_literal(d.fields[field]) for d in carried}, key=str)
-
-    def keep(record: dict[str, Any]) -> bool:
-        return str(record.get(key_field)) in keys
-
-    asked = fields | {key_field, field}
-    for rec in reader.rows(sobject, asked, f"{field} IN {{values}}", keep, values=values):
+    values = [_literal(d.fields[field]) for d in carried]
+    for rec in rows_by_value(reader, sobject, fields, field, values, key_field, keys):
         current[(sobject, str(rec[key_field]))] = rec
     return [d for d in wanted if d.key not in keys]
 

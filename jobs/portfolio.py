@@ -164,6 +164,27 @@ def rows_in(
         yield from reader.query(soql)
 
 
+def rows_by_value(
+    reader: KeptReader,
+    sobject: str,
+    fields: Iterable[str],
+    field: str,
+    values: Iterable[Any],
+    key_field: str,
+    keys: Iterable[str],
+) -> list[dict[str, Any]]:
+    """The records whose `key_field` is among `keys`, from the one kept read of every record whose
+    `field` is among `values` (a day's snapshots, a quarter's reviews): every shard, and every job
+    asking the same values, is served from it."""
+    wanted = set(keys)
+
+    def keep(record: dict[str, Any]) -> bool:
+        return str(record.get(key_field)) in wanted
+
+    asked = [*fields, key_field, field]
+    return reader.rows(sobject, asked, f"{field} IN {{values}}", keep, values=sorted(set(values), key=str))
+
+
 def keyed_open(
     reader: Reader,
     sobject: str,

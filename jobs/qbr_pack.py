@@ -29,7 +29,7 @@ from jobs.accounts import build_account_data, read_accounts, scoped_read
 from jobs.apply import ApplyOptions, ApplyReport, Writer, enqueue, send
 from jobs.current import Reader
 from jobs.plan import diff
-from jobs.portfolio import KeptReader, PortfolioReads
+from jobs.portfolio import KeptReader, PortfolioReads, rows_by_value
 from jobs.qbr import KEY_FIELD, OBJECT
 from jobs.qbr_figures import PackFigures, QbrPackFile, TopProduct
 from mappings.desired import Desired
@@ -318,20 +318,15 @@ def latest_versions(org: Reader, titles: Sequence[str]) -> dict[str, Latest]:
 
 
 def read_reviews(
-    org: Reader, keys: Sequence[str], quarters: Sequence[Quarter] = (), kept: bool = False
+    org: Reader, keys: Sequence[str], quarters: Sequence[Quarter] = ()
 ) -> dict[str, dict[str, Any]]:
-    """The Quarterly_Review__c of `keys`: by key, or through a KeptReader (`kept`) from the one kept
-    read of the `quarters`' reviews of every store, as the qbr job finds them (`read_by`)."""
+    """The Quarterly_Review__c of `keys`: by key, or through a KeptReader from the one kept read of
+    the `quarters`' reviews of every store, the one the qbr job finds its reviews in (`read_by`)."""
     out: dict[str, dict[str, Any]] = {}
     fields = ["Id", KEY_FIELD, *PACK_FIELDS]
-    if kept and isinstance(org, KeptReader):
-        wanted = set(keys)
-
-        def keep(record: dict[str, Any]) -> bool:
-            return str(record.get(KEY_FIELD)) in wanted
-
-        values = sorted({str(q) for q in quarters})
-        for row in org.rows(OBJECT, [*fields, "Quarter__c"], "Quarter__c IN {values}", keep, values=values):
+    if isinstance(org, KeptReader):
+        quarter_names = [str(q) for q in quarters]
+        for row in rows_by_value(org, OBJECT, fields, "Quarter__c", quarter_names, KEY_FIELD, keys):
             out[str(row[KEY_FIELD])] = row
         return out
     for soql in select_in(OBJECT, fields, KEY_FIELD, sorted(set(keys))):
@@ -389,7 +384,7 @@ def run_packs(
     titles = [title_of(u.key, q) for u in todo for q in qs]
     latest = latest_versions(org, titles) if upload else {}
     review_keys = [review_key(u.key, q) for u in todo for q in qs if not u.mso]
-    reviews = read_reviews(_kept(engine, org, stores, now, reads), review_keys, qs, True) if upload else {}
+    reviews = read_reviews(_kept(engine, org, stores, now, reads), review_keys, qs) if upload else {}
     desired: list[Desired] = []
     for unit, q, figs in pack_figures(engine, accounts, directory, todo, qs, cfg, now):
         if figs.days_covered == 0 and not on_demand:
