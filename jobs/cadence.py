@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from connectors.values import Invalid, parse_time
 from jobs.compliance import read_open
 from jobs.current import Reader
 from jobs.job import JobBase
@@ -323,11 +324,8 @@ def read_touchpoints(
 
 def _ended_within(event: Mapping[str, Any], since: datetime, now: datetime) -> bool:
     """An Event that ended in the window, by now: one ending later today is not a touchpoint yet."""
-    raw = event.get("EndDateTime")
     try:
-        end = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
+        end = parse_time(event.get("EndDateTime"), what="EndDateTime")
+    except Invalid:
         return False
-    if end.tzinfo is None:
-        end = end.replace(tzinfo=UTC)
     return since <= end <= now
